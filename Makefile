@@ -1,0 +1,36 @@
+# Two commands for a new machine:
+#   make demo   set everything up, analyse a small synthesised library, show it
+#   make test   run the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck docs bench clean
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[essentia,test,lint,docs]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W -q -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/essentia_throughput.py
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache

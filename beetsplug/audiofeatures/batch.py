@@ -1,0 +1,208 @@
+"""Running per-file work in worker processes, and counting what happened.
+
+:class:`WorkerPool` hands one job at a time to each of N spawned worker
+processes and yields ``(job, result)`` pairs as they finish. A job that
+raises yields a :class:`Failure` with the reason; a job whose worker dies
+(a segfault in a decoder, the OOM killer) yields a :class:`Failure` too,
+and the worker is replaced, so one bad file never stops a batch.
+Workers never see the beets database: jobs and results are plain values.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Generic, TypeVar
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+
+
+class WorkerStartError(Exception):
+    """A worker could not set itself up (bad profile, missing library)."""
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def _serve(
+    conn: Connection,
+    factory: Callable[[], Callable[[Any], Any]],
+    expected: tuple[type[Exception], ...],
+) -> None:
+    """A worker's life: build the handler once, then answer jobs."""
+    # Ctrl-C reaches the whole process group; the parent decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        handler = factory()
+    except Exception as exc:  # reported to the parent as one line
+        conn.send(("fatal", str(exc) or type(exc).__name__))
+        return
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if job is None:
+            return
+        try:
+            reply = ("ok", handler(job))
+        except expected as exc:
+            reply = ("error", str(exc) or type(exc).__name__)
+        except Exception as exc:
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(reply)
+        except OSError:  # the parent is gone
+            return
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    job: Any = None
+
+
+class WorkerPool(Generic[J, R]):
+    """Crash-tolerant process pool; use as a context manager.
+
+    ``factory`` must be picklable (a class or a ``functools.partial``);
+    each worker calls it once and then calls its result with each job.
+    ``retry_after_crash`` may return a changed job to try once more in a
+    fresh worker when a job killed its worker.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Callable[[J], R]],
+        processes: int,
+        *,
+        expected: tuple[type[Exception], ...] = (),
+        retry_after_crash: Callable[[J], J | None] = lambda job: None,
+    ) -> None:
+        self.factory = factory
+        self.processes = max(1, processes)
+        self.expected = expected
+        self.retry_after_crash = retry_after_crash
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> WorkerPool[J, R]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close(wait=exc_info[0] is None)
+
+    def _start_worker(self) -> _Worker:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve,
+            args=(child, self.factory, self.expected),
+            daemon=True,
+            name="audiofeatures-worker",
+        )
+        process.start()
+        child.close()
+        worker = _Worker(process, parent)
+        self._workers.append(worker)
+        return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        self._workers.remove(worker)
+        worker.conn.close()
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join()
+
+    def imap_unordered(
+        self, jobs: Iterable[J]
+    ) -> Iterator[tuple[J, R | Failure]]:
+        """Yield each job with its result or :class:`Failure`, as done."""
+        todo: deque[J] = deque(jobs)
+        idle = [w for w in self._workers if w.job is None]
+        while len(self._workers) < min(self.processes, len(todo)):
+            idle.append(self._start_worker())
+
+        def assign(worker: _Worker) -> None:
+            worker.job = todo.popleft()
+            worker.conn.send(worker.job)
+
+        for worker in idle:
+            if todo:
+                assign(worker)
+        while busy := [w for w in self._workers if w.job is not None]:
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for worker in busy:
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                job = worker.job
+                try:
+                    kind, payload = worker.conn.recv()
+                except (EOFError, OSError):
+                    worker.process.join()
+                    code = worker.process.exitcode
+                    self._retire(worker)
+                    retry = self.retry_after_crash(job)
+                    if retry is not None:
+                        todo.appendleft(retry)
+                    else:
+                        reason = f"the worker process crashed ({_describe_exit(code)})"
+                        yield job, Failure(reason)
+                    if todo and len(self._workers) < self.processes:
+                        assign(self._start_worker())
+                    continue
+                if kind == "fatal":
+                    self.close(wait=False)
+                    raise WorkerStartError(payload)
+                worker.job = None
+                if todo:  # keep the worker busy while the caller stores
+                    assign(worker)
+                yield job, (payload if kind == "ok" else Failure(payload))
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: politely when idle, at once otherwise."""
+        for worker in list(self._workers):
+            if wait and worker.job is None:
+                try:
+                    worker.conn.send(None)
+                except OSError:
+                    pass
+                worker.process.join(timeout=5)
+            self._retire(worker)
+
+
+@dataclass
+class Tally:
+    """What a batch did, for the closing summary line."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def summary(self, verb: str) -> str:
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed * 60 if elapsed > 0 else 0.0
+        return (
+            f"{verb} {self.done}, skipped {self.skipped}, "
+            f"failed {len(self.failed)} in {elapsed:.1f} s "
+            f"({rate:.1f} tracks/min)"
+        )

@@ -1,0 +1,283 @@
+"""The descriptor table: every Essentia value the plugin stores, in one place.
+
+Each row names the beets field, where the value sits in the extractor's
+output (the path of Essentia's ``MusicExtractor`` pool; the other
+pipelines report under the same paths), its kind, unit and a doc line.
+The table drives extraction, the beets field types, ``--pretend`` and
+the field reference in the docs. Nothing here imports beets.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .keys import key_from_essentia
+
+#: Groups of descriptors; each light profile computes one group.
+GROUPS = ("rhythm", "tonal", "lowlevel")
+
+
+class Kind(Enum):
+    FLOAT = "float"
+    INTEGER = "integer"
+    KEY = "key"
+    STRING = "string"
+    DATE = "date"
+
+
+def _median(values: Sequence[Any]) -> Any:
+    return statistics.median(values)
+
+
+def _mean(values: Sequence[Any]) -> Any:
+    return statistics.fmean(values)
+
+
+def _dominant(values: Sequence[Any]) -> Any:
+    # Most frequent; ties go to the value seen first (track order).
+    return Counter(values).most_common(1)[0][0]
+
+
+def _power_mean(values: Sequence[Any]) -> Any:
+    # Loudness in LUFS is logarithmic: average the power, not the dB.
+    return 10 * math.log10(statistics.fmean(10 ** (v / 10) for v in values))
+
+
+class Aggregate(Enum):
+    """How ``-a/--album`` summarises a field over an album's tracks."""
+
+    MEDIAN = ("median", _median)
+    MEAN = ("mean", _mean)
+    DOMINANT = ("most frequent", _dominant)
+    POWER_MEAN = ("power mean", _power_mean)
+
+    def __init__(self, label: str, func: Callable[[Sequence[Any]], Any]):
+        self.label = label
+        self.func = func
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    field: str
+    kind: Kind
+    doc: str
+    source: str | None = None  # pool path; None for bookkeeping fields
+    group: str | None = None  # which light profile computes it
+    unit: str = ""
+    digits: int = 3  # decimals shown by ``beet ls``
+    album: Aggregate | None = None
+    core_field: str | None = None  # beets field it may fill
+
+
+DESCRIPTORS: tuple[Descriptor, ...] = (
+    Descriptor(
+        "essentia_bpm", Kind.FLOAT, "Tempo.",
+        "rhythm.bpm", "rhythm", "BPM", 2, Aggregate.MEDIAN, "bpm",
+    ),
+    Descriptor(
+        "essentia_bpm_confidence", Kind.FLOAT,
+        "Weight of the strongest peak of the beat-interval histogram: "
+        "near 1 for a steady tempo, low when the tempo wanders.",
+        "rhythm.bpm_histogram_first_peak_weight", "rhythm", "0–1", 3,
+        Aggregate.MEAN,
+    ),
+    Descriptor(
+        "essentia_beats_count", Kind.INTEGER, "Number of beats detected.",
+        "rhythm.beats_count", "rhythm",
+    ),
+    Descriptor(
+        "essentia_onset_rate", Kind.FLOAT, "Note onsets per second.",
+        "rhythm.onset_rate", "rhythm", "1/s", 3, Aggregate.MEAN,
+    ),
+    Descriptor(
+        "essentia_danceability", Kind.FLOAT,
+        "Essentia's detrended-fluctuation danceability: about 0 to 3, "
+        "higher is more danceable. Not a probability.",
+        "rhythm.danceability", "rhythm", "0–~3", 3, Aggregate.MEAN,
+    ),
+    Descriptor(
+        "essentia_key", Kind.KEY,
+        "Key, spelled like beets' ``initial_key`` (``Am``, ``F#``). "
+        "Queries understand flats, Camelot (``8A``) and Open Key (``1m``).",
+        "tonal.key", "tonal", album=Aggregate.DOMINANT,
+        core_field="initial_key",
+    ),
+    Descriptor(
+        "essentia_key_strength", Kind.FLOAT,
+        "How well the audio fits the key profile, 0 to 1.",
+        "tonal.key.strength", "tonal", "0–1", 3, Aggregate.MEAN,
+    ),
+    Descriptor(
+        "essentia_tuning", Kind.FLOAT, "Estimated tuning of A4.",
+        "tonal.tuning_frequency", "tonal", "Hz", 1, Aggregate.MEDIAN,
+    ),
+    Descriptor(
+        "essentia_loudness", Kind.FLOAT, "EBU R128 integrated loudness.",
+        "lowlevel.loudness_ebu128.integrated", "lowlevel", "LUFS", 2,
+        Aggregate.POWER_MEAN,
+    ),
+    Descriptor(
+        "essentia_loudness_range", Kind.FLOAT, "EBU R128 loudness range.",
+        "lowlevel.loudness_ebu128.loudness_range", "lowlevel", "LU", 2,
+        Aggregate.MEAN,
+    ),
+    Descriptor(
+        "essentia_dynamic_complexity", Kind.FLOAT,
+        "Average absolute deviation from the global loudness.",
+        "lowlevel.dynamic_complexity", "lowlevel", "dB", 3, Aggregate.MEAN,
+    ),
+    Descriptor(
+        "essentia_spectral_centroid", Kind.FLOAT,
+        "Mean spectral centroid, a measure of brightness.",
+        "lowlevel.spectral_centroid.mean", "lowlevel", "Hz", 1,
+        Aggregate.MEAN,
+    ),
+    Descriptor(
+        "essentia_analyzed", Kind.DATE, "When the track was analysed.",
+        album=Aggregate.DOMINANT,
+    ),
+    Descriptor(
+        "essentia_profile", Kind.STRING,
+        "Profile that produced the values (``music``, ``rhythm``, …).",
+    ),
+    Descriptor(
+        "essentia_version", Kind.STRING, "Essentia version used.",
+    ),
+)  # fmt: skip
+
+BY_FIELD = {d.field: d for d in DESCRIPTORS}
+MEASURED = tuple(d for d in DESCRIPTORS if d.source)
+
+#: The classic (2.1-beta) SVM models of Essentia's high-level section and
+#: their classes; a profile with ``highlevel.svm_models`` yields these as
+#: ``essentia_<model>`` (class) and ``essentia_<model>_<class>`` (0–1).
+SVM_MODELS: dict[str, tuple[str, ...]] = {
+    "danceability": ("danceable", "not_danceable"),
+    "gender": ("female", "male"),
+    "genre_dortmund": (
+        "alternative", "blues", "electronic", "folkcountry", "funksoulrnb",
+        "jazz", "pop", "raphiphop", "rock",
+    ),
+    "genre_electronic": ("ambient", "dnb", "house", "techno", "trance"),
+    "genre_rosamerica": (
+        "cla", "dan", "hip", "jaz", "pop", "rhy", "roc", "spe",
+    ),
+    "genre_tzanetakis": (
+        "blu", "cla", "cou", "dis", "hip", "jaz", "met", "pop", "reg", "roc",
+    ),
+    "ismir04_rhythm": (
+        "chachacha", "jive", "quickstep", "rumba_american",
+        "rumba_international", "rumba_misc", "samba", "tango",
+        "viennesewaltz", "waltz",
+    ),
+    "mood_acoustic": ("acoustic", "not_acoustic"),
+    "mood_aggressive": ("aggressive", "not_aggressive"),
+    "mood_electronic": ("electronic", "not_electronic"),
+    "mood_happy": ("happy", "not_happy"),
+    "mood_party": ("not_party", "party"),
+    "mood_relaxed": ("not_relaxed", "relaxed"),
+    "mood_sad": ("not_sad", "sad"),
+    "moods_mirex": ("cluster1", "cluster2", "cluster3", "cluster4", "cluster5"),
+    "timbre": ("bright", "dark"),
+    "tonal_atonal": ("atonal", "tonal"),
+    "voice_instrumental": ("instrumental", "voice"),
+}  # fmt: skip
+
+
+def field_slug(name: str) -> str:
+    """A model or class name as a queryable field-name part."""
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def svm_class_field(model: str) -> str:
+    """The field for a model's winning class: ``essentia_<model>``, or
+    ``essentia_<model>_class`` where a descriptor owns that name (the
+    SVM ``danceability`` model beside the DFA ``essentia_danceability``).
+    """
+    name = f"essentia_{field_slug(model)}"
+    return f"{name}_class" if name in BY_FIELD else name
+
+
+def svm_fields() -> dict[str, Kind]:
+    """Field names and kinds of the classic SVM outputs."""
+    fields: dict[str, Kind] = {}
+    for model, classes in SVM_MODELS.items():
+        fields[svm_class_field(model)] = Kind.STRING
+        for cls in classes:
+            fields[f"essentia_{model}_{cls}"] = Kind.FLOAT
+    return fields
+
+
+def descriptors_for(groups: Iterable[str]) -> tuple[Descriptor, ...]:
+    wanted = set(groups)
+    return tuple(d for d in MEASURED if d.group in wanted)
+
+
+def _finite(value: Any) -> bool:
+    return not (isinstance(value, float) and not math.isfinite(value))
+
+
+def read_descriptors(
+    pool: Mapping[str, Any], groups: Iterable[str] = GROUPS
+) -> dict[str, Any]:
+    """Map an extractor's output to field values.
+
+    ``pool`` maps descriptor paths to values. Missing or non-finite values are left out; ``0.0`` is kept.
+    """
+    values: dict[str, Any] = {}
+    for desc in descriptors_for(groups):
+        assert desc.source
+        if desc.kind is Kind.KEY:
+            key_path, scale_path = f"{desc.source}.key", f"{desc.source}.scale"
+            if key_path in pool and scale_path in pool:
+                key = key_from_essentia(pool[key_path], pool[scale_path])
+                if key:
+                    values[desc.field] = key
+            continue
+        if desc.source not in pool:
+            continue
+        raw = pool[desc.source]
+        value: Any = int(raw) if desc.kind is Kind.INTEGER else float(raw)
+        if _finite(value):
+            values[desc.field] = value
+    values.update(read_highlevel(pool))
+    return values
+
+
+def read_highlevel(pool: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields for a profile's SVM models (``highlevel.<model>.*`` paths)."""
+    values: dict[str, Any] = {}
+    for path in pool:
+        parts = path.split(".")
+        if parts[0] != "highlevel" or len(parts) < 3:
+            continue
+        model = field_slug(parts[1])
+        if parts[2] == "value" and len(parts) == 3:
+            values[svm_class_field(model)] = str(pool[path])
+        elif parts[2] == "all" and len(parts) == 4:
+            values[f"essentia_{model}_{field_slug(parts[3])}"] = float(
+                pool[path]
+            )
+    return values
+
+
+def aggregate_album(
+    tracks: Iterable[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Album-level values from the tracks' field values."""
+    tracks = list(tracks)
+    values: dict[str, Any] = {}
+    for desc in DESCRIPTORS:
+        if desc.album is None:
+            continue
+        present = [t[desc.field] for t in tracks if desc.field in t]
+        if present:
+            values[desc.field] = desc.album.func(present)
+    return values

@@ -1,0 +1,332 @@
+"""``beet essentia``: plan, analyse in workers, store each result at once."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import confuse
+from beets import config as beets_config
+from beets import ui
+from beets.exceptions import UserError
+from beets.util import displayable_path
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from .batch import Failure, Tally, WorkerPool, WorkerStartError
+from .descriptors import BY_FIELD, aggregate_album, descriptors_for
+from .extraction import AnalysisError, AnalysisJob, AnalysisResult, Analyzer
+from .profiles import Profile, ProfileError, resolve_profile
+
+if TYPE_CHECKING:
+    from beets.library import Album, Item, Library
+
+DEFAULTS: dict[str, Any] = {
+    "auto": False,
+    "profile": "music",
+    "jobs": 0,
+    "key_profile": "edma",
+    "fill_core_fields": False,
+    "force": False,
+    "write": None,  # None: follow beets' import.write
+}
+
+
+class EssentiaOptions(Protocol):
+    force: bool | None
+    pretend: bool
+    write: bool | None
+    jobs: int | None
+    album: bool
+    profile: str | None
+    dump: str | None
+
+
+def essentia_version() -> str:
+    """Version of the installed Essentia distribution, without importing
+    it (an import costs a second and prints to stdout)."""
+    for dist in ("essentia", "essentia-tensorflow"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    raise UserError(
+        "Essentia is not installed: pip install 'beets-audiofeatures[essentia]'"
+    )
+
+
+@dataclass(frozen=True)
+class EssentiaSettings:
+    profile: Profile
+    jobs: int
+    force: bool
+    fill_core_fields: bool
+    write: bool
+    dump: Path | None
+    version: str
+
+    @classmethod
+    def from_config(
+        cls, view: confuse.ConfigView, opts: EssentiaOptions | None = None
+    ) -> EssentiaSettings:
+        """Validated settings; CLI options override the configuration.
+
+        Raises ``UserError`` with one line naming the bad value.
+        """
+
+        def opt(name: str) -> Any:
+            return getattr(opts, name, None)
+
+        try:
+            profile_spec = opt("profile") or view["profile"].as_str()
+            key_profile = view["key_profile"].as_str()
+            jobs = opt("jobs")
+            if jobs is None:
+                jobs = view["jobs"].get(int)
+            force = opt("force") or view["force"].get(bool)
+            fill = view["fill_core_fields"].get(bool)
+            write = opt("write")
+            if write is None:
+                write = view["write"].get(confuse.Optional(bool))
+        except confuse.ConfigError as exc:
+            raise UserError(f"audiofeatures.essentia: {exc}") from exc
+        if jobs < 0:
+            raise UserError(
+                f"audiofeatures.essentia.jobs must be 0 (all cores) or more, "
+                f"not {jobs}"
+            )
+        try:
+            profile = resolve_profile(
+                profile_spec, key_profile, Path(beets_config.config_dir())
+            )
+        except ProfileError as exc:
+            raise UserError(f"audiofeatures.essentia: {exc}") from exc
+        dump = opt("dump")
+        return cls(
+            profile=profile,
+            jobs=jobs or os.cpu_count() or 1,
+            force=bool(force),
+            fill_core_fields=fill,
+            write=ui.should_write(write),
+            dump=Path(dump).expanduser().resolve() if dump else None,
+            version=essentia_version(),
+        )
+
+
+def needs_analysis(item: Item, settings: EssentiaSettings) -> bool:
+    """Whether an item lacks a current analysis (or ``force`` is on)."""
+    return (
+        settings.force
+        or "essentia_analyzed" not in item
+        or item.get("essentia_profile") != settings.profile.name
+        or item.get("essentia_version") != settings.version
+    )
+
+
+def dump_path(item: Item, lib: Library, dump_dir: Path) -> bytes:
+    """Where ``--dump`` puts an item's JSON: the library's folder tree
+    mirrored under ``dump_dir``, the audio file name plus ``.json``."""
+    path = os.path.abspath(item.path)
+    root = os.path.join(os.path.abspath(lib.directory), b"")
+    relative = path[len(root) :] if path.startswith(root) else path.lstrip(b"/")
+    return os.path.join(os.fsencode(dump_dir), relative) + b".json"
+
+
+def _retry_through_ffmpeg(job: AnalysisJob) -> AnalysisJob | None:
+    # A file that kills Essentia's own decoder (Opus in .ogg crashes
+    # AudioLoader) gets one more try, decoded by ffmpeg.
+    return None if job.transcode else replace(job, transcode=True)
+
+
+class EssentiaRunner:
+    """Analyses items and stores each result as soon as it arrives.
+
+    Keeps its worker pool between calls (the import stage calls once per
+    album) until :meth:`close`.
+    """
+
+    def __init__(
+        self, settings: EssentiaSettings, log: logging.Logger | Any
+    ) -> None:
+        self.settings = settings
+        self.log = log
+        self._pool: WorkerPool[AnalysisJob, AnalysisResult] | None = None
+        self._scratch: str | None = None
+
+    def _get_pool(self, size: int) -> WorkerPool[AnalysisJob, AnalysisResult]:
+        if self._pool is None:
+            self._scratch = tempfile.mkdtemp(prefix="beets-audiofeatures-")
+            factory = functools.partial(
+                Analyzer, self.settings.profile, self._scratch
+            )
+            self._pool = WorkerPool(
+                factory,
+                min(self.settings.jobs, size),
+                expected=(AnalysisError,),
+                retry_after_crash=_retry_through_ffmpeg,
+            )
+        return self._pool
+
+    def close(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.close(wait=wait)
+            self._pool = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def run(
+        self,
+        lib: Library,
+        items: Sequence[Item],
+        tally: Tally,
+        write: bool,
+        progress: bool = False,
+    ) -> None:
+        """Analyse ``items``; failures are logged and added to ``tally``."""
+        if not items:
+            return
+        dump = self.settings.dump
+        jobs = {
+            os.path.abspath(item.path): item for item in items
+        }  # beets keeps one item per path, so the path names the item
+        todo = [
+            AnalysisJob(
+                path=path,
+                expected_length=float(item.length or 0.0),
+                dump=dump_path(item, lib, dump) if dump else None,
+            )
+            for path, item in jobs.items()
+        ]
+        bar = tqdm(
+            total=len(items),
+            unit="track",
+            disable=None if progress else True,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=False,
+        )
+        pool = self._get_pool(len(items))
+        try:
+            with bar, logging_redirect_tqdm([logging.getLogger("beets")]):
+                for job, result in pool.imap_unordered(todo):
+                    item = jobs[job.path]
+                    if isinstance(result, Failure):
+                        shown = displayable_path(item.path)
+                        tally.failed.append((shown, result.reason))
+                        self.log.error("{}: {}", shown, result.reason)
+                    else:
+                        self.store(item, result, write)
+                        tally.done += 1
+                    bar.update()
+        except WorkerStartError as exc:
+            self.close(wait=False)
+            raise UserError(f"audiofeatures: {exc}") from exc
+        except BaseException:
+            self.close(wait=False)
+            raise
+
+    def store(self, item: Item, result: AnalysisResult, write: bool) -> None:
+        settings = self.settings
+        item.update(result.values)
+        item["essentia_analyzed"] = time.time()
+        item["essentia_profile"] = settings.profile.name
+        item["essentia_version"] = settings.version
+        core_changed = settings.fill_core_fields and self._fill_core(
+            item, result.values
+        )
+        self.log.debug(
+            "{}: {}",
+            displayable_path(item.path),
+            ", ".join(f"{k}={v}" for k, v in sorted(result.values.items())),
+        )
+        if write and core_changed:
+            item.try_write()
+        item.store()
+
+    def _fill_core(self, item: Item, values: dict[str, Any]) -> bool:
+        changed = False
+        for field, value in values.items():
+            core = BY_FIELD[field].core_field if field in BY_FIELD else None
+            if core is None:
+                continue
+            if core == "bpm":
+                value = round(value)
+            if (self.settings.force or not item.get(core)) and item.get(
+                core
+            ) != value:
+                item[core] = value
+                changed = True
+        return changed
+
+
+def store_album_aggregates(albums: Iterable[Album]) -> None:
+    for album in albums:
+        tracks = [dict(item) for item in album.items()]
+        values = aggregate_album(tracks)
+        if values:
+            album.update(values)
+            album.store()
+
+
+def run_command(
+    plugin_config: confuse.ConfigView,
+    log: Any,
+    lib: Library,
+    opts: EssentiaOptions,
+    args: list[str],
+) -> None:
+    settings = EssentiaSettings.from_config(plugin_config, opts)
+    albums: list[Album] = []
+    if opts.album:
+        albums = list(lib.albums(args))
+        items = [item for album in albums for item in album.items()]
+    else:
+        items = list(lib.items(args))
+    todo = [item for item in items if needs_analysis(item, settings)]
+    tally = Tally(skipped=len(items) - len(todo))
+
+    if opts.pretend:
+        fields = [d.field for d in descriptors_for(settings.profile.groups)]
+        log.info(
+            "would analyse {} of {} tracks with profile {} ({} jobs), "
+            "setting {}",
+            len(todo),
+            len(items),
+            settings.profile.name,
+            min(settings.jobs, len(todo)) if todo else 0,
+            ", ".join(fields),
+        )
+        for item in todo:
+            ui.print_(f"analyse: {item}")
+        return
+
+    log.info(
+        "analysing {} tracks with profile {} ({} already analysed)",
+        len(todo),
+        settings.profile.name,
+        tally.skipped,
+    )
+    runner = EssentiaRunner(settings, log)
+    try:
+        runner.run(lib, todo, tally, settings.write, progress=True)
+    finally:
+        runner.close()
+    if albums:
+        store_album_aggregates(albums)
+    log.info("{}", tally.summary("analysed"))
+    if tally.failed:
+        raise UserError(
+            f"{len(tally.failed)} of {len(todo)} tracks could not be "
+            "analysed; the reasons are above"
+        )

@@ -1,0 +1,326 @@
+"""Essentia analysis of one audio file, free of beets.
+
+An :class:`Analyzer` lives in a worker process: it imports Essentia once,
+builds the profile's pipeline once and then turns :class:`AnalysisJob`
+(a path) into :class:`AnalysisResult` (plain field values). Every failure
+of a file is an :class:`AnalysisError` whose message is the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .descriptors import MEASURED, Kind, read_descriptors
+from .profiles import Profile
+from .transcode import TranscodeError, needs_transcode, transcode_to_wav
+
+LENGTH = "metadata.audio_properties.length"
+
+#: A decoded file this much shorter than its header says is truncated.
+TRUNCATION_TOLERANCE = 0.1
+
+
+class AnalysisError(Exception):
+    """One file could not be analysed; the message is the reason."""
+
+
+class EssentiaMissingError(ImportError):
+    """The ``essentia`` module cannot be imported."""
+
+
+def import_essentia() -> ModuleType:
+    """Import ``essentia.standard`` quietly (its INFO log goes to stdout)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import essentia
+    except ImportError as exc:
+        raise EssentiaMissingError(
+            "Essentia is not installed: "
+            "pip install 'beets-audiofeatures[essentia]'"
+        ) from exc
+    essentia.log.infoActive = False
+    import essentia.standard as es
+
+    return es
+
+
+def essentia_reason(exc: BaseException) -> str:
+    """Essentia's message on one line, without the algorithm preamble."""
+    text = " ".join(str(exc).split())
+    return re.sub(r"^In \w+\.compute: ", "", text) or type(exc).__name__
+
+
+def _wanted_paths() -> frozenset[str]:
+    paths = {LENGTH}
+    for desc in MEASURED:
+        assert desc.source
+        if desc.kind is Kind.KEY:
+            paths.update(f"{desc.source}.{p}" for p in ("key", "scale"))
+        else:
+            paths.add(desc.source)
+    return frozenset(paths)
+
+
+WANTED_PATHS = _wanted_paths()
+
+
+class Pipeline(ABC):
+    """One way of computing descriptors from a file."""
+
+    def __init__(self, profile: Profile, es: ModuleType, workdir: Path):
+        self.profile = profile
+        self.es = es
+        self.workdir = workdir
+
+    @abstractmethod
+    def extract(self, path: str, dump: str | None) -> dict[str, Any]:
+        """Descriptor paths to values for ``path``; full output to ``dump``.
+
+        Raises ``RuntimeError`` (Essentia's own) when the file fails.
+        """
+
+
+class ExtractorPipeline(Pipeline):
+    """Essentia's ready-made extractors, which fill an ``essentia.Pool``."""
+
+    extractor: Any
+    #: The extractor's own paths that the descriptor table names otherwise.
+    renames: dict[str, str]
+
+    def extract(self, path: str, dump: str | None) -> dict[str, Any]:
+        pool, _frames = self.extractor(path)
+        if dump:
+            self.es.YamlOutput(filename=dump, format="json", writeVersion=False)(
+                pool
+            )
+        values = {}
+        for name in pool.descriptorNames():
+            canonical = self.renames.get(name, name)
+            if canonical in WANTED_PATHS or name.startswith("highlevel."):
+                values[canonical] = pool[name]
+        return values
+
+
+class MusicPipeline(ExtractorPipeline):
+    def __init__(self, profile: Profile, es: ModuleType, workdir: Path):
+        super().__init__(profile, es, workdir)
+        kwargs: dict[str, Any] = dict(profile.stats)
+        if profile.options:
+            # Given as a file: the ``highlevel=`` argument is broken
+            # upstream (MTG/essentia#1051), the profile route works.
+            options_file = workdir / "profile.yaml"
+            options_file.write_text(yaml.safe_dump(profile.options))
+            kwargs["profile"] = str(options_file)
+        self.extractor = es.MusicExtractor(**kwargs)
+        prefix = f"tonal.key_{profile.key_profile}."
+        self.renames = {
+            prefix + part: f"tonal.key.{part}"
+            for part in ("key", "scale", "strength")
+        }
+
+
+class FreesoundPipeline(ExtractorPipeline):
+    def __init__(self, profile: Profile, es: ModuleType, workdir: Path):
+        super().__init__(profile, es, workdir)
+        self.extractor = es.FreesoundExtractor()
+        self.renames = {"tonal.tuning_frequency.mean": "tonal.tuning_frequency"}
+
+
+class LightPipeline(Pipeline):
+    """Single algorithms on one decode: several times faster than
+    ``MusicExtractor``, same paths and, where the algorithm is the same,
+    the same values."""
+
+    SAMPLE_RATE = 44100.0
+
+    def __init__(self, profile: Profile, es: ModuleType, workdir: Path):
+        super().__init__(profile, es, workdir)
+        self.rhythm = es.RhythmExtractor2013(method="degara")
+        self.histogram = es.BpmHistogramDescriptors()
+        self.danceability = es.Danceability()
+        self.onsets = es.OnsetRate()
+        self.key = es.KeyExtractor(profileType=profile.key_profile)
+        self.tuning = es.TuningFrequencyExtractor()
+        self.dynamics = es.DynamicComplexity(sampleRate=self.SAMPLE_RATE)
+        self.equal_loudness = es.EqualLoudness()
+        self.window = es.Windowing(type="blackmanharris62")
+        self.spectrum = es.Spectrum()
+        self.centroid = es.Centroid(range=self.SAMPLE_RATE / 2)
+
+    def extract(self, path: str, dump: str | None) -> dict[str, Any]:
+        es = self.es
+        stereo, rate, channels, *_ = es.AudioLoader(filename=path)()
+        if len(stereo) == 0:
+            raise RuntimeError("no audio samples could be decoded")
+        mono = es.MonoMixer()(stereo, channels)
+        if rate != self.SAMPLE_RATE:
+            mono = es.Resample(
+                inputSampleRate=rate, outputSampleRate=self.SAMPLE_RATE
+            )(mono)
+        if not np.any(np.abs(mono) > 1e-7):
+            raise RuntimeError("File looks like a completely silent file")
+
+        values: dict[str, Any] = {LENGTH: len(stereo) / rate}
+        groups = self.profile.groups
+        if "rhythm" in groups:
+            values.update(self._rhythm(mono))
+        if "tonal" in groups:
+            key, scale, strength = self.key(mono)
+            values["tonal.key.key"] = key
+            values["tonal.key.scale"] = scale
+            values["tonal.key.strength"] = strength
+            values["tonal.tuning_frequency"] = float(np.mean(self.tuning(mono)))
+        if "lowlevel" in groups:
+            values.update(self._lowlevel(stereo, rate, mono))
+        if dump:
+            with open(dump, "w", encoding="utf-8") as out:
+                json.dump(values, out, indent=2, default=float)
+        return values
+
+    def _rhythm(self, mono: np.ndarray) -> dict[str, Any]:
+        bpm, beats, _confidence, _estimates, intervals = self.rhythm(mono)
+        peak_weight = self.histogram(intervals)[1] if len(intervals) else 0.0
+        return {
+            "rhythm.bpm": bpm,
+            "rhythm.beats_count": len(beats),
+            "rhythm.bpm_histogram_first_peak_weight": peak_weight,
+            "rhythm.danceability": self.danceability(mono)[0],
+            "rhythm.onset_rate": self.onsets(mono)[1],
+        }
+
+    def _lowlevel(
+        self, stereo: np.ndarray, rate: float, mono: np.ndarray
+    ) -> dict[str, Any]:
+        _m, _s, integrated, loudness_range = self.es.LoudnessEBUR128(
+            sampleRate=rate
+        )(stereo)
+        # As MusicExtractor does: equal-loudness filtered power spectrum.
+        filtered = self.equal_loudness(mono)
+        centroids = [
+            self.centroid(self.spectrum(self.window(frame)) ** 2)
+            for frame in self.es.FrameGenerator(
+                filtered, frameSize=2048, hopSize=1024, startFromZero=True
+            )
+        ]
+        return {
+            "lowlevel.loudness_ebu128.integrated": integrated,
+            "lowlevel.loudness_ebu128.loudness_range": loudness_range,
+            "lowlevel.dynamic_complexity": self.dynamics(mono)[0],
+            "lowlevel.spectral_centroid.mean": float(np.mean(centroids)),
+        }
+
+
+PIPELINES: dict[str, type[Pipeline]] = {
+    "music": MusicPipeline,
+    "freesound": FreesoundPipeline,
+    "light": LightPipeline,
+}
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    path: bytes  # absolute
+    expected_length: float = 0.0  # seconds, from the tags; 0 if unknown
+    dump: bytes | None = None  # where to save the full output as JSON
+    transcode: bool = False  # decode through ffmpeg first
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    values: dict[str, Any]
+    length: float
+    transcoded: bool
+
+
+class Analyzer:
+    """Analyses files with one profile; one instance per worker process."""
+
+    def __init__(self, profile: Profile, workdir: str):
+        self.profile = profile
+        # Workers share the run's scratch folder; each keeps to its own.
+        self.workdir = Path(workdir) / uuid.uuid4().hex
+        self.workdir.mkdir(parents=True)
+        es = import_essentia()
+        try:
+            self.pipeline = PIPELINES[profile.extractor](
+                profile, es, self.workdir
+            )
+        except RuntimeError as exc:
+            raise ValueError(
+                f"profile {profile.name}: {essentia_reason(exc)}"
+            ) from exc
+
+    def __call__(self, job: AnalysisJob) -> AnalysisResult:
+        path = os.fsdecode(job.path)
+        if not os.path.exists(job.path):
+            raise AnalysisError("file not found")
+        if os.path.getsize(job.path) == 0:
+            raise AnalysisError("file is empty")
+        if job.transcode or needs_transcode(job.path):
+            return self._via_ffmpeg(job)
+        try:
+            pool = self._extract(path, job)
+        except RuntimeError as exc:
+            reason = essentia_reason(exc)
+            if "silent" in reason:
+                raise AnalysisError(reason) from exc
+            try:
+                return self._via_ffmpeg(job)
+            except (AnalysisError, TranscodeError) as retry:
+                raise AnalysisError(
+                    f"{reason} (through ffmpeg: {retry})"
+                ) from exc
+        return self._result(pool, job, transcoded=False)
+
+    def _extract(self, path: str, job: AnalysisJob) -> dict[str, Any]:
+        dump = os.fsdecode(job.dump) if job.dump else None
+        if dump is None:
+            return self.pipeline.extract(path, None)
+        os.makedirs(os.path.dirname(dump), exist_ok=True)
+        partial = f"{dump}.{uuid.uuid4().hex}.part"
+        try:
+            values = self.pipeline.extract(path, partial)
+            os.replace(partial, dump)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        return values
+
+    def _via_ffmpeg(self, job: AnalysisJob) -> AnalysisResult:
+        wav = self.workdir / f"{uuid.uuid4().hex}.wav"
+        try:
+            try:
+                transcode_to_wav(job.path, wav)
+            except TranscodeError as exc:
+                raise AnalysisError(f"ffmpeg could not decode it: {exc}") from exc
+            try:
+                pool = self._extract(str(wav), job)
+            except RuntimeError as exc:
+                raise AnalysisError(essentia_reason(exc)) from exc
+        finally:
+            wav.unlink(missing_ok=True)
+        return self._result(pool, job, transcoded=True)
+
+    def _result(
+        self, pool: dict[str, Any], job: AnalysisJob, transcoded: bool
+    ) -> AnalysisResult:
+        length = float(pool.get(LENGTH, 0.0))
+        expected = job.expected_length
+        if expected and expected - length > max(1.0, TRUNCATION_TOLERANCE * expected):
+            raise AnalysisError(
+                f"truncated: decoded {length:.1f} s of the {expected:.1f} s "
+                "the file header promises"
+            )
+        values = read_descriptors(pool, self.profile.groups)
+        return AnalysisResult(values, length, transcoded)

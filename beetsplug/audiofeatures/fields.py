@@ -1,0 +1,64 @@
+"""beets field types for the descriptor table.
+
+One type object per kind and precision, shared by every field and by
+the item and album tables: beets compares plugin field types by
+identity, so shared objects never raise ``PluginConflictError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from beets.dbcore import types
+from beets.dbcore.query import FieldQuery
+
+from .descriptors import DESCRIPTORS, Kind, svm_fields
+from .keys import normalize_key
+
+
+class KeyQuery(FieldQuery[str]):
+    """Exact key match, whatever the spelling: ``Abm`` finds ``G#m``,
+    ``8A`` and ``1m`` find ``Am``; ``A`` finds only A major."""
+
+    def col_clause(self) -> tuple[str, Sequence[Any]]:
+        return f"{self.field} = ?", [normalize_key(self.pattern) or self.pattern]
+
+    @classmethod
+    def value_match(cls, pattern: str, value: Any) -> bool:
+        if value is None:
+            return False
+        wanted = normalize_key(pattern)
+        return wanted is not None and wanted == normalize_key(str(value))
+
+
+class KeyType(types.MusicalKey):
+    query = KeyQuery
+
+    def parse(self, key: str) -> str | None:
+        return normalize_key(key) or key
+
+
+KEY = KeyType()
+INTEGER = types.NullInteger()
+_FLOATS = {digits: types.NullFloat(digits) for digits in range(4)}
+
+
+def type_for(kind: Kind, digits: int = 3) -> types.Type[Any, Any]:
+    if kind is Kind.FLOAT:
+        return _FLOATS[digits]
+    return {
+        Kind.INTEGER: INTEGER,
+        Kind.KEY: KEY,
+        Kind.STRING: types.STRING,
+        Kind.DATE: types.DATE,
+    }[kind]
+
+
+ITEM_TYPES: dict[str, types.Type[Any, Any]] = {
+    d.field: type_for(d.kind, d.digits) for d in DESCRIPTORS
+} | {name: type_for(kind) for name, kind in svm_fields().items()}
+
+ALBUM_TYPES: dict[str, types.Type[Any, Any]] = {
+    d.field: ITEM_TYPES[d.field] for d in DESCRIPTORS if d.album
+}

@@ -1,0 +1,137 @@
+"""Analysis profiles: which Essentia pipeline runs, with which options.
+
+``music`` is Essentia's full ``MusicExtractor``; ``rhythm``, ``tonal`` and
+``lowlevel`` (or a comma-separated mix such as ``rhythm,tonal``) are light
+pipelines of single algorithms that fill one descriptor group each;
+``freesound`` is ``FreesoundExtractor``; a YAML file is a ``MusicExtractor``
+profile, checked here against Essentia's known traps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .descriptors import GROUPS
+
+NAMED = ("music", "freesound", *GROUPS)
+
+#: Profile keys whose lists Essentia mishandles inside a profile
+#: (MTG/essentia#871); they go to the constructor instead.
+_STATS_KEYS = {
+    ("lowlevel", "stats"): "lowlevelStats",
+    ("rhythm", "stats"): "rhythmStats",
+    ("tonal", "stats"): "tonalStats",
+    ("lowlevel", "mfccStats"): "mfccStats",
+    ("lowlevel", "gfccStats"): "gfccStats",
+}
+
+#: Key profiles MusicExtractor reports; the light tonal pipeline runs
+#: KeyExtractor, which accepts more.
+MUSIC_KEY_PROFILES = ("edma", "krumhansl", "temperley")
+KEY_PROFILES = (
+    "edma", "edmm", "bgate", "krumhansl", "temperley", "shaath", "noland",
+    "braw", "diatonic", "tonictriad", "thpcp", "gomez",
+)  # fmt: skip
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # stored in ``essentia_profile``
+    extractor: str  # "music", "freesound" or "light"
+    groups: tuple[str, ...] = GROUPS
+    options: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, list[str]] = field(default_factory=dict)
+    key_profile: str = "edma"
+
+
+def resolve_profile(
+    spec: str, key_profile: str = "edma", base_dir: Path | None = None
+) -> Profile:
+    """The profile named by ``spec``: a name, a light mix or a YAML path."""
+    spec = spec.strip()
+    if spec.endswith((".yaml", ".yml")) or "/" in spec:
+        profile = _from_yaml(_locate(spec, base_dir), key_profile)
+    elif spec in ("music", "freesound"):
+        profile = Profile(spec, spec, key_profile=key_profile)
+    else:
+        groups = [g.strip() for g in spec.split(",") if g.strip()]
+        unknown = [g for g in groups if g not in GROUPS]
+        if unknown or not groups:
+            raise ProfileError(
+                f"unknown profile {spec!r}: use one of {', '.join(NAMED)}, "
+                "a mix such as rhythm,tonal, or a path to a YAML profile"
+            )
+        ordered = tuple(g for g in GROUPS if g in groups)
+        profile = Profile(",".join(ordered), "light", ordered)
+    return _with_key_profile(profile, key_profile)
+
+
+def _with_key_profile(profile: Profile, key_profile: str) -> Profile:
+    allowed = KEY_PROFILES if profile.extractor == "light" else MUSIC_KEY_PROFILES
+    if key_profile not in allowed:
+        raise ProfileError(
+            f"key_profile {key_profile!r} is not available with profile "
+            f"{profile.name!r}: use one of {', '.join(allowed)}"
+        )
+    return Profile(
+        profile.name, profile.extractor, profile.groups, profile.options,
+        profile.stats, key_profile,
+    )  # fmt: skip
+
+
+def _locate(spec: str, base_dir: Path | None) -> Path:
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and base_dir and (base_dir / path).exists():
+        path = base_dir / path
+    if not path.is_file():
+        raise ProfileError(f"profile file not found: {path}")
+    return path.resolve()
+
+
+def _from_yaml(path: Path, key_profile: str) -> Profile:
+    text = path.read_text(encoding="utf-8")
+    try:
+        options = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        reason = str(exc).replace("\n", " ")
+        raise ProfileError(f"{path}: not valid YAML: {reason}") from exc
+    if not isinstance(options, dict):
+        raise ProfileError(f"{path}: a profile must be a mapping of options")
+
+    rate = options.get("analysisSampleRate", 44100)
+    if float(rate) != 44100:
+        raise ProfileError(
+            f"{path}: analysisSampleRate must stay 44100; Essentia's rhythm "
+            "and tonal algorithms assume it and give wrong tempo and key "
+            "at other rates"
+        )
+
+    stats: dict[str, list[str]] = {}
+    for (section, key), argument in _STATS_KEYS.items():
+        block = options.get(section)
+        if isinstance(block, dict) and key in block:
+            stats[argument] = [str(s) for s in block.pop(key)]
+
+    highlevel = options.get("highlevel")
+    if isinstance(highlevel, dict) and highlevel.get("svm_models"):
+        models = []
+        for model in highlevel["svm_models"]:
+            model_path = (path.parent / Path(model).expanduser()).resolve()
+            if not model_path.is_file():
+                raise ProfileError(f"{path}: SVM model not found: {model_path}")
+            models.append(str(model_path))
+        highlevel["svm_models"] = models
+
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return Profile(
+        f"{path.stem}@{digest}", "music", GROUPS, options, stats, key_profile
+    )

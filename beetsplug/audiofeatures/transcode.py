@@ -1,0 +1,52 @@
+"""Decoding help from ffmpeg for files Essentia's bundled decoders refuse.
+
+Essentia's wheel carries an FFmpeg 2.8 with a fixed list of decoders (no
+Opus, Speex, DTS or CAF) and rejects more than two channels. Such files
+are converted to a temporary 44.1 kHz stereo WAV first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+#: Extensions whose usual codecs Essentia decodes itself. Anything else
+#: goes through ffmpeg straight away; a file here that still fails (an
+#: Opus stream in .ogg, six channels in .m4a) is retried through ffmpeg.
+NATIVE_EXTENSIONS = frozenset(
+    {
+        ".aif", ".aiff", ".ape", ".flac", ".m4a", ".m4b", ".mp2", ".mp3",
+        ".mp4", ".mpc", ".oga", ".ogg", ".tta", ".wav", ".wma", ".wv",
+    }
+)  # fmt: skip
+
+
+class TranscodeError(Exception):
+    """ffmpeg could not produce a WAV; the message says why."""
+
+
+def needs_transcode(path: bytes | str) -> bool:
+    return Path(os.fsdecode(path)).suffix.lower() not in NATIVE_EXTENSIONS
+
+
+def transcode_to_wav(source: bytes | str, target: Path) -> None:
+    """Decode ``source`` into a 44.1 kHz, 16-bit stereo WAV at ``target``."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise TranscodeError(
+            "ffmpeg is needed to read this format but is not installed "
+            "(e.g. apt install ffmpeg)"
+        )
+    command = [
+        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-i", os.fsdecode(source), "-map", "0:a:0", "-vn",
+        "-ac", "2", "-ar", "44100", "-c:a", "pcm_s16le", "-f", "wav",
+        str(target),
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, check=False)
+    if proc.returncode != 0 or not target.exists():
+        target.unlink(missing_ok=True)
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise TranscodeError(lines[-1] if lines else "ffmpeg failed")

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system programs the plugin and its tests need (ffmpeg to
+# decode formats Essentia cannot, sox and flac to synthesise test audio),
+# from Debian/Ubuntu packages when they are missing.
+set -euo pipefail
+missing=()
+for tool in ffmpeg sox flac; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "Please install: ${missing[*]} (with your system's package manager)" >&2
+  exit 1
+fi
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "Installing ${missing[*]} with apt-get" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

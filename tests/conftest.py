@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from beets.test._common import DummyIO
+from beets.util import cached_classproperty
+
+from tests import synth
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    missing = [tool for tool in ("sox", "ffmpeg") if not shutil.which(tool)]
+    if missing:
+        raise pytest.UsageError(
+            f"the tests need {' and '.join(missing)}: run scripts/system-deps.sh"
+        )
+
+
+@pytest.fixture
+def io(
+    monkeypatch: pytest.MonkeyPatch, capteesys: pytest.CaptureFixture[str]
+) -> DummyIO:
+    return DummyIO(monkeypatch, capteesys)
+
+
+@pytest.fixture(autouse=True)
+def _clear_type_cache() -> None:
+    # beets caches Item._types per class; plugins change them per test.
+    cached_classproperty.cache.clear()
+
+
+class Audio:
+    """The synthesised test files, made once per session."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.a120_wav = synth.make_track(root / "a120.wav", 120, "Am")
+        self.a120_flac = synth.encode(self.a120_wav, root / "a120.flac")
+        self.a120_mp3 = synth.encode(self.a120_wav, root / "a120.mp3")
+        self.a120_ogg = synth.encode(self.a120_wav, root / "a120.ogg")
+        self.a120_m4a = synth.encode(self.a120_wav, root / "a120.m4a")
+        self.c90_mp3 = synth.make_track(root / "c90.mp3", 90, "C")
+        self.opus = synth.encode(self.a120_wav, root / "a120.opus")
+        self.raw_aac = synth.encode(self.a120_wav, root / "a120.aac")
+        self.six_channels = synth.encode(
+            self.a120_wav, root / "six.wav", channels=6
+        )
+        self.silence = synth.make_silence(root / "silence.wav")
+        self.truncated_wav = synth.truncate(
+            self.a120_wav, root / "truncated.wav", 0.3
+        )
+        self.text = root / "notes.mp3"
+        self.text.write_text("these are not the tracks you are looking for\n")
+        self.empty = root / "empty.flac"
+        self.empty.write_bytes(b"")
+
+
+@pytest.fixture(scope="session")
+def audio(tmp_path_factory: pytest.TempPathFactory) -> Audio:
+    return Audio(tmp_path_factory.mktemp("audio"))

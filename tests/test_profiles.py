@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from beetsplug.audiofeatures.profiles import ProfileError, resolve_profile
+
+
+def test_named_profiles():
+    assert resolve_profile("music").extractor == "music"
+    assert resolve_profile("freesound").extractor == "freesound"
+    light = resolve_profile("tonal, rhythm")
+    assert (light.name, light.extractor) == ("rhythm,tonal", "light")
+    assert light.groups == ("rhythm", "tonal")
+
+
+def test_unknown_profile_lists_the_choices():
+    with pytest.raises(ProfileError, match=r"unknown profile 'fast'.*music"):
+        resolve_profile("fast")
+
+
+def test_key_profile_must_suit_the_extractor():
+    assert resolve_profile("tonal", "bgate").key_profile == "bgate"
+    with pytest.raises(ProfileError, match="bgate.*edma, krumhansl"):
+        resolve_profile("music", "bgate")
+
+
+def test_yaml_stats_move_to_the_constructor(tmp_path: Path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "endTime: 60\n"
+        "lowlevel: {frameSize: 4096, stats: [mean, stdev], mfccStats: [mean]}\n"
+        "rhythm: {method: multifeature, stats: [mean]}\n"
+    )
+    profile = resolve_profile(str(path))
+    assert profile.name.startswith("mine@")
+    assert profile.stats == {
+        "lowlevelStats": ["mean", "stdev"],
+        "mfccStats": ["mean"],
+        "rhythmStats": ["mean"],
+    }
+    assert profile.options == {
+        "endTime": 60,
+        "lowlevel": {"frameSize": 4096},
+        "rhythm": {"method": "multifeature"},
+    }
+
+
+def test_yaml_name_changes_with_its_content(tmp_path: Path):
+    path = tmp_path / "p.yaml"
+    path.write_text("endTime: 60\n")
+    first = resolve_profile(str(path)).name
+    path.write_text("endTime: 90\n")
+    assert resolve_profile(str(path)).name != first
+
+
+def test_relative_yaml_is_found_beside_the_beets_config(tmp_path: Path):
+    (tmp_path / "p.yaml").write_text("endTime: 60\n")
+    assert resolve_profile("p.yaml", base_dir=tmp_path).options == {
+        "endTime": 60
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("analysisSampleRate: 48000\n", "analysisSampleRate must stay 44100"),
+        ("a: b: c\n", "not valid YAML"),
+        ("- a list\n", "must be a mapping"),
+        ("highlevel: {compute: 1, svm_models: [nope.history]}\n",
+         "SVM model not found"),
+    ],
+)  # fmt: skip
+def test_bad_yaml_profiles(tmp_path: Path, content: str, message: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(ProfileError, match=message):
+        resolve_profile(str(path))
+
+
+def test_missing_yaml_file():
+    with pytest.raises(ProfileError, match="profile file not found"):
+        resolve_profile("/nowhere/profile.yaml")
