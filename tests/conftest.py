@@ -20,9 +20,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def io(
-    monkeypatch: pytest.MonkeyPatch, capteesys: pytest.CaptureFixture[str]
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capteesys: pytest.CaptureFixture[str],
 ) -> DummyIO:
-    return DummyIO(monkeypatch, capteesys)
+    dummy = DummyIO(monkeypatch, capteesys)
+    if request.instance is not None:
+        request.instance.io = dummy  # what beets' IOMixin reads
+    return dummy
 
 
 @pytest.fixture(autouse=True)

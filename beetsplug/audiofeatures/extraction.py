@@ -30,6 +30,12 @@ LENGTH = "metadata.audio_properties.length"
 #: A decoded file this much shorter than its header says is truncated.
 TRUNCATION_TOLERANCE = 0.1
 
+#: Below these levels a file is taken for silence (dithered digital
+#: silence included), which no descriptor describes meaningfully.
+SILENCE_RMS = 1e-4  # -80 dBFS
+SILENCE_LUFS = -70.0  # EBU R128's absolute gate
+SILENT = "the audio is silent"
+
 
 class AnalysisError(Exception):
     """One file could not be analysed; the message is the reason."""
@@ -123,11 +129,33 @@ class MusicPipeline(ExtractorPipeline):
             options_file.write_text(yaml.safe_dump(profile.options))
             kwargs["profile"] = str(options_file)
         self.extractor = es.MusicExtractor(**kwargs)
+        if profile.options:
+            self._check_options()
         prefix = f"tonal.key_{profile.key_profile}."
         self.renames = {
             prefix + part: f"tonal.key.{part}"
             for part in ("key", "scale", "strength")
         }
+
+
+    def _check_options(self) -> None:
+        """Run once on a short test tone: MusicExtractor reads its profile
+        only when it first computes, and a bad value there would
+        otherwise fail every file of the batch."""
+        tone = self.workdir / "check.wav"
+        seconds = np.arange(3 * 44100) / 44100
+        signal = 0.5 * np.sin(2 * np.pi * 440 * seconds) * (seconds % 0.5 < 0.1)
+        self.es.MonoWriter(filename=str(tone), format="wav")(
+            signal.astype(np.float32)
+        )
+        try:
+            self.extractor(str(tone))
+        except RuntimeError as exc:
+            reason = essentia_reason(exc)
+            if re.search(r"Parameter|YamlInput|configur|Pool", reason):
+                raise
+        finally:
+            tone.unlink(missing_ok=True)
 
 
 class FreesoundPipeline(ExtractorPipeline):
@@ -144,20 +172,6 @@ class LightPipeline(Pipeline):
 
     SAMPLE_RATE = 44100.0
 
-    def __init__(self, profile: Profile, es: ModuleType, workdir: Path):
-        super().__init__(profile, es, workdir)
-        self.rhythm = es.RhythmExtractor2013(method="degara")
-        self.histogram = es.BpmHistogramDescriptors()
-        self.danceability = es.Danceability()
-        self.onsets = es.OnsetRate()
-        self.key = es.KeyExtractor(profileType=profile.key_profile)
-        self.tuning = es.TuningFrequencyExtractor()
-        self.dynamics = es.DynamicComplexity(sampleRate=self.SAMPLE_RATE)
-        self.equal_loudness = es.EqualLoudness()
-        self.window = es.Windowing(type="blackmanharris62")
-        self.spectrum = es.Spectrum()
-        self.centroid = es.Centroid(range=self.SAMPLE_RATE / 2)
-
     def extract(self, path: str, dump: str | None) -> dict[str, Any]:
         es = self.es
         stereo, rate, channels, *_ = es.AudioLoader(filename=path)()
@@ -168,19 +182,24 @@ class LightPipeline(Pipeline):
             mono = es.Resample(
                 inputSampleRate=rate, outputSampleRate=self.SAMPLE_RATE
             )(mono)
-        if not np.any(np.abs(mono) > 1e-7):
-            raise RuntimeError("File looks like a completely silent file")
+        if np.sqrt(np.mean(np.square(mono, dtype=np.float64))) < SILENCE_RMS:
+            raise RuntimeError(SILENT)
 
+        # Algorithms are built per file: several keep state between calls
+        # (OnsetRate reports 0 on its second file), and building is cheap.
         values: dict[str, Any] = {LENGTH: len(stereo) / rate}
         groups = self.profile.groups
         if "rhythm" in groups:
             values.update(self._rhythm(mono))
         if "tonal" in groups:
-            key, scale, strength = self.key(mono)
+            key, scale, strength = es.KeyExtractor(
+                profileType=self.profile.key_profile
+            )(mono)
             values["tonal.key.key"] = key
             values["tonal.key.scale"] = scale
             values["tonal.key.strength"] = strength
-            values["tonal.tuning_frequency"] = float(np.mean(self.tuning(mono)))
+            tuning = es.TuningFrequencyExtractor()(mono)
+            values["tonal.tuning_frequency"] = float(np.mean(tuning))
         if "lowlevel" in groups:
             values.update(self._lowlevel(stereo, rate, mono))
         if dump:
@@ -189,34 +208,48 @@ class LightPipeline(Pipeline):
         return values
 
     def _rhythm(self, mono: np.ndarray) -> dict[str, Any]:
-        bpm, beats, _confidence, _estimates, intervals = self.rhythm(mono)
-        peak_weight = self.histogram(intervals)[1] if len(intervals) else 0.0
+        es = self.es
+        bpm, beats, _confidence, _estimates, intervals = (
+            es.RhythmExtractor2013(method="degara")(mono)
+        )
+        histogram = es.BpmHistogramDescriptors()(intervals)
         return {
             "rhythm.bpm": bpm,
             "rhythm.beats_count": len(beats),
-            "rhythm.bpm_histogram_first_peak_weight": peak_weight,
-            "rhythm.danceability": self.danceability(mono)[0],
-            "rhythm.onset_rate": self.onsets(mono)[1],
+            "rhythm.bpm_histogram_first_peak_weight": (
+                histogram[1] if len(intervals) else 0.0
+            ),
+            "rhythm.danceability": es.Danceability()(mono)[0],
+            "rhythm.onset_rate": es.OnsetRate()(mono)[1],
         }
 
     def _lowlevel(
         self, stereo: np.ndarray, rate: float, mono: np.ndarray
     ) -> dict[str, Any]:
-        _m, _s, integrated, loudness_range = self.es.LoudnessEBUR128(
+        es = self.es
+        _m, _s, integrated, loudness_range = es.LoudnessEBUR128(
             sampleRate=rate
         )(stereo)
         # As MusicExtractor does: equal-loudness filtered power spectrum.
-        filtered = self.equal_loudness(mono)
+        window = es.Windowing(type="blackmanharris62")
+        spectrum = es.Spectrum()
+        centroid = es.Centroid(range=self.SAMPLE_RATE / 2)
         centroids = [
-            self.centroid(self.spectrum(self.window(frame)) ** 2)
-            for frame in self.es.FrameGenerator(
-                filtered, frameSize=2048, hopSize=1024, startFromZero=True
+            centroid(spectrum(window(frame)) ** 2)
+            for frame in es.FrameGenerator(
+                es.EqualLoudness()(mono),
+                frameSize=2048,
+                hopSize=1024,
+                startFromZero=True,
             )
         ]
+        dynamic_complexity = es.DynamicComplexity(
+            sampleRate=self.SAMPLE_RATE
+        )(mono)[0]
         return {
             "lowlevel.loudness_ebu128.integrated": integrated,
             "lowlevel.loudness_ebu128.loudness_range": loudness_range,
-            "lowlevel.dynamic_complexity": self.dynamics(mono)[0],
+            "lowlevel.dynamic_complexity": dynamic_complexity,
             "lowlevel.spectral_centroid.mean": float(np.mean(centroids)),
         }
 
@@ -315,6 +348,9 @@ class Analyzer:
     def _result(
         self, pool: dict[str, Any], job: AnalysisJob, transcoded: bool
     ) -> AnalysisResult:
+        loudness = pool.get("lowlevel.loudness_ebu128.integrated")
+        if loudness is not None and not loudness > SILENCE_LUFS:
+            raise AnalysisError(f"{SILENT} (below {SILENCE_LUFS:.0f} LUFS)")
         length = float(pool.get(LENGTH, 0.0))
         expected = job.expected_length
         if expected and expected - length > max(1.0, TRUNCATION_TOLERANCE * expected):

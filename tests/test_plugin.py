@@ -1,0 +1,309 @@
+"""``beet essentia`` on a real on-disk library with real Essentia."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from beets.exceptions import UserError
+from beets.library import Item
+from beets.test.helper import ImportHelper, IOMixin, PluginTestHelper
+from mediafile import MediaFile
+
+from tests.conftest import Audio
+
+
+class AudioFeaturesHelper(IOMixin, PluginTestHelper):
+    plugin: ClassVar[str] = "audiofeatures"
+    db_on_disk: ClassVar[bool] = True
+
+    @pytest.fixture(autouse=True)
+    def _audio(self, setup: None, audio: Audio) -> None:
+        self.audio = audio
+        self.config["audiofeatures"]["essentia"]["jobs"] = 1
+
+    def add_track(self, source: Path, **fields: object) -> Item:
+        """Copy a real file into the library, as ``beet import`` would."""
+        target = self.lib_path / f"{fields.get('title', source.stem)}{source.suffix}"
+        shutil.copy(source, target)
+        try:
+            item = Item.from_path(target)
+        except Exception:  # not readable by mediafile: still a library item
+            item = Item(path=target, length=15.0)
+        item.update(fields)
+        item.add(self.lib)
+        return item
+
+    def essentia(self, *args: str) -> None:
+        self.run_command("essentia", *args)
+
+
+class TestAnalysis(AudioFeaturesHelper):
+    def test_stores_typed_values_for_matching_tracks(self):
+        item = self.add_track(self.audio.a120_flac, title="one")
+        other = self.add_track(self.audio.c90_mp3, title="two")
+
+        self.essentia("title:one")
+
+        item.load()
+        assert item["essentia_bpm"] == pytest.approx(120, abs=1)
+        assert isinstance(item["essentia_bpm"], float)
+        assert isinstance(item["essentia_beats_count"], int)
+        assert item["essentia_key"] == "Am"
+        assert item["essentia_profile"] == "music"
+        assert item["essentia_version"].startswith("2.1")
+        other.load()
+        assert "essentia_bpm" not in other
+
+    def test_range_key_and_format_queries(self):
+        self.add_track(self.audio.a120_flac, title="fast")
+        self.add_track(self.audio.c90_mp3, title="slow")
+        self.essentia()
+
+        def titles(*query: str) -> list[str]:
+            return sorted(i.title for i in self.lib.items(list(query)))
+
+        assert titles("essentia_bpm:110..130") == ["fast"]
+        assert titles("essentia_bpm:..100") == ["slow"]
+        assert titles("essentia_key:Am") == ["fast"]
+        assert titles("essentia_key:8A") == ["fast"]  # Camelot
+        assert titles("essentia_key:1d") == ["slow"]  # Open Key, C major
+        assert titles("essentia_key:A") == []  # A major is not A minor
+        assert titles("essentia_analyzed:2000..") == ["fast", "slow"]
+        out = self.run_with_output(
+            "ls", "-f", "$title $essentia_bpm %camelot{$essentia_key}",
+            "title:slow",
+        )  # fmt: skip
+        title, bpm, camelot = out.split()
+        assert (title, camelot) == ("slow", "8B")
+        assert len(bpm.split(".")[1]) == 2  # two decimals
+
+    def test_skips_analysed_tracks_unless_forced(self, caplog):
+        item = self.add_track(self.audio.a120_flac)
+        self.essentia()
+        item.load()
+        first = item["essentia_analyzed"]
+
+        with caplog.at_level(logging.INFO):
+            self.essentia()
+        assert "analysed 0, skipped 1, failed 0" in caplog.text
+        item.load()
+        assert item["essentia_analyzed"] == first
+
+        self.essentia("--force")
+        item.load()
+        assert item["essentia_analyzed"] > first
+
+    def test_a_new_profile_or_version_means_not_analysed(self):
+        item = self.add_track(self.audio.a120_flac)
+        self.essentia("--profile", "rhythm")
+        item.load()
+        assert item["essentia_profile"] == "rhythm"
+        assert "essentia_key" not in item
+
+        self.essentia("--profile", "tonal")
+        item.load()
+        assert item["essentia_key"] == "Am"
+
+        item["essentia_version"] = "2.1b5"
+        item["essentia_profile"] = "tonal"
+        item.store()
+        self.essentia("--profile", "tonal")
+        item.load()
+        assert item["essentia_version"] != "2.1b5"
+
+    def test_pretend_lists_the_plan_and_changes_nothing(self, caplog):
+        item = self.add_track(self.audio.a120_flac, title="dry")
+        with caplog.at_level(logging.INFO):
+            out = self.run_with_output("essentia", "-p", "--profile", "rhythm")
+        assert "dry" in out
+        assert "would analyse 1 of 1 tracks" in caplog.text
+        assert "essentia_bpm" in caplog.text
+        assert "essentia_key" not in caplog.text  # not in the rhythm profile
+        item.load()
+        assert "essentia_analyzed" not in item
+
+    def test_fills_empty_core_fields_and_writes_tags(self):
+        self.config["audiofeatures"]["essentia"]["fill_core_fields"] = True
+        item = self.add_track(self.audio.a120_flac, bpm=0, initial_key=None)
+        item.write()
+        kept = self.add_track(self.audio.c90_mp3, bpm=95)
+
+        self.essentia("--write")
+
+        item.load()
+        assert item.bpm == 120
+        assert item.initial_key == "Am"
+        tags = MediaFile(item.path)
+        assert (tags.bpm, tags.initial_key) == (120, "Am")
+        kept.load()
+        assert kept.bpm == 95  # not empty: left alone without --force
+
+    def test_core_fields_untouched_by_default(self):
+        item = self.add_track(self.audio.a120_flac, bpm=0)
+        self.essentia()
+        item.load()
+        assert item.bpm == 0
+
+    def test_album_aggregates(self):
+        tracks = [
+            self.add_track(self.audio.a120_flac, title="a"),
+            self.add_track(self.audio.a120_mp3, title="b"),
+            self.add_track(self.audio.c90_mp3, title="c"),
+        ]
+        album = self.lib.add_album(tracks)
+        self.essentia("-a", "--profile", "rhythm,tonal")
+        album.load()
+        assert album["essentia_bpm"] == pytest.approx(120, abs=1)  # median
+        assert album["essentia_key"] == "Am"  # two of three
+        assert [a.id for a in self.lib.albums("essentia_bpm:100..")] == [
+            album.id
+        ]
+
+    def test_dump_mirrors_the_library_tree(self, tmp_path):
+        item = self.add_track(self.audio.a120_flac, title="deep")
+        (self.lib_path / "Artist").mkdir()
+        moved = self.lib_path / "Artist" / "deep.flac"
+        os.rename(item.path, moved)
+        item.path = bytes(moved)
+        item.store()
+
+        self.essentia("--dump", str(tmp_path / "json"), "--profile", "rhythm")
+        dumped = tmp_path / "json" / "Artist" / "deep.flac.json"
+        assert dumped.exists()
+
+
+class TestBadInput(AudioFeaturesHelper):
+    def test_bad_files_fail_alone_and_are_named(self, caplog):
+        good = self.add_track(self.audio.a120_flac, title="good")
+        bad = {
+            "missing": self.add_track(self.audio.a120_mp3, title="missing"),
+            "empty": self.add_track(self.audio.empty, title="empty"),
+            "text": self.add_track(self.audio.text, title="text"),
+            "silent": self.add_track(self.audio.silence, title="silent"),
+            "truncated": self.add_track(
+                self.audio.truncated_wav, title="truncated", length=15.0
+            ),
+        }
+        os.unlink(bad["missing"].path)
+        opus = self.add_track(self.audio.opus, title="opus")
+        aac = self.add_track(self.audio.raw_aac, title="aac")
+        six = self.add_track(self.audio.six_channels, title="six")
+
+        with (
+            caplog.at_level(logging.INFO),
+            pytest.raises(UserError, match="5 of 9 tracks could not be"),
+        ):
+            self.essentia("--profile", "rhythm")
+
+        for item in (good, opus, aac, six):
+            item.load()
+            assert item["essentia_bpm"] == pytest.approx(120, abs=1), item.title
+        reasons = {
+            "missing": "file not found",
+            "empty": "file is empty",
+            "text": "ffmpeg",
+            "silent": "silent",
+            "truncated": "truncated",
+        }
+        for name, item in bad.items():
+            item.load()
+            assert "essentia_analyzed" not in item
+            line = next(
+                r.getMessage() for r in caplog.records
+                if r.getMessage().startswith(os.fsdecode(item.path))
+            )  # fmt: skip
+            assert reasons[name] in line
+        assert "analysed 4, skipped 0, failed 5" in caplog.text
+
+    def test_crashing_workers_cost_one_track(self, caplog):
+        first = self.add_track(self.audio.a120_flac, title="first")
+        rest = [
+            self.add_track(self.audio.a120_mp3, title="second"),
+            self.add_track(self.audio.c90_mp3, title="third"),
+        ]
+        killed: list[int] = []
+
+        def kill_first_two_workers() -> None:
+            # Each new worker is handed the first pending track at once:
+            # killing it before it answers is a crash during that track.
+            while len(killed) < 2:
+                for child in multiprocessing.active_children():
+                    if child.pid and child.pid not in killed:
+                        os.kill(child.pid, 11)
+                        killed.append(child.pid)
+                        break
+
+        killer = threading.Thread(target=kill_first_two_workers, daemon=True)
+        killer.start()
+        with (
+            caplog.at_level(logging.INFO),
+            pytest.raises(UserError, match="1 of 3 tracks"),
+        ):
+            self.essentia("--profile", "rhythm")
+        killer.join(timeout=5)
+
+        assert "crashed (killed by SIGSEGV)" in caplog.text
+        first.load()
+        assert "essentia_analyzed" not in first
+        for item in rest:
+            item.load()
+            assert "essentia_bpm" in item
+
+    @pytest.mark.parametrize(
+        ("setting", "value", "message"),
+        [
+            ("profile", "fastest", "unknown profile 'fastest'"),
+            ("profile", "/no/such.yaml", "profile file not found"),
+            ("jobs", -1, "jobs must be 0"),
+            ("jobs", "many", "jobs"),
+            ("key_profile", "nope", "key_profile 'nope'"),
+            ("fill_core_fields", "perhaps", "fill_core_fields"),
+        ],
+    )
+    def test_bad_settings_give_one_line(self, setting, value, message):
+        self.add_track(self.audio.a120_flac)
+        self.config["audiofeatures"]["essentia"][setting] = value
+        with pytest.raises(UserError, match=message) as error:
+            self.essentia()
+        assert "\n" not in str(error.value)
+
+    def test_a_profile_essentia_rejects_is_a_user_error(self, tmp_path):
+        self.add_track(self.audio.a120_flac)
+        profile = tmp_path / "bad.yaml"
+        profile.write_text("rhythm: {method: nonexistent_method}\n")
+        with pytest.raises(UserError, match="nonexistent_method"):
+            self.essentia("--profile", str(profile))
+
+
+class TestImport(ImportHelper, AudioFeaturesHelper):
+    preload_plugin: ClassVar[bool] = False
+
+    @pytest.fixture(autouse=True)
+    def _resource(self, audio: Audio) -> None:
+        self.resource_path = audio.a120_mp3
+
+    def test_auto_analyses_on_import(self):
+        self.config["audiofeatures"]["essentia"]["auto"] = True
+        self.config["audiofeatures"]["essentia"]["profile"] = "rhythm"
+        self.load_plugins()
+        self.prepare_album_for_import(2)
+
+        self.setup_importer(autotag=False).run()
+
+        items = list(self.lib.items())
+        assert len(items) == 2
+        for item in items:
+            assert item["essentia_bpm"] == pytest.approx(120, abs=1)
+
+    def test_no_analysis_on_import_by_default(self):
+        self.load_plugins()
+        self.prepare_album_for_import(1)
+        self.setup_importer(autotag=False).run()
+        assert "essentia_bpm" not in next(iter(self.lib.items()))
