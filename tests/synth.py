@@ -43,9 +43,7 @@ ENCODERS = {
 
 
 def _run(*command: str | Path) -> None:
-    subprocess.run(
-        [str(c) for c in command], check=True, capture_output=True
-    )
+    subprocess.run([str(c) for c in command], check=True, capture_output=True)
 
 
 def _sox(*args: str | Path) -> None:
@@ -61,11 +59,41 @@ def make_wav(
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         synth = ["-n", "-r", str(RATE), "-c", "2"]
-        _sox(*synth, d / "kick.wav", "synth", "0.12", "sine", "150-45",
-             "fade", "q", "0.002", "0.12", "0.1", "pad", "0", f"{beat - 0.12}")
-        _sox(*synth, d / "hat.wav", "synth", "0.03", "whitenoise", "vol",
-             "0.3", "highpass", "6000", "fade", "q", "0.001", "0.03", "0.025",
-             "pad", f"{beat / 2}", f"{beat / 2 - 0.03}")
+        _sox(
+            *synth,
+            d / "kick.wav",
+            "synth",
+            "0.12",
+            "sine",
+            "150-45",
+            "fade",
+            "q",
+            "0.002",
+            "0.12",
+            "0.1",
+            "pad",
+            "0",
+            f"{beat - 0.12}",
+        )
+        _sox(
+            *synth,
+            d / "hat.wav",
+            "synth",
+            "0.03",
+            "whitenoise",
+            "vol",
+            "0.3",
+            "highpass",
+            "6000",
+            "fade",
+            "q",
+            "0.001",
+            "0.03",
+            "0.025",
+            "pad",
+            f"{beat / 2}",
+            f"{beat / 2 - 0.03}",
+        )
         _sox("-m", d / "kick.wav", d / "hat.wav", d / "beat.wav")
         beats = int(seconds / beat) + 1
         _sox(d / "beat.wav", d / "beats.wav", "repeat", str(beats - 1))
@@ -73,14 +101,38 @@ def make_wav(
         for n, notes in enumerate(PROGRESSIONS[key]):
             chord = d / f"chord{n}.wav"
             plucks = [p for note in notes for p in ("pluck", note)]
-            _sox(*synth, chord, "synth", f"{bar}", *plucks,
-                 "fade", "0.01", f"{bar}", "0.05")
+            _sox(
+                *synth,
+                chord,
+                "synth",
+                f"{bar}",
+                *plucks,
+                "fade",
+                "0.01",
+                f"{bar}",
+                "0.05",
+            )
             chords.append(chord)
         _sox(*chords, d / "prog.wav")
         repeats = int(seconds / (4 * bar))
         _sox(d / "prog.wav", d / "progs.wav", "repeat", str(repeats))
-        _sox("-m", "-v", "0.9", d / "beats.wav", "-v", "0.6", d / "progs.wav",
-             "-b", "16", target, "trim", "0", f"{seconds}", "norm", "-1")
+        _sox(
+            "-m",
+            "-v",
+            "0.9",
+            d / "beats.wav",
+            "-v",
+            "0.6",
+            d / "progs.wav",
+            "-b",
+            "16",
+            target,
+            "trim",
+            "0",
+            f"{seconds}",
+            "norm",
+            "-1",
+        )
     return target  # fmt: skip
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from beetsplug.audiofeatures.keys import (
+    NOTE_NAMES,
     key_from_essentia,
     normalize_key,
     parse_key,
@@ -44,8 +45,7 @@ def test_non_keys_are_rejected(text: str):
 def test_every_key_round_trips_through_camelot_and_open_key():
     for pitch in range(12):
         for minor in (False, True):
-            key = parse_key(f"{'C C# D D# E F F# G G# A A# B'.split()[pitch]}"
-                            f"{'m' if minor else ''}")
+            key = parse_key(NOTE_NAMES[pitch] + ("m" if minor else ""))
             assert key is not None
             assert parse_key(key.camelot) == key
             assert parse_key(key.open_key) == key

@@ -30,7 +30,9 @@ class AudioFeaturesHelper(IOMixin, PluginTestHelper):
 
     def add_track(self, source: Path, **fields: object) -> Item:
         """Copy a real file into the library, as ``beet import`` would."""
-        target = self.lib_path / f"{fields.get('title', source.stem)}{source.suffix}"
+        target = (
+            self.lib_path / f"{fields.get('title', source.stem)}{source.suffix}"
+        )
         shutil.copy(source, target)
         try:
             item = Item.from_path(target)

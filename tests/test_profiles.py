@@ -22,7 +22,7 @@ def test_unknown_profile_lists_the_choices():
 
 def test_key_profile_must_suit_the_extractor():
     assert resolve_profile("tonal", "bgate").key_profile == "bgate"
-    with pytest.raises(ProfileError, match="bgate.*edma, krumhansl"):
+    with pytest.raises(ProfileError, match=r"bgate.*edma, krumhansl"):
         resolve_profile("music", "bgate")
 
 

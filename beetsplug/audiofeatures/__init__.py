@@ -52,36 +52,55 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def _essentia_command(self) -> ui.Subcommand:
         cmd = ui.Subcommand(
-            "essentia", help="analyse tracks with Essentia and store descriptors"
+            "essentia",
+            help="analyse tracks with Essentia and store descriptors",
         )
         parser = cmd.parser
         parser.add_option(
-            "-f", "--force", action="store_true", default=None,
+            "-f",
+            "--force",
+            action="store_true",
+            default=None,
             help="re-analyse tracks that were already analysed",
         )
         parser.add_option(
-            "-p", "--pretend", action="store_true", default=False,
+            "-p",
+            "--pretend",
+            action="store_true",
+            default=False,
             help="list what would be analysed and change nothing",
         )
         parser.add_option(
-            "-w", "--write", action="store_true", default=None,
+            "-w",
+            "--write",
+            action="store_true",
+            default=None,
             help="write core tags (bpm, initial_key) to files",
         )
         parser.add_option(
-            "-W", "--nowrite", action="store_false", dest="write",
+            "-W",
+            "--nowrite",
+            action="store_false",
+            dest="write",
             help="do not write tags to files",
         )
         parser.add_option(
-            "-j", "--jobs", type="int", default=None,
+            "-j",
+            "--jobs",
+            type="int",
+            default=None,
             help="worker processes (default: all cores)",
         )
         parser.add_option(
-            "--profile", default=None,
+            "--profile",
+            default=None,
             help="music, rhythm, tonal, lowlevel, freesound, a mix such as "
             "rhythm,tonal, or a YAML profile file",
         )
         parser.add_option(
-            "--dump", metavar="DIR", default=None,
+            "--dump",
+            metavar="DIR",
+            default=None,
             help="also save each track's full Essentia output as JSON "
             "under DIR, mirroring the library's folders",
         )
@@ -109,7 +128,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
             )
         runner = self._import_runner
         todo = [
-            i for i in items if essentia_command.needs_analysis(i, runner.settings)
+            i
+            for i in items
+            if essentia_command.needs_analysis(i, runner.settings)
         ]
         tally = Tally(skipped=len(items) - len(todo))
         runner.run(session.lib, todo, tally, write=False)

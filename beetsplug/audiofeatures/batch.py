@@ -10,6 +10,7 @@ Workers never see the beets database: jobs and results are plain values.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import time
@@ -149,9 +150,14 @@ class WorkerPool(Generic[J, R]):
             if todo:
                 assign(worker)
         while busy := [w for w in self._workers if w.job is not None]:
-            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            ready = wait(
+                [w.conn for w in busy] + [w.process.sentinel for w in busy]
+            )
             for worker in busy:
-                if worker.conn not in ready and worker.process.sentinel not in ready:
+                if (
+                    worker.conn not in ready
+                    and worker.process.sentinel not in ready
+                ):
                     continue
                 job = worker.job
                 try:
@@ -181,10 +187,8 @@ class WorkerPool(Generic[J, R]):
         """Stop the workers: politely when idle, at once otherwise."""
         for worker in list(self._workers):
             if wait and worker.job is None:
-                try:
+                with contextlib.suppress(OSError):  # already gone
                     worker.conn.send(None)
-                except OSError:
-                    pass
                 worker.process.join(timeout=5)
             self._retire(worker)
 

@@ -163,7 +163,7 @@ class EssentiaRunner:
         self._pool: WorkerPool[AnalysisJob, AnalysisResult] | None = None
         self._scratch: str | None = None
 
-    def _get_pool(self, size: int) -> WorkerPool[AnalysisJob, AnalysisResult]:
+    def _get_pool(self) -> WorkerPool[AnalysisJob, AnalysisResult]:
         if self._pool is None:
             self._scratch = tempfile.mkdtemp(prefix="beets-audiofeatures-")
             factory = functools.partial(
@@ -171,7 +171,7 @@ class EssentiaRunner:
             )
             self._pool = WorkerPool(
                 factory,
-                min(self.settings.jobs, size),
+                self.settings.jobs,  # started as work needs them
                 expected=(AnalysisError,),
                 retry_after_crash=_retry_through_ffmpeg,
             )
@@ -197,16 +197,16 @@ class EssentiaRunner:
         if not items:
             return
         dump = self.settings.dump
-        jobs = {
-            os.path.abspath(item.path): item for item in items
-        }  # beets keeps one item per path, so the path names the item
+        # Absolute paths, resolved here: beets 2.14 hands out paths
+        # relative to the library outside the main thread's context.
+        by_path = {os.path.abspath(item.path): item for item in items}
         todo = [
             AnalysisJob(
                 path=path,
                 expected_length=float(item.length or 0.0),
                 dump=dump_path(item, lib, dump) if dump else None,
             )
-            for path, item in jobs.items()
+            for path, item in by_path.items()
         ]
         bar = tqdm(
             total=len(items),
@@ -216,11 +216,11 @@ class EssentiaRunner:
             dynamic_ncols=True,
             leave=False,
         )
-        pool = self._get_pool(len(items))
+        pool = self._get_pool()
         try:
             with bar, logging_redirect_tqdm([logging.getLogger("beets")]):
                 for job, result in pool.imap_unordered(todo):
-                    item = jobs[job.path]
+                    item = by_path[job.path]
                     if isinstance(result, Failure):
                         shown = displayable_path(item.path)
                         tally.failed.append((shown, result.reason))

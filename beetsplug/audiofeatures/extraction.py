@@ -107,9 +107,9 @@ class ExtractorPipeline(Pipeline):
     def extract(self, path: str, dump: str | None) -> dict[str, Any]:
         pool, _frames = self.extractor(path)
         if dump:
-            self.es.YamlOutput(filename=dump, format="json", writeVersion=False)(
-                pool
-            )
+            self.es.YamlOutput(
+                filename=dump, format="json", writeVersion=False
+            )(pool)
         values = {}
         for name in pool.descriptorNames():
             canonical = self.renames.get(name, name)
@@ -136,7 +136,6 @@ class MusicPipeline(ExtractorPipeline):
             prefix + part: f"tonal.key.{part}"
             for part in ("key", "scale", "strength")
         }
-
 
     def _check_options(self) -> None:
         """Run once on a short test tone: MusicExtractor reads its profile
@@ -209,9 +208,9 @@ class LightPipeline(Pipeline):
 
     def _rhythm(self, mono: np.ndarray) -> dict[str, Any]:
         es = self.es
-        bpm, beats, _confidence, _estimates, intervals = (
-            es.RhythmExtractor2013(method="degara")(mono)
-        )
+        bpm, beats, _confidence, _estimates, intervals = es.RhythmExtractor2013(
+            method="degara"
+        )(mono)
         histogram = es.BpmHistogramDescriptors()(intervals)
         return {
             "rhythm.bpm": bpm,
@@ -243,9 +242,9 @@ class LightPipeline(Pipeline):
                 startFromZero=True,
             )
         ]
-        dynamic_complexity = es.DynamicComplexity(
-            sampleRate=self.SAMPLE_RATE
-        )(mono)[0]
+        dynamic_complexity = es.DynamicComplexity(sampleRate=self.SAMPLE_RATE)(
+            mono
+        )[0]
         return {
             "lowlevel.loudness_ebu128.integrated": integrated,
             "lowlevel.loudness_ebu128.loudness_range": loudness_range,
@@ -336,7 +335,9 @@ class Analyzer:
             try:
                 transcode_to_wav(job.path, wav)
             except TranscodeError as exc:
-                raise AnalysisError(f"ffmpeg could not decode it: {exc}") from exc
+                raise AnalysisError(
+                    f"ffmpeg could not decode it: {exc}"
+                ) from exc
             try:
                 pool = self._extract(str(wav), job)
             except RuntimeError as exc:
@@ -353,7 +354,9 @@ class Analyzer:
             raise AnalysisError(f"{SILENT} (below {SILENCE_LUFS:.0f} LUFS)")
         length = float(pool.get(LENGTH, 0.0))
         expected = job.expected_length
-        if expected and expected - length > max(1.0, TRUNCATION_TOLERANCE * expected):
+        if expected and expected - length > max(
+            1.0, TRUNCATION_TOLERANCE * expected
+        ):
             raise AnalysisError(
                 f"truncated: decoded {length:.1f} s of the {expected:.1f} s "
                 "the file header promises"

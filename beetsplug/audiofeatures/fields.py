@@ -22,7 +22,9 @@ class KeyQuery(FieldQuery[str]):
     ``8A`` and ``1m`` find ``Am``; ``A`` finds only A major."""
 
     def col_clause(self) -> tuple[str, Sequence[Any]]:
-        return f"{self.field} = ?", [normalize_key(self.pattern) or self.pattern]
+        return f"{self.field} = ?", [
+            normalize_key(self.pattern) or self.pattern
+        ]
 
     @classmethod
     def value_match(cls, pattern: str, value: Any) -> bool:
@@ -33,7 +35,7 @@ class KeyQuery(FieldQuery[str]):
 
 
 class KeyType(types.MusicalKey):
-    query = KeyQuery
+    query = KeyQuery  # type: ignore[assignment]
 
     def parse(self, key: str) -> str | None:
         return normalize_key(key) or key
@@ -44,15 +46,16 @@ INTEGER = types.NullInteger()
 _FLOATS = {digits: types.NullFloat(digits) for digits in range(4)}
 
 
+_BY_KIND: dict[Kind, types.Type[Any, Any]] = {
+    Kind.INTEGER: INTEGER,
+    Kind.KEY: KEY,
+    Kind.STRING: types.STRING,
+    Kind.DATE: types.DATE,
+}
+
+
 def type_for(kind: Kind, digits: int = 3) -> types.Type[Any, Any]:
-    if kind is Kind.FLOAT:
-        return _FLOATS[digits]
-    return {
-        Kind.INTEGER: INTEGER,
-        Kind.KEY: KEY,
-        Kind.STRING: types.STRING,
-        Kind.DATE: types.DATE,
-    }[kind]
+    return _FLOATS[digits] if kind is Kind.FLOAT else _BY_KIND[kind]
 
 
 ITEM_TYPES: dict[str, types.Type[Any, Any]] = {

@@ -76,7 +76,9 @@ def resolve_profile(
 
 
 def _with_key_profile(profile: Profile, key_profile: str) -> Profile:
-    allowed = KEY_PROFILES if profile.extractor == "light" else MUSIC_KEY_PROFILES
+    allowed = (
+        KEY_PROFILES if profile.extractor == "light" else MUSIC_KEY_PROFILES
+    )
     if key_profile not in allowed:
         raise ProfileError(
             f"key_profile {key_profile!r} is not available with profile "

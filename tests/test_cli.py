@@ -1,0 +1,84 @@
+"""The ``beet`` program itself, interrupted the hard way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import synth
+from tests.conftest import Audio
+
+BEET = Path(sys.executable).with_name("beet")
+
+
+def analysed(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT COUNT(*) FROM item_attributes WHERE key = 'essentia_analyzed'"
+        ).fetchone()[0]
+
+
+@pytest.fixture
+def library(tmp_path: Path, audio: Audio) -> tuple[dict[str, str], Path]:
+    music = tmp_path / "incoming"
+    music.mkdir()
+    for n in range(5):
+        synth.encode(audio.a120_wav, music / f"{n}.flac")
+    config = tmp_path / "config"
+    config.mkdir()
+    db = tmp_path / "library.db"
+    (config / "config.yaml").write_text(
+        f"directory: {tmp_path / 'music'}\nlibrary: {db}\n"
+        "plugins: audiofeatures\nimport: {copy: yes, write: no}\n"
+        "audiofeatures: {essentia: {jobs: 1}}\n"
+    )
+    env = {**os.environ, "BEETSDIR": str(config)}
+    subprocess.run(
+        [BEET, "import", "-A", "-q", str(music)], env=env, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return env, db
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_run_keeps_what_it_stored_and_resumes(library, sig):
+    env, db = library
+    run = subprocess.Popen(
+        [BEET, "essentia"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while analysed(db) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(sig)
+    _, stderr = run.communicate(timeout=30)
+    assert b"Traceback" not in stderr
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    kept = analysed(db)
+    assert 1 <= kept < 5
+
+    # the workers notice their parent is gone and leave
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(run.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("worker processes outlived the killed beet")
+
+    again = subprocess.run(
+        [BEET, "essentia"], env=env, capture_output=True, text=True, check=True
+    )
+    assert f"({kept} already analysed)" in again.stderr
+    assert analysed(db) == 5
