@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests import synth  # noqa: E402
-
-BEET = Path(sys.executable).with_name("beet")
+from tests import synth
+from tests.synth import BEET
 
 BARE_LOOP = """
 import sys, essentia
@@ -81,17 +80,7 @@ def main() -> None:
             synth.encode(source, incoming / f"track{n:03}.flac")
             for n in range(args.tracks)
         ]
-        config = root / "config"
-        config.mkdir()
-        (config / "config.yaml").write_text(
-            f"directory: {root / 'music'}\nlibrary: {root / 'lib.db'}\n"
-            "plugins: audiofeatures\nimport: {copy: yes, write: no}\n"
-        )
-        env = {**os.environ, "BEETSDIR": str(config)}
-        subprocess.run(
-            [BEET, "import", "-A", "-q", str(incoming)], env=env, check=True,
-            capture_output=True,
-        )  # fmt: skip
+        env, _db = synth.import_library(root, incoming)
 
         def per_minute(seconds: float) -> float:
             return args.tracks / seconds * 60
@@ -116,14 +105,20 @@ def main() -> None:
         print()
         for workers in (1, 2):
             overhead = results["music", workers] / results["bare", workers] - 1
-            print(f"plugin overhead vs bare loop at -j {workers}: {overhead:+.1%}")
+            print(
+                f"plugin overhead vs bare loop at -j {workers}: {overhead:+.1%}"
+            )
         for name in ("bare", "music", "rhythm"):
             speedup = results[name, 1] / results[name, 2]
             print(f"speed-up from 1 to 2 workers ({name}): {speedup:.2f}x")
         for workers in (1, 2):
             ratio = results["music", workers] / results["rhythm", workers]
-            print(f"rhythm profile vs music at -j {workers}: {ratio:.2f}x faster")
-        print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+            print(
+                f"rhythm profile vs music at -j {workers}: {ratio:.2f}x faster"
+            )
+        print(
+            f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ html_theme = "alabaster"
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "  ".join(
+        c.ljust(w) for c, w in zip(cells, widths, strict=True)
+    ).rstrip()
 
 
 def field_table() -> str:
@@ -40,13 +42,24 @@ def field_table() -> str:
         ]
         for d in DESCRIPTORS
     ]
-    header = ["Field", "Type", "Unit", "Profile", "Album (-a)", "Source", "Meaning"]
+    header = [
+        "Field",
+        "Type",
+        "Unit",
+        "Profile",
+        "Album (-a)",
+        "Source",
+        "Meaning",
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(7)]
     rule = "  ".join("=" * w for w in widths)
     lines = [rule, _row(header, widths), rule]
     lines += [_row(r, widths) for r in rows]
     lines.append(rule)
-    svm = [f"- ``{svm_class_field(m)}``: {', '.join(c)}" for m, c in SVM_MODELS.items()]
+    svm = [
+        f"- ``{svm_class_field(m)}``: {', '.join(c)}"
+        for m, c in SVM_MODELS.items()
+    ]
     return "\n".join(lines) + "\n\n.. svm-start\n\n" + "\n".join(svm) + "\n"
 
 

@@ -8,12 +8,15 @@ the benchmarks.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 RATE = 44100
+BEET = Path(sys.executable).with_name("beet")
 
 PROGRESSIONS = {
     "Am": (
@@ -177,3 +180,25 @@ def truncate(source: Path, target: Path, keep: float) -> Path:
 
 def have_tools() -> bool:
     return bool(shutil.which("sox") and shutil.which("ffmpeg"))
+
+
+def import_library(
+    root: Path, incoming: Path, extra_config: str = ""
+) -> tuple[dict[str, str], Path]:
+    """A beets library under ``root`` with the plugin on and the files of
+    ``incoming`` imported as-is by the real ``beet``; returns the
+    environment that selects it, and the database path."""
+    config = root / "config"
+    config.mkdir()
+    db = root / "library.db"
+    (config / "config.yaml").write_text(
+        f"directory: {root / 'music'}\nlibrary: {db}\n"
+        "plugins: audiofeatures\nimport: {copy: yes, write: no}\n"
+        + extra_config
+    )
+    env = {**os.environ, "BEETSDIR": str(config)}
+    subprocess.run(
+        [BEET, "import", "-A", "-q", str(incoming)], env=env, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return env, db

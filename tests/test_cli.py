@@ -6,7 +6,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import pytest
 
 from tests import synth
 from tests.conftest import Audio
-
-BEET = Path(sys.executable).with_name("beet")
+from tests.synth import BEET
 
 
 def analysed(db: Path) -> int:
@@ -31,20 +29,9 @@ def library(tmp_path: Path, audio: Audio) -> tuple[dict[str, str], Path]:
     music.mkdir()
     for n in range(5):
         synth.encode(audio.a120_wav, music / f"{n}.flac")
-    config = tmp_path / "config"
-    config.mkdir()
-    db = tmp_path / "library.db"
-    (config / "config.yaml").write_text(
-        f"directory: {tmp_path / 'music'}\nlibrary: {db}\n"
-        "plugins: audiofeatures\nimport: {copy: yes, write: no}\n"
-        "audiofeatures: {essentia: {jobs: 1}}\n"
+    return synth.import_library(
+        tmp_path, music, "audiofeatures: {essentia: {jobs: 1}}\n"
     )
-    env = {**os.environ, "BEETSDIR": str(config)}
-    subprocess.run(
-        [BEET, "import", "-A", "-q", str(music)], env=env, check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return env, db
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
