@@ -27,7 +27,7 @@ TRACKS = [  # title, tempo, key, format
     ("Sunrise", 124, "C", ".mp3"),
     ("Backbeat", 100, "C", ".ogg"),
     ("Four on the Floor", 128, "Am", ".m4a"),
-    ("Slow Burn", 76, "Am", ".opus"),  # decoded through ffmpeg
+    ("Slow Burn", 84, "Am", ".opus"),  # decoded through ffmpeg
     ("Uptempo", 140, "C", ".wav"),
 ]
 
@@ -56,6 +56,7 @@ def main() -> None:
         f"directory: {DEMO / 'music'}\n"
         f"library: {DEMO / 'library.db'}\n"
         "plugins: audiofeatures\n"
+        "create_backup_before_migrations: no\n"
         "import: {copy: yes, write: no, autotag: no}\n"
         "audiofeatures:\n"
         "  essentia: {profile: music, fill_core_fields: yes}\n"
