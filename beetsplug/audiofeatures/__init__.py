@@ -14,7 +14,6 @@ from beets import ui
 from beets.plugins import BeetsPlugin
 
 from . import essentia_command
-from .batch import Tally
 from .fields import ALBUM_TYPES, ITEM_TYPES
 from .keys import parse_key
 
@@ -127,12 +126,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
                 settings, self._log
             )
         runner = self._import_runner
-        todo = [
-            i
-            for i in items
-            if essentia_command.needs_analysis(i, runner.settings)
-        ]
-        tally = Tally(skipped=len(items) - len(todo))
+        todo, tally = essentia_command.plan(items, runner.settings)
         runner.run(session.lib, todo, tally, write=False)
         self._log.info("{}", tally.summary("analysed"))
 

@@ -133,6 +133,15 @@ def needs_analysis(item: Item, settings: EssentiaSettings) -> bool:
     )
 
 
+def plan(
+    items: Iterable[Item], settings: EssentiaSettings
+) -> tuple[list[Item], Tally]:
+    """The items to analyse, and a tally that counts the rest as skipped."""
+    items = list(items)
+    todo = [item for item in items if needs_analysis(item, settings)]
+    return todo, Tally(skipped=len(items) - len(todo))
+
+
 def dump_path(item: Item, lib: Library, dump_dir: Path) -> bytes:
     """Where ``--dump`` puts an item's JSON: the library's folder tree
     mirrored under ``dump_dir``, the audio file name plus ``.json``."""
@@ -293,8 +302,7 @@ def run_command(
         items = [item for album in albums for item in album.items()]
     else:
         items = list(lib.items(args))
-    todo = [item for item in items if needs_analysis(item, settings)]
-    tally = Tally(skipped=len(items) - len(todo))
+    todo, tally = plan(items, settings)
 
     if opts.pretend:
         fields = [d.field for d in descriptors_for(settings.profile.groups)]
