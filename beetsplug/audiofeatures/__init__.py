@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from beets import ui
 from beets.plugins import BeetsPlugin
 
-from . import essentia_command
+from . import clap_command, essentia_command
 from .fields import ALBUM_TYPES, ITEM_TYPES
 from .keys import parse_key
 
@@ -37,17 +37,31 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def __init__(self) -> None:
         super().__init__()
-        self.config.add({"essentia": essentia_command.DEFAULTS, "clap": {}})
+        self.config.add(
+            {
+                "essentia": essentia_command.DEFAULTS,
+                "clap": clap_command.DEFAULTS,
+            }
+        )
         self.template_funcs["camelot"] = _key_code("camelot")
         self.template_funcs["openkey"] = _key_code("open_key")
         self._import_runner: essentia_command.EssentiaRunner | None = None
+        self._clap_runner: clap_command.ClapRunner | None = None
+        self.import_stages = []
         if self.config["essentia"]["auto"].get(bool):
-            self.import_stages = [self.essentia_import_stage]
+            self.import_stages.append(self.essentia_import_stage)
             self.register_listener("import", self._close_import_runner)
             self.register_listener("cli_exit", self._close_import_runner)
+        if self.config["clap"]["auto"].get(bool):
+            self.import_stages.append(self.clap_import_stage)
+        self.register_listener("item_removed", self._forget_item)
 
     def commands(self) -> list[ui.Subcommand]:
-        return [self._essentia_command()]
+        return [
+            self._essentia_command(),
+            self._clap_command(),
+            self._clapquery_command(),
+        ]
 
     def _essentia_command(self) -> ui.Subcommand:
         cmd = ui.Subcommand(
@@ -134,3 +148,135 @@ class AudioFeaturesPlugin(BeetsPlugin):
         if self._import_runner is not None:
             self._import_runner.close()
             self._import_runner = None
+
+    def _clap_command(self) -> ui.Subcommand:
+        cmd = ui.Subcommand(
+            "clap", help="compute CLAP audio embeddings for tracks"
+        )
+        parser = cmd.parser
+        parser.add_option(
+            "-f",
+            "--force",
+            action="store_true",
+            default=None,
+            help="embed tracks again even if they have a vector",
+        )
+        parser.add_option(
+            "-p",
+            "--pretend",
+            action="store_true",
+            default=False,
+            help="list what would be embedded and change nothing",
+        )
+        parser.add_option(
+            "-j",
+            "--jobs",
+            type="int",
+            default=None,
+            help="ffmpeg decoders running ahead of the model (default 2)",
+        )
+        parser.add_option(
+            "--dump",
+            metavar="DIR",
+            default=None,
+            help="also save each vector as .npy under DIR, mirroring the "
+            "library's folders",
+        )
+        parser.add_option(
+            "--stats",
+            action="store_true",
+            default=False,
+            help="report embedded, missing, stale and orphaned vectors",
+        )
+        parser.add_option(
+            "--prune",
+            action="store_true",
+            default=False,
+            help="delete vectors of tracks no longer in the library",
+        )
+        cmd.func = self._run_clap
+        return cmd  # fmt: skip
+
+    def _run_clap(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clap_command.run_clap(self.config["clap"], self._log, lib, opts, args)
+
+    def _clapquery_command(self) -> ui.Subcommand:
+        cmd = ui.Subcommand(
+            "clapquery",
+            help="list tracks that sound like a sentence",
+        )
+        cmd.parser.usage = "%prog PROMPT [QUERY] [options]"
+        parser = cmd.parser
+        parser.add_option(
+            "-t",
+            "--text",
+            action="append",
+            metavar="PROMPT",
+            help="a prompt (repeatable: the score is the mean); then every "
+            "argument is the query",
+        )
+        parser.add_option(
+            "--not",
+            dest="negative",
+            action="append",
+            metavar="PROMPT",
+            help="a prompt the results should not sound like (repeatable)",
+        )
+        parser.add_option(
+            "--like",
+            metavar="QUERY",
+            help="tracks that sound like the ones QUERY matches",
+        )
+        parser.add_option(
+            "-n",
+            "--limit",
+            type="int",
+            default=None,
+            help="how many results (default 20)",
+        )
+        parser.add_option(
+            "--min-score",
+            type="float",
+            default=None,
+            help="leave out results scoring below this",
+        )
+        parser.add_option(
+            "--json",
+            action="store_true",
+            default=False,
+            help="print the results as JSON",
+        )
+        parser.add_option(
+            "--m3u",
+            metavar="FILE",
+            help="also write the results to FILE",
+        )
+        parser.add_format_option()
+        parser.add_album_option()
+        cmd.func = self._run_clapquery
+        return cmd  # fmt: skip
+
+    def _run_clapquery(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clap_command.run_clapquery(
+            self.config["clap"], self._log, lib, opts, args
+        )
+
+    def clap_import_stage(
+        self, session: ImportSession, task: ImportTask
+    ) -> None:
+        """Embed imported tracks (the model is loaded once per import)."""
+        if self._clap_runner is None:
+            settings = clap_command.ClapSettings.from_config(
+                self.config["clap"]
+            )
+            self._clap_runner = clap_command.ClapRunner(settings, self._log)
+        runner = self._clap_runner
+        todo, tally = clap_command.plan(
+            task.imported_items(), runner.store, runner.settings.force
+        )
+        runner.run(session.lib, todo, tally)
+        self._log.info("{}", tally.summary("embedded"))
+
+    def _forget_item(self, item: Any, **_: Any) -> None:
+        settings = clap_command.ClapSettings.from_config(self.config["clap"])
+        clap_command.forget_item(settings.cache_dir, item)

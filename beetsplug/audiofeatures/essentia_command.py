@@ -142,13 +142,15 @@ def plan(
     return todo, Tally(skipped=len(items) - len(todo))
 
 
-def dump_path(item: Item, lib: Library, dump_dir: Path) -> bytes:
-    """Where ``--dump`` puts an item's JSON: the library's folder tree
-    mirrored under ``dump_dir``, the audio file name plus ``.json``."""
+def dump_path(
+    item: Item, lib: Library, dump_dir: Path, suffix: str = ".json"
+) -> bytes:
+    """Where ``--dump`` puts an item's output: the library's folder tree
+    mirrored under ``dump_dir``, the audio file name plus ``suffix``."""
     path = os.path.abspath(item.path)
     root = os.path.join(os.path.abspath(lib.directory), b"")
     relative = path[len(root) :] if path.startswith(root) else path.lstrip(b"/")
-    return os.path.join(os.fsencode(dump_dir), relative) + b".json"
+    return os.path.join(os.fsencode(dump_dir), relative) + suffix.encode()
 
 
 def _retry_through_ffmpeg(job: AnalysisJob) -> AnalysisJob | None:

@@ -61,6 +61,12 @@ def type_for(kind: Kind, digits: int = 3) -> types.Type[Any, Any]:
 ITEM_TYPES: dict[str, types.Type[Any, Any]] = {
     d.field: type_for(d.kind, d.digits) for d in DESCRIPTORS
 } | {name: type_for(kind) for name, kind in svm_fields().items()}
+ITEM_TYPES |= {
+    "clap_model": types.STRING,
+    "clap_embedded": types.DATE,
+    # Never stored: set on the results of ``beet clapquery`` for -f.
+    "clap_score": _FLOATS[3],
+}
 
 ALBUM_TYPES: dict[str, types.Type[Any, Any]] = {
     d.field: ITEM_TYPES[d.field] for d in DESCRIPTORS if d.album

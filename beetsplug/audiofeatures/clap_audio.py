@@ -1,0 +1,229 @@
+"""Audio for CLAP: which 10-s windows of a track to hear, decoding just
+those with ffmpeg, and turning tracks into vectors in batches.
+
+CLAP hears 10 s at a time. A track's vector is the re-normalised mean of
+the vectors of a few evenly spaced windows, chosen from the track's
+length alone, so the same file always gives the same vector. Decoding
+(ffmpeg processes, in threads) runs ahead while the model works on the
+previous batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from .batch import Failure
+from .clap_model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
+
+T = TypeVar("T")
+
+
+class DecodeError(Exception):
+    """ffmpeg could not give us audio for a file."""
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    """How many 10-s windows per track, and how far from the ends."""
+
+    count: int = 3
+    #: Skip this share of the track at each end (intros, fade-outs).
+    margin: float = 0.1
+
+    def starts(self, duration: float) -> list[float]:
+        """Start times (s) of the windows for a track of ``duration`` s."""
+        if duration <= CLIP_SECONDS or self.count < 1:
+            return [0.0]
+        lead = duration * self.margin
+        span = max(0.0, duration - 2 * lead - CLIP_SECONDS)
+        count = min(self.count, max(1, int(duration // CLIP_SECONDS)))
+        if count == 1:
+            return [round(lead + span / 2, 3)]
+        return [round(lead + span * i / (count - 1), 3) for i in range(count)]
+
+    def describe(self) -> dict[str, float]:
+        return {"windows": self.count, "margin": self.margin}
+
+
+def require_ffmpeg() -> str:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise DecodeError(
+            "ffmpeg is not installed; CLAP decodes audio with it "
+            "(apt install ffmpeg, brew install ffmpeg, ...)"
+        )
+    return ffmpeg
+
+
+def probe_duration(path: str) -> float:
+    """Length in seconds as ffprobe reports it (for items whose length
+    beets does not know)."""
+    ffprobe = shutil.which("ffprobe") or "ffprobe"
+    try:
+        out = subprocess.run(
+            [
+                ffprobe,
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "default=nw=1:nk=1",
+                "file:" + path,
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        return float(out.strip() or 0)
+    except (subprocess.SubprocessError, ValueError, OSError):
+        return 0.0
+
+
+def decode_window(
+    path: str, start: float, ffmpeg: str = "ffmpeg"
+) -> np.ndarray:
+    """Up to 10 s of mono 48 kHz float audio from ``start``, as LAION
+    trained: clipped and quantised to 16 bits. No shell is involved, and
+    the ``file:`` prefix keeps names with colons or dashes literal."""
+    command = [
+        ffmpeg, "-nostdin", "-v", "error", "-ss", f"{start:.3f}",
+        "-t", str(CLIP_SECONDS), "-i", "file:" + path,
+        "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE),
+        "-f", "s16le", "-",
+    ]  # fmt: skip
+    try:
+        run = subprocess.run(command, capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeError("ffmpeg took more than 5 minutes for 10 s") from exc
+    if run.returncode != 0:
+        message = run.stderr.decode(errors="replace").strip().splitlines()
+        raise DecodeError(
+            f"ffmpeg: {message[-1] if message else run.returncode}"
+        )
+    samples = np.frombuffer(run.stdout[: len(run.stdout) // 2 * 2], "<i2")
+    return samples[:CLIP_SAMPLES].astype(np.float32) / 32767.0
+
+
+def fill_clip(samples: np.ndarray) -> np.ndarray:
+    """Exactly 10 s: a shorter recording is repeated, then zero-padded
+    (LAION's "repeatpad")."""
+    if len(samples) >= CLIP_SAMPLES:
+        return samples[:CLIP_SAMPLES]
+    repeats = CLIP_SAMPLES // len(samples)
+    clip = np.zeros(CLIP_SAMPLES, np.float32)
+    tiled = np.tile(samples, repeats)
+    clip[: len(tiled)] = tiled
+    return clip
+
+
+def decode_clips(
+    path: str, duration: float, policy: WindowPolicy, ffmpeg: str = "ffmpeg"
+) -> np.ndarray:
+    """The track's windows as a (windows x 480000) array."""
+    if duration <= 0:
+        duration = probe_duration(path)
+    clips = []
+    for start in policy.starts(duration):
+        samples = decode_window(path, start, ffmpeg)
+        # A window past the real end of a truncated file is empty.
+        if len(samples) >= SAMPLE_RATE // 10:
+            clips.append(fill_clip(samples))
+    if not clips:
+        raise DecodeError("no audio could be decoded")
+    if all(not clip.any() for clip in clips):
+        raise DecodeError("the audio is silent")
+    return np.stack(clips)
+
+
+@dataclass
+class _Pending(Generic[T]):
+    key: T
+    clips: Future[np.ndarray]
+
+
+def embed_tracks(
+    tracks: Iterable[tuple[T, str, float]],
+    embed: Callable[[np.ndarray], np.ndarray],
+    policy: WindowPolicy,
+    *,
+    decoders: int = 2,
+    batch_clips: int = 8,
+) -> Iterator[tuple[T, np.ndarray | Failure]]:
+    """Yield ``(key, unit vector or Failure)`` for ``(key, path, length)``
+    tracks, in order. ``decoders`` threads run ffmpeg ahead of the model;
+    ``embed`` gets up to ``batch_clips`` clips at a time."""
+    ffmpeg = require_ffmpeg()
+    queue = iter(tracks)
+    pending: deque[_Pending[T]] = deque()
+    ahead = max(2 * decoders, batch_clips)
+    with ThreadPoolExecutor(max(1, decoders), "clap-decode") as pool:
+
+        def refill() -> None:
+            while len(pending) < ahead:
+                try:
+                    key, path, length = next(queue)
+                except StopIteration:
+                    return
+                future = pool.submit(decode_clips, path, length, policy, ffmpeg)
+                pending.append(_Pending(key, future))
+
+        refill()
+        try:
+            while pending:
+                batch: list[tuple[T, np.ndarray]] = []
+                size = 0
+                while pending and (
+                    not batch or size + _peek_size(pending) <= batch_clips
+                ):
+                    job = pending.popleft()
+                    try:
+                        clips = job.clips.result()
+                    except DecodeError as exc:
+                        yield job.key, Failure(str(exc))
+                        refill()
+                        continue
+                    batch.append((job.key, clips))
+                    size += len(clips)
+                    refill()
+                if batch:
+                    yield from _embed_batch(batch, embed)
+        finally:
+            for job in pending:
+                job.clips.cancel()
+
+
+def _peek_size(pending: deque[_Pending[T]]) -> int:
+    """Clips in the next track, if it is decoded; else assume one."""
+    head = pending[0].clips
+    if head.done() and head.exception() is None:
+        return len(head.result())
+    return 1
+
+
+def _embed_batch(
+    batch: list[tuple[T, np.ndarray]], embed: Callable[[np.ndarray], np.ndarray]
+) -> Iterator[tuple[T, np.ndarray | Failure]]:
+    try:
+        vectors = embed(np.concatenate([clips for _, clips in batch]))
+    except Exception as exc:  # a model failure costs this batch only
+        reason = f"the model failed: {type(exc).__name__}: {exc}"
+        for key, _ in batch:
+            yield key, Failure(reason)
+        return
+    row = 0
+    for key, clips in batch:
+        mean = vectors[row : row + len(clips)].mean(axis=0)
+        row += len(clips)
+        yield (
+            key,
+            (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32),
+        )

@@ -1,0 +1,525 @@
+"""``beet clap`` and ``beet clapquery``: embed tracks, search by prompt."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import confuse
+import numpy as np
+from beets import config as beets_config
+from beets import ui
+from beets.exceptions import UserError
+from beets.util import displayable_path
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from .batch import Failure, Tally
+from .clap_audio import DecodeError, WindowPolicy, embed_tracks, require_ffmpeg
+from .clap_model import (
+    ClapEmbedder,
+    ModelError,
+    ModelSpec,
+    model_identity,
+    model_tag,
+)
+from .embedding_store import EmbeddingStore, stores
+from .essentia_command import dump_path
+from .search import Ranking, rank, unit
+
+if TYPE_CHECKING:
+    from beets.library import Item, Library
+
+PIPELINE_VERSION = 1
+
+DEFAULTS: dict[str, Any] = {
+    "auto": False,
+    "model": ModelSpec.model,
+    "tokenizer": ModelSpec.tokenizer,
+    "amodel": ModelSpec.amodel,
+    "fusion": None,
+    "trust_checkpoint": False,
+    "device": "auto",
+    "threads": 0,  # 0: torch's default, one per core
+    "interop_threads": 1,
+    "windows": 3,
+    "batch_size": 8,
+    "jobs": 2,
+    "cache_dir": None,  # default: <beets config dir>/audiofeatures/clap
+    "force": False,
+    "limit": 20,
+}
+
+
+class ClapOptions(Protocol):
+    force: bool | None
+    pretend: bool
+    jobs: int | None
+    dump: str | None
+
+
+@dataclass(frozen=True)
+class ClapSettings:
+    spec: ModelSpec
+    policy: WindowPolicy
+    cache_dir: Path
+    jobs: int
+    batch_size: int
+    force: bool
+    limit: int
+    dump: Path | None
+
+    @classmethod
+    def from_config(
+        cls, view: confuse.ConfigView, opts: Any = None
+    ) -> ClapSettings:
+        """Validated settings, CLI options first; one-line errors."""
+
+        def opt(name: str) -> Any:
+            return getattr(opts, name, None)
+
+        def count(name: str, least: int) -> int:
+            value = opt(name)
+            if value is None:
+                value = view[name].get(int)
+            if value < least:
+                raise UserError(
+                    f"audiofeatures.clap.{name} must be {least} or more, "
+                    f"not {value}"
+                )
+            return int(value)
+
+        try:
+            threads = count("threads", 0)
+            spec = ModelSpec(
+                model=view["model"].as_str().strip(),
+                tokenizer=view["tokenizer"].as_str(),
+                amodel=view["amodel"].as_choice(
+                    ["auto", "HTSAT-tiny", "HTSAT-base", "HTSAT-large"]
+                ),
+                fusion=view["fusion"].get(confuse.Optional(bool)),
+                trust_checkpoint=view["trust_checkpoint"].get(bool),
+                device=view["device"].as_choice(["auto", "cpu", "cuda", "mps"]),
+                threads=threads or (os.cpu_count() or 1),
+                interop_threads=count("interop_threads", 1),
+            )
+            cache = view["cache_dir"].get(confuse.Optional(confuse.Filename()))
+            settings = cls(
+                spec=spec,
+                policy=WindowPolicy(count=count("windows", 1)),
+                cache_dir=Path(cache)
+                if cache
+                else Path(beets_config.config_dir()) / "audiofeatures" / "clap",
+                jobs=count("jobs", 1),
+                batch_size=count("batch_size", 1),
+                force=bool(opt("force") or view["force"].get(bool)),
+                limit=count("limit", 1),
+                dump=Path(opt("dump")).expanduser().resolve()
+                if opt("dump")
+                else None,
+            )
+        except confuse.ConfigError as exc:
+            raise UserError(f"audiofeatures.clap: {exc}") from exc
+        if not spec.model:
+            raise UserError("audiofeatures.clap.model is empty")
+        return settings
+
+    def identity(self) -> dict[str, Any]:
+        pipeline = {
+            "version": PIPELINE_VERSION,
+            "seconds": 10,
+            **self.policy.describe(),
+        }
+        try:
+            return model_identity(self.spec, pipeline)
+        except ModelError as exc:
+            raise UserError(f"audiofeatures.clap: {exc}") from exc
+
+    def store(self) -> EmbeddingStore:
+        identity = self.identity()
+        return EmbeddingStore(self.cache_dir, model_tag(identity))
+
+
+class ModelHolder:
+    """Loads the model the first time it is needed, once."""
+
+    def __init__(self, spec: ModelSpec, log: Any) -> None:
+        self.spec = spec
+        self.log = log
+        self._embedder: ClapEmbedder | None = None
+
+    def get(self) -> ClapEmbedder:
+        if self._embedder is None:
+            self.log.info("loading CLAP model {}", self.spec.model)
+            try:
+                self._embedder = ClapEmbedder(self.spec)
+            except ModelError as exc:
+                raise UserError(f"audiofeatures.clap: {exc}") from exc
+        return self._embedder
+
+
+def needs_embedding(item: Item, store: EmbeddingStore, force: bool) -> bool:
+    return (
+        force or item.get("clap_model") != store.tag or not store.has(item.id)
+    )
+
+
+def plan(
+    items: Iterable[Item], store: EmbeddingStore, force: bool
+) -> tuple[list[Item], Tally]:
+    items = list(items)
+    todo = [item for item in items if needs_embedding(item, store, force)]
+    return todo, Tally(skipped=len(items) - len(todo))
+
+
+class ClapRunner:
+    """Embeds items and stores each vector as soon as it is computed."""
+
+    def __init__(self, settings: ClapSettings, log: Any) -> None:
+        self.settings = settings
+        self.log = log
+        self.store = settings.store().open(settings.identity())
+        self.model = ModelHolder(settings.spec, log)
+
+    def run(
+        self,
+        lib: Library,
+        items: Sequence[Item],
+        tally: Tally,
+        progress: bool = False,
+    ) -> None:
+        if not items:
+            return
+        try:
+            require_ffmpeg()
+        except DecodeError as exc:
+            raise UserError(f"audiofeatures: {exc}") from exc
+        embedder = self.model.get()
+        by_id = {item.id: item for item in items}
+        tracks = [
+            (
+                item.id,
+                os.fsdecode(os.path.abspath(item.path)),
+                float(item.length or 0),
+            )
+            for item in items
+        ]
+        bar = tqdm(
+            total=len(items), unit="track", disable=None if progress else True,
+            file=sys.stderr, dynamic_ncols=True, leave=False,
+        )  # fmt: skip
+        try:
+            with bar, logging_redirect_tqdm([logging.getLogger("beets")]):
+                for item_id, result in embed_tracks(
+                    tracks,
+                    embedder.embed_clips,
+                    self.settings.policy,
+                    decoders=self.settings.jobs,
+                    batch_clips=self.settings.batch_size,
+                ):
+                    item = by_id[item_id]
+                    if isinstance(result, Failure):
+                        shown = displayable_path(item.path)
+                        tally.failed.append((shown, result.reason))
+                        self.log.error("{}: {}", shown, result.reason)
+                    else:
+                        self.keep(lib, item, result)
+                        tally.done += 1
+                    bar.update()
+        finally:
+            self.store.index()  # fold this run into the search index
+
+    def keep(self, lib: Library, item: Item, vector: np.ndarray) -> None:
+        self.store.put(item.id, vector)
+        if self.settings.dump:
+            target = dump_path(item, lib, self.settings.dump, ".npy")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            np.save(target, vector)
+        item["clap_model"] = self.store.tag
+        item["clap_embedded"] = time.time()
+        item.store()
+
+
+def run_clap(
+    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
+) -> None:
+    settings = ClapSettings.from_config(view, opts)
+    if opts.stats or opts.prune:
+        report_store(settings, lib, log, prune=opts.prune)
+        return
+    items = list(lib.items(args))
+    store = settings.store()
+    todo, tally = plan(items, store, settings.force)
+    if opts.pretend:
+        log.info(
+            "would embed {} of {} tracks with {} ({} windows each)",
+            len(todo), len(items), settings.spec.model, settings.policy.count,
+        )  # fmt: skip
+        for item in todo:
+            ui.print_(f"embed: {item}")
+        return
+    log.info(
+        "embedding {} tracks with {} ({} already embedded)",
+        len(todo), settings.spec.model, tally.skipped,
+    )  # fmt: skip
+    ClapRunner(settings, log).run(lib, todo, tally, progress=True)
+    log.info("{}", tally.summary("embedded"))
+    if tally.failed:
+        raise UserError(
+            f"{len(tally.failed)} of {len(todo)} tracks could not be "
+            "embedded; the reasons are above"
+        )
+
+
+def library_ids(lib: Library) -> tuple[set[int], dict[str, int]]:
+    """All item ids, and how many items carry each ``clap_model`` tag."""
+    with lib.transaction() as tx:
+        ids = {row[0] for row in tx.query("SELECT id FROM items")}
+        tags = dict(
+            tx.query(
+                "SELECT value, COUNT(*) FROM item_attributes "
+                "WHERE key = 'clap_model' GROUP BY value"
+            )
+        )
+    return ids, tags
+
+
+def report_store(
+    settings: ClapSettings, lib: Library, log: Any, prune: bool
+) -> None:
+    """``--stats`` / ``--prune``: how the cache matches the library."""
+    current = settings.store()
+    ids, _ = library_ids(lib)
+    with lib.transaction() as tx:
+        marked = {
+            row[0]
+            for row in tx.query(
+                "SELECT entity_id FROM item_attributes "
+                "WHERE key = 'clap_model' AND value = ?",
+                (current.tag,),
+            )
+        }
+    on_disk = set(current.disk_ids().tolist())
+    embedded = len(ids & on_disk & marked)
+    stale = len((ids & on_disk) - marked)
+    missing = len(ids - on_disk)
+    lines = [
+        f"model {settings.spec.model} (store {current.tag}):",
+        f"  embedded {embedded}, missing {missing}, stale {stale}, "
+        f"orphaned {len(on_disk - ids)}",
+    ]
+    for store in stores(settings.cache_dir):
+        orphans = sorted(set(store.disk_ids().tolist()) - ids)
+        if store.tag != current.tag:
+            count = len(store.disk_ids())
+            lines.append(
+                f"  other store {store.tag}: {count} vectors, {len(orphans)} orphaned"
+            )
+        if prune and orphans:
+            removed = store.discard(orphans)
+            store.index()
+            lines.append(
+                f"  pruned {removed} orphaned vectors from {store.tag}"
+            )
+    if current.folder.is_dir():
+        index = current.rebuild() if not prune else current.index()
+        lines.append(f"  index: {len(index)} vectors")
+    for line in lines:
+        ui.print_(line)
+
+
+def forget_item(cache_dir: Path, item: Item) -> None:
+    """An item left the library: its vectors leave every store."""
+    for store in stores(cache_dir):
+        store.discard([item.id])
+
+
+# -- clapquery ----------------------------------------------------------------
+
+
+def prompt_vectors(
+    store: EmbeddingStore, model: ModelHolder, prompts: Sequence[str]
+) -> np.ndarray:
+    """Text vectors, from the cache where possible: a repeated query never
+    loads the model."""
+    vectors = {text: store.get_prompt(text) for text in prompts}
+    missing = [text for text, vector in vectors.items() if vector is None]
+    if missing:
+        for text, vector in zip(missing, model.get().embed_texts(missing)):
+            store.put_prompt(text, vector)
+            vectors[text] = vector
+    return np.stack([vectors[text] for text in prompts]).astype(np.float32)
+
+
+def query_items(lib: Library, query: Sequence[str], album: bool) -> list[Item]:
+    if album:
+        return [item for a in lib.albums(list(query)) for item in a.items()]
+    return list(lib.items(list(query)))
+
+
+def run_clapquery(
+    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
+) -> None:
+    settings = ClapSettings.from_config(view, opts)
+    args = list(args)
+    prompts = list(opts.text or [])
+    if not prompts and not opts.like and args:
+        prompts.append(args.pop(0))
+    if not prompts and not opts.like:
+        raise UserError("clapquery needs a PROMPT (or --text / --like)")
+    store = settings.store()
+    if not store.folder.is_dir():
+        raise UserError(
+            f"no CLAP vectors for {settings.spec.model} yet: run beet clap first"
+        )
+    index = store.index()
+    if not len(index):
+        raise UserError(
+            f"no tracks are embedded with {settings.spec.model}: run beet clap first"
+        )
+    model = ModelHolder(settings.spec, log)
+    targets = [prompt_vectors(store, model, prompts)] if prompts else []
+    exclude = None
+    if opts.like:
+        seeds = [item.id for item in lib.items(opts.like)]
+        rows = index.positions(seeds)
+        if not len(rows):
+            raise UserError(f"no embedded tracks match --like {opts.like}")
+        targets.append(unit(np.asarray(index.matrix[rows]).mean(axis=0))[None])
+        exclude = index.ids[rows]
+    avoid = (
+        prompt_vectors(store, model, opts.negative) if opts.negative else None
+    )
+    subset = None
+    if args:
+        subset = np.array(
+            [item.id for item in query_items(lib, args, opts.album)], np.int64
+        )
+    labels = prompts + ([f"like {opts.like}"] if opts.like else [])
+    limit = opts.limit or settings.limit
+    ranking = rank(
+        index, np.concatenate(targets), avoid=avoid, subset=subset,
+        exclude=exclude, limit=None if opts.album else None,
+        min_score=opts.min_score,
+    )  # fmt: skip
+    if opts.album:
+        show_albums(lib, ranking, labels, limit, opts)
+    else:
+        show_items(lib, store, ranking, labels, limit, opts)
+
+
+def _results(
+    lib: Library, store: EmbeddingStore, ranking: Ranking, limit: int
+) -> list[tuple[Item, float, list[float]]]:
+    found = []
+    for item_id, score, scores in zip(
+        ranking.ids, ranking.scores, ranking.per_prompt
+    ):
+        item = lib.get_item(int(item_id))
+        # A vector whose item is gone, or whose id beets gave to a new
+        # track, is not a result.
+        if item is None or item.get("clap_model") != store.tag:
+            continue
+        found.append((item, float(score), [float(s) for s in scores]))
+        if len(found) == limit:
+            break
+    return found
+
+
+def show_items(
+    lib: Library,
+    store: EmbeddingStore,
+    ranking: Ranking,
+    labels: list[str],
+    limit: int,
+    opts: Any,
+) -> None:
+    found = _results(lib, store, ranking, limit)
+    if opts.json:
+        ui.print_(json.dumps([
+            {
+                "id": item.id,
+                "path": displayable_path(item.path),
+                "artist": item.artist,
+                "album": item.album,
+                "title": item.title,
+                "score": round(score, 4),
+                "scores": dict(zip(labels, (round(s, 4) for s in scores))),
+            }
+            for item, score, scores in found
+        ], indent=2, ensure_ascii=False))  # fmt: skip
+    else:
+        for item, score, scores in found:
+            item["clap_score"] = score
+            if opts.format:
+                ui.print_(format(item, opts.format))
+            else:
+                detail = (
+                    f" ({' '.join(f'{s:.3f}' for s in scores)})"
+                    if len(scores) > 1
+                    else ""
+                )
+                ui.print_(f"{score:.3f}{detail}  {item}")
+    if opts.m3u:
+        write_m3u(Path(opts.m3u), [item for item, _, _ in found])
+
+
+def show_albums(
+    lib: Library, ranking: Ranking, labels: list[str], limit: int, opts: Any
+) -> None:
+    with lib.transaction() as tx:
+        album_of = dict(
+            tx.query(
+                "SELECT id, album_id FROM items WHERE album_id IS NOT NULL"
+            )
+        )
+    scores: dict[int, list[float]] = defaultdict(list)
+    for item_id, score in zip(ranking.ids.tolist(), ranking.scores.tolist()):
+        if item_id in album_of:
+            scores[album_of[item_id]].append(score)
+    best = sorted(scores, key=lambda a: -float(np.mean(scores[a])))[:limit]
+    albums = [(lib.get_album(a), float(np.mean(scores[a]))) for a in best]
+    found = [(album, score) for album, score in albums if album is not None]
+    if opts.json:
+        ui.print_(json.dumps([
+            {"id": album.id, "albumartist": album.albumartist,
+             "album": album.album, "score": round(score, 4),
+             "tracks": len(scores[album.id])}
+            for album, score in found
+        ], indent=2, ensure_ascii=False))  # fmt: skip
+    else:
+        for album, score in found:
+            album["clap_score"] = score
+            ui.print_(
+                format(album, opts.format)
+                if opts.format
+                else f"{score:.3f}  {album}"
+            )
+    if opts.m3u:
+        write_m3u(
+            Path(opts.m3u),
+            [item for album, _ in found for item in album.items()],
+        )
+
+
+def write_m3u(path: Path, items: Sequence[Item]) -> None:
+    lines = ["#EXTM3U"]
+    for item in items:
+        lines.append(
+            f"#EXTINF:{round(item.length or 0)},{item.artist} - {item.title}"
+        )
+        lines.append(os.fsdecode(os.path.abspath(item.path)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(
+        "\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape"
+    )
+    os.replace(tmp, path)

@@ -1,0 +1,510 @@
+"""The CLAP model: finding it, loading it, and embedding audio and text.
+
+Backed by Hugging Face transformers' ``ClapModel``. One setting names the
+model, in any of three forms:
+
+* a hub id (``laion/larger_clap_music``), fetched once into the hub cache;
+* a folder in ``save_pretrained`` layout;
+* an original LAION-CLAP ``.pt`` checkpoint (``630k-audioset-best.pt``,
+  ``music_audioset_epoch_15_esc_90.14.pt``, ...), converted in memory: its
+  architecture is read off the tensor shapes and its parameters renamed
+  into ``ClapModel``'s layout.
+
+Nothing here imports beets; torch and transformers are imported when a
+model is loaded, so commands that find everything cached never pay for
+them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+SAMPLE_RATE = 48_000
+CLIP_SECONDS = 10
+CLIP_SAMPLES = SAMPLE_RATE * CLIP_SECONDS
+
+LAION_DOWNLOAD = "https://huggingface.co/lukewys/laion_clap/resolve/main/"
+#: Released LAION-CLAP checkpoints: audio tower and whether it is fused.
+LAION_CHECKPOINTS = {
+    "630k-best.pt": ("HTSAT-tiny", False),
+    "630k-audioset-best.pt": ("HTSAT-tiny", False),
+    "630k-fusion-best.pt": ("HTSAT-tiny", True),
+    "630k-audioset-fusion-best.pt": ("HTSAT-tiny", True),
+    "music_audioset_epoch_15_esc_90.14.pt": ("HTSAT-base", False),
+    "music_speech_epoch_15_esc_89.25.pt": ("HTSAT-base", False),
+    "music_speech_audioset_epoch_15_esc_89.98.pt": ("HTSAT-base", False),
+}
+#: Patch embedding width of each HTSAT size, as the checkpoint shows it.
+AUDIO_TOWERS = {96: "HTSAT-tiny", 128: "HTSAT-base", 256: "HTSAT-large"}
+#: roberta-base has 50265 tokens; transformers answers a missing
+#: tokenizer, offline, with a 5-token placeholder that embeds every prompt
+#: to the same vector.
+MIN_VOCABULARY = 100
+
+
+class ModelError(Exception):
+    """The model cannot be found or loaded; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load and how to run it."""
+
+    model: str = "laion/larger_clap_music"
+    tokenizer: str = "roberta-base"  # for .pt checkpoints only
+    amodel: str = "auto"  # HTSAT-tiny | HTSAT-base, checked for .pt
+    fusion: bool | None = None  # None: as the checkpoint says
+    trust_checkpoint: bool = False
+    device: str = "auto"
+    threads: int = 1
+    interop_threads: int = 1
+
+
+def checkpoint_dirs() -> list[Path]:
+    """Where existing LAION-CLAP setups keep their ``.pt`` files."""
+    dirs = []
+    if env := os.environ.get("LAION_CLAP_CACHE"):
+        dirs.append(Path(env))
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
+        dirs.append(Path(xdg) / "laion_clap")
+    dirs.append(Path.home() / ".cache" / "laion_clap")
+    return dirs
+
+
+def is_checkpoint_name(model: str) -> bool:
+    return model.endswith((".pt", ".pth", ".ckpt"))
+
+
+def locate_checkpoint(model: str) -> Path:
+    """The ``.pt`` file a setting names: a path, or a bare released file
+    name looked up where LAION-CLAP setups keep them."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        return path.resolve()
+    looked = [path]
+    if path.name == model:  # a bare name: search the usual places
+        for folder in checkpoint_dirs():
+            candidate = folder / model
+            if candidate.is_file():
+                return candidate.resolve()
+            looked.append(candidate)
+    where = ", ".join(str(p) for p in looked)
+    hint = (
+        f"; download it from {LAION_DOWNLOAD}{path.name}"
+        if path.name in LAION_CHECKPOINTS
+        else ""
+    )
+    raise ModelError(
+        f"CLAP checkpoint {model} not found (looked at {where}){hint}"
+    )
+
+
+# -- LAION checkpoint -> ClapModel -------------------------------------------
+
+_AUDIO_RENAMES = [
+    (r"^audio_branch\.bn0\.", "audio_model.audio_encoder.batch_norm."),
+    (r"^audio_branch\.", "audio_model.audio_encoder."),
+    (r"\.norm1\.", ".layernorm_before."),
+    (r"\.norm2\.", ".layernorm_after."),
+    (r"\.attn\.proj\.", ".attention.output.dense."),
+    (r"\.attn\.relative_position", ".attention.self.relative_position"),
+    (r"\.mlp\.fc1\.", ".intermediate.dense."),
+    (r"\.mlp\.fc2\.", ".output.dense."),
+]
+# Parts of a training checkpoint that embeddings never use.
+_UNUSED = re.compile(
+    r"^(audio_branch\.(head|tscam_conv|spectrogram_extractor|logmel_extractor)"
+    r"|audio_transform|text_transform|text_branch\.embeddings\.position_ids"
+    r"|.*\.attn_mask$)"
+)
+
+
+def rename_laion_state_dict(
+    state: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """LAION-CLAP parameter names and layout -> ``ClapModel``'s."""
+    renamed: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        if _UNUSED.match(key):
+            continue
+        if key.startswith("text_branch."):
+            new = "text_model." + key.removeprefix("text_branch.")
+        elif m := re.match(r"^(audio|text)_projection\.([02])\.(.*)$", key):
+            layer = "linear1" if m[2] == "0" else "linear2"
+            new = f"{m[1]}_projection.{layer}.{m[3]}"
+        elif key.startswith("audio_branch."):
+            new = key
+            for pattern, replacement in _AUDIO_RENAMES:
+                new = re.sub(pattern, replacement, new)
+            if ".attn.qkv." in new:  # one fused matrix -> three
+                base = new.replace(".attn.qkv.", ".attention.self.")
+                for part, chunk in zip(
+                    ("query", "key", "value"), tensor.chunk(3, dim=0)
+                ):
+                    renamed[base.replace(".self.", f".self.{part}.")] = chunk
+                continue
+        else:
+            new = key
+        renamed[new] = tensor
+    return renamed
+
+
+def laion_architecture(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """``ClapConfig`` arguments read off the tensor shapes of a LAION
+    checkpoint (already renamed), so any size loads without a table."""
+    audio = "audio_model.audio_encoder."
+    width = state[audio + "patch_embed.proj.weight"].shape[0]
+    depths = []
+    heads = []
+    layer = 0
+    while f"{audio}layers.{layer}.blocks.0.layernorm_before.weight" in state:
+        blocks = 0
+        while (
+            f"{audio}layers.{layer}.blocks.{blocks}.layernorm_before.weight"
+            in state
+        ):
+            blocks += 1
+        depths.append(blocks)
+        table = state[
+            f"{audio}layers.{layer}.blocks.0.attention.self."
+            "relative_position_bias_table"
+        ]
+        heads.append(table.shape[1])
+        layer += 1
+    text = "text_model."
+    text_layers = 0
+    while (
+        f"{text}encoder.layer.{text_layers}.attention.self.query.weight"
+        in state
+    ):
+        text_layers += 1
+    words = state[text + "embeddings.word_embeddings.weight"]
+    hidden = words.shape[1]
+    return {
+        "audio_config": {
+            "patch_embeds_hidden_size": width,
+            "depths": depths,
+            "num_attention_heads": heads,
+            "hidden_size": state[audio + "norm.weight"].shape[0],
+            "enable_fusion": audio + "patch_embed.mel_conv2d.weight" in state,
+            "fusion_type": None,
+        },
+        "text_config": {
+            "vocab_size": words.shape[0],
+            "hidden_size": hidden,
+            "num_hidden_layers": text_layers,
+            "num_attention_heads": max(1, hidden // 64),
+            "intermediate_size": state[
+                text + "encoder.layer.0.intermediate.dense.weight"
+            ].shape[0],
+            "max_position_embeddings": state[
+                text + "embeddings.position_embeddings.weight"
+            ].shape[0],
+            "type_vocab_size": state[
+                text + "embeddings.token_type_embeddings.weight"
+            ].shape[0],
+        },
+        "projection_dim": state["audio_projection.linear2.weight"].shape[0],
+    }
+
+
+def read_checkpoint(path: Path, trust: bool) -> dict[str, torch.Tensor]:
+    """The state dict of a LAION ``.pt`` file, loaded without running
+    pickled code unless the user trusts the file."""
+    import pickle
+
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as exc:
+        raise ModelError(
+            f"{path} needs full unpickling, which can run code hidden in the "
+            "file; if you trust where it came from, set "
+            "audiofeatures.clap.trust_checkpoint: yes"
+        ) from exc
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise ModelError(f"{path} is not a readable checkpoint: {exc}") from exc
+    state = data.get("state_dict", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise ModelError(f"{path} holds no state dict")
+    return {key.removeprefix("module."): value for key, value in state.items()}
+
+
+# -- the loaded model ---------------------------------------------------------
+
+
+def _resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelError(
+            "audiofeatures.clap.device is cuda, but torch sees no CUDA GPU"
+        )
+    return name
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+    }
+
+
+def _from_pretrained(cls: Any, name: str) -> Any:
+    """Load from a folder or the hub cache; reach the hub only when the
+    cache lacks the files (an offline attempt otherwise retries for
+    minutes)."""
+    try:
+        return cls.from_pretrained(name, local_files_only=True)
+    except OSError:
+        if Path(name).expanduser().exists() or _hub_offline():
+            raise
+    return cls.from_pretrained(name)
+
+
+class ClapEmbedder:
+    """A loaded CLAP model that turns 10-s clips and prompts into unit
+    vectors."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._import()
+        import torch
+
+        torch.set_num_threads(max(1, spec.threads))
+        try:
+            torch.set_num_interop_threads(max(1, spec.interop_threads))
+        except RuntimeError:  # only settable once per process
+            pass
+        self.device = _resolve_device(spec.device)
+        if is_checkpoint_name(spec.model):
+            self.model, self.tokenizer, self.features = self._load_laion()
+        else:
+            self.model, self.tokenizer, self.features = self._load_pretrained()
+        self._check_tokenizer()
+        self.model.eval().to(self.device)
+        self.fused = bool(self.model.config.audio_config.enable_fusion)
+        self.dim = int(self.model.config.projection_dim)
+
+    @staticmethod
+    def _import() -> None:
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            raise ModelError(
+                f"CLAP needs torch and transformers ({exc.name} is missing): "
+                "pip install 'beets-audiofeatures[clap]'"
+            ) from exc
+        import transformers.utils.logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # no "LOAD REPORT" tables
+        hf_logging.disable_progress_bar()
+
+    def _load_pretrained(self) -> tuple[Any, Any, Any]:
+        from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
+
+        name = self.spec.model
+        try:
+            model = _from_pretrained(ClapModel, name)
+            tokenizer = _from_pretrained(AutoTokenizer, name)
+            features = _from_pretrained(ClapFeatureExtractor, name)
+        except OSError as exc:
+            raise ModelError(
+                f"CLAP model {name} could not be loaded: {_first_line(exc)}. "
+                "It needs config.json, model.safetensors (or "
+                "pytorch_model.bin), preprocessor_config.json and the "
+                "tokenizer files (vocab.json, merges.txt, "
+                "tokenizer_config.json): let beets download them once with "
+                "network access, or point audiofeatures.clap.model at a "
+                "folder that holds them"
+            ) from exc
+        return model, tokenizer, features
+
+    def _load_laion(self) -> tuple[Any, Any, Any]:
+        from transformers import (
+            AutoTokenizer,
+            ClapConfig,
+            ClapFeatureExtractor,
+            ClapModel,
+        )
+
+        spec = self.spec
+        path = locate_checkpoint(spec.model)
+        state = rename_laion_state_dict(
+            read_checkpoint(path, spec.trust_checkpoint)
+        )
+        try:
+            arch = laion_architecture(state)
+        except KeyError as exc:
+            raise ModelError(
+                f"{path} is not a LAION-CLAP checkpoint (no {exc})"
+            ) from exc
+        tower = AUDIO_TOWERS.get(
+            arch["audio_config"]["patch_embeds_hidden_size"]
+        )
+        wanted = spec.amodel.replace("_", "-").lower()
+        if wanted != "auto" and (tower is None or tower.lower() != wanted):
+            raise ModelError(
+                f"{path.name} holds a {tower or 'non-standard'} audio tower, "
+                f"not the configured amodel {spec.amodel}"
+            )
+        fused = arch["audio_config"]["enable_fusion"]
+        if spec.fusion is not None and spec.fusion != fused:
+            raise ModelError(
+                f"{path.name} is {'a' if fused else 'not a'} fusion model; "
+                f"set audiofeatures.clap.fusion to {'yes' if fused else 'no'} "
+                "or leave it unset"
+            )
+        model = ClapModel(ClapConfig(**arch))
+        result = model.load_state_dict(state, strict=False)
+        missing = [
+            k
+            for k in result.missing_keys
+            if not k.endswith(("position_ids", "token_type_ids"))
+        ]
+        if missing or result.unexpected_keys:
+            raise ModelError(
+                f"{path.name} does not fit ClapModel: missing "
+                f"{missing[:3]}, unexpected {result.unexpected_keys[:3]}"
+            )
+        try:
+            tokenizer = _from_pretrained(AutoTokenizer, spec.tokenizer)
+        except OSError as exc:
+            raise ModelError(
+                f"the RoBERTa tokenizer {spec.tokenizer} for {path.name} could "
+                f"not be loaded: {_first_line(exc)}. It needs vocab.json, "
+                "merges.txt and tokenizer_config.json: let beets download "
+                "them once with network access, or set "
+                "audiofeatures.clap.tokenizer to a folder that holds them"
+            ) from exc
+        features = ClapFeatureExtractor(
+            frequency_min=50,
+            frequency_max=14_000,
+            truncation="fusion" if fused else "rand_trunc",
+            padding="repeatpad",
+        )
+        return model, tokenizer, features
+
+    def _check_tokenizer(self) -> None:
+        size = len(self.tokenizer)
+        if size < MIN_VOCABULARY:
+            raise ModelError(
+                f"the tokenizer for {self.spec.model} has only {size} tokens: "
+                "its vocabulary files are missing (transformers substitutes "
+                "a placeholder when offline); install them as for the model"
+            )
+        vocabulary = self.model.config.text_config.vocab_size
+        if size > vocabulary:
+            raise ModelError(
+                f"the tokenizer has {size} tokens but the model only "
+                f"{vocabulary}: they do not belong together"
+            )
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale_a.exp())
+
+    def embed_clips(self, clips: np.ndarray) -> np.ndarray:
+        """Unit vectors, one per row of ``clips`` (N x 480000 @ 48 kHz)."""
+        import torch
+
+        features = self.features(
+            list(clips), sampling_rate=SAMPLE_RATE, return_tensors="pt"
+        )["input_features"]
+        # Every clip is exactly 10 s: the fusion branch is not needed, and
+        # the extractor's random "longer" flag (a training trick) is
+        # overridden so the result is deterministic.
+        longer = torch.zeros((len(clips), 1), dtype=torch.bool)
+        with torch.inference_mode():
+            out = self.model.get_audio_features(
+                input_features=features.to(self.device),
+                is_longer=longer.to(self.device),
+            )
+        return _unit_rows(out)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        tokens = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=77,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            out = self.model.get_text_features(
+                input_ids=tokens["input_ids"].to(self.device),
+                attention_mask=tokens["attention_mask"].to(self.device),
+            )
+        return _unit_rows(out)
+
+
+def _unit_rows(out: Any) -> np.ndarray:
+    # transformers 5 wraps the embedding; 4.x returned the tensor itself.
+    tensor = getattr(out, "pooler_output", out)
+    rows = tensor.float().cpu().numpy().astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True).clip(1e-12)
+    return rows
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def model_identity(spec: ModelSpec, pipeline: dict[str, Any]) -> dict[str, Any]:
+    """What determines the vectors: the model file(s) and the audio
+    pipeline. Its digest names the store, so vectors of different models
+    or windowing never mix."""
+    model = spec.model
+    ident: dict[str, Any] = {"model": model}
+    if is_checkpoint_name(model):
+        path = locate_checkpoint(model)
+        stat = path.stat()
+        ident.update(model=path.name, size=stat.st_size)
+    elif (folder := Path(model).expanduser()).is_dir():
+        weights = sorted(folder.glob("*.safetensors")) or sorted(
+            folder.glob("*.bin")
+        )
+        ident.update(
+            model=folder.resolve().name,
+            weights=[
+                (w.name, w.stat().st_size, int(w.stat().st_mtime))
+                for w in weights
+            ],
+        )
+    ident["pipeline"] = pipeline
+    return ident
+
+
+def model_tag(identity: dict[str, Any]) -> str:
+    """A short, readable, filesystem-safe name for a model + pipeline."""
+    digest = hashlib.sha256(
+        json.dumps(identity, sort_keys=True).encode()
+    ).hexdigest()[:10]
+    stem = re.sub(
+        r"[^A-Za-z0-9._-]+", "-", str(identity["model"]).split("/")[-1]
+    )
+    stem = stem.removesuffix(".pt").strip(".-")[:40] or "model"
+    return f"{stem}-{digest}"

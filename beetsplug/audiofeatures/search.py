@@ -1,0 +1,79 @@
+"""Ranking library items against prompts and seed tracks.
+
+A score is a cosine similarity between unit vectors, so one matrix-vector
+product over the index scores every track. With several prompts the
+score is their mean; negative prompts subtract their mean. No beets here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embedding_store import Index
+
+#: Below this share of the index a subset is gathered and scored alone;
+#: above it, scoring everything and picking rows is faster.
+GATHER_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Ranking:
+    ids: np.ndarray  # best first
+    scores: np.ndarray  # combined score of each id
+    per_prompt: np.ndarray  # len(ids) x number of positive targets
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, np.float32)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def rank(
+    index: Index,
+    targets: np.ndarray,
+    *,
+    avoid: np.ndarray | None = None,
+    subset: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
+    limit: int | None = None,
+    min_score: float | None = None,
+) -> Ranking:
+    """Rank the index rows (or the ``subset`` of item ids) by the mean
+    similarity to ``targets`` (P x dim) minus the mean similarity to
+    ``avoid``; keep the best ``limit``."""
+    targets = np.atleast_2d(np.asarray(targets, np.float32))
+    wanted = (
+        np.concatenate([targets, np.atleast_2d(avoid)])
+        if avoid is not None and len(avoid)
+        else targets
+    )
+    rows: np.ndarray | None = None
+    if subset is not None:
+        rows = index.positions(subset)
+    if exclude is not None and len(exclude):
+        dropped = index.positions(exclude)
+        base = rows if rows is not None else np.arange(len(index))
+        rows = np.setdiff1d(base, dropped, assume_unique=True)
+    if rows is None:
+        similarity = index.matrix @ wanted.T
+        ids = index.ids
+    elif len(rows) > GATHER_SHARE * len(index):
+        similarity = (index.matrix @ wanted.T)[rows]
+        ids = index.ids[rows]
+    else:
+        similarity = np.asarray(index.matrix[rows]) @ wanted.T
+        ids = index.ids[rows]
+    positive = similarity[:, : len(targets)]
+    scores = positive.mean(axis=1)
+    if len(wanted) > len(targets):
+        scores = scores - similarity[:, len(targets) :].mean(axis=1)
+    keep = np.arange(len(scores))
+    if min_score is not None:
+        keep = keep[scores[keep] >= min_score]
+    if limit is not None and limit < len(keep):
+        part = np.argpartition(-scores[keep], limit - 1)[:limit]
+        keep = keep[part]
+    order = keep[np.argsort(-scores[keep], kind="stable")]
+    return Ranking(ids[order], scores[order], positive[order])
