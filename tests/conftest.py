@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from beets.test._common import DummyIO
 from beets.util import cached_classproperty
 
-from tests import synth
+from tests import clap_fixtures, synth
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,6 +61,35 @@ class Audio:
         self.text.write_text("these are not the tracks you are looking for\n")
         self.empty = root / "empty.flac"
         self.empty.write_bytes(b"")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline() -> Iterator[None]:
+    # The tests build their models; nothing may reach the hub.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
+class ClapAssets:
+    """A tokenizer, a model folder and a LAION checkpoint, all tiny."""
+
+    def __init__(self, root: Path) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer_dir = clap_fixtures.make_tokenizer(root / "roberta")
+        self.vocab_size = len(AutoTokenizer.from_pretrained(str(self.tokenizer_dir)))
+        self.model_dir = clap_fixtures.make_model(
+            root / "tiny-clap", self.tokenizer_dir
+        )
+        self.checkpoint, _ = clap_fixtures.make_laion_checkpoint(
+            root / "laion" / "630k-audioset-best.pt", self.vocab_size
+        )
+
+
+@pytest.fixture(scope="session")
+def clap(tmp_path_factory: pytest.TempPathFactory) -> ClapAssets:
+    return ClapAssets(tmp_path_factory.mktemp("clap"))
 
 
 @pytest.fixture(scope="session")

@@ -224,11 +224,14 @@ def read_checkpoint(path: Path, trust: bool) -> dict[str, torch.Tensor]:
     """The state dict of a LAION ``.pt`` file, loaded without running
     pickled code unless the user trusts the file."""
     import pickle
+    import warnings
 
     import torch
 
     try:
-        data = torch.load(path, map_location="cpu", weights_only=not trust)
+        with warnings.catch_warnings():  # torch's notes on old pickles
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
         raise ModelError(
             f"{path} needs full unpickling, which can run code hidden in the "

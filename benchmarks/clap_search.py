@@ -1,0 +1,287 @@
+"""Search latency of the CLAP index against loading per-track ``.npy`` files.
+
+Measures, in one run:
+
+* top-50 ``search.rank`` over a synthetic index of random unit vectors
+  (dim 512, float32) at each ``--sizes`` row count: a full query, and
+  queries filtered to a random 10 % and 60 % subset of the item ids
+  (the subset is passed as ids, so resolving them is part of the time).
+  Median of ``--queries`` random prompts after one warm-up query;
+* the baseline a user script without an index pays: load every
+  per-track ``.npy`` file written by ``EmbeddingStore.put`` and
+  brute-force the dot products, at 10k tracks (and 100k with ``--big``),
+  against the index built from the same files;
+* ``EmbeddingStore.index()`` folding a journal of 1,000 new vectors into
+  a 100k index, and the same call with nothing to fold.
+
+Page caches are warm throughout (files were just written): these are the
+times of a second query, not of the first after a reboot.
+
+    python benchmarks/clap_search.py [--sizes 10000 100000 500000 1000000]
+                                     [--queries 20] [--big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from beetsplug.audiofeatures.embedding_store import EmbeddingStore, Index
+from beetsplug.audiofeatures.search import rank
+
+DIM = 512
+LIMIT = 50
+CHUNK = 100_000
+SUBSET_SHARES = (0.1, 0.6)
+TARGET_ROWS = 500_000
+TARGET_MS = 100.0
+JOURNAL_BASE = 100_000
+JOURNAL_ADDED = 1_000
+
+
+def unit_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
+    """``rows`` random float32 unit vectors of dimension ``DIM``."""
+    matrix = rng.standard_normal((rows, DIM), dtype=np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix
+
+
+def synthetic_store(
+    root: Path, rows: int, rng: np.random.Generator
+) -> EmbeddingStore:
+    """A store whose saved index holds ``rows`` random vectors (ids
+    0..rows-1), written directly: no per-track files."""
+    store = EmbeddingStore(root, f"synthetic-{rows}").open({"rows": rows})
+    matrix = np.empty((rows, DIM), np.float32)
+    for start in range(0, rows, CHUNK):
+        stop = min(rows, start + CHUNK)
+        matrix[start:stop] = unit_rows(rng, stop - start)
+    store._write_index(np.arange(rows, dtype=np.int64), matrix)
+    return store
+
+
+def median_ms(
+    measure: Callable[[np.ndarray], object],
+    rng: np.random.Generator,
+    repeats: int,
+) -> float:
+    """Median wall time (ms) of ``measure(prompt)`` over ``repeats``
+    random prompts, after one untimed warm-up."""
+    measure(unit_rows(rng, 1))
+    times = []
+    for _ in range(repeats):
+        prompt = unit_rows(rng, 1)
+        start = time.perf_counter()
+        measure(prompt)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def query_times(
+    index: Index, rng: np.random.Generator, repeats: int
+) -> dict[str, float]:
+    """Median top-50 latency: full, and per subset share."""
+    times = {
+        "full": median_ms(
+            lambda prompt: rank(index, prompt, limit=LIMIT), rng, repeats
+        )
+    }
+    for share in SUBSET_SHARES:
+        subset = rng.choice(
+            index.ids, size=int(len(index) * share), replace=False
+        )
+        times[f"{share:.0%}"] = median_ms(
+            lambda prompt, ids=subset: rank(
+                index, prompt, subset=ids, limit=LIMIT
+            ),
+            rng,
+            repeats,
+        )
+    return times
+
+
+def bench_index_sizes(
+    root: Path, sizes: list[int], rng: np.random.Generator, repeats: int
+) -> dict[int, dict[str, float]]:
+    results = {}
+    for rows in sizes:
+        print(f"  index of {rows:,} rows …", flush=True)
+        store = synthetic_store(root, rows, rng)
+        results[rows] = query_times(store.index(), rng, repeats)
+        shutil.rmtree(store.folder)
+    return results
+
+
+def file_store(root: Path, tracks: int, rng: np.random.Generator) -> EmbeddingStore:
+    """A store with ``tracks`` per-track vectors written by ``put``."""
+    store = EmbeddingStore(root, f"files-{tracks}").open({"tracks": tracks})
+    for start in range(0, tracks, CHUNK):
+        stop = min(tracks, start + CHUNK)
+        for item_id, vector in zip(
+            range(start, stop), unit_rows(rng, stop - start)
+        ):
+            store.put(item_id, vector)
+    return store
+
+
+def brute_force_files(folder: Path, prompt: np.ndarray) -> np.ndarray:
+    """What a user script without an index does: load every ``.npy``,
+    stack them, score all, keep the best 50 (ids as file names)."""
+    paths = sorted(folder.glob("*/*.npy"))
+    matrix = np.stack([np.load(path) for path in paths])
+    scores = matrix @ prompt.ravel()
+    best = np.argpartition(-scores, LIMIT - 1)[:LIMIT]
+    best = best[np.argsort(-scores[best])]
+    return np.array([int(paths[row].stem) for row in best])
+
+
+def bench_baseline(
+    root: Path, tracks: int, rng: np.random.Generator, repeats: int
+) -> dict[str, float]:
+    """Baseline vs index over the same ``tracks`` files written by put."""
+    print(f"  writing {tracks:,} vectors with put …", flush=True)
+    store = file_store(root, tracks, rng)
+    start = time.perf_counter()
+    index = store.index()  # no saved index yet: a full scan of the files
+    build_ms = (time.perf_counter() - start) * 1000
+    prompt = unit_rows(rng, 1)
+    expected = rank(index, prompt, limit=LIMIT).ids
+    found = brute_force_files(store.folder / "vectors", prompt)
+    if set(found.tolist()) != set(expected.tolist()):
+        raise SystemExit("the baseline and the index disagree on the top 50")
+    baseline = median_ms(
+        lambda p: brute_force_files(store.folder / "vectors", p),
+        rng,
+        max(3, repeats // 5),
+    )
+    indexed = median_ms(
+        lambda p: rank(store.index(), p, limit=LIMIT), rng, repeats
+    )
+    shutil.rmtree(store.folder)
+    return {"baseline": baseline, "index": indexed, "build": build_ms}
+
+
+def bench_journal(root: Path, rng: np.random.Generator) -> dict[str, float]:
+    """``index()`` folding 1,000 journalled vectors into a 100k index,
+    and ``index()`` with an empty journal."""
+    store = synthetic_store(root, JOURNAL_BASE, rng)
+    for offset, vector in enumerate(unit_rows(rng, JOURNAL_ADDED)):
+        store.put(JOURNAL_BASE + offset, vector)
+    start = time.perf_counter()
+    merged = store.index()
+    merge_ms = (time.perf_counter() - start) * 1000
+    if len(merged) != JOURNAL_BASE + JOURNAL_ADDED:
+        raise SystemExit(f"the merged index has {len(merged)} rows")
+    start = time.perf_counter()
+    store.index()
+    clean_ms = (time.perf_counter() - start) * 1000
+    shutil.rmtree(store.folder)
+    return {"merge": merge_ms, "clean": clean_ms}
+
+
+def print_index_table(results: dict[int, dict[str, float]]) -> None:
+    kinds = ["full", *(f"{share:.0%}" for share in SUBSET_SHARES)]
+    header = "".join(f"{kind + ' ms':>14}" for kind in kinds)
+    print(f"\ntop-{LIMIT} search.rank, median ms (dim {DIM})")
+    print(f"{'rows':>10}{header}")
+    for rows, times in results.items():
+        cells = "".join(f"{times[kind]:>14.2f}" for kind in kinds)
+        print(f"{rows:>10,}{cells}")
+
+
+def print_baseline_table(results: dict[int, dict[str, float]]) -> None:
+    print("\nload every .npy + brute force vs index (top-50, median ms)")
+    print(
+        f"{'tracks':>10}{'files ms':>12}{'index ms':>12}"
+        f"{'ratio':>10}{'build ms':>12}"
+    )
+    for tracks, times in results.items():
+        ratio = times["baseline"] / times["index"]
+        print(
+            f"{tracks:>10,}{times['baseline']:>12.1f}{times['index']:>12.2f}"
+            f"{ratio:>9.0f}x{times['build']:>12.0f}"
+        )
+    print("(build ms: the first index() over the files, a full scan)")
+
+
+def verdict(results: dict[int, dict[str, float]]) -> str:
+    target = results.get(TARGET_ROWS)
+    fast = (
+        f"top-{LIMIT} over {TARGET_ROWS:,} rows: {target['full']:.1f} ms, "
+        f"{'under' if target['full'] < TARGET_MS else 'NOT under'} "
+        f"{TARGET_MS:.0f} ms"
+        if target
+        else f"top-{LIMIT} over {TARGET_ROWS:,} rows: not measured (--sizes)"
+    )
+    slower = [
+        f"{kind} at {rows:,}"
+        for rows, times in results.items()
+        for kind in times
+        if kind != "full" and times[kind] > times["full"]
+    ]
+    filtered = (
+        "filtered queries were never slower than full"
+        if not slower
+        else "filtered queries SLOWER than full: " + ", ".join(slower)
+    )
+    return f"{fast}; {filtered}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10_000, 100_000, 500_000, 1_000_000],
+        help="index row counts for the latency table",
+    )
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument(
+        "--big", action="store_true", help="also the baseline at 100k files"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    root = Path(tempfile.mkdtemp(prefix="af-clap-search-"))
+    load_before = os.getloadavg()[0]
+    try:
+        print("search latency of synthetic indexes:")
+        by_size = bench_index_sizes(root, args.sizes, rng, args.queries)
+        print("baseline over per-track files:")
+        baseline = {
+            tracks: bench_baseline(root, tracks, rng, args.queries)
+            for tracks in ([10_000, 100_000] if args.big else [10_000])
+        }
+        print("journal merge:")
+        journal = bench_journal(root, rng)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    print_index_table(by_size)
+    print_baseline_table(baseline)
+    print(
+        f"\nindex() folding {JOURNAL_ADDED:,} journalled vectors into "
+        f"{JOURNAL_BASE:,}: {journal['merge']:.0f} ms; "
+        f"with nothing to fold: {journal['clean']:.2f} ms"
+    )
+    print(
+        f"\nmachine: {os.cpu_count()} cores, load {load_before:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after"
+    )
+    print(verdict(by_size))
+
+
+if __name__ == "__main__":
+    main()
