@@ -10,6 +10,7 @@ previous batch.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections import deque
@@ -24,6 +25,8 @@ from .batch import Failure
 from .clap_model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
 
 T = TypeVar("T")
+#: -70 dBFS: quieter than any music, louder than dither.
+SILENCE_RMS = 10 ** (-70 / 20)
 
 
 class DecodeError(Exception):
@@ -113,6 +116,16 @@ def decode_window(
     return samples[:CLIP_SAMPLES].astype(np.float32) / 32767.0
 
 
+def _reason(stderr: bytes, path: str) -> str:
+    """ffmpeg's first complaint, without its ``[demuxer @ 0x...]`` tag or
+    the file name (our message names the file already)."""
+    for line in stderr.decode(errors="replace").splitlines():
+        line = re.sub(r"^\[[^]]*\] ", "", line.replace("file:" + path, "")).strip(": ")
+        if line:
+            return line
+    return "no reason given"
+
+
 def fill_clip(samples: np.ndarray) -> np.ndarray:
     """Exactly 10 s: a shorter recording is repeated, then zero-padded
     (LAION's "repeatpad")."""
@@ -139,7 +152,7 @@ def decode_clips(
             clips.append(fill_clip(samples))
     if not clips:
         raise DecodeError("no audio could be decoded")
-    if all(not clip.any() for clip in clips):
+    if max(float(np.sqrt(np.mean(clip**2))) for clip in clips) < SILENCE_RMS:
         raise DecodeError("the audio is silent")
     return np.stack(clips)
 

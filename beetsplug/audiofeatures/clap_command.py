@@ -31,7 +31,7 @@ from .clap_model import (
     model_identity,
     model_tag,
 )
-from .embedding_store import EmbeddingStore, stores
+from .embedding_store import EmbeddingStore, atomic_save, stores
 from .essentia_command import dump_path
 from .search import Ranking, rank, unit
 
@@ -241,8 +241,7 @@ class ClapRunner:
         self.store.put(item.id, vector)
         if self.settings.dump:
             target = dump_path(item, lib, self.settings.dump, ".npy")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            np.save(target, vector)
+            atomic_save(Path(os.fsdecode(target)), vector)
         item["clap_model"] = self.store.tag
         item["clap_embedded"] = time.time()
         item.store()

@@ -58,7 +58,7 @@ class Index:
         return at[self.ids[at] == wanted]
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
+def atomic_save(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
@@ -124,7 +124,7 @@ class EmbeddingStore:
             raise ValueError(
                 f"bad vector for item {item_id}: shape {vector.shape}"
             )
-        _atomic_save(self.vector_path(item_id), vector)
+        atomic_save(self.vector_path(item_id), vector)
         self._journal([f"+{int(item_id)}"])
 
     def get(self, item_id: int) -> np.ndarray | None:
@@ -255,10 +255,10 @@ class EmbeddingStore:
         return all_ids[order], matrix[order]
 
     def _write_index(self, ids: np.ndarray, matrix: np.ndarray) -> Index:
-        _atomic_save(
+        atomic_save(
             self.folder / "index.npy", np.ascontiguousarray(matrix, np.float32)
         )
-        _atomic_save(self.folder / "index-ids.npy", ids)
+        atomic_save(self.folder / "index-ids.npy", ids)
         journal = self.folder / "journal"
         # The journal is only emptied after the index holding it is safe.
         meta = {"rows": len(ids), "dim": _dim(matrix), "journal_offset": 0}
@@ -280,7 +280,7 @@ class EmbeddingStore:
             return None
 
     def put_prompt(self, text: str, vector: np.ndarray) -> None:
-        _atomic_save(self.prompt_path(text), np.asarray(vector, np.float32))
+        atomic_save(self.prompt_path(text), np.asarray(vector, np.float32))
 
 
 def stores(root: Path) -> Iterator[EmbeddingStore]:

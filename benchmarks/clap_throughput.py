@@ -1,0 +1,378 @@
+"""CLAP embedding throughput on the CPU, with randomly initialised models.
+
+Builds three ``ClapModel``s with random weights and saves each with
+``save_pretrained`` (plus a ``ClapProcessor`` and a small BPE tokenizer)
+into a temporary folder, then loads them through ``ClapEmbedder`` as a
+user's model folder would be loaded:
+
+* ``fixture``: the tiny test model (tests/clap_fixtures.py);
+* ``htsat-tiny``: the audio tower of the LAION 630k checkpoints;
+* ``htsat-base``: the audio tower of ``laion/larger_clap_music`` and the
+  LAION music checkpoints (the plugin's default model).
+
+The text tower is kept small (it does not touch audio throughput); the
+projection is 512-d as in the released models. For each model, at 1 and
+2 torch threads (each setting in its own subprocess, because
+``torch.set_num_threads`` holds per process), it measures the load time,
+the feature extractor alone (log-mel in numpy) and ``embed_clips`` with
+batches of 1 and of 8 ten-second clips; seconds per track assume 3
+windows, the plugin's default.
+
+End to end, ``clap_audio.embed_tracks`` embeds ``--tracks`` synthesised
+FLAC files (a sine, ``--seconds`` long) with 3 windows per track,
+2 decoder threads and batches of 8 clips, so ffmpeg decodes while the
+model runs; the sequential baseline decodes every window first and then
+embeds one clip at a time.
+
+    python benchmarks/clap_throughput.py [--quick] [--tracks 8]
+        [--seconds 180] [--e2e-model htsat-tiny] [--e2e-threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from beetsplug.audiofeatures.batch import Failure
+from beetsplug.audiofeatures.clap_audio import (
+    WindowPolicy,
+    decode_clips,
+    embed_tracks,
+)
+from beetsplug.audiofeatures.clap_model import (
+    CLIP_SAMPLES,
+    ClapEmbedder,
+    ModelSpec,
+)
+from tests.clap_fixtures import make_model, make_tokenizer
+
+WINDOWS = 3
+BATCH = 8
+PROJECTION = 512
+#: Audio towers as in the LAION-CLAP releases (HTSAT config files).
+TOWERS: dict[str, dict[str, Any]] = {
+    "htsat-tiny": {
+        "patch_embeds_hidden_size": 96,
+        "depths": [2, 2, 6, 2],
+        "num_attention_heads": [4, 8, 16, 32],
+        "hidden_size": 768,
+    },
+    "htsat-base": {
+        "patch_embeds_hidden_size": 128,
+        "depths": [2, 2, 12, 2],
+        "num_attention_heads": [4, 8, 16, 32],
+        "hidden_size": 1024,
+    },
+}
+SMALL_TEXT_TOWER = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 1,
+    "intermediate_size": 96,
+}
+MODELS = ["fixture", *TOWERS]
+
+
+# -- building the models (parent process) -------------------------------------
+
+
+def save_tower_model(folder: Path, tokenizer_dir: Path, tower: str) -> Path:
+    """A random ClapModel with a real-size audio tower, saved with its
+    processor like a downloaded model folder."""
+    import torch
+    from transformers import (
+        AutoTokenizer,
+        ClapConfig,
+        ClapFeatureExtractor,
+        ClapModel,
+        ClapProcessor,
+    )
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = ClapConfig(
+        audio_config={**TOWERS[tower], "enable_fusion": False},
+        text_config={**SMALL_TEXT_TOWER, "vocab_size": len(tokenizer)},
+        projection_dim=PROJECTION,
+    )
+    torch.manual_seed(0)
+    ClapModel(config).save_pretrained(str(folder))
+    features = ClapFeatureExtractor(
+        frequency_min=50,
+        frequency_max=14_000,
+        truncation="rand_trunc",
+        padding="repeatpad",
+    )
+    processor = ClapProcessor(feature_extractor=features, tokenizer=tokenizer)
+    processor.save_pretrained(str(folder))
+    return folder
+
+
+def build_models(root: Path) -> dict[str, Path]:
+    tokenizer_dir = make_tokenizer(root / "tokenizer")
+    folders = {"fixture": make_model(root / "fixture", tokenizer_dir)}
+    for tower in TOWERS:
+        folders[tower] = save_tower_model(root / tower, tokenizer_dir, tower)
+    return folders
+
+
+def make_tracks(folder: Path, count: int, seconds: float) -> list[Path]:
+    """``count`` stereo 44.1 kHz FLAC files of a 440 Hz sine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "track000.flac"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
+         "-i", f"sine=frequency=440:duration={seconds}",
+         "-ac", "2", "-ar", "44100", str(source)],
+        check=True,
+    )  # fmt: skip
+    tracks = [source]
+    for number in range(1, count):
+        copy = folder / f"track{number:03}.flac"
+        shutil.copyfile(source, copy)
+        tracks.append(copy)
+    return tracks
+
+
+# -- measuring (worker processes) ---------------------------------------------
+
+
+def timed(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def median_seconds(call: Callable[[], object], repeats: int) -> float:
+    return statistics.median(timed(call) for _ in range(repeats))
+
+
+def noise_clips(count: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (0.1 * rng.standard_normal((count, CLIP_SAMPLES))).astype(np.float32)
+
+
+def measure_model(folder: Path, threads: int, repeats: int) -> dict[str, float]:
+    """Load time, and seconds per clip for features, batch 1 and batch 8."""
+    start = time.perf_counter()
+    embedder = ClapEmbedder(ModelSpec(model=str(folder), threads=threads))
+    load = time.perf_counter() - start
+    one, eight = noise_clips(1), noise_clips(BATCH)
+    embedder.embed_clips(one)  # warm-up: first-call allocations
+    features = median_seconds(
+        lambda: embedder.features(
+            list(eight), sampling_rate=48_000, return_tensors="pt"
+        ),
+        repeats,
+    )
+    return {
+        "load": load,
+        "features": features / BATCH,
+        "batch1": median_seconds(lambda: embedder.embed_clips(one), repeats),
+        "batch8": median_seconds(lambda: embedder.embed_clips(eight), repeats)
+        / BATCH,
+    }
+
+
+def pipelined(
+    embedder: ClapEmbedder, tracks: list[tuple[int, str, float]]
+) -> dict[str, float]:
+    """``embed_tracks`` as ``beet clap`` runs it: 2 decoders, batch 8."""
+    results: list[object] = []
+    wall = timed(
+        lambda: results.extend(
+            embed_tracks(
+                tracks,
+                embedder.embed_clips,
+                WindowPolicy(count=WINDOWS),
+                decoders=2,
+                batch_clips=BATCH,
+            )
+        )
+    )
+    failures = [r for _, r in results if isinstance(r, Failure)]  # type: ignore[misc]
+    if failures:
+        raise SystemExit(f"embed_tracks failed: {failures[0]}")
+    return {"wall": wall}
+
+
+def sequential(
+    embedder: ClapEmbedder, tracks: list[tuple[int, str, float]]
+) -> dict[str, float]:
+    """Decode every window of every track, then embed one clip at a time."""
+    policy = WindowPolicy(count=WINDOWS)
+    decoded: list[np.ndarray] = []
+    decode = timed(
+        lambda: decoded.extend(
+            decode_clips(path, length, policy) for _, path, length in tracks
+        )
+    )
+    clips = np.concatenate(decoded)
+    embed = timed(
+        lambda: [embedder.embed_clips(clips[row : row + 1]) for row in range(len(clips))]
+    )
+    return {"wall": decode + embed, "decode": decode, "embed": embed}
+
+
+def measure_end_to_end(
+    folder: Path, threads: int, files: list[Path], seconds: float
+) -> dict[str, dict[str, float]]:
+    embedder = ClapEmbedder(ModelSpec(model=str(folder), threads=threads))
+    embedder.embed_clips(noise_clips(1))
+    tracks = [(key, str(path), seconds) for key, path in enumerate(files)]
+    return {
+        "sequential": sequential(embedder, tracks),
+        "pipelined": pipelined(embedder, tracks),
+    }
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One subprocess, one thread setting: JSON on stdout."""
+    root = Path(args.root)
+    if args.task == "models":
+        result: dict[str, Any] = {
+            name: measure_model(root / name, args.threads, args.repeats)
+            for name in args.models
+        }
+    else:
+        files = sorted((root / "tracks").glob("*.flac"))
+        result = measure_end_to_end(
+            root / args.e2e_model, args.threads, files, args.seconds
+        )
+    print(json.dumps(result))
+
+
+def run_worker(root: Path, task: str, threads: int, args: argparse.Namespace) -> Any:
+    command = [
+        sys.executable, __file__, "--worker", "--task", task,
+        "--root", str(root), "--threads", str(threads),
+        "--repeats", str(args.repeats), "--seconds", str(args.seconds),
+        "--e2e-model", args.e2e_model, "--models", *args.models,
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        command, env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- reporting ----------------------------------------------------------------
+
+
+def print_model_table(results: dict[int, dict[str, dict[str, float]]]) -> None:
+    print(
+        f"\n{'model':<12}{'threads':>8}{'load s':>8}{'mel s/clip':>12}"
+        f"{'b1 s/clip':>11}{'b8 s/clip':>11}{'b1 s/trk':>10}"
+        f"{'b8 s/trk':>10}{'b8 trk/min':>12}"
+    )
+    for name in next(iter(results.values())):
+        for threads, models in results.items():
+            m = models[name]
+            print(
+                f"{name:<12}{threads:>8}{m['load']:>8.2f}{m['features']:>12.3f}"
+                f"{m['batch1']:>11.3f}{m['batch8']:>11.3f}"
+                f"{m['batch1'] * WINDOWS:>10.2f}{m['batch8'] * WINDOWS:>10.2f}"
+                f"{60 / (m['batch8'] * WINDOWS):>12.1f}"
+            )
+    print(
+        f"(s/clip: one 10-s clip, features included; s/trk: {WINDOWS} "
+        "windows; mel: feature extractor alone)"
+    )
+
+
+def print_end_to_end(
+    result: dict[str, dict[str, float]], tracks: int, label: str
+) -> None:
+    seq, pipe = result["sequential"], result["pipelined"]
+    print(f"\nend to end, {label}")
+    print(f"{'path':<46}{'wall s':>9}{'s/track':>9}")
+    rows = [
+        ("sequential: decode all, then embed batch 1", seq["wall"]),
+        ("  of which decoding (1 ffmpeg at a time)", seq["decode"]),
+        ("  of which embedding", seq["embed"]),
+        ("embed_tracks: decoders 2, batch 8", pipe["wall"]),
+    ]
+    for name, wall in rows:
+        print(f"{name:<46}{wall:>9.2f}{wall / tracks:>9.2f}")
+    hidden = seq["decode"] + seq["embed"] - pipe["wall"]
+    print(
+        f"speed-up {seq['wall'] / pipe['wall']:.2f}x; pipelined wall vs "
+        f"sequential embedding alone: {pipe['wall'] / seq['embed']:.2f}x; "
+        f"{hidden:.1f} s saved of {seq['decode']:.1f} s decoding"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tracks", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--models", nargs="+", choices=MODELS, default=MODELS
+    )
+    parser.add_argument("--e2e-model", choices=MODELS, default="htsat-tiny")
+    parser.add_argument("--e2e-threads", type=int, default=2)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 repeat, no htsat-base, 4 tracks of 60 s",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--task", default="models", help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick and not args.worker:
+        args.repeats = 1
+        args.models = [m for m in args.models if m != "htsat-base"]
+        args.tracks, args.seconds = min(args.tracks, 4), min(args.seconds, 60)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        worker(args)
+        return
+    root = Path(tempfile.mkdtemp(prefix="af-clap-throughput-"))
+    load_before = os.getloadavg()[0]
+    try:
+        print("building random models …", flush=True)
+        build_models(root)
+        make_tracks(root / "tracks", args.tracks, args.seconds)
+        by_threads = {}
+        for threads in (1, 2):
+            print(f"measuring at {threads} thread(s) …", flush=True)
+            by_threads[threads] = run_worker(root, "models", threads, args)
+        print("end to end …", flush=True)
+        end_to_end = run_worker(root, "e2e", args.e2e_threads, args)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    print_model_table(by_threads)
+    print_end_to_end(
+        end_to_end,
+        args.tracks,
+        f"{args.tracks} tracks x {args.seconds:.0f} s, {WINDOWS} windows, "
+        f"{args.e2e_model}, {args.e2e_threads} torch threads",
+    )
+    print(
+        f"\nmachine: {os.cpu_count()} cores, load {load_before:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after; median of {args.repeats}"
+    )
+
+
+if __name__ == "__main__":
+    main()
