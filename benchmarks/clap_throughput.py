@@ -221,7 +221,10 @@ def sequential(
     )
     clips = np.concatenate(decoded)
     embed = timed(
-        lambda: [embedder.embed_clips(clips[row : row + 1]) for row in range(len(clips))]
+        lambda: [
+            embedder.embed_clips(clips[row : row + 1])
+            for row in range(len(clips))
+        ]
     )
     return {"wall": decode + embed, "decode": decode, "embed": embed}
 
@@ -254,7 +257,9 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def run_worker(root: Path, task: str, threads: int, args: argparse.Namespace) -> Any:
+def run_worker(
+    root: Path, task: str, threads: int, args: argparse.Namespace
+) -> Any:
     command = [
         sys.executable, __file__, "--worker", "--task", task,
         "--root", str(root), "--threads", str(threads),
@@ -319,9 +324,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tracks", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--models", nargs="+", choices=MODELS, default=MODELS
-    )
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
     parser.add_argument("--e2e-model", choices=MODELS, default="htsat-tiny")
     parser.add_argument("--e2e-threads", type=int, default=2)
     parser.add_argument(
@@ -332,7 +335,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--task", default="models", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--threads", type=int, default=1, help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.quick and not args.worker:
         args.repeats = 1

@@ -86,9 +86,9 @@ def make_model(folder: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
         frequency_min=50, frequency_max=14_000, truncation="rand_trunc",
         padding="repeatpad",
     )  # fmt: skip
-    ClapProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(
-        str(folder)
-    )
+    ClapProcessor(
+        feature_extractor=features, tokenizer=tokenizer
+    ).save_pretrained(str(folder))
     return folder
 
 
@@ -125,14 +125,18 @@ def laion_state_dict(model: Any) -> dict[str, Any]:
         qkv = re.match(r"(.*\.attention\.self\.)(query)\.(weight|bias)$", key)
         if qkv and key.startswith("audio_model."):
             prefix, _, kind = qkv.groups()
-            fused = torch.cat([hf[f"{prefix}{p}.{kind}"] for p in ("query", "key", "value")])
+            fused = torch.cat(
+                [hf[f"{prefix}{p}.{kind}"] for p in ("query", "key", "value")]
+            )
             name = prefix.replace("attention.self.", "attn.qkv.") + kind
             key, tensor = name, fused
-        elif re.match(r".*\.attention\.self\.(key|value)\.", key) and key.startswith(
-            "audio_model."
-        ):
+        elif re.match(
+            r".*\.attention\.self\.(key|value)\.", key
+        ) and key.startswith("audio_model."):
             continue
-        renames = _TO_LAION_AUDIO if key.startswith("audio_model.") else _TO_LAION
+        renames = (
+            _TO_LAION_AUDIO if key.startswith("audio_model.") else _TO_LAION
+        )
         for pattern, replacement in renames:
             key = re.sub(pattern, replacement, key)
         out[key] = tensor

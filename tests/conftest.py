@@ -78,7 +78,9 @@ class ClapAssets:
         from transformers import AutoTokenizer
 
         self.tokenizer_dir = clap_fixtures.make_tokenizer(root / "roberta")
-        self.vocab_size = len(AutoTokenizer.from_pretrained(str(self.tokenizer_dir)))
+        self.vocab_size = len(
+            AutoTokenizer.from_pretrained(str(self.tokenizer_dir))
+        )
         self.model_dir = clap_fixtures.make_model(
             root / "tiny-clap", self.tokenizer_dir
         )

@@ -28,8 +28,12 @@ def clips(count: int = 2, seed: int = 0) -> np.ndarray:
     return (0.1 * noise).astype(np.float32)
 
 
-def reference_audio(model, embedder: ClapEmbedder, data: np.ndarray) -> np.ndarray:
-    features = embedder.features(list(data), sampling_rate=48_000, return_tensors="pt")
+def reference_audio(
+    model, embedder: ClapEmbedder, data: np.ndarray
+) -> np.ndarray:
+    features = embedder.features(
+        list(data), sampling_rate=48_000, return_tensors="pt"
+    )
     with torch.inference_mode():
         out = model.get_audio_features(
             input_features=features["input_features"],
@@ -72,7 +76,9 @@ def test_a_laion_checkpoint_equals_the_model_it_was_saved_from(
     tokens = embedder.tokenizer(["rainy night jazz"], return_tensors="pt")
     with torch.inference_mode():
         text = original.get_text_features(**tokens).pooler_output.numpy()
-    np.testing.assert_allclose(embedder.embed_texts(["rainy night jazz"]), text, atol=1e-6)
+    np.testing.assert_allclose(
+        embedder.embed_texts(["rainy night jazz"]), text, atol=1e-6
+    )
     assert not embedder.fused
 
 
@@ -91,7 +97,9 @@ def test_a_fused_checkpoint_is_recognised(clap: ClapAssets, tmp_path: Path):
     )  # fmt: skip
     with pytest.raises(ModelError, match="is a fusion model"):
         ClapEmbedder(
-            ModelSpec(model=str(path), tokenizer=str(clap.tokenizer_dir), fusion=False)
+            ModelSpec(
+                model=str(path), tokenizer=str(clap.tokenizer_dir), fusion=False
+            )
         )
 
 
@@ -100,7 +108,9 @@ def test_the_configured_audio_tower_must_match(clap: ClapAssets):
         model=str(clap.checkpoint), tokenizer=str(clap.tokenizer_dir),
         amodel="HTSAT-base",
     )  # fmt: skip
-    with pytest.raises(ModelError, match="not the configured amodel HTSAT-base"):
+    with pytest.raises(
+        ModelError, match="not the configured amodel HTSAT-base"
+    ):
         ClapEmbedder(spec)
 
 
@@ -120,7 +130,11 @@ def test_a_checkpoint_that_runs_code_is_refused_unless_trusted(
     with pytest.raises(ModelError, match="trust_checkpoint: yes"):
         ClapEmbedder(spec)
     trusted = ClapEmbedder(
-        ModelSpec(model=str(path), tokenizer=str(clap.tokenizer_dir), trust_checkpoint=True)
+        ModelSpec(
+            model=str(path),
+            tokenizer=str(clap.tokenizer_dir),
+            trust_checkpoint=True,
+        )
     )
     assert trusted.embed_clips(clips(1)).shape == (1, 32)
 
@@ -137,7 +151,7 @@ def test_a_pickle_payload_never_runs(tmp_path: Path):
 
 
 def test_a_missing_model_folder_says_which_files_it_needs(tmp_path: Path):
-    with pytest.raises(ModelError, match="config.json, model.safetensors"):
+    with pytest.raises(ModelError, match=r"config\.json, model\.safetensors"):
         ClapEmbedder(ModelSpec(model=str(tmp_path / "no-such-model")))
 
 
@@ -153,7 +167,9 @@ def test_a_released_checkpoint_name_is_looked_up_and_explained(
     assert "huggingface.co/lukewys/laion_clap" in message
     (tmp_path / "laion").mkdir()
     (tmp_path / "laion" / "630k-audioset-best.pt").write_bytes(b"x")
-    assert locate_checkpoint("630k-audioset-best.pt").parent == tmp_path / "laion"
+    assert (
+        locate_checkpoint("630k-audioset-best.pt").parent == tmp_path / "laion"
+    )
 
 
 def test_a_placeholder_tokenizer_is_refused(clap: ClapAssets, tmp_path: Path):
@@ -175,4 +191,6 @@ def test_the_store_tag_changes_with_the_model_and_the_windows(clap: ClapAssets):
     assert three == model_tag(model_identity(folder, {"windows": 3}))
     assert three != model_tag(model_identity(folder, {"windows": 1}))
     assert three != model_tag(model_identity(checkpoint, {"windows": 3}))
-    assert model_tag(model_identity(checkpoint, {})).startswith("630k-audioset-best-")
+    assert model_tag(model_identity(checkpoint, {})).startswith(
+        "630k-audioset-best-"
+    )

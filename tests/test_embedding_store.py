@@ -120,14 +120,16 @@ def test_ranking_orders_by_similarity_and_filters(tmp_path):
     for subset in (small, large):
         ranked = rank(index, target[None], subset=subset)
         expected = sorted(
-            (i for i in subset if i <= 100), key=lambda i: -float(vector(i) @ target)
+            (i for i in subset if i <= 100),
+            key=lambda i: -float(vector(i) @ target),
         )
         assert ranked.ids.tolist() == expected
 
     without = rank(index, target[None], exclude=np.array([42]), limit=3)
     assert 42 not in without.ids
     cut = rank(index, target[None], min_score=0.5)
-    assert (cut.scores >= 0.5).all() and 42 in cut.ids
+    assert (cut.scores >= 0.5).all()
+    assert 42 in cut.ids
 
 
 def test_negative_prompts_push_results_down(tmp_path):
@@ -150,5 +152,7 @@ def test_negative_prompts_push_results_down(tmp_path):
         (200.0, [20.0, 95.0, 170.0]),  # 10 % margins
     ],
 )
-def test_windows_are_evenly_spaced_and_depend_on_the_length_only(duration, starts):
+def test_windows_are_evenly_spaced_and_depend_on_the_length_only(
+    duration, starts
+):
     assert WindowPolicy(count=3).starts(duration) == starts

@@ -120,7 +120,9 @@ def _reason(stderr: bytes, path: str) -> str:
     """ffmpeg's first complaint, without its ``[demuxer @ 0x...]`` tag or
     the file name (our message names the file already)."""
     for line in stderr.decode(errors="replace").splitlines():
-        line = re.sub(r"^\[[^]]*\] ", "", line.replace("file:" + path, "")).strip(": ")
+        line = re.sub(
+            r"^\[[^]]*\] ", "", line.replace("file:" + path, "")
+        ).strip(": ")
         if line:
             return line
     return "no reason given"

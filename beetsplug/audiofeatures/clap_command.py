@@ -36,7 +36,7 @@ from .essentia_command import dump_path
 from .search import Ranking, rank, unit
 
 if TYPE_CHECKING:
-    from beets.library import Item, Library
+    from beets.library import Album, Item, Library
 
 PIPELINE_VERSION = 1
 
@@ -166,9 +166,18 @@ class ModelHolder:
         return self._embedder
 
 
+def item_id(item: Item | Album) -> int:
+    """The id of an item that comes from the library (it always has one)."""
+    if item.id is None:
+        raise ValueError(f"{item} is not in the library")
+    return item.id
+
+
 def needs_embedding(item: Item, store: EmbeddingStore, force: bool) -> bool:
     return (
-        force or item.get("clap_model") != store.tag or not store.has(item.id)
+        force
+        or item.get("clap_model") != store.tag
+        or not store.has(item_id(item))
     )
 
 
@@ -218,14 +227,14 @@ class ClapRunner:
         )  # fmt: skip
         try:
             with bar, logging_redirect_tqdm([logging.getLogger("beets")]):
-                for item_id, result in embed_tracks(
+                for key, result in embed_tracks(
                     tracks,
                     embedder.embed_clips,
                     self.settings.policy,
                     decoders=self.settings.jobs,
                     batch_clips=self.settings.batch_size,
                 ):
-                    item = by_id[item_id]
+                    item = by_id[key]
                     if isinstance(result, Failure):
                         shown = displayable_path(item.path)
                         tally.failed.append((shown, result.reason))
@@ -238,7 +247,7 @@ class ClapRunner:
             self.store.index()  # fold this run into the search index
 
     def keep(self, lib: Library, item: Item, vector: np.ndarray) -> None:
-        self.store.put(item.id, vector)
+        self.store.put(item_id(item), vector)
         if self.settings.dump:
             target = dump_path(item, lib, self.settings.dump, ".npy")
             atomic_save(Path(os.fsdecode(target)), vector)
@@ -278,42 +287,35 @@ def run_clap(
         )
 
 
-def library_ids(lib: Library) -> tuple[set[int], dict[str, int]]:
-    """All item ids, and how many items carry each ``clap_model`` tag."""
-    with lib.transaction() as tx:
-        ids = {row[0] for row in tx.query("SELECT id FROM items")}
-        tags = dict(
-            tx.query(
-                "SELECT value, COUNT(*) FROM item_attributes "
-                "WHERE key = 'clap_model' GROUP BY value"
-            )
-        )
-    return ids, tags
-
-
 def report_store(
     settings: ClapSettings, lib: Library, log: Any, prune: bool
 ) -> None:
-    """``--stats`` / ``--prune``: how the cache matches the library."""
+    """``--stats`` / ``--prune``: how the cache matches the library.
+
+    embedded: a current vector; stale: embedded by another model or
+    audio pipeline; missing: never embedded (or its vector is gone);
+    orphaned: a vector whose track left the library.
+    """
     current = settings.store()
-    ids, _ = library_ids(lib)
     with lib.transaction() as tx:
-        marked = {
-            row[0]
+        ids = {row[0] for row in tx.query("SELECT id FROM items")}
+        tags: dict[int, str] = {
+            row[0]: row[1]
             for row in tx.query(
-                "SELECT entity_id FROM item_attributes "
-                "WHERE key = 'clap_model' AND value = ?",
-                (current.tag,),
+                "SELECT entity_id, value FROM item_attributes "
+                "WHERE key = 'clap_model'"
             )
         }
     on_disk = set(current.disk_ids().tolist())
-    embedded = len(ids & on_disk & marked)
-    stale = len((ids & on_disk) - marked)
-    missing = len(ids - on_disk)
+    embedded = {i for i in ids if tags.get(i) == current.tag and i in on_disk}
+    stale = {i for i in ids if tags.get(i) not in (None, current.tag)}
+    missing = ids - embedded - stale
     lines = [
         f"model {settings.spec.model} (store {current.tag}):",
-        f"  embedded {embedded}, missing {missing}, stale {stale}, "
-        f"orphaned {len(on_disk - ids)}",
+        (
+            f"  embedded {len(embedded)}, missing {len(missing)}, "
+            f"stale {len(stale)}, orphaned {len(on_disk - ids)}"
+        ),
     ]
     for store in stores(settings.cache_dir):
         orphans = sorted(set(store.disk_ids().tolist()) - ids)
@@ -338,7 +340,7 @@ def report_store(
 def forget_item(cache_dir: Path, item: Item) -> None:
     """An item left the library: its vectors leave every store."""
     for store in stores(cache_dir):
-        store.discard([item.id])
+        store.discard([item_id(item)])
 
 
 # -- clapquery ----------------------------------------------------------------
@@ -349,10 +351,15 @@ def prompt_vectors(
 ) -> np.ndarray:
     """Text vectors, from the cache where possible: a repeated query never
     loads the model."""
-    vectors = {text: store.get_prompt(text) for text in prompts}
-    missing = [text for text, vector in vectors.items() if vector is None]
+    vectors: dict[str, np.ndarray] = {}
+    for text in prompts:
+        if (vector := store.get_prompt(text)) is not None:
+            vectors[text] = vector
+    missing = [text for text in prompts if text not in vectors]
     if missing:
-        for text, vector in zip(missing, model.get().embed_texts(missing)):
+        for text, vector in zip(
+            missing, model.get().embed_texts(missing), strict=True
+        ):
             store.put_prompt(text, vector)
             vectors[text] = vector
     return np.stack([vectors[text] for text in prompts]).astype(np.float32)
@@ -388,7 +395,7 @@ def run_clapquery(
     targets = [prompt_vectors(store, model, prompts)] if prompts else []
     exclude = None
     if opts.like:
-        seeds = [item.id for item in lib.items(opts.like)]
+        seeds = [item_id(item) for item in lib.items(opts.like)]
         rows = index.positions(seeds)
         if not len(rows):
             raise UserError(f"no embedded tracks match --like {opts.like}")
@@ -404,25 +411,33 @@ def run_clapquery(
         )
     labels = prompts + ([f"like {opts.like}"] if opts.like else [])
     limit = opts.limit or settings.limit
-    ranking = rank(
-        index, np.concatenate(targets), avoid=avoid, subset=subset,
-        exclude=exclude, limit=None if opts.album else None,
-        min_score=opts.min_score,
-    )  # fmt: skip
-    if opts.album:
-        show_albums(lib, ranking, labels, limit, opts)
-    else:
-        show_items(lib, store, ranking, labels, limit, opts)
+
+    def ranked(candidates: int | None) -> Ranking:
+        return rank(
+            index, np.concatenate(targets), avoid=avoid, subset=subset,
+            exclude=exclude, limit=candidates, min_score=opts.min_score,
+        )  # fmt: skip
+
+    if opts.album:  # albums need every track's score
+        show_albums(lib, ranked(None), labels, limit, opts)
+        return
+    # Some of the best vectors may belong to tracks that are gone: ask
+    # for spares, and for everything if the spares run out.
+    candidates = limit * 2 + 50
+    found = _results(lib, store, ranked(candidates), limit)
+    if len(found) < limit and candidates < len(index):
+        found = _results(lib, store, ranked(None), limit)
+    show_items(found, labels, opts)
 
 
 def _results(
     lib: Library, store: EmbeddingStore, ranking: Ranking, limit: int
 ) -> list[tuple[Item, float, list[float]]]:
     found = []
-    for item_id, score, scores in zip(
-        ranking.ids, ranking.scores, ranking.per_prompt
+    for number, score, scores in zip(
+        ranking.ids, ranking.scores, ranking.per_prompt, strict=False
     ):
-        item = lib.get_item(int(item_id))
+        item = lib.get_item(int(number))
         # A vector whose item is gone, or whose id beets gave to a new
         # track, is not a result.
         if item is None or item.get("clap_model") != store.tag:
@@ -434,14 +449,10 @@ def _results(
 
 
 def show_items(
-    lib: Library,
-    store: EmbeddingStore,
-    ranking: Ranking,
+    found: list[tuple[Item, float, list[float]]],
     labels: list[str],
-    limit: int,
     opts: Any,
 ) -> None:
-    found = _results(lib, store, ranking, limit)
     if opts.json:
         ui.print_(json.dumps([
             {
@@ -451,7 +462,7 @@ def show_items(
                 "album": item.album,
                 "title": item.title,
                 "score": round(score, 4),
-                "scores": dict(zip(labels, (round(s, 4) for s in scores))),
+                "scores": dict(zip(labels, (round(s, 4) for s in scores), strict=False)),
             }
             for item, score, scores in found
         ], indent=2, ensure_ascii=False))  # fmt: skip
@@ -475,15 +486,18 @@ def show_albums(
     lib: Library, ranking: Ranking, labels: list[str], limit: int, opts: Any
 ) -> None:
     with lib.transaction() as tx:
-        album_of = dict(
-            tx.query(
+        album_of: dict[int, int] = {
+            row[0]: row[1]
+            for row in tx.query(
                 "SELECT id, album_id FROM items WHERE album_id IS NOT NULL"
             )
-        )
+        }
     scores: dict[int, list[float]] = defaultdict(list)
-    for item_id, score in zip(ranking.ids.tolist(), ranking.scores.tolist()):
-        if item_id in album_of:
-            scores[album_of[item_id]].append(score)
+    for number, score in zip(
+        ranking.ids.tolist(), ranking.scores.tolist(), strict=False
+    ):
+        if number in album_of:
+            scores[album_of[number]].append(score)
     best = sorted(scores, key=lambda a: -float(np.mean(scores[a])))[:limit]
     albums = [(lib.get_album(a), float(np.mean(scores[a]))) for a in best]
     found = [(album, score) for album, score in albums if album is not None]
@@ -491,7 +505,7 @@ def show_albums(
         ui.print_(json.dumps([
             {"id": album.id, "albumartist": album.albumartist,
              "album": album.album, "score": round(score, 4),
-             "tracks": len(scores[album.id])}
+             "tracks": len(scores[item_id(album)])}
             for album, score in found
         ], indent=2, ensure_ascii=False))  # fmt: skip
     else:

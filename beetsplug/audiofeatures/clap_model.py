@@ -17,6 +17,7 @@ them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -151,7 +152,9 @@ def rename_laion_state_dict(
             if ".attn.qkv." in new:  # one fused matrix -> three
                 base = new.replace(".attn.qkv.", ".attention.self.")
                 for part, chunk in zip(
-                    ("query", "key", "value"), tensor.chunk(3, dim=0)
+                    ("query", "key", "value"),
+                    tensor.chunk(3, dim=0),
+                    strict=False,
                 ):
                     renamed[base.replace(".self.", f".self.{part}.")] = chunk
                 continue
@@ -295,10 +298,8 @@ class ClapEmbedder:
         import torch
 
         torch.set_num_threads(max(1, spec.threads))
-        try:
+        with contextlib.suppress(RuntimeError):  # once per process only
             torch.set_num_interop_threads(max(1, spec.interop_threads))
-        except RuntimeError:  # only settable once per process
-            pass
         self.device = _resolve_device(spec.device)
         if is_checkpoint_name(spec.model):
             self.model, self.tokenizer, self.features = self._load_laion()

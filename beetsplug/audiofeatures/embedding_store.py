@@ -155,7 +155,7 @@ class EmbeddingStore:
             for shard in os.scandir(vectors):
                 if shard.is_dir():
                     for entry in os.scandir(shard.path):
-                        stem, dot, ext = entry.name.partition(".")
+                        stem, _dot, ext = entry.name.partition(".")
                         if ext == "npy" and stem.isdigit():
                             found.append(int(stem))
         return np.array(sorted(found), np.int64)
