@@ -22,7 +22,9 @@ End to end, ``clap_audio.embed_tracks`` embeds ``--tracks`` synthesised
 FLAC files (a sine, ``--seconds`` long) with 3 windows per track,
 2 decoder threads and batches of 8 clips, so ffmpeg decodes while the
 model runs; the sequential baseline decodes every window first and then
-embeds one clip at a time.
+embeds one clip at a time. Embedding the decoded clips in batches of 8,
+with no decoding at all, is shown as the floor the pipeline can reach.
+Medians of ``--repeats`` (``--quick``: 1) throughout.
 
     python benchmarks/clap_throughput.py [--quick] [--tracks 8]
         [--seconds 180] [--e2e-model htsat-tiny] [--e2e-threads 2]
@@ -54,6 +56,7 @@ from beetsplug.audiofeatures.clap_audio import (
 )
 from beetsplug.audiofeatures.clap_model import (
     CLIP_SAMPLES,
+    SAMPLE_RATE,
     ClapEmbedder,
     ModelSpec,
 )
@@ -121,6 +124,7 @@ def save_tower_model(folder: Path, tokenizer_dir: Path, tower: str) -> Path:
 
 
 def build_models(root: Path) -> dict[str, Path]:
+    ClapEmbedder._import()  # quiets transformers' progress bars
     tokenizer_dir = make_tokenizer(root / "tokenizer")
     folders = {"fixture": make_model(root / "fixture", tokenizer_dir)}
     for tower in TOWERS:
@@ -164,6 +168,11 @@ def noise_clips(count: int) -> np.ndarray:
     return (0.1 * rng.standard_normal((count, CLIP_SAMPLES))).astype(np.float32)
 
 
+def import_seconds() -> float:
+    """Importing torch and transformers, paid once per process."""
+    return timed(ClapEmbedder._import)
+
+
 def measure_model(folder: Path, threads: int, repeats: int) -> dict[str, float]:
     """Load time, and seconds per clip for features, batch 1 and batch 8."""
     start = time.perf_counter()
@@ -173,7 +182,7 @@ def measure_model(folder: Path, threads: int, repeats: int) -> dict[str, float]:
     embedder.embed_clips(one)  # warm-up: first-call allocations
     features = median_seconds(
         lambda: embedder.features(
-            list(eight), sampling_rate=48_000, return_tensors="pt"
+            list(eight), sampling_rate=SAMPLE_RATE, return_tensors="pt"
         ),
         repeats,
     )
@@ -188,72 +197,81 @@ def measure_model(folder: Path, threads: int, repeats: int) -> dict[str, float]:
 
 def pipelined(
     embedder: ClapEmbedder, tracks: list[tuple[int, str, float]]
-) -> dict[str, float]:
-    """``embed_tracks`` as ``beet clap`` runs it: 2 decoders, batch 8."""
-    results: list[object] = []
-    wall = timed(
-        lambda: results.extend(
-            embed_tracks(
-                tracks,
-                embedder.embed_clips,
-                WindowPolicy(count=WINDOWS),
-                decoders=2,
-                batch_clips=BATCH,
-            )
-        )
+) -> float:
+    """Wall time of ``embed_tracks`` as ``beet clap`` runs it."""
+    start = time.perf_counter()
+    for key, result in embed_tracks(
+        tracks,
+        embedder.embed_clips,
+        WindowPolicy(count=WINDOWS),
+        decoders=2,
+        batch_clips=BATCH,
+    ):
+        if isinstance(result, Failure):
+            raise SystemExit(f"embed_tracks failed on {key}: {result.reason}")
+    return time.perf_counter() - start
+
+
+def decode_all(tracks: list[tuple[int, str, float]]) -> np.ndarray:
+    """Every window of every track, one ffmpeg at a time."""
+    policy = WindowPolicy(count=WINDOWS)
+    return np.concatenate(
+        [decode_clips(path, length, policy) for _, path, length in tracks]
     )
-    failures = [r for _, r in results if isinstance(r, Failure)]  # type: ignore[misc]
-    if failures:
-        raise SystemExit(f"embed_tracks failed: {failures[0]}")
-    return {"wall": wall}
 
 
-def sequential(
+def embed_in_batches(
+    embedder: ClapEmbedder, clips: np.ndarray, batch: int
+) -> None:
+    for row in range(0, len(clips), batch):
+        embedder.embed_clips(clips[row : row + batch])
+
+
+def end_to_end_once(
     embedder: ClapEmbedder, tracks: list[tuple[int, str, float]]
 ) -> dict[str, float]:
-    """Decode every window of every track, then embed one clip at a time."""
-    policy = WindowPolicy(count=WINDOWS)
+    """The sequential baseline (decode all, then embed batch 1), the
+    decoded clips embedded in batches of 8 without decoding (the floor
+    for the pipeline), and the pipeline."""
     decoded: list[np.ndarray] = []
-    decode = timed(
-        lambda: decoded.extend(
-            decode_clips(path, length, policy) for _, path, length in tracks
-        )
-    )
-    clips = np.concatenate(decoded)
-    embed = timed(
-        lambda: [
-            embedder.embed_clips(clips[row : row + 1])
-            for row in range(len(clips))
-        ]
-    )
-    return {"wall": decode + embed, "decode": decode, "embed": embed}
+    decode = timed(lambda: decoded.append(decode_all(tracks)))
+    clips = decoded[0]
+    return {
+        "decode": decode,
+        "embed1": timed(lambda: embed_in_batches(embedder, clips, 1)),
+        "embed8": timed(lambda: embed_in_batches(embedder, clips, BATCH)),
+        "pipelined": pipelined(embedder, tracks),
+    }
 
 
 def measure_end_to_end(
-    folder: Path, threads: int, files: list[Path], seconds: float
-) -> dict[str, dict[str, float]]:
+    folder: Path, threads: int, files: list[Path], seconds: float, repeats: int
+) -> dict[str, float]:
+    """Medians over ``repeats`` rounds, each mode once per round."""
     embedder = ClapEmbedder(ModelSpec(model=str(folder), threads=threads))
     embedder.embed_clips(noise_clips(1))
     tracks = [(key, str(path), seconds) for key, path in enumerate(files)]
+    rounds = [end_to_end_once(embedder, tracks) for _ in range(repeats)]
     return {
-        "sequential": sequential(embedder, tracks),
-        "pipelined": pipelined(embedder, tracks),
+        mode: statistics.median(r[mode] for r in rounds) for mode in rounds[0]
     }
 
 
 def worker(args: argparse.Namespace) -> None:
     """One subprocess, one thread setting: JSON on stdout."""
     root = Path(args.root)
+    result: dict[str, Any] = {"import": import_seconds()}
     if args.task == "models":
-        result: dict[str, Any] = {
-            name: measure_model(root / name, args.threads, args.repeats)
-            for name in args.models
-        }
+        for name in args.models:
+            result[name] = measure_model(
+                root / name, args.threads, args.repeats
+            )
     else:
         files = sorted((root / "tracks").glob("*.flac"))
-        result = measure_end_to_end(
-            root / args.e2e_model, args.threads, files, args.seconds
-        )
+        result["e2e"] = measure_end_to_end(
+            root / args.e2e_model, args.threads, files, args.seconds,
+            args.repeats,
+        )  # fmt: skip
     print(json.dumps(result))
 
 
@@ -276,46 +294,66 @@ def run_worker(
 # -- reporting ----------------------------------------------------------------
 
 
-def print_model_table(results: dict[int, dict[str, dict[str, float]]]) -> None:
+def print_model_table(
+    results: dict[int, dict[str, Any]], models: list[str]
+) -> None:
     print(
         f"\n{'model':<12}{'threads':>8}{'load s':>8}{'mel s/clip':>12}"
         f"{'b1 s/clip':>11}{'b8 s/clip':>11}{'b1 s/trk':>10}"
         f"{'b8 s/trk':>10}{'b8 trk/min':>12}"
     )
-    for name in next(iter(results.values())):
-        for threads, models in results.items():
-            m = models[name]
+    for name in models:
+        for threads, measured in results.items():
+            m = measured[name]
             print(
                 f"{name:<12}{threads:>8}{m['load']:>8.2f}{m['features']:>12.3f}"
                 f"{m['batch1']:>11.3f}{m['batch8']:>11.3f}"
                 f"{m['batch1'] * WINDOWS:>10.2f}{m['batch8'] * WINDOWS:>10.2f}"
                 f"{60 / (m['batch8'] * WINDOWS):>12.1f}"
             )
-    print(
-        f"(s/clip: one 10-s clip, features included; s/trk: {WINDOWS} "
-        "windows; mel: feature extractor alone)"
+    imports = ", ".join(
+        f"{r['import']:.1f} s at {threads} thread(s)"
+        for threads, r in results.items()
     )
+    print(
+        f"(s/clip: one 10-s clip, log-mel features included; s/trk: "
+        f"{WINDOWS} windows; mel: the feature extractor alone; load: "
+        f"ClapEmbedder() after importing torch + transformers, which took "
+        f"{imports})"
+    )
+    if len(results) == 2:
+        one, two = results[1], results[2]
+        for name in models:
+            for batch in ("batch1", "batch8"):
+                gain = one[name][batch] / two[name][batch]
+                print(
+                    f"{name} {batch.replace('batch', 'batch ')}: 2 threads "
+                    f"{gain:.2f}x the speed of 1"
+                )
+            gain = one[name]["batch1"] / one[name]["batch8"]
+            print(
+                f"{name} at 1 thread: batch 8 {gain:.2f}x the speed of batch 1"
+            )
 
 
-def print_end_to_end(
-    result: dict[str, dict[str, float]], tracks: int, label: str
-) -> None:
-    seq, pipe = result["sequential"], result["pipelined"]
+def print_end_to_end(result: dict[str, float], tracks: int, label: str) -> None:
+    sequential = result["decode"] + result["embed1"]
+    rows = [
+        ("sequential: decode all, then embed batch 1", sequential),
+        ("  decoding alone (1 ffmpeg at a time)", result["decode"]),
+        ("  embedding alone, batch 1", result["embed1"]),
+        ("embedding alone, batch 8 (no decoding)", result["embed8"]),
+        ("embed_tracks: decoders 2, batch 8", result["pipelined"]),
+    ]
     print(f"\nend to end, {label}")
     print(f"{'path':<46}{'wall s':>9}{'s/track':>9}")
-    rows = [
-        ("sequential: decode all, then embed batch 1", seq["wall"]),
-        ("  of which decoding (1 ffmpeg at a time)", seq["decode"]),
-        ("  of which embedding", seq["embed"]),
-        ("embed_tracks: decoders 2, batch 8", pipe["wall"]),
-    ]
     for name, wall in rows:
         print(f"{name:<46}{wall:>9.2f}{wall / tracks:>9.2f}")
-    hidden = seq["decode"] + seq["embed"] - pipe["wall"]
+    hidden = result["decode"] + result["embed8"] - result["pipelined"]
     print(
-        f"speed-up {seq['wall'] / pipe['wall']:.2f}x; pipelined wall vs "
-        f"sequential embedding alone: {pipe['wall'] / seq['embed']:.2f}x; "
-        f"{hidden:.1f} s saved of {seq['decode']:.1f} s decoding"
+        f"embed_tracks vs sequential: {sequential / result['pipelined']:.2f}x "
+        f"faster; decoding hidden behind inference: {hidden:.1f} s of "
+        f"{result['decode']:.1f} s (vs decode + batch-8 embedding)"
     )
 
 
@@ -366,9 +404,9 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    print_model_table(by_threads)
+    print_model_table(by_threads, args.models)
     print_end_to_end(
-        end_to_end,
+        end_to_end["e2e"],
         args.tracks,
         f"{args.tracks} tracks x {args.seconds:.0f} s, {WINDOWS} windows, "
         f"{args.e2e_model}, {args.e2e_threads} torch threads",
