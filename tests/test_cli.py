@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from beetsplug.audiofeatures.embedding_store import stores
 from tests import synth
 from tests.conftest import Audio
 from tests.synth import BEET
@@ -69,3 +70,52 @@ def test_an_interrupted_run_keeps_what_it_stored_and_resumes(library, sig):
     )
     assert f"({kept} already analysed)" in again.stderr
     assert analysed(db) == 5
+
+
+def embedded(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT COUNT(*) FROM item_attributes WHERE key = 'clap_model'"
+        ).fetchone()[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_clap_run_leaves_a_consistent_store(
+    tmp_path, audio, clap, sig
+):
+    music = tmp_path / "incoming"
+    music.mkdir()
+    for n in range(12):
+        synth.encode(audio.a120_wav, music / f"{n}.flac")
+    cache = tmp_path / "cache"
+    env, db = synth.import_library(
+        tmp_path, music,
+        f"audiofeatures: {{clap: {{model: '{clap.model_dir}', "
+        f"cache_dir: '{cache}', jobs: 1, batch_size: 1, windows: 3}}}}\n",
+    )  # fmt: skip
+    env["HF_HUB_OFFLINE"] = "1"
+    run = subprocess.Popen(
+        [BEET, "clap"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while embedded(db) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(sig)
+    _, stderr = run.communicate(timeout=60)
+    assert b"Traceback" not in stderr
+    kept = embedded(db)
+    assert 1 <= kept < 12
+
+    (store,) = stores(cache)
+    assert not list(cache.rglob("*.tmp"))
+    # every stored item has its vector; the index holds every vector
+    assert set(store.index().ids.tolist()) == set(store.disk_ids().tolist())
+    assert len(store.disk_ids()) >= kept
+
+    again = subprocess.run(
+        [BEET, "clap"], env=env, capture_output=True, text=True, check=True
+    )
+    assert f"({kept} already embedded)" in again.stderr
+    assert embedded(db) == 12
+    assert len(store.index()) == 12
