@@ -278,5 +278,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self._log.info("{}", tally.summary("embedded"))
 
     def _forget_item(self, item: Any, **_: Any) -> None:
-        settings = clap_command.ClapSettings.from_config(self.config["clap"])
-        clap_command.forget_item(settings.cache_dir, item)
+        # Only the cache location matters here: a CLAP setting that is
+        # wrong for embedding must not break `beet rm`.
+        cache = clap_command.cache_dir(self.config["clap"])
+        clap_command.forget_item(cache, item)

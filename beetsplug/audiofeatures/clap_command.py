@@ -111,13 +111,10 @@ class ClapSettings:
                 threads=threads or (os.cpu_count() or 1),
                 interop_threads=count("interop_threads", 1),
             )
-            cache = view["cache_dir"].get(confuse.Optional(confuse.Filename()))
             settings = cls(
                 spec=spec,
                 policy=WindowPolicy(count=count("windows", 1)),
-                cache_dir=Path(cache)
-                if cache
-                else Path(beets_config.config_dir()) / "audiofeatures" / "clap",
+                cache_dir=cache_dir(view),
                 jobs=count("jobs", 1),
                 batch_size=count("batch_size", 1),
                 force=bool(opt("force") or view["force"].get(bool)),
@@ -146,6 +143,14 @@ class ClapSettings:
     def store(self) -> EmbeddingStore:
         identity = self.identity()
         return EmbeddingStore(self.cache_dir, model_tag(identity))
+
+
+def cache_dir(view: confuse.ConfigView) -> Path:
+    """Where the stores live (``cache_dir``, or beets' config folder)."""
+    configured = view["cache_dir"].get(confuse.Optional(confuse.Filename()))
+    if configured:
+        return Path(configured)
+    return Path(beets_config.config_dir()) / "audiofeatures" / "clap"
 
 
 class ModelHolder:
@@ -246,11 +251,16 @@ class ClapRunner:
         finally:
             self.store.index()  # fold this run into the search index
 
+    def dump(self, lib: Library, item: Item, vector: np.ndarray) -> None:
+        if self.settings.dump is None:
+            return
+        target = dump_path(item, lib, self.settings.dump, ".npy")
+        atomic_save(Path(os.fsdecode(target)), vector)
+
     def keep(self, lib: Library, item: Item, vector: np.ndarray) -> None:
         self.store.put(item_id(item), vector)
         if self.settings.dump:
-            target = dump_path(item, lib, self.settings.dump, ".npy")
-            atomic_save(Path(os.fsdecode(target)), vector)
+            self.dump(lib, item, vector)
         item["clap_model"] = self.store.tag
         item["clap_embedded"] = time.time()
         item.store()
@@ -278,7 +288,14 @@ def run_clap(
         "embedding {} tracks with {} ({} already embedded)",
         len(todo), settings.spec.model, tally.skipped,
     )  # fmt: skip
-    ClapRunner(settings, log).run(lib, todo, tally, progress=True)
+    runner = ClapRunner(settings, log)
+    if settings.dump:  # what is already embedded is dumped from the store
+        waiting = {item_id(item) for item in todo}
+        for item in items:
+            vector = None if item.id in waiting else store.get(item_id(item))
+            if vector is not None:
+                runner.dump(lib, item, vector)
+    runner.run(lib, todo, tally, progress=True)
     log.info("{}", tally.summary("embedded"))
     if tally.failed:
         raise UserError(
@@ -407,8 +424,15 @@ def run_clapquery(
     subset = None
     if args:
         subset = np.array(
-            [item.id for item in query_items(lib, args, opts.album)], np.int64
+            [item_id(item) for item in query_items(lib, args, opts.album)],
+            np.int64,
         )
+        unembedded = len(subset) - len(index.positions(subset))
+        if unembedded:
+            log.info(
+                "{} of the {} matching tracks have no vector yet (beet clap)",
+                unembedded, len(subset),
+            )  # fmt: skip
     labels = prompts + ([f"like {opts.like}"] if opts.like else [])
     limit = opts.limit or settings.limit
 
