@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from beetsplug.audiofeatures.clap_model import ClapEmbedder
 from tests.clap_fixtures import make_model, make_tokenizer
 
 BEET = Path(sys.executable).with_name("beet")
@@ -93,6 +94,7 @@ def imports_torch(env: dict[str, str], *args: str) -> bool:
 
 def prepare(root: Path, tracks: int) -> dict[str, str]:
     """A library of ``tracks`` files, embedded with the tiny model."""
+    ClapEmbedder._import()  # quiets transformers' progress bars
     model = make_model(root / "model", make_tokenizer(root / "tokenizer"))
     make_tracks(root / "incoming", tracks, seconds=30)
     config = write_config(root, model)

@@ -6,8 +6,8 @@ Measures, in one run:
   (dim 512, float32) at each ``--sizes`` row count: a full query, and
   queries filtered to a random 10 % and 60 % subset of the item ids
   (the subset is passed as ids, so resolving them is part of the time),
-  and a full query with ``limit=None`` (every row sorted), which is how
-  ``beet clapquery`` calls ``rank`` today.
+  and a full query with ``limit=None`` (every row sorted), as
+  ``beet clapquery --album`` asks for.
   Median of ``--queries`` random prompts after one warm-up query;
 * the baseline a user script without an index pays: load every
   per-track ``.npy`` file written by ``EmbeddingStore.put`` and

@@ -17,11 +17,38 @@ from tests.conftest import Audio
 from tests.synth import BEET
 
 
-def analysed(db: Path) -> int:
+def stored(db: Path, field: str) -> int:
+    """How many items have ``field``, read straight from the database."""
     with sqlite3.connect(db) as conn:
         return conn.execute(
-            "SELECT COUNT(*) FROM item_attributes WHERE key = 'essentia_analyzed'"
+            "SELECT COUNT(*) FROM item_attributes WHERE key = ?", (field,)
         ).fetchone()[0]
+
+
+def analysed(db: Path) -> int:
+    return stored(db, "essentia_analyzed")
+
+
+def embedded(db: Path) -> int:
+    return stored(db, "clap_model")
+
+
+def interrupt_once_one_is_stored(
+    command: str, env: dict[str, str], db: Path, field: str, sig: int
+) -> subprocess.Popen[bytes]:
+    """Run ``beet command`` and send ``sig`` as soon as one item has
+    ``field``; return the finished process."""
+    run = subprocess.Popen(
+        [BEET, command], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while stored(db, field) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(sig)
+    _, stderr = run.communicate(timeout=60)
+    assert b"Traceback" not in stderr
+    return run
 
 
 @pytest.fixture
@@ -38,16 +65,9 @@ def library(tmp_path: Path, audio: Audio) -> tuple[dict[str, str], Path]:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_run_keeps_what_it_stored_and_resumes(library, sig):
     env, db = library
-    run = subprocess.Popen(
-        [BEET, "essentia"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while analysed(db) < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    run.send_signal(sig)
-    _, stderr = run.communicate(timeout=30)
-    assert b"Traceback" not in stderr
+    run = interrupt_once_one_is_stored(
+        "essentia", env, db, "essentia_analyzed", sig
+    )
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -72,13 +92,6 @@ def test_an_interrupted_run_keeps_what_it_stored_and_resumes(library, sig):
     assert analysed(db) == 5
 
 
-def embedded(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT COUNT(*) FROM item_attributes WHERE key = 'clap_model'"
-        ).fetchone()[0]
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_clap_run_leaves_a_consistent_store(
     tmp_path, audio, clap, sig
@@ -94,16 +107,7 @@ def test_an_interrupted_clap_run_leaves_a_consistent_store(
         f"cache_dir: '{cache}', jobs: 1, batch_size: 1, windows: 3}}}}\n",
     )  # fmt: skip
     env["HF_HUB_OFFLINE"] = "1"
-    run = subprocess.Popen(
-        [BEET, "clap"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while embedded(db) < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    run.send_signal(sig)
-    _, stderr = run.communicate(timeout=60)
-    assert b"Traceback" not in stderr
+    interrupt_once_one_is_stored("clap", env, db, "clap_model", sig)
     kept = embedded(db)
     assert 1 <= kept < 12
 
