@@ -131,7 +131,8 @@ def print_table(
     )
     for key, label in labels.items():
         runs = times[key]
-        torch = {True: "yes", False: "no"}.get(torch_loaded.get(key), "-")
+        loaded = torch_loaded.get(key)
+        torch = "-" if loaded is None else "yes" if loaded else "no"
         print(
             f"{label:<38}{statistics.median(runs):>10.2f}{min(runs):>8.2f}"
             f"{max(runs):>8.2f}{torch:>8}"

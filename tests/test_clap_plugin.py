@@ -229,7 +229,11 @@ class TestClap(ClapHelper):
         self.config["import"]["copy"] = False
         self.run_command("import", "-A", "-q", str(incoming))
         (item,) = self.lib.items()
-        assert item["clap_model"] == self.store().tag
+        store = self.store()
+        assert item["clap_model"] == store.tag
+        # the index was brought up to date once, when the import ended
+        assert (store.folder / "journal").stat().st_size == 0
+        assert store.index().ids.tolist() == [item.id]
 
 
 class TestClapQuery(ClapHelper):

@@ -54,6 +54,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
             self.register_listener("cli_exit", self._close_import_runner)
         if self.config["clap"]["auto"].get(bool):
             self.import_stages.append(self.clap_import_stage)
+            self.register_listener("import", self._close_clap_runner)
         self.register_listener("item_removed", self._forget_item)
 
     def commands(self) -> list[ui.Subcommand]:
@@ -274,8 +275,13 @@ class AudioFeaturesPlugin(BeetsPlugin):
         todo, tally = clap_command.plan(
             task.imported_items(), runner.store, runner.settings.force
         )
-        runner.run(session.lib, todo, tally)
+        runner.run(session.lib, todo, tally, fold_index=False)
         self._log.info("{}", tally.summary("embedded"))
+
+    def _close_clap_runner(self, **_: Any) -> None:
+        if self._clap_runner is not None:
+            self._clap_runner.store.index()  # once per import, not per album
+            self._clap_runner = None
 
     def _forget_item(self, item: Any, **_: Any) -> None:
         # Only the cache location matters here: a CLAP setting that is

@@ -209,7 +209,13 @@ class ClapRunner:
         items: Sequence[Item],
         tally: Tally,
         progress: bool = False,
+        fold_index: bool = True,
     ) -> None:
+        """Embed ``items``; failures are logged and added to ``tally``.
+
+        ``fold_index`` rewrites the search index at the end; the import
+        stage leaves that to the end of the import (the journal keeps the
+        index correct meanwhile)."""
         if not items:
             return
         try:
@@ -249,7 +255,8 @@ class ClapRunner:
                         tally.done += 1
                     bar.update()
         finally:
-            self.store.index()  # fold this run into the search index
+            if fold_index:
+                self.store.index()
 
     def dump(self, lib: Library, item: Item, vector: np.ndarray) -> None:
         if self.settings.dump is None:
