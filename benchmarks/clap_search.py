@@ -114,7 +114,8 @@ def top_k(
     """A top-50 query over ``index``, filtered to ``subset`` if given."""
 
     def query(prompt: np.ndarray) -> Ranking:
-        return rank(index, prompt, subset=subset, limit=LIMIT)
+        rows = None if subset is None else index.positions(subset)
+        return rank(index, prompt, rows=rows, limit=LIMIT)
 
     return query
 

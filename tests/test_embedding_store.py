@@ -117,15 +117,16 @@ def test_ranking_orders_by_similarity_and_filters(tmp_path):
 
     small = np.array([5, 6, 7, 999])  # gathered: a small share
     large = np.arange(1, 90)  # scored in full, then picked
+    assert index.positions(small).tolist() == [4, 5, 6]
     for subset in (small, large):
-        ranked = rank(index, target[None], subset=subset)
+        ranked = rank(index, target[None], rows=index.positions(subset))
         expected = sorted(
             (i for i in subset if i <= 100),
             key=lambda i: -float(vector(i) @ target),
         )
         assert ranked.ids.tolist() == expected
 
-    without = rank(index, target[None], exclude=np.array([42]), limit=3)
+    without = rank(index, target[None], exclude=index.positions([42]), limit=3)
     assert 42 not in without.ids
     cut = rank(index, target[None], min_score=0.5)
     assert (cut.scores >= 0.5).all()

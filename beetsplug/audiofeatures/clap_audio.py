@@ -163,6 +163,7 @@ def decode_clips(
 class _Pending(Generic[T]):
     key: T
     clips: Future[np.ndarray]
+    windows: int  # expected; a truncated file may give fewer
 
 
 def embed_tracks(
@@ -189,7 +190,8 @@ def embed_tracks(
                 except StopIteration:
                     return
                 future = pool.submit(decode_clips, path, length, policy, ffmpeg)
-                pending.append(_Pending(key, future))
+                windows = len(policy.starts(length)) if length > 0 else 1
+                pending.append(_Pending(key, future, windows))
 
         refill()
         try:
@@ -197,7 +199,7 @@ def embed_tracks(
                 batch: list[tuple[T, np.ndarray]] = []
                 size = 0
                 while pending and (
-                    not batch or size + _peek_size(pending) <= batch_clips
+                    not batch or size + pending[0].windows <= batch_clips
                 ):
                     job = pending.popleft()
                     try:
@@ -214,14 +216,6 @@ def embed_tracks(
         finally:
             for job in pending:
                 job.clips.cancel()
-
-
-def _peek_size(pending: deque[_Pending[T]]) -> int:
-    """Clips in the next track, if it is decoded; else assume one."""
-    head = pending[0].clips
-    if head.done() and head.exception() is None:
-        return len(head.result())
-    return 1
 
 
 def _embed_batch(

@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "threads": 0,  # 0: torch's default, one per core
     "interop_threads": 1,
     "windows": 3,
-    "batch_size": 8,
+    "batch_size": 9,  # three tracks of three windows
     "jobs": 2,
     "cache_dir": None,  # default: <beets config dir>/audiofeatures/clap
     "force": False,
@@ -420,32 +420,29 @@ def run_clapquery(
     exclude = None
     if opts.like:
         seeds = [item_id(item) for item in lib.items(opts.like)]
-        rows = index.positions(seeds)
-        if not len(rows):
+        exclude = index.positions(seeds)
+        if not len(exclude):
             raise UserError(f"no embedded tracks match --like {opts.like}")
-        targets.append(unit(np.asarray(index.matrix[rows]).mean(axis=0))[None])
-        exclude = index.ids[rows]
+        seed = np.asarray(index.matrix[exclude]).mean(axis=0)
+        targets.append(unit(seed)[None])
     avoid = (
         prompt_vectors(store, model, opts.negative) if opts.negative else None
     )
-    subset = None
+    rows = None
     if args:
-        subset = np.array(
-            [item_id(item) for item in query_items(lib, args, opts.album)],
-            np.int64,
-        )
-        unembedded = len(subset) - len(index.positions(subset))
-        if unembedded:
+        matching = [item_id(i) for i in query_items(lib, args, opts.album)]
+        rows = index.positions(np.array(matching, np.int64))
+        if unembedded := len(matching) - len(rows):
             log.info(
                 "{} of the {} matching tracks have no vector yet (beet clap)",
-                unembedded, len(subset),
+                unembedded, len(matching),
             )  # fmt: skip
     labels = prompts + ([f"like {opts.like}"] if opts.like else [])
     limit = opts.limit or settings.limit
 
     def ranked(candidates: int | None) -> Ranking:
         return rank(
-            index, np.concatenate(targets), avoid=avoid, subset=subset,
+            index, np.concatenate(targets), avoid=avoid, rows=rows,
             exclude=exclude, limit=candidates, min_score=opts.min_score,
         )  # fmt: skip
 
