@@ -57,9 +57,12 @@ class Index:
         )
         if not len(self.ids) or not len(wanted):
             return np.empty(0, np.int64)
-        # One pass over the ids (a lookup table for integer ids): much
-        # faster than sorting the wanted ids when there are many.
-        return np.flatnonzero(np.isin(self.ids, wanted))
+        # A lookup table over the (small, non-negative) item ids: one
+        # pass, several times faster than sorting or np.isin.
+        wanted = wanted[(wanted >= 0) & (wanted <= self.ids[-1])]
+        table = np.zeros(int(self.ids[-1]) + 1, bool)
+        table[wanted] = True
+        return np.flatnonzero(table[self.ids])
 
 
 def atomic_save(path: Path, array: np.ndarray) -> None:
