@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,9 @@ def test_a_placeholder_tokenizer_is_refused(clap: ClapAssets, tmp_path: Path):
         ClapEmbedder(spec)
 
 
-def test_the_store_tag_changes_with_the_model_and_the_windows(clap: ClapAssets):
+def test_the_store_tag_changes_with_the_model_and_the_windows(
+    clap: ClapAssets, tmp_path: Path
+):
     folder = ModelSpec(model=str(clap.model_dir))
     checkpoint = ModelSpec(model=str(clap.checkpoint))
     three = model_tag(model_identity(folder, {"windows": 3}))
@@ -194,3 +197,7 @@ def test_the_store_tag_changes_with_the_model_and_the_windows(clap: ClapAssets):
     assert model_tag(model_identity(checkpoint, {})).startswith(
         "630k-audioset-best-"
     )
+    # a copy elsewhere (new paths, new dates) is the same model
+    copy = shutil.copytree(clap.model_dir, tmp_path / clap.model_dir.name)
+    moved = ModelSpec(model=str(copy))
+    assert model_tag(model_identity(moved, {"windows": 3})) == three

@@ -64,6 +64,8 @@ class ClapOptions(Protocol):
     pretend: bool
     jobs: int | None
     dump: str | None
+    stats: bool
+    prune: bool
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,11 @@ class ClapRunner:
 
 
 def run_clap(
-    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
+    view: confuse.ConfigView,
+    log: Any,
+    lib: Library,
+    opts: ClapOptions,
+    args: list[str],
 ) -> None:
     settings = ClapSettings.from_config(view, opts)
     if opts.stats or opts.prune:

@@ -480,23 +480,24 @@ def _first_line(exc: BaseException) -> str:
 def model_identity(spec: ModelSpec, pipeline: dict[str, Any]) -> dict[str, Any]:
     """What determines the vectors: the model file(s) and the audio
     pipeline. Its digest names the store, so vectors of different models
-    or windowing never mix."""
+    or windowing never mix. Names and sizes, not paths or dates: moving
+    or copying the model keeps its vectors valid."""
     model = spec.model
     ident: dict[str, Any] = {"model": model}
     if is_checkpoint_name(model):
         path = locate_checkpoint(model)
-        stat = path.stat()
-        ident.update(model=path.name, size=stat.st_size)
+        ident.update(model=path.name, size=path.stat().st_size)
     elif (folder := Path(model).expanduser()).is_dir():
         weights = sorted(folder.glob("*.safetensors")) or sorted(
             folder.glob("*.bin")
         )
+        config = folder / "config.json"
         ident.update(
             model=folder.resolve().name,
-            weights=[
-                (w.name, w.stat().st_size, int(w.stat().st_mtime))
-                for w in weights
-            ],
+            config=hashlib.sha256(config.read_bytes()).hexdigest()[:16]
+            if config.is_file()
+            else None,
+            weights=[(w.name, w.stat().st_size) for w in weights],
         )
     ident["pipeline"] = pipeline
     return ident
