@@ -3,6 +3,12 @@
 Run with ``make demo`` (which creates the virtual environment first), or
 ``python examples/demo.py`` inside it. Everything lands in
 ``demo-library/`` next to this repository's README; delete it freely.
+
+CLAP search is shown too when ``CLAP_MODEL`` names a model (a hub id such
+as ``laion/larger_clap_music``, downloaded once, about 0.8 GB; a
+``save_pretrained`` folder; or a LAION ``.pt`` checkpoint)::
+
+    CLAP_MODEL=laion/larger_clap_music make demo
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ def main() -> None:
         )  # fmt: skip
         tags.save()
 
+    clap_model = os.environ.get("CLAP_MODEL")
     config = DEMO / "config"
     config.mkdir()
     (config / "config.yaml").write_text(
@@ -60,6 +67,7 @@ def main() -> None:
         "import: {copy: yes, write: no, autotag: no}\n"
         "audiofeatures:\n"
         "  essentia: {profile: music, fill_core_fields: yes}\n"
+        + (f"  clap: {{model: '{clap_model}'}}\n" if clap_model else "")
     )
     env = {**os.environ, "BEETSDIR": str(config)}
     beet("import", "-q", str(incoming), env=env)
@@ -72,6 +80,15 @@ def main() -> None:
     )  # fmt: skip
     beet("ls", "-f", "$title $essentia_bpm", "essentia_bpm:120..130", env=env)
     beet("ls", "-f", "$title $essentia_key", "essentia_key:8A", env=env)
+    if clap_model:
+        beet("clap", env=env)
+        beet("clapquery", "slow melancholic music", "-n", "3", env=env)
+        beet("clapquery", "--like", "title:Sunrise", "-n", "3", env=env)
+    else:
+        print(
+            "\nCLAP search: rerun with CLAP_MODEL=laion/larger_clap_music "
+            "(a one-time 0.8 GB download) or CLAP_MODEL=/path/to/model"
+        )
     print(f"\nTry it yourself:  BEETSDIR={config} {BEET} ls essentia_bpm:..100")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +202,23 @@ def test_the_store_tag_changes_with_the_model_and_the_windows(
     copy = shutil.copytree(clap.model_dir, tmp_path / clap.model_dir.name)
     moved = ModelSpec(model=str(copy))
     assert model_tag(model_identity(moved, {"windows": 3})) == three
+
+
+def test_an_unreachable_hub_fails_fast_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    for variable in (
+        "HF_HUB_OFFLINE",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens
+    started = time.monotonic()
+    with pytest.raises(ModelError) as failure:
+        ClapEmbedder(ModelSpec(model="laion/no-such-clap-model"))
+    assert time.monotonic() - started < 15
+    message = str(failure.value)
+    assert "127.0.0.1 cannot be reached" in message
+    assert "\n" not in message

@@ -22,10 +22,12 @@ import hashlib
 import json
 import os
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -276,15 +278,35 @@ def _hub_offline() -> bool:
     }
 
 
+def _hub_unreachable() -> str | None:
+    """Why the hub cannot be reached, found out in seconds (a download
+    attempt without network retries each file with backoff for half a
+    minute); None when it can be, or when a proxy decides."""
+    if any(
+        os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")
+    ):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parts = urlsplit(endpoint)
+    host = parts.hostname or "huggingface.co"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        return f"{host} cannot be reached ({exc.strerror or exc})"
+    return None
+
+
 def _from_pretrained(cls: Any, name: str) -> Any:
     """Load from a folder or the hub cache; reach the hub only when the
-    cache lacks the files (an offline attempt otherwise retries for
-    minutes)."""
+    cache lacks the files."""
     try:
         return cls.from_pretrained(name, local_files_only=True)
     except OSError:
         if Path(name).expanduser().exists() or _hub_offline():
             raise
+    if reason := _hub_unreachable():
+        raise OSError(f"{name} is not in the local cache and {reason}")
     return cls.from_pretrained(name)
 
 
@@ -474,7 +496,8 @@ def _unit_rows(out: Any) -> np.ndarray:
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return line.rstrip(".")
 
 
 def model_identity(spec: ModelSpec, pipeline: dict[str, Any]) -> dict[str, Any]:
