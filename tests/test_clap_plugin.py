@@ -236,6 +236,65 @@ class TestClap(ClapHelper):
         assert store.index().ids.tolist() == [item.id]
 
 
+class TestZeroShotTags(ClapHelper):
+    @pytest.fixture(autouse=True)
+    def _tags(self, _clap: None) -> None:
+        self.config["audiofeatures"]["clap"]["tags"] = {
+            "mood": ["happy", "sad", "relaxed"],
+            "Voice": {"vocals": "a singing voice", "instrumental": "no vocals"},
+        }
+        self.unload_plugins()  # the tag fields' types come from the config
+        self.load_plugins("audiofeatures")
+
+    def test_tags_come_from_cached_vectors_only(self):
+        ids = self.library()
+        self.clap()
+        for item in self.lib.items():  # no audio left to decode
+            os.remove(item.path)
+        self.clap("--tags")
+
+        store = self.store()
+        embedder = ClapEmbedder(ModelSpec(model=str(self.assets.model_dir)))
+        prompts = embedder.embed_texts(
+            ["happy music", "sad music", "relaxed music"]
+        )
+        for item_id in ids.values():
+            item = self.lib.get_item(item_id)
+            logits = embedder.logit_scale * (prompts @ store.get(item_id))
+            expected = np.exp(logits - logits.max())
+            expected /= expected.sum()
+            got = [
+                item[f"clap_mood_{label}"]
+                for label in ("happy", "sad", "relaxed")
+            ]
+            np.testing.assert_allclose(got, expected, atol=1e-4)
+            assert (
+                item["clap_mood"]
+                == ("happy", "sad", "relaxed")[int(np.argmax(expected))]
+            )
+            assert item["clap_voice"] in {"vocals", "instrumental"}
+            assert item["clap_voice_vocals"] + item[
+                "clap_voice_instrumental"
+            ] == pytest.approx(1, abs=1e-3)
+            assert item["clap_tags_model"] == store.tag
+        assert len(self.lib.items("clap_mood_happy:0..1")) == 4  # typed
+
+    def test_tracks_without_vectors_are_left_alone(self):
+        ids = self.library()
+        self.clap("title:a-flac")
+        os.remove(self.lib.get_item(ids["c-mp3"]).path)  # fails to embed
+        with pytest.raises(UserError, match="could not be embedded"):
+            self.clap("--tags")
+        assert "clap_mood" not in self.lib.get_item(ids["c-mp3"])
+        assert "clap_mood" in self.lib.get_item(ids["a-flac"])
+
+    def test_a_malformed_label_set_is_one_line(self):
+        self.library()
+        self.config["audiofeatures"]["clap"]["tags"] = {"mood": ["only-one"]}
+        with pytest.raises(UserError, match="mood needs at least two labels"):
+            self.clap("--tags")
+
+
 class TestClapQuery(ClapHelper):
     @pytest.fixture
     def ids(self) -> dict[str, int]:

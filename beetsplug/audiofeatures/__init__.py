@@ -32,7 +32,8 @@ def _key_code(code: str) -> Any:
 
 
 class AudioFeaturesPlugin(BeetsPlugin):
-    item_types: ClassVar[dict[str, types.Type[Any, Any]]] = ITEM_TYPES
+    # Per instance: the zero-shot tag fields come from the configuration.
+    item_types: dict[str, types.Type[Any, Any]]
     album_types: ClassVar[dict[str, types.Type[Any, Any]]] = ALBUM_TYPES
 
     def __init__(self) -> None:
@@ -42,6 +43,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
                 "essentia": essentia_command.DEFAULTS,
                 "clap": clap_command.DEFAULTS,
             }
+        )
+        self.item_types = ITEM_TYPES | clap_command.tag_field_types(
+            self.config["clap"]
         )
         self.template_funcs["camelot"] = _key_code("camelot")
         self.template_funcs["openkey"] = _key_code("open_key")
@@ -188,6 +192,13 @@ class AudioFeaturesPlugin(BeetsPlugin):
             action="store_true",
             default=False,
             help="report embedded, missing, stale and orphaned vectors",
+        )
+        parser.add_option(
+            "--tags",
+            action="store_true",
+            default=False,
+            help="also set the zero-shot tags configured under "
+            "audiofeatures.clap.tags, from the cached vectors",
         )
         parser.add_option(
             "--prune",

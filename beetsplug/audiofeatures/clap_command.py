@@ -33,7 +33,16 @@ from .clap_model import (
 )
 from .embedding_store import EmbeddingStore, atomic_save, stores
 from .essentia_command import dump_path
+from .fields import PROBABILITY, STRING
 from .search import Ranking, rank, unit
+from .zero_shot import (
+    DEFAULT_TEMPLATE,
+    LabelSet,
+    LabelSetError,
+    parse_label_sets,
+    probabilities,
+    tag_values,
+)
 
 if TYPE_CHECKING:
     from beets.library import Album, Item, Library
@@ -56,6 +65,10 @@ DEFAULTS: dict[str, Any] = {
     "cache_dir": None,  # default: <beets config dir>/audiofeatures/clap
     "force": False,
     "limit": 20,
+    # Zero-shot tags for `beet clap --tags`: name -> labels (heard as
+    # the prompt template) or name -> {label: prompt}.
+    "tags": {},
+    "tag_prompt": DEFAULT_TEMPLATE,
 }
 
 
@@ -66,6 +79,7 @@ class ClapOptions(Protocol):
     dump: str | None
     stats: bool
     prune: bool
+    tags: bool
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,7 @@ class ClapSettings:
     force: bool
     limit: int
     dump: Path | None
+    label_sets: tuple[LabelSet, ...]
 
     @classmethod
     def from_config(
@@ -124,6 +139,7 @@ class ClapSettings:
                 dump=Path(opt("dump")).expanduser().resolve()
                 if opt("dump")
                 else None,
+                label_sets=tuple(label_sets(view)),
             )
         except confuse.ConfigError as exc:
             raise UserError(f"audiofeatures.clap: {exc}") from exc
@@ -145,6 +161,31 @@ class ClapSettings:
     def store(self) -> EmbeddingStore:
         identity = self.identity()
         return EmbeddingStore(self.cache_dir, model_tag(identity))
+
+
+def label_sets(view: confuse.ConfigView) -> list[LabelSet]:
+    """The configured zero-shot label sets; one-line errors."""
+    try:
+        return parse_label_sets(
+            view["tags"].get(dict), view["tag_prompt"].as_str()
+        )
+    except (LabelSetError, IndexError, KeyError) as exc:
+        raise UserError(f"audiofeatures.clap.{exc}") from exc
+
+
+def tag_field_types(view: confuse.ConfigView) -> dict[str, Any]:
+    """Types of the configured zero-shot fields (none while the setting
+    is malformed: ``beet clap`` reports that)."""
+    try:
+        sets = label_sets(view)
+    except UserError:
+        return {}
+    types: dict[str, Any] = {"clap_tags_model": STRING}
+    for label_set in sets:
+        types[label_set.field] = STRING
+        for label in label_set.labels:
+            types[label_set.label_field(label)] = PROBABILITY
+    return types
 
 
 def cache_dir(view: confuse.ConfigView) -> Path:
@@ -310,6 +351,8 @@ def run_clap(
                 runner.dump(lib, item, vector)
     runner.run(lib, todo, tally, progress=True)
     log.info("{}", tally.summary("embedded"))
+    if opts.tags:
+        tag_items(settings, log, lib, items, runner.store, runner.model)
     if tally.failed:
         raise UserError(
             f"{len(tally.failed)} of {len(todo)} tracks could not be "
@@ -399,6 +442,58 @@ def query_items(lib: Library, query: Sequence[str], album: bool) -> list[Item]:
     if album:
         return [item for a in lib.albums(list(query)) for item in a.items()]
     return list(lib.items(list(query)))
+
+
+def logit_scale(store: EmbeddingStore, model: ModelHolder) -> float:
+    """The model's logit scale, remembered beside its vectors."""
+    if (scale := store.get_logit_scale()) is None:
+        scale = model.get().logit_scale
+        store.put_logit_scale(scale)
+    return scale
+
+
+def tag_items(
+    settings: ClapSettings,
+    log: Any,
+    lib: Library,
+    items: Sequence[Item],
+    store: EmbeddingStore,
+    model: ModelHolder,
+) -> None:
+    """``--tags``: zero-shot labels for every item that has a vector."""
+    sets = settings.label_sets
+    if not sets:
+        raise UserError(
+            "no zero-shot tags are configured: add label sets under "
+            "audiofeatures.clap.tags (see the docs)"
+        )
+    index = store.index()
+    by_id = {item_id(item): item for item in items}
+    rows = index.positions(np.fromiter(by_id, np.int64))
+    if len(rows) < len(items):
+        log.info(
+            "{} of {} tracks have no vector and are not tagged",
+            len(items) - len(rows), len(items),
+        )  # fmt: skip
+    if not len(rows):
+        return
+    vectors = np.asarray(index.matrix[rows])
+    scale = logit_scale(store, model)
+    values: list[dict[str, Any]] = [{} for _ in rows]
+    for label_set in sets:
+        prompts = prompt_vectors(store, model, label_set.prompts)
+        for row, probs in enumerate(probabilities(vectors, prompts, scale)):
+            values[row].update(tag_values(label_set, probs))
+    with lib.transaction():
+        for number, fields in zip(index.ids[rows], values, strict=True):
+            item = by_id[int(number)]
+            item.update(fields)
+            item["clap_tags_model"] = store.tag
+            item.store()
+    log.info(
+        "tagged {} tracks with {}",
+        len(rows), ", ".join(s.field for s in sets),
+    )  # fmt: skip
 
 
 def run_clapquery(

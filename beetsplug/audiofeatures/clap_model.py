@@ -449,7 +449,7 @@ class ClapEmbedder:
 
     @property
     def logit_scale(self) -> float:
-        return float(self.model.logit_scale_a.exp())
+        return float(self.model.logit_scale_a.detach().exp())
 
     def embed_clips(self, clips: np.ndarray) -> np.ndarray:
         """Unit vectors, one per row of ``clips`` (N x 480000 @ 48 kHz)."""

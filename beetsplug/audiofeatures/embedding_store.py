@@ -276,6 +276,17 @@ class EmbeddingStore:
 
     # -- prompts ----------------------------------------------------------
 
+    def get_logit_scale(self) -> float | None:
+        try:
+            return float(
+                json.loads((self.folder / "logit_scale.json").read_text())
+            )
+        except (OSError, ValueError):
+            return None
+
+    def put_logit_scale(self, value: float) -> None:
+        _atomic_write_text(self.folder / "logit_scale.json", json.dumps(value))
+
     def prompt_path(self, text: str) -> Path:
         digest = hashlib.sha256(text.encode()).hexdigest()[:32]
         return self.folder / "prompts" / f"{digest}.npy"

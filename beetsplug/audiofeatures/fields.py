@@ -61,6 +61,10 @@ def type_for(kind: Kind, digits: int = 3) -> types.Type[Any, Any]:
 ITEM_TYPES: dict[str, types.Type[Any, Any]] = {
     d.field: type_for(d.kind, d.digits) for d in DESCRIPTORS
 } | {name: type_for(kind) for name, kind in svm_fields().items()}
+STRING = types.STRING
+#: Class probabilities (classifier heads, zero-shot tags).
+PROBABILITY = _FLOATS[3]
+
 ITEM_TYPES |= {
     "clap_model": types.STRING,
     "clap_embedded": types.DATE,
