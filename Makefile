@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# essentia-tensorflow replaces the essentia wheel, so the TensorFlow route
+# of the classifiers is tested in an environment of its own.
+TF_VENV ?= .venv-tf
+TF_STAMP := $(TF_VENV)/.installed
 
 .PHONY: demo test lint typecheck docs bench clean
 
@@ -14,11 +18,17 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[essentia,test,lint,docs]'
 	touch $(STAMP)
 
+$(TF_STAMP): setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(TF_VENV)
+	$(TF_VENV)/bin/pip install -q -c constraints.txt -e '.[tensorflow]' pytest onnx onnxruntime
+	touch $(TF_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-test: $(STAMP)
+test: $(STAMP) $(TF_STAMP)
 	$(BIN)/python -m pytest
+	$(TF_VENV)/bin/python -m pytest -m tensorflow tests/test_classifiers.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -33,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/essentia_throughput.py
 
 clean:
-	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TF_VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache

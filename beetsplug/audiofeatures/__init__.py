@@ -14,7 +14,7 @@ from beets import ui
 from beets.plugins import BeetsPlugin
 
 from . import clap_command, essentia_command
-from .fields import ALBUM_TYPES, ITEM_TYPES
+from .fields import ALBUM_TYPES, ITEM_TYPES, type_for
 from .keys import parse_key
 
 if TYPE_CHECKING:
@@ -44,8 +44,15 @@ class AudioFeaturesPlugin(BeetsPlugin):
                 "clap": clap_command.DEFAULTS,
             }
         )
-        self.item_types = ITEM_TYPES | clap_command.tag_field_types(
-            self.config["clap"]
+        self.item_types = (
+            ITEM_TYPES
+            | {
+                name: type_for(kind)
+                for name, kind in essentia_command.classifier_field_types(
+                    self.config["essentia"]
+                ).items()
+            }
+            | clap_command.tag_field_types(self.config["clap"])
         )
         self.template_funcs["camelot"] = _key_code("camelot")
         self.template_funcs["openkey"] = _key_code("open_key")
@@ -121,6 +128,19 @@ class AudioFeaturesPlugin(BeetsPlugin):
             default=None,
             help="also save each track's full Essentia output as JSON "
             "under DIR, mirroring the library's folders",
+        )
+        parser.add_option(
+            "--models",
+            action="store_true",
+            default=False,
+            help="list the configured classifier models, where they are "
+            "looked for and which files are missing",
+        )
+        parser.add_option(
+            "--download-models",
+            action="store_true",
+            default=False,
+            help="download the missing model files from Essentia's site",
         )
         parser.add_album_option()
         cmd.func = self._run_essentia

@@ -24,8 +24,23 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .batch import Failure, Tally, WorkerPool, WorkerStartError
-from .descriptors import BY_FIELD, aggregate_album, descriptors_for
-from .extraction import AnalysisError, AnalysisJob, AnalysisResult, Analyzer
+from .classifiers import (
+    LICENCE,
+    ROUTES,
+    SITE,
+    ClassifierError,
+    ModelFiles,
+    download,
+    read_head,
+)
+from .descriptors import BY_FIELD, Kind, aggregate_album, descriptors_for
+from .extraction import (
+    AnalysisError,
+    AnalysisJob,
+    AnalysisResult,
+    Analyzer,
+    ClassifierSpec,
+)
 from .profiles import Profile, ProfileError, resolve_profile
 
 if TYPE_CHECKING:
@@ -39,6 +54,13 @@ DEFAULTS: dict[str, Any] = {
     "fill_core_fields": False,
     "force": False,
     "write": None,  # None: follow beets' import.write
+    # Essentia's trained classifiers (heads such as
+    # mood_happy-discogs-effnet-1), from models_dir.
+    "models": [],
+    "models_dir": None,  # default: <beets config dir>/audiofeatures/models
+    "model_route": "auto",  # auto | tensorflow | onnx
+    "top_classes": 10,  # of a head with more classes, keep the N likeliest
+    "models_url": SITE,  # where --download-models fetches them
 }
 
 
@@ -50,6 +72,8 @@ class EssentiaOptions(Protocol):
     album: bool
     profile: str | None
     dump: str | None
+    models: bool
+    download_models: bool
 
 
 def essentia_version() -> str:
@@ -74,6 +98,15 @@ class EssentiaSettings:
     write: bool
     dump: Path | None
     version: str
+    classifiers: ClassifierSpec | None = None
+
+    @property
+    def classifier_id(self) -> str:
+        """What the ``essentia_classifiers`` field records."""
+        spec = self.classifiers
+        if spec is None:
+            return ""
+        return f"{spec.route}: {', '.join(spec.files.names)}"
 
     @classmethod
     def from_config(
@@ -120,16 +153,86 @@ class EssentiaSettings:
             write=ui.should_write(write),
             dump=Path(dump).expanduser().resolve() if dump else None,
             version=essentia_version(),
+            classifiers=classifier_spec(view),
         )
 
 
-def needs_analysis(item: Item, settings: EssentiaSettings) -> bool:
-    """Whether an item lacks a current analysis (or ``force`` is on)."""
+def model_files(view: confuse.ConfigView) -> ModelFiles:
+    try:
+        names = view["models"].as_str_seq()
+        folder = view["models_dir"].get(confuse.Optional(confuse.Filename()))
+        site = view["models_url"].as_str().rstrip("/") + "/"
+    except confuse.ConfigError as exc:
+        raise UserError(f"audiofeatures.essentia: {exc}") from exc
+    default = Path(beets_config.config_dir()) / "audiofeatures" / "models"
+    return ModelFiles(Path(folder) if folder else default, tuple(names), site)
+
+
+def resolve_route(route: str) -> str:
+    """``auto`` without importing Essentia: the installed distribution
+    decides."""
+    if route != "auto":
+        return route
+    try:
+        importlib.metadata.version("essentia-tensorflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "onnx"
+    return "tensorflow"
+
+
+def classifier_spec(view: confuse.ConfigView) -> ClassifierSpec | None:
+    files = model_files(view)
+    if not files.names:
+        return None
+    try:
+        route = view["model_route"].as_choice(list(ROUTES))
+        top = view["top_classes"].get(int)
+    except confuse.ConfigError as exc:
+        raise UserError(f"audiofeatures.essentia: {exc}") from exc
+    if top < 0:
+        raise UserError(
+            "audiofeatures.essentia.top_classes must be 0 (all) or more"
+        )
+    try:
+        files.heads()  # every description present and readable
+    except ClassifierError as exc:
+        raise UserError(f"audiofeatures.essentia: {exc}") from exc
+    return ClassifierSpec(files, resolve_route(route), top)
+
+
+def classifier_field_types(view: confuse.ConfigView) -> dict[str, Kind]:
+    """Fields of the configured heads (none while their descriptions
+    are missing: ``beet essentia`` says so)."""
+    kinds: dict[str, Kind] = {}
+    try:
+        for head in model_files(view).heads():
+            kinds.update(head.fields())
+    except (UserError, ClassifierError):
+        pass
+    return kinds
+
+
+def needs_descriptors(item: Item, settings: EssentiaSettings) -> bool:
     return (
         settings.force
         or "essentia_analyzed" not in item
         or item.get("essentia_profile") != settings.profile.name
         or item.get("essentia_version") != settings.version
+    )
+
+
+def needs_classifiers(item: Item, settings: EssentiaSettings) -> bool:
+    return settings.classifiers is not None and (
+        settings.force
+        or item.get("essentia_classifiers") != settings.classifier_id
+    )
+
+
+def needs_analysis(item: Item, settings: EssentiaSettings) -> bool:
+    """Whether an item lacks a current analysis or current classes (or
+    ``force`` is on). Adding a model later runs just the models."""
+    return needs_descriptors(item, settings) or needs_classifiers(
+        item, settings
     )
 
 
@@ -178,7 +281,10 @@ class EssentiaRunner:
         if self._pool is None:
             self._scratch = tempfile.mkdtemp(prefix="beets-audiofeatures-")
             factory = functools.partial(
-                Analyzer, self.settings.profile, self._scratch
+                Analyzer,
+                self.settings.profile,
+                self._scratch,
+                self.settings.classifiers,
             )
             self._pool = WorkerPool(
                 factory,
@@ -216,6 +322,8 @@ class EssentiaRunner:
                 path=path,
                 expected_length=float(item.length or 0.0),
                 dump=dump_path(item, lib, dump) if dump else None,
+                descriptors=needs_descriptors(item, self.settings),
+                classify=needs_classifiers(item, self.settings),
             )
             for path, item in by_path.items()
         ]
@@ -237,7 +345,7 @@ class EssentiaRunner:
                         tally.failed.append((shown, result.reason))
                         self.log.error("{}: {}", shown, result.reason)
                     else:
-                        self.store(item, result, write)
+                        self.store(item, job, result, write)
                         tally.done += 1
                     bar.update()
         except WorkerStartError as exc:
@@ -247,12 +355,21 @@ class EssentiaRunner:
             self.close(wait=False)
             raise
 
-    def store(self, item: Item, result: AnalysisResult, write: bool) -> None:
+    def store(
+        self,
+        item: Item,
+        job: AnalysisJob,
+        result: AnalysisResult,
+        write: bool,
+    ) -> None:
         settings = self.settings
         item.update(result.values)
-        item["essentia_analyzed"] = time.time()
-        item["essentia_profile"] = settings.profile.name
-        item["essentia_version"] = settings.version
+        if job.descriptors:
+            item["essentia_analyzed"] = time.time()
+            item["essentia_profile"] = settings.profile.name
+            item["essentia_version"] = settings.version
+        if job.classify:
+            item["essentia_classifiers"] = settings.classifier_id
         core_changed = settings.fill_core_fields and self._fill_core(
             item, result.values
         )
@@ -281,6 +398,64 @@ class EssentiaRunner:
         return changed
 
 
+def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
+    """``--models`` / ``--download-models``: where the configured models
+    are looked for, which files are missing, and their licence."""
+    files = model_files(view)
+    try:
+        route = resolve_route(view["model_route"].as_choice(list(ROUTES)))
+    except confuse.ConfigError as exc:
+        raise UserError(f"audiofeatures.essentia: {exc}") from exc
+    if not files.names:
+        ui.print_(
+            "No models configured. Add heads under audiofeatures.essentia."
+            "models, for example:\n  models: [mood_happy-discogs-effnet-1, "
+            "danceability-discogs-effnet-1, voice_instrumental-discogs-"
+            "effnet-1, genre_discogs400-discogs-effnet-1]"
+        )
+        return
+    if fetch:
+        # Twice: the heads' descriptions name the extractors they need.
+        for _ in range(2):
+            for url, path in files.missing(route):
+                ui.print_(f"downloading {url}")
+                try:
+                    download(url, path)
+                except OSError as exc:
+                    reason = getattr(exc, "reason", None) or exc
+                    raise UserError(
+                        f"could not download {url} ({reason}); fetch it "
+                        f"yourself into {files.folder}"
+                    ) from exc
+    ui.print_(f"models folder: {files.folder}")
+    ui.print_(f"route: {route}")
+    ui.print_(f"licence: {LICENCE}")
+    for name in files.names:
+        description = files.folder / f"{name}.json"
+        if description.is_file():
+            try:
+                head = read_head(description)
+            except ClassifierError as exc:
+                ui.print_(f"{name}: {exc}")
+                continue
+            ui.print_(
+                f"{name}: {len(head.classes)} classes -> {head.field}, "
+                f"{head.class_field('<class>')}"
+            )
+        else:
+            ui.print_(f"{name}: no description yet")
+    missing = files.missing(route)
+    for url, path in missing:
+        ui.print_(f"  missing {path.name}: {url}")
+    if missing:
+        ui.print_(
+            "Fetch them with beet essentia --download-models, or download "
+            f"them into {files.folder} yourself."
+        )
+    else:
+        ui.print_("All model files are present.")
+
+
 def store_album_aggregates(albums: Iterable[Album]) -> None:
     for album in albums:
         tracks = [dict(item) for item in album.items()]
@@ -297,6 +472,9 @@ def run_command(
     opts: EssentiaOptions,
     args: list[str],
 ) -> None:
+    if opts.models or opts.download_models:
+        manage_models(plugin_config, fetch=opts.download_models)
+        return
     settings = EssentiaSettings.from_config(plugin_config, opts)
     albums: list[Album] = []
     if opts.album:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .classifiers import ClassifierError, Classifiers, ModelFiles
 from .descriptors import MEASURED, Kind, read_descriptors
 from .profiles import Profile
 from .transcode import TranscodeError, needs_transcode, transcode_to_wav
@@ -266,6 +267,8 @@ class AnalysisJob:
     expected_length: float = 0.0  # seconds, from the tags; 0 if unknown
     dump: bytes | None = None  # where to save the full output as JSON
     transcode: bool = False  # decode through ffmpeg first
+    descriptors: bool = True  # run the profile's extractor
+    classify: bool = False  # run the trained classifiers
 
 
 @dataclass(frozen=True)
@@ -275,10 +278,24 @@ class AnalysisResult:
     transcoded: bool
 
 
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """The trained classifiers a worker loads (picklable)."""
+
+    files: ModelFiles
+    route: str
+    top: int
+
+
 class Analyzer:
     """Analyses files with one profile; one instance per worker process."""
 
-    def __init__(self, profile: Profile, workdir: str):
+    def __init__(
+        self,
+        profile: Profile,
+        workdir: str,
+        classifiers: ClassifierSpec | None = None,
+    ):
         self.profile = profile
         # Workers share the run's scratch folder; each keeps to its own.
         self.workdir = Path(workdir) / uuid.uuid4().hex
@@ -292,6 +309,14 @@ class Analyzer:
             raise ValueError(
                 f"profile {profile.name}: {essentia_reason(exc)}"
             ) from exc
+        self.classifiers = None
+        if classifiers is not None:
+            try:
+                self.classifiers = Classifiers(
+                    es, classifiers.files, classifiers.route, classifiers.top
+                )
+            except RuntimeError as exc:  # Essentia refused a model file
+                raise ClassifierError(essentia_reason(exc)) from exc
 
     def __call__(self, job: AnalysisJob) -> AnalysisResult:
         path = os.fsdecode(job.path)
@@ -302,7 +327,7 @@ class Analyzer:
         if job.transcode or needs_transcode(job.path):
             return self._via_ffmpeg(job)
         try:
-            pool = self._extract(path, job)
+            return self._analyse(path, job, transcoded=False)
         except RuntimeError as exc:
             reason = essentia_reason(exc)
             if "silent" in reason:
@@ -313,7 +338,17 @@ class Analyzer:
                 raise AnalysisError(
                     f"{reason} (through ffmpeg: {retry})"
                 ) from exc
-        return self._result(pool, job, transcoded=False)
+
+    def _analyse(
+        self, path: str, job: AnalysisJob, transcoded: bool
+    ) -> AnalysisResult:
+        values: dict[str, Any] = {}
+        length = 0.0
+        if job.descriptors:
+            values, length = self._checked(self._extract(path, job), job)
+        if job.classify and self.classifiers is not None:
+            values |= self.classifiers(self.classifiers.load(path))
+        return AnalysisResult(values, length, transcoded)
 
     def _extract(self, path: str, job: AnalysisJob) -> dict[str, Any]:
         dump = os.fsdecode(job.dump) if job.dump else None
@@ -339,16 +374,17 @@ class Analyzer:
                     f"ffmpeg could not decode it: {exc}"
                 ) from exc
             try:
-                pool = self._extract(str(wav), job)
+                return self._analyse(str(wav), job, transcoded=True)
             except RuntimeError as exc:
                 raise AnalysisError(essentia_reason(exc)) from exc
         finally:
             wav.unlink(missing_ok=True)
-        return self._result(pool, job, transcoded=True)
 
-    def _result(
-        self, pool: dict[str, Any], job: AnalysisJob, transcoded: bool
-    ) -> AnalysisResult:
+    def _checked(
+        self, pool: dict[str, Any], job: AnalysisJob
+    ) -> tuple[dict[str, Any], float]:
+        """The descriptors of a pool, unless it shows silence or a
+        truncated file."""
         loudness = pool.get("lowlevel.loudness_ebu128.integrated")
         if loudness is not None and not loudness > SILENCE_LUFS:
             raise AnalysisError(f"{SILENT} (below {SILENCE_LUFS:.0f} LUFS)")
@@ -361,5 +397,4 @@ class Analyzer:
                 f"truncated: decoded {length:.1f} s of the {expected:.1f} s "
                 "the file header promises"
             )
-        values = read_descriptors(pool, self.profile.groups)
-        return AnalysisResult(values, length, transcoded)
+        return read_descriptors(pool, self.profile.groups), length

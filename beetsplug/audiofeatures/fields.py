@@ -66,6 +66,7 @@ STRING = types.STRING
 PROBABILITY = _FLOATS[3]
 
 ITEM_TYPES |= {
+    "essentia_classifiers": types.STRING,
     "clap_model": types.STRING,
     "clap_embedded": types.DATE,
     # Never stored: set on the results of ``beet clapquery`` for -f.

@@ -1,0 +1,386 @@
+"""Essentia's trained classifiers: mood, genre, voice, danceability, ...
+
+A classifier is a *head* (``mood_happy-discogs-effnet-1``) that reads the
+embeddings of an *extractor* (``discogs-effnet-bs64-1``). Both are files
+from Essentia's model site, each with a metadata JSON that names its
+classes and tensors; nothing here hard-codes a class order or a node
+name. Two routes run them, with the same results in the same fields:
+
+* ``tensorflow``: the ``essentia-tensorflow`` wheel's own algorithms on
+  the ``.pb`` files;
+* ``onnx``: ``onnxruntime`` on the ``.onnx`` files, fed with the
+  mel-spectrogram patches that Essentia's ``TensorflowInputMusiCNN``
+  computes, cut as Essentia's TensorFlow algorithms cut them.
+
+Per track, the head's per-second predictions are averaged; the fields
+are ``essentia_<task>`` (the most likely class) and
+``essentia_<task>_<class>`` (each probability). No beets here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .descriptors import Kind, field_slug, svm_class_field
+
+SAMPLE_RATE = 16_000
+LICENCE = (
+    "CC BY-NC-SA 4.0 (non-commercial use; Essentia models by the MTG, UPF)"
+)
+SITE = "https://essentia.upf.edu/models/"
+ROUTES = ("auto", "tensorflow", "onnx")
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """What Essentia's site and algorithms say about an embedding model."""
+
+    folder: str  # under feature-extractors/ on the model site
+    algorithm: str  # the essentia-tensorflow algorithm
+    embeddings: str  # its embeddings output in the .pb
+    patch: tuple[int, int]  # mel frames per patch, hop between patches
+    onnx_name: str  # the file published as .onnx
+
+
+EXTRACTORS = {
+    "discogs-effnet-bs64-1": Extractor(
+        "discogs-effnet", "TensorflowPredictEffnetDiscogs", "PartitionedCall:1",
+        (128, 62), "discogs-effnet-bsdynamic-1",
+    ),
+    "msd-musicnn-1": Extractor(
+        "musicnn", "TensorflowPredictMusiCNN", "model/dense/BiasAdd",
+        (187, 93), "msd-musicnn-1",
+    ),
+}  # fmt: skip
+
+
+class ClassifierError(Exception):
+    """A model is missing or unusable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """A classification head, as its metadata JSON describes it."""
+
+    name: str  # file stem
+    classes: tuple[str, ...]
+    input: str  # tensor names in the .pb
+    output: str
+    extractor: str  # the embedding model it reads
+
+    @property
+    def task(self) -> str:
+        return field_slug(self.name.split("-", 1)[0])
+
+    @property
+    def field(self) -> str:
+        return svm_class_field(self.task)
+
+    def class_field(self, label: str) -> str:
+        return f"essentia_{self.task}_{field_slug(label)}"
+
+    def fields(self) -> dict[str, Kind]:
+        kinds = {self.field: Kind.STRING}
+        kinds.update({self.class_field(c): Kind.FLOAT for c in self.classes})
+        return kinds
+
+    def values(self, probabilities: np.ndarray, top: int) -> dict[str, Any]:
+        """The winning class and the probabilities (only the ``top``
+        most likely when ``top`` is set and there are more classes)."""
+        order = np.argsort(-probabilities, kind="stable")
+        keep = order[:top] if 0 < top < len(order) else order
+        values: dict[str, Any] = {self.field: self.classes[int(order[0])]}
+        for index in keep:
+            values[self.class_field(self.classes[index])] = round(
+                float(probabilities[index]), 4
+            )
+        return values
+
+
+def read_head(path: Path) -> Head:
+    """A head's metadata JSON (``<name>.json``)."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        schema = meta["schema"]
+        outputs = schema["outputs"]
+        output = next(
+            (
+                o["name"]
+                for o in outputs
+                if o.get("output_purpose") == "predictions"
+            ),
+            outputs[0]["name"],
+        )
+        extractor = meta["inference"]["embedding_model"]["model_name"]
+        return Head(
+            name=path.stem,
+            classes=tuple(str(c) for c in meta["classes"]),
+            input=schema["inputs"][0]["name"],
+            output=output,
+            extractor=str(extractor),
+        )
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ClassifierError(
+            f"{path} is not a usable Essentia model description ({exc})"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where the configured models are, and which files a route needs."""
+
+    folder: Path
+    names: tuple[str, ...]  # heads, as configured
+    site: str = SITE  # or a mirror with the same layout
+
+    def heads(self) -> list[Head]:
+        missing = [
+            n for n in self.names if not (self.folder / f"{n}.json").is_file()
+        ]
+        if missing:
+            raise ClassifierError(
+                f"model description {missing[0]}.json is missing from "
+                f"{self.folder}: run beet essentia --download-models"
+            )
+        return [read_head(self.folder / f"{n}.json") for n in self.names]
+
+    def needed(self, route: str) -> list[tuple[str, Path]]:
+        """``(url, local path)`` of every file the route needs."""
+        files: list[tuple[str, Path]] = []
+        extension = ".onnx" if route == "onnx" else ".pb"
+        extractors: set[str] = set()
+        for name in self.names:
+            task = name.split("-", 1)[0]
+            for ext in (".json", extension):
+                url = f"{self.site}classification-heads/{task}/{name}{ext}"
+                files.append((url, self.folder / f"{name}{ext}"))
+            description = self.folder / f"{name}.json"
+            if description.is_file():
+                extractors.add(read_head(description).extractor)
+        for name in sorted(extractors):
+            known = EXTRACTORS.get(name)
+            if known is None:
+                continue
+            stem = known.onnx_name if route == "onnx" else name
+            url = f"{self.site}feature-extractors/{known.folder}/{stem}{extension}"
+            files.append((url, self.folder / f"{stem}{extension}"))
+        return files
+
+    def missing(self, route: str) -> list[tuple[str, Path]]:
+        return [
+            (url, path)
+            for url, path in self.needed(route)
+            if not path.is_file()
+        ]
+
+
+def download(url: str, target: Path, timeout: float = 60) -> None:
+    """Fetch one model file, atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        with (
+            urllib.request.urlopen(url, timeout=timeout) as response,
+            open(partial, "wb") as out,
+        ):
+            shutil.copyfileobj(response, out)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def choose_route(route: str, es: ModuleType | None) -> str:
+    """``auto``: TensorFlow when essentia-tensorflow is installed,
+    otherwise onnxruntime."""
+    if route != "auto":
+        return route
+    if es is not None and hasattr(es, "TensorflowPredict2D"):
+        return "tensorflow"
+    return "onnx"
+
+
+# -- running the models -------------------------------------------------
+
+
+def pad_to_patch(audio: np.ndarray, frames: int) -> np.ndarray:
+    """At least one patch of audio: short tracks are zero-padded (the
+    models drop an incomplete last patch)."""
+    needed = (frames + 1) * 256
+    if len(audio) >= needed:
+        return audio
+    return np.concatenate([audio, np.zeros(needed - len(audio), np.float32)])
+
+
+class TensorflowRoute:
+    """The ``.pb`` models through essentia-tensorflow's algorithms."""
+
+    def __init__(self, es: ModuleType, files: ModelFiles, heads: list[Head]):
+        if not hasattr(es, "TensorflowPredict2D"):
+            raise ClassifierError(
+                "the tensorflow route needs essentia-tensorflow in place of "
+                "essentia (pip install 'beets-audiofeatures[tensorflow]'), "
+                "or set audiofeatures.essentia.model_route: onnx"
+            )
+        self.extractors = {}
+        for name in {h.extractor for h in heads}:
+            known = _extractor(name)
+            graph = _existing(files.folder / f"{name}.pb")
+            self.extractors[name] = (
+                getattr(es, known.algorithm)(
+                    graphFilename=graph, output=known.embeddings
+                ),
+                known.patch[0],
+            )
+        self.heads = [
+            (
+                head,
+                es.TensorflowPredict2D(
+                    graphFilename=_existing(files.folder / f"{head.name}.pb"),
+                    input=head.input,
+                    output=head.output,
+                ),
+            )
+            for head in heads
+        ]
+
+    def __call__(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        embeddings = {
+            name: np.asarray(model(pad_to_patch(audio, frames)))
+            for name, (model, frames) in self.extractors.items()
+        }
+        return {
+            head.name: np.asarray(model(embeddings[head.extractor])).mean(
+                axis=0
+            )
+            for head, model in self.heads
+        }
+
+
+class OnnxRoute:
+    """The ``.onnx`` models through onnxruntime; the input features from
+    Essentia's own front end, so the numbers match the TensorFlow route.
+    Tensor names come from the ONNX files (they differ from the names
+    in the metadata JSON, which describe the ``.pb``)."""
+
+    def __init__(self, es: ModuleType, files: ModelFiles, heads: list[Head]):
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise ClassifierError(
+                "the onnx route needs onnxruntime: pip install "
+                "'beets-audiofeatures[onnx]'"
+            ) from exc
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # one worker per core already
+        options.inter_op_num_threads = 1
+
+        def session(path: Path) -> Any:
+            try:
+                return onnxruntime.InferenceSession(
+                    _existing(path), options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own types
+                raise ClassifierError(f"{path.name}: {exc}") from exc
+
+        self.es = es
+        self.front_end = es.TensorflowInputMusiCNN()
+        self.extractors = {}
+        for name in {h.extractor for h in heads}:
+            known = _extractor(name)
+            self.extractors[name] = (
+                session(files.folder / f"{known.onnx_name}.onnx"),
+                known.patch,
+            )
+        self.heads = [
+            (head, session(files.folder / f"{head.name}.onnx"))
+            for head in heads
+        ]
+
+    def mel_frames(self, audio: np.ndarray) -> np.ndarray:
+        frames = self.es.FrameGenerator(
+            audio, frameSize=512, hopSize=256, startFromZero=False
+        )
+        return np.array([self.front_end(frame) for frame in frames], np.float32)
+
+    def __call__(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        mel = None
+        embeddings = {}
+        for name, (model, (size, hop)) in self.extractors.items():
+            if mel is None or len(mel) < size:
+                mel = self.mel_frames(pad_to_patch(audio, size))
+            starts = range(0, len(mel) - size + 1, hop)
+            patches = np.stack([mel[s : s + size] for s in starts])
+            embeddings[name] = _run(model, patches, "embeddings")
+        return {
+            head.name: _run(
+                model, embeddings[head.extractor], "activations"
+            ).mean(axis=0)
+            for head, model in self.heads
+        }
+
+
+def _run(session: Any, batch: np.ndarray, wanted: str) -> np.ndarray:
+    """Run a session on its first input, shaped as it asks, and return
+    the output called ``wanted`` (or its only output)."""
+    tensor = session.get_inputs()[0]
+    rank = len(tensor.shape)
+    if rank == batch.ndim + 1:  # e.g. (n, 1, 128, 96) or (n, 1, 200)
+        batch = batch[:, None]
+    names = [o.name for o in session.get_outputs()]
+    output = wanted if wanted in names else names[0]
+    (result,) = session.run([output], {tensor.name: batch.astype(np.float32)})
+    return np.asarray(result).reshape(len(batch), -1)
+
+
+def _extractor(name: str) -> Extractor:
+    try:
+        return EXTRACTORS[name]
+    except KeyError:
+        raise ClassifierError(
+            f"embedding model {name} is not supported; heads for "
+            f"{' or '.join(EXTRACTORS)} are"
+        ) from None
+
+
+def _existing(path: Path) -> str:
+    if not path.is_file():
+        raise ClassifierError(
+            f"model file {path} is missing: run beet essentia --download-models"
+        )
+    return str(path)
+
+
+class Classifiers:
+    """All configured heads, run on one track's 16-kHz mono audio."""
+
+    def __init__(
+        self, es: ModuleType, files: ModelFiles, route: str, top: int
+    ) -> None:
+        self.heads = files.heads()
+        self.route = choose_route(route, es)
+        runner = TensorflowRoute if self.route == "tensorflow" else OnnxRoute
+        self.run = runner(es, files, self.heads)
+        self.top = top
+        self.es = es
+
+    def load(self, path: str) -> np.ndarray:
+        loader = self.es.MonoLoader(
+            filename=path, sampleRate=SAMPLE_RATE, resampleQuality=4
+        )
+        return np.asarray(loader(), np.float32)
+
+    def __call__(self, audio: np.ndarray) -> dict[str, Any]:
+        predictions = self.run(audio)
+        values: dict[str, Any] = {}
+        for head in self.heads:
+            values.update(head.values(predictions[head.name], self.top))
+        return values
