@@ -82,3 +82,22 @@ def test_bad_yaml_profiles(tmp_path: Path, content: str, message: str):
 def test_missing_yaml_file():
     with pytest.raises(ProfileError, match="profile file not found"):
         resolve_profile("/nowhere/profile.yaml")
+
+
+def test_svm_models_are_found_beside_the_profile_and_named(tmp_path: Path):
+    models = tmp_path / "svm"
+    models.mkdir()
+    for name in ("mood_happy", "voice_instrumental"):
+        (models / f"{name}.history").write_bytes(b"gaia")
+    path = tmp_path / "classic.yaml"
+    path.write_text(
+        "highlevel: {compute: 1, svm_models: "
+        "[svm/mood_happy.history, svm/voice_instrumental.history]}\n"
+    )
+    profile = resolve_profile(str(path))
+    assert profile.svm_models == ["mood_happy", "voice_instrumental"]
+    assert profile.options["highlevel"]["svm_models"] == [
+        str(models / "mood_happy.history"),
+        str(models / "voice_instrumental.history"),
+    ]
+    assert resolve_profile("music").svm_models == []

@@ -368,6 +368,8 @@ class EssentiaRunner:
             item["essentia_analyzed"] = time.time()
             item["essentia_profile"] = settings.profile.name
             item["essentia_version"] = settings.version
+            if svm := settings.profile.svm_models:
+                item["essentia_svm_models"] = f"svm: {', '.join(svm)}"
         if job.classify:
             item["essentia_classifiers"] = settings.classifier_id
         core_changed = settings.fill_core_fields and self._fill_core(

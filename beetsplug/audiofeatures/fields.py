@@ -67,6 +67,7 @@ PROBABILITY = _FLOATS[3]
 
 ITEM_TYPES |= {
     "essentia_classifiers": types.STRING,
+    "essentia_svm_models": types.STRING,
     "clap_model": types.STRING,
     "clap_embedded": types.DATE,
     # Never stored: set on the results of ``beet clapquery`` for -f.

@@ -52,6 +52,14 @@ class Profile:
     stats: dict[str, list[str]] = field(default_factory=dict)
     key_profile: str = "edma"
 
+    @property
+    def svm_models(self) -> list[str]:
+        """Names of the classic SVM models the profile runs."""
+        highlevel = self.options.get("highlevel")
+        if not isinstance(highlevel, dict):
+            return []
+        return [Path(m).stem for m in highlevel.get("svm_models") or []]
+
 
 def resolve_profile(
     spec: str, key_profile: str = "edma", base_dir: Path | None = None
