@@ -22,7 +22,7 @@ HEADS = {
     "danceability-discogs-effnet-1": (
         ["danceable", "not_danceable"], "model/Placeholder", "model/Softmax", EFFNET, "Softmax"),
     "genre_discogs400-discogs-effnet-1": (
-        GENRES, "serving_default_model_Placeholder", "PartitionedCall:0", EFFNET, "Softmax"),
+        GENRES, "serving_default_model_Placeholder", "PartitionedCall:0", EFFNET, "Sigmoid"),
     "mood_happy-msd-musicnn-1": (
         ["happy", "non_happy"], "model/Placeholder", "model/Softmax", MUSICNN, "Softmax"),
 }  # fmt: skip

@@ -18,6 +18,7 @@ from beets.exceptions import UserError
 from beetsplug.audiofeatures.classifiers import (
     Classifiers,
     ModelFiles,
+    file_tags,
     read_head,
 )
 from beetsplug.audiofeatures.extraction import import_essentia
@@ -67,6 +68,28 @@ def test_only_the_likeliest_classes_of_a_large_model_are_kept(models: Path):
     assert values["essentia_genre_discogs400"] == GENRES[-1]
     assert len(values) == 1 + 3
     assert set(genre.values(probabilities, top=0)) == set(genre.fields())
+
+
+def test_file_tags_name_the_moods_that_apply_and_the_likeliest_genres(
+    models: Path,
+):
+    heads = [
+        read_head(models / f"{name}.json")
+        for name in ("mood_happy-discogs-effnet-1", "mood_sad-discogs-effnet-1",
+                     "genre_discogs400-discogs-effnet-1")
+    ]  # fmt: skip
+    values = {
+        "essentia_mood_happy_happy": 0.8,
+        "essentia_mood_sad_sad": 0.2,
+        "essentia_genre_discogs400_genre3_style_1": 0.6,
+        "essentia_genre_discogs400_genre3_style_2": 0.3,
+        "essentia_genre_discogs400_genre4_style_0": 0.05,  # below the floor
+    }
+    assert file_tags(heads, values) == {
+        "essentia_moods": "happy",
+        "genres": ["Genre3", "Style 1", "Style 2"],
+    }
+    assert file_tags(heads, {}) == {}
 
 
 def test_the_onnx_route_gives_probabilities_per_head(models: Path):
@@ -163,6 +186,30 @@ class TestClassifiersInBeetEssentia(ClassifierHelper):
             item.load()
             assert item["essentia_classifiers"].startswith("tensorflow: ")
             assert item["essentia_mood_happy"] in {"happy", "non_happy"}
+
+    def test_mood_and_genre_tags_are_written_on_request(self):
+        from mediafile import MediaFile
+
+        self.config["audiofeatures"]["essentia"]["write_tags"] = True
+        self.config["audiofeatures"]["essentia"]["mood_threshold"] = 0.0
+        self.config["audiofeatures"]["essentia"]["models"] = [
+            "mood_happy-discogs-effnet-1", "mood_sad-discogs-effnet-1",
+            "genre_discogs400-discogs-effnet-1",
+        ]  # fmt: skip
+        items = [
+            self.add_track(self.audio.a120_mp3, title="mp3"),
+            self.add_track(self.audio.a120_flac, title="flac"),
+        ]
+        untouched = self.add_track(self.audio.c90_mp3, title="other")
+        self.essentia("-W", "title:other")  # no writing without -w
+        self.essentia("-w", "title:mp3", ",", "title:flac")
+        for item in items:
+            item.load()
+            tags = MediaFile(item.path)
+            assert tags.genres == item.genres
+            assert item.genres  # the likeliest style clears the bar
+            assert tags.essentia_moods == item["essentia_moods"] == "happy; sad"
+        assert not MediaFile(untouched.path).genres
 
     def test_a_model_added_later_runs_alone(self):
         item = self.add_track(self.audio.a120_flac, title="one")

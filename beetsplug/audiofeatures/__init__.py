@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from beets import ui
 from beets.plugins import BeetsPlugin
+from mediafile import MediaFile
 
 from . import clap_command, essentia_command
-from .fields import ALBUM_TYPES, ITEM_TYPES, type_for
+from .fields import ALBUM_TYPES, ITEM_TYPES, MOOD_TAG, type_for
 from .keys import parse_key
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
             }
             | clap_command.tag_field_types(self.config["clap"])
         )
+        if "essentia_moods" not in MediaFile.__dict__:  # once per process
+            self.add_media_field("essentia_moods", MOOD_TAG)
         self.template_funcs["camelot"] = _key_code("camelot")
         self.template_funcs["openkey"] = _key_code("open_key")
         self._import_runner: essentia_command.EssentiaRunner | None = None

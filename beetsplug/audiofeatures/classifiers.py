@@ -106,6 +106,42 @@ class Head:
         return values
 
 
+def file_tags(
+    heads: list[Head],
+    values: dict[str, Any],
+    threshold: float = 0.5,
+    genre_floor: float = 0.1,
+) -> dict[str, Any]:
+    """MOOD and GENRE tags for players: the moods whose head says yes
+    (``mood_happy`` -> ``happy``), and the three likeliest genres above
+    ``genre_floor``, a Discogs ``Parent---Style`` label giving both."""
+    moods: list[str] = []
+    genres: list[tuple[float, str]] = []
+    for head in heads:
+        if head.task.startswith("mood_"):
+            mood = head.task.removeprefix("mood_")
+            if mood in head.classes:
+                probability = values.get(head.class_field(mood))
+                if probability is not None and probability >= threshold:
+                    moods.append(mood)
+        elif head.task.startswith("genre_"):
+            for label in head.classes:
+                probability = values.get(head.class_field(label))
+                if probability is not None and probability >= genre_floor:
+                    genres.append((probability, label))
+    names: list[str] = []
+    for _, label in sorted(genres, reverse=True)[:3]:
+        for name in label.split("---"):
+            if name.strip() and name.strip() not in names:
+                names.append(name.strip())
+    tags: dict[str, Any] = {}
+    if moods:
+        tags["essentia_moods"] = "; ".join(moods)
+    if names:
+        tags["genres"] = names
+    return tags
+
+
 def read_head(path: Path) -> Head:
     """A head's metadata JSON (``<name>.json``)."""
     try:

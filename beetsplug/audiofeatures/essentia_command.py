@@ -29,8 +29,10 @@ from .classifiers import (
     ROUTES,
     SITE,
     ClassifierError,
+    Head,
     ModelFiles,
     download,
+    file_tags,
     read_head,
 )
 from .descriptors import BY_FIELD, Kind, aggregate_album, descriptors_for
@@ -61,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "model_route": "auto",  # auto | tensorflow | onnx
     "top_classes": 10,  # of a head with more classes, keep the N likeliest
     "models_url": SITE,  # where --download-models fetches them
+    # Also tag the files' MOOD and GENRE from the classifiers (with -w).
+    "write_tags": False,
+    "mood_threshold": 0.5,  # a mood is tagged from this probability on
 }
 
 
@@ -99,6 +104,8 @@ class EssentiaSettings:
     dump: Path | None
     version: str
     classifiers: ClassifierSpec | None = None
+    write_tags: bool = False
+    mood_threshold: float = 0.5
 
     @property
     def classifier_id(self) -> str:
@@ -154,6 +161,8 @@ class EssentiaSettings:
             dump=Path(dump).expanduser().resolve() if dump else None,
             version=essentia_version(),
             classifiers=classifier_spec(view),
+            write_tags=view["write_tags"].get(bool),
+            mood_threshold=view["mood_threshold"].as_number(),
         )
 
 
@@ -210,6 +219,12 @@ def classifier_field_types(view: confuse.ConfigView) -> dict[str, Kind]:
     except (UserError, ClassifierError):
         pass
     return kinds
+
+
+@functools.lru_cache(maxsize=4)
+def described_heads(files: ModelFiles) -> list[Head]:
+    """The heads' descriptions, read once per run."""
+    return files.heads()
 
 
 def needs_descriptors(item: Item, settings: EssentiaSettings) -> bool:
@@ -370,8 +385,17 @@ class EssentiaRunner:
             item["essentia_version"] = settings.version
             if svm := settings.profile.svm_models:
                 item["essentia_svm_models"] = f"svm: {', '.join(svm)}"
+        tags_changed = False
         if job.classify:
             item["essentia_classifiers"] = settings.classifier_id
+            if settings.write_tags and settings.classifiers:
+                tags = file_tags(
+                    described_heads(settings.classifiers.files),
+                    result.values,
+                    settings.mood_threshold,
+                )
+                tags_changed = any(item.get(k) != v for k, v in tags.items())
+                item.update(tags)
         core_changed = settings.fill_core_fields and self._fill_core(
             item, result.values
         )
@@ -380,7 +404,7 @@ class EssentiaRunner:
             displayable_path(item.path),
             ", ".join(f"{k}={v}" for k, v in sorted(result.values.items())),
         )
-        if write and core_changed:
+        if write and (core_changed or tags_changed):
             item.try_write()
         item.store()
 

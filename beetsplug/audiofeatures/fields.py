@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import mediafile
 from beets.dbcore import types
 from beets.dbcore.query import FieldQuery
 
@@ -68,6 +69,7 @@ PROBABILITY = _FLOATS[3]
 ITEM_TYPES |= {
     "essentia_classifiers": types.STRING,
     "essentia_svm_models": types.STRING,
+    "essentia_moods": types.STRING,
     "clap_model": types.STRING,
     "clap_embedded": types.DATE,
     # Never stored: set on the results of ``beet clapquery`` for -f.
@@ -77,3 +79,12 @@ ITEM_TYPES |= {
 ALBUM_TYPES: dict[str, types.Type[Any, Any]] = {
     d.field: ITEM_TYPES[d.field] for d in DESCRIPTORS if d.album
 }
+
+
+#: The MOOD tag players read, filled from the mood classifiers.
+MOOD_TAG = mediafile.MediaField(
+    mediafile.MP3StorageStyle("TMOO"),
+    mediafile.MP4StorageStyle("----:com.apple.iTunes:MOOD"),
+    mediafile.StorageStyle("MOOD"),
+    mediafile.ASFStorageStyle("WM/Mood"),
+)
