@@ -1,0 +1,195 @@
+"""The command lines of ``beet essentia``, ``beet clap`` and ``beet
+clapquery``: names, options and help texts. The work is done by
+``essentia_command`` and ``clap_command``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from beets import ui
+
+CommandFunc = Callable[..., Any]
+
+
+def essentia(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand(
+        "essentia",
+        help="analyse tracks with Essentia and store descriptors",
+    )
+    parser = cmd.parser
+    parser.add_option(
+        "-f",
+        "--force",
+        action="store_true",
+        default=None,
+        help="re-analyse tracks that were already analysed",
+    )
+    parser.add_option(
+        "-p",
+        "--pretend",
+        action="store_true",
+        default=False,
+        help="list what would be analysed and change nothing",
+    )
+    parser.add_option(
+        "-w",
+        "--write",
+        action="store_true",
+        default=None,
+        help="write core tags (bpm, initial_key) to files",
+    )
+    parser.add_option(
+        "-W",
+        "--nowrite",
+        action="store_false",
+        dest="write",
+        help="do not write tags to files",
+    )
+    parser.add_option(
+        "-j",
+        "--jobs",
+        type="int",
+        default=None,
+        help="worker processes (default: all cores)",
+    )
+    parser.add_option(
+        "--profile",
+        default=None,
+        help="music, rhythm, tonal, lowlevel, freesound, a mix such as "
+        "rhythm,tonal, or a YAML profile file",
+    )
+    parser.add_option(
+        "--dump",
+        metavar="DIR",
+        default=None,
+        help="also save each track's full Essentia output as JSON "
+        "under DIR, mirroring the library's folders",
+    )
+    parser.add_option(
+        "--models",
+        action="store_true",
+        default=False,
+        help="list the configured classifier models, where they are "
+        "looked for and which files are missing",
+    )
+    parser.add_option(
+        "--download-models",
+        action="store_true",
+        default=False,
+        help="download the missing model files from Essentia's site",
+    )
+    parser.add_album_option()
+    cmd.func = func
+    return cmd  # fmt: skip
+
+
+def clap(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand("clap", help="compute CLAP audio embeddings for tracks")
+    parser = cmd.parser
+    parser.add_option(
+        "-f",
+        "--force",
+        action="store_true",
+        default=None,
+        help="embed tracks again even if they have a vector",
+    )
+    parser.add_option(
+        "-p",
+        "--pretend",
+        action="store_true",
+        default=False,
+        help="list what would be embedded and change nothing",
+    )
+    parser.add_option(
+        "-j",
+        "--jobs",
+        type="int",
+        default=None,
+        help="ffmpeg decoders running ahead of the model (default 2)",
+    )
+    parser.add_option(
+        "--dump",
+        metavar="DIR",
+        default=None,
+        help="also save each vector as .npy under DIR, mirroring the "
+        "library's folders",
+    )
+    parser.add_option(
+        "--stats",
+        action="store_true",
+        default=False,
+        help="report embedded, missing, stale and orphaned vectors",
+    )
+    parser.add_option(
+        "--tags",
+        action="store_true",
+        default=False,
+        help="also set the zero-shot tags configured under "
+        "audiofeatures.clap.tags, from the cached vectors",
+    )
+    parser.add_option(
+        "--prune",
+        action="store_true",
+        default=False,
+        help="delete vectors of tracks no longer in the library",
+    )
+    cmd.func = func
+    return cmd  # fmt: skip
+
+
+def clapquery(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand(
+        "clapquery",
+        help="list tracks that sound like a sentence",
+    )
+    cmd.parser.usage = "%prog PROMPT [QUERY] [options]"
+    parser = cmd.parser
+    parser.add_option(
+        "-t",
+        "--text",
+        action="append",
+        metavar="PROMPT",
+        help="a prompt (repeatable: the score is the mean); then every "
+        "argument is the query",
+    )
+    parser.add_option(
+        "--not",
+        dest="negative",
+        action="append",
+        metavar="PROMPT",
+        help="a prompt the results should not sound like (repeatable)",
+    )
+    parser.add_option(
+        "--like",
+        metavar="QUERY",
+        help="tracks that sound like the ones QUERY matches",
+    )
+    parser.add_option(
+        "-n",
+        "--limit",
+        type="int",
+        default=None,
+        help="how many results (default 20)",
+    )
+    parser.add_option(
+        "--min-score",
+        type="float",
+        default=None,
+        help="leave out results scoring below this",
+    )
+    parser.add_option(
+        "--json",
+        action="store_true",
+        default=False,
+        help="print the results as JSON",
+    )
+    parser.add_option(
+        "--m3u",
+        metavar="FILE",
+        help="also write the results to FILE",
+    )
+    parser.add_format_option()
+    parser.add_album_option()
+    cmd.func = func
+    return cmd  # fmt: skip
