@@ -219,10 +219,14 @@ def tensorflow_row(
     return result
 
 
-def largest_difference(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """The largest gap between the probabilities both routes report."""
+def largest_difference(
+    a: dict[str, Any], b: dict[str, Any]
+) -> tuple[float, int]:
+    """The largest gap between the probabilities both routes report,
+    and how many there are."""
     shared = [k for k in a.keys() & b.keys() if isinstance(a[k], int | float)]
-    return max((abs(a[k] - b[k]) for k in shared), default=float("nan"))
+    gaps = [abs(a[k] - b[k]) for k in shared]
+    return max(gaps, default=float("nan")), len(gaps)
 
 
 def mean(values: list[float]) -> float:
@@ -364,10 +368,12 @@ def main() -> None:
         )
         onnx_values = rows["ONNX classifiers alone"]
         assert isinstance(onnx_values, dict)
-        gap = largest_difference(onnx_values["values"], tensorflow["values"])
+        gap, compared = largest_difference(
+            onnx_values["values"], tensorflow["values"]
+        )
         print(
-            f"\nONNX vs TensorFlow probabilities, first track: "
-            f"largest difference {gap:.4f}"
+            f"\nONNX vs TensorFlow, first track: largest difference "
+            f"{gap:.4f} over {compared} probabilities"
         )
     print(f"\n{CAVEAT}")
     print(

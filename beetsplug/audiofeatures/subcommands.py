@@ -12,25 +12,26 @@ from beets import ui
 CommandFunc = Callable[..., Any]
 
 
+def add_force_and_pretend(
+    parser: ui.CommonOptionsParser, force_help: str, done: str
+) -> None:
+    parser.add_option(
+        "-f", "--force", action="store_true", default=None, help=force_help
+    )
+    parser.add_option(
+        "-p", "--pretend", action="store_true", default=False,
+        help=f"list what would be {done} and change nothing",
+    )  # fmt: skip
+
+
 def essentia(func: CommandFunc) -> ui.Subcommand:
     cmd = ui.Subcommand(
         "essentia",
         help="analyse tracks with Essentia and store descriptors",
     )
     parser = cmd.parser
-    parser.add_option(
-        "-f",
-        "--force",
-        action="store_true",
-        default=None,
-        help="re-analyse tracks that were already analysed",
-    )
-    parser.add_option(
-        "-p",
-        "--pretend",
-        action="store_true",
-        default=False,
-        help="list what would be analysed and change nothing",
+    add_force_and_pretend(
+        parser, "re-analyse tracks that were already analysed", "analysed"
     )
     parser.add_option(
         "-w",
@@ -87,19 +88,8 @@ def essentia(func: CommandFunc) -> ui.Subcommand:
 def clap(func: CommandFunc) -> ui.Subcommand:
     cmd = ui.Subcommand("clap", help="compute CLAP audio embeddings for tracks")
     parser = cmd.parser
-    parser.add_option(
-        "-f",
-        "--force",
-        action="store_true",
-        default=None,
-        help="embed tracks again even if they have a vector",
-    )
-    parser.add_option(
-        "-p",
-        "--pretend",
-        action="store_true",
-        default=False,
-        help="list what would be embedded and change nothing",
+    add_force_and_pretend(
+        parser, "embed tracks again even if they have a vector", "embedded"
     )
     parser.add_option(
         "-j",
