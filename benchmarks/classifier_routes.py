@@ -2,7 +2,7 @@
 plain ``music`` profile.
 
 Synthesises N tracks with ffmpeg (a sine, a different pitch per track,
-mixed with pink-ish noise; stereo FLAC, 44.1 kHz), writes the four
+mixed with white noise; stereo FLAC, 44.1 kHz), writes the four
 discogs-effnet heads (mood_happy, mood_sad, danceability,
 genre_discogs400) and their extractor with the tests' model builder
 (``tests/essentia_models.py``), then measures, all in one process with
@@ -20,7 +20,9 @@ and splits the ONNX route into decoding (``Classifiers.load``), the mel
 front end (``OnnxRoute.mel_frames``) and the rest (patching, model
 inference, averaging). Times are wall clock per track (mean over the
 tracks) with the process CPU time next to them; building the
-``Analyzer`` is timed apart, as a worker pays it once per run.
+``Analyzer`` is timed apart, as a worker pays it once per run. The
+first three rows take turns on each file, so a drifting load hits them
+alike.
 
 CAVEAT: the models are the tests' tiny random stand-ins. The heads have
 the real shapes, but the extractor is a mean over each patch's frames

@@ -99,24 +99,6 @@ class TestClap(ClapHelper):
         self.clap("-f", "title:a-flac")
         assert self.lib.get_item(ids["a-flac"])["clap_embedded"] > stamp
 
-    def test_bad_files_are_named_counted_and_the_rest_is_stored(self, caplog):
-        good = self.add_track(self.audio.a120_wav, title="good")
-        broken = self.add_track(self.audio.text, title="text")
-        silent = self.add_track(self.audio.silence, title="silent")
-        empty = self.add_track(self.audio.empty, title="empty")
-        with pytest.raises(
-            UserError, match="3 of 4 tracks could not be embedded"
-        ):
-            self.clap()
-        good.load()
-        assert good["clap_model"]
-        for item in (broken, silent, empty):
-            item.load()
-            assert "clap_model" not in item
-            assert os.fsdecode(item.path) in caplog.text
-        assert "the audio is silent" in caplog.text
-        assert self.store().index().ids.tolist() == [good.id]
-
     def test_every_format_decodes(self):
         a = self.audio
         sources = [a.a120_wav, a.a120_flac, a.a120_mp3, a.a120_ogg, a.a120_m4a,

@@ -182,48 +182,6 @@ class TestAnalysis(AudioFeaturesHelper):
 
 
 class TestBadInput(AudioFeaturesHelper):
-    def test_bad_files_fail_alone_and_are_named(self, caplog):
-        good = self.add_track(self.audio.a120_flac, title="good")
-        bad = {
-            "missing": self.add_track(self.audio.a120_mp3, title="missing"),
-            "empty": self.add_track(self.audio.empty, title="empty"),
-            "text": self.add_track(self.audio.text, title="text"),
-            "silent": self.add_track(self.audio.silence, title="silent"),
-            "truncated": self.add_track(
-                self.audio.truncated_wav, title="truncated", length=15.0
-            ),
-        }
-        os.unlink(bad["missing"].path)
-        opus = self.add_track(self.audio.opus, title="opus")
-        aac = self.add_track(self.audio.raw_aac, title="aac")
-        six = self.add_track(self.audio.six_channels, title="six")
-
-        with (
-            caplog.at_level(logging.INFO),
-            pytest.raises(UserError, match="5 of 9 tracks could not be"),
-        ):
-            self.essentia("--profile", "rhythm")
-
-        for item in (good, opus, aac, six):
-            item.load()
-            assert item["essentia_bpm"] == pytest.approx(120, abs=1), item.title
-        reasons = {
-            "missing": "file not found",
-            "empty": "file is empty",
-            "text": "ffmpeg",
-            "silent": "silent",
-            "truncated": "truncated",
-        }
-        for name, item in bad.items():
-            item.load()
-            assert "essentia_analyzed" not in item
-            line = next(
-                r.getMessage() for r in caplog.records
-                if r.getMessage().startswith(os.fsdecode(item.path))
-            )  # fmt: skip
-            assert reasons[name] in line
-        assert "analysed 4, skipped 0, failed 5" in caplog.text
-
     def test_crashing_workers_cost_one_track(self, caplog):
         first = self.add_track(self.audio.a120_flac, title="first")
         rest = [

@@ -135,7 +135,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def _close_clap_runner(self, **_: Any) -> None:
         if self._clap_runner is not None:
-            self._clap_runner.store.index()  # once per import, not per album
+            self._clap_runner.fold_index()  # once per import, not per album
             self._clap_runner = None
 
     def _forget_item(self, item: Any, **_: Any) -> None:

@@ -108,10 +108,8 @@ def decode_window(
     except subprocess.TimeoutExpired as exc:
         raise DecodeError("ffmpeg took more than 5 minutes for 10 s") from exc
     if run.returncode != 0:
-        message = run.stderr.decode(errors="replace").strip().splitlines()
-        raise DecodeError(
-            f"ffmpeg: {message[-1] if message else run.returncode}"
-        )
+        reason = _reason(run.stderr, path)
+        raise DecodeError(f"ffmpeg could not decode it: {reason}")
     samples = np.frombuffer(run.stdout[: len(run.stdout) // 2 * 2], "<i2")
     return samples[:CLIP_SAMPLES].astype(np.float32) / 32767.0
 
@@ -131,6 +129,8 @@ def _reason(stderr: bytes, path: str) -> str:
 def fill_clip(samples: np.ndarray) -> np.ndarray:
     """Exactly 10 s: a shorter recording is repeated, then zero-padded
     (LAION's "repeatpad")."""
+    if not len(samples):
+        raise DecodeError("no audio could be decoded")
     if len(samples) >= CLIP_SAMPLES:
         return samples[:CLIP_SAMPLES]
     repeats = CLIP_SAMPLES // len(samples)
@@ -149,9 +149,15 @@ def decode_clips(
     clips = []
     for start in policy.starts(duration):
         samples = decode_window(path, start, ffmpeg)
-        # A window past the real end of a truncated file is empty.
-        if len(samples) >= SAMPLE_RATE // 10:
-            clips.append(fill_clip(samples))
+        expected = min(CLIP_SECONDS, duration - start)
+        if expected > 1 and len(samples) < SAMPLE_RATE * (expected - 1):
+            # The audio ends long before the length the header promises.
+            end = start + len(samples) / SAMPLE_RATE
+            raise DecodeError(
+                f"truncated: the audio stops at {end:.1f} s of the "
+                f"{duration:.1f} s the file promises"
+            )
+        clips.append(fill_clip(samples))
     if not clips:
         raise DecodeError("no audio could be decoded")
     if max(float(np.sqrt(np.mean(clip**2))) for clip in clips) < SILENCE_RMS:

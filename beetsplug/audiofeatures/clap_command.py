@@ -243,7 +243,13 @@ class ClapRunner:
     def __init__(self, settings: ClapSettings, log: Any) -> None:
         self.settings = settings
         self.log = log
-        self.store = settings.store().open(settings.identity())
+        try:
+            self.store = settings.store().open(settings.identity())
+        except OSError as exc:
+            raise UserError(
+                f"cannot create the CLAP cache in {settings.cache_dir}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         self.model = ModelHolder(settings.spec, log)
 
     def run(
@@ -299,7 +305,18 @@ class ClapRunner:
                     bar.update()
         finally:
             if fold_index:
-                self.store.index()
+                self.fold_index()
+
+    def fold_index(self) -> None:
+        """Bring the search index up to date; if that cannot be written
+        now, the journal keeps it correct for the next reader."""
+        try:
+            self.store.index()
+        except OSError as exc:
+            self.log.warning(
+                "the CLAP index could not be updated now ({}); the next "
+                "query will", exc.strerror or exc,
+            )  # fmt: skip
 
     def dump(self, lib: Library, item: Item, vector: np.ndarray) -> None:
         if self.settings.dump is None:
@@ -308,7 +325,13 @@ class ClapRunner:
         atomic_save(Path(os.fsdecode(target)), vector)
 
     def keep(self, lib: Library, item: Item, vector: np.ndarray) -> None:
-        self.store.put(item_id(item), vector)
+        try:
+            self.store.put(item_id(item), vector)
+        except OSError as exc:  # a full disk, a read-only cache: stop
+            raise UserError(
+                f"cannot write to the CLAP cache {self.store.folder}: "
+                f"{exc.strerror or exc}; the tracks embedded so far are kept"
+            ) from exc
         if self.settings.dump:
             self.dump(lib, item, vector)
         item["clap_model"] = self.store.tag

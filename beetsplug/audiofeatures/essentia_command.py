@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
     "top_classes": 10,  # of a head with more classes, keep the N likeliest
     "models_url": SITE,  # where --download-models fetches them
     # Also tag the files' MOOD and GENRE from the classifiers (with -w).
+    # Analyse at most the first N minutes of a track (memory stays
+    # bounded on hour-long mixes); 0 analyses everything.
+    "max_minutes": 30,
     "write_tags": False,
     "mood_threshold": 0.5,  # a mood is tagged from this probability on
 }
@@ -106,6 +109,7 @@ class EssentiaSettings:
     classifiers: ClassifierSpec | None = None
     write_tags: bool = False
     mood_threshold: float = 0.5
+    max_seconds: float = 0
 
     @property
     def classifier_id(self) -> str:
@@ -140,6 +144,15 @@ class EssentiaSettings:
                 write = view["write"].get(confuse.Optional(bool))
         except confuse.ConfigError as exc:
             raise UserError(f"audiofeatures.essentia: {exc}") from exc
+        try:
+            max_minutes = view["max_minutes"].as_number()
+        except confuse.ConfigError as exc:
+            raise UserError(f"audiofeatures.essentia: {exc}") from exc
+        if max_minutes < 0:
+            raise UserError(
+                "audiofeatures.essentia.max_minutes must be 0 (no limit) or "
+                f"more, not {max_minutes}"
+            )
         if jobs < 0:
             raise UserError(
                 f"audiofeatures.essentia.jobs must be 0 (all cores) or more, "
@@ -163,6 +176,7 @@ class EssentiaSettings:
             classifiers=classifier_spec(view),
             write_tags=view["write_tags"].get(bool),
             mood_threshold=view["mood_threshold"].as_number(),
+            max_seconds=60 * max_minutes,
         )
 
 
@@ -339,6 +353,7 @@ class EssentiaRunner:
                 dump=dump_path(item, lib, dump) if dump else None,
                 descriptors=needs_descriptors(item, self.settings),
                 classify=needs_classifiers(item, self.settings),
+                max_seconds=self.settings.max_seconds,
             )
             for path, item in by_path.items()
         ]

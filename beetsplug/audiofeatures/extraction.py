@@ -269,6 +269,11 @@ class AnalysisJob:
     transcode: bool = False  # decode through ffmpeg first
     descriptors: bool = True  # run the profile's extractor
     classify: bool = False  # run the trained classifiers
+    max_seconds: float = 0  # analyse at most this much (0: all)
+
+    @property
+    def too_long(self) -> bool:
+        return 0 < self.max_seconds < self.expected_length
 
 
 @dataclass(frozen=True)
@@ -324,7 +329,9 @@ class Analyzer:
             raise AnalysisError("file not found")
         if os.path.getsize(job.path) == 0:
             raise AnalysisError("file is empty")
-        if job.transcode or needs_transcode(job.path):
+        # A long file is cut by ffmpeg first: Essentia holds a whole
+        # decoded file in memory (2 hours of audio take gigabytes).
+        if job.transcode or job.too_long or needs_transcode(job.path):
             return self._via_ffmpeg(job)
         try:
             return self._analyse(path, job, transcoded=False)
@@ -368,7 +375,9 @@ class Analyzer:
         wav = self.workdir / f"{uuid.uuid4().hex}.wav"
         try:
             try:
-                transcode_to_wav(job.path, wav)
+                transcode_to_wav(
+                    job.path, wav, job.max_seconds if job.too_long else 0
+                )
             except TranscodeError as exc:
                 raise AnalysisError(
                     f"ffmpeg could not decode it: {exc}"
@@ -389,7 +398,7 @@ class Analyzer:
         if loudness is not None and not loudness > SILENCE_LUFS:
             raise AnalysisError(f"{SILENT} (below {SILENCE_LUFS:.0f} LUFS)")
         length = float(pool.get(LENGTH, 0.0))
-        expected = job.expected_length
+        expected = job.max_seconds if job.too_long else job.expected_length
         if expected and expected - length > max(
             1.0, TRUNCATION_TOLERANCE * expected
         ):

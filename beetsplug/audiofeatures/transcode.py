@@ -31,8 +31,12 @@ def needs_transcode(path: bytes | str) -> bool:
     return Path(os.fsdecode(path)).suffix.lower() not in NATIVE_EXTENSIONS
 
 
-def transcode_to_wav(source: bytes | str, target: Path) -> None:
-    """Decode ``source`` into a 44.1 kHz, 16-bit stereo WAV at ``target``."""
+def transcode_to_wav(
+    source: bytes | str, target: Path, seconds: float = 0
+) -> None:
+    """Decode ``source`` (its first ``seconds``, if given) into a 44.1 kHz,
+    16-bit stereo WAV at ``target``. The ``file:`` prefix keeps any file
+    name literal; no shell is involved."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise TranscodeError(
@@ -41,7 +45,8 @@ def transcode_to_wav(source: bytes | str, target: Path) -> None:
         )
     command = [
         ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-i", os.fsdecode(source), "-map", "0:a:0", "-vn",
+        *(["-t", f"{seconds:.3f}"] if seconds > 0 else []),
+        "-i", "file:" + os.fsdecode(source), "-map", "0:a:0", "-vn",
         "-ac", "2", "-ar", "44100", "-c:a", "pcm_s16le", "-f", "wav",
         str(target),
     ]  # fmt: skip

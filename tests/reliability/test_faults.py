@@ -1,0 +1,163 @@
+"""Crashes, concurrency, full disks and hostile files: what they may
+cost, and what they must not."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from beets.exceptions import UserError
+
+from beetsplug.audiofeatures import essentia_command
+from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
+from beetsplug.audiofeatures.profiles import ProfileError, resolve_profile
+from tests import synth
+from tests.reliability.crashing import CrashingAnalyzer
+from tests.synth import BEET
+from tests.test_clap_plugin import ClapHelper
+
+
+class TestWorkerCrash(ClapHelper):
+    def test_a_segfault_on_one_file_costs_that_file_only(
+        self, monkeypatch, caplog
+    ):
+        monkeypatch.setattr(essentia_command, "Analyzer", CrashingAnalyzer)
+        good = [
+            self.add_track(self.audio.a120_flac, title=f"ok{n}")
+            for n in range(3)
+        ]
+        crash = self.add_track(self.audio.a120_flac, title="crash")
+        with (
+            caplog.at_level(logging.INFO),
+            pytest.raises(UserError, match="1 of 4 tracks"),
+        ):
+            self.essentia("--profile", "rhythm")
+        # retried once through ffmpeg in a fresh worker, then given up
+        assert (
+            f"{os.fsdecode(crash.path)}: the worker process crashed (killed by SIGSEGV)"
+            in caplog.text
+        )
+        for item in good:
+            item.load()
+            assert "essentia_bpm" in item
+        crash.load()
+        assert "essentia_analyzed" not in crash
+
+
+class TestFullDisk(ClapHelper):
+    def test_a_full_cache_disk_stops_clap_with_one_line(self, monkeypatch):
+        items = [
+            self.add_track(self.audio.a120_flac, title=f"t{n}")
+            for n in range(3)
+        ]
+        self.clap("title:t0")  # one vector stored before the disk fills up
+        real_replace = os.replace
+
+        def full(source, target, *args, **kwargs):
+            if str(target).endswith(".npy"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_replace(source, target, *args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", full)
+        with pytest.raises(
+            UserError, match=r"cannot write to the CLAP cache .*No space left"
+        ):
+            self.clap()
+        monkeypatch.undo()
+        store = self.store()
+        assert not list(store.folder.rglob("*.tmp"))  # nothing half-written
+        assert store.index().ids.tolist() == [items[0].id]
+        for item in items[1:]:
+            item.load()
+            assert "clap_model" not in item
+        self.clap()  # with room again, the rest follows
+        assert len(store.index()) == 3
+
+
+@pytest.fixture
+def shared_library(
+    tmp_path: Path, audio, clap
+) -> tuple[dict[str, str], Path, Path]:
+    music = tmp_path / "incoming"
+    music.mkdir()
+    for n in range(8):
+        synth.encode(audio.a120_wav, music / f"{n}.flac")
+    cache = tmp_path / "cache"
+    env, db = synth.import_library(
+        tmp_path, music,
+        f"audiofeatures: {{essentia: {{jobs: 1, profile: rhythm}}, clap: "
+        f"{{model: '{clap.model_dir}', cache_dir: '{cache}', jobs: 1, windows: 1}}}}\n",
+    )  # fmt: skip
+    env["HF_HUB_OFFLINE"] = "1"
+    return env, db, cache
+
+
+@pytest.mark.parametrize("command", ["clap", "essentia"])
+def test_two_runs_at_once_on_overlapping_queries(shared_library, command):
+    env, db, cache = shared_library
+    runs = [
+        subprocess.Popen(
+            [BEET, command, *query],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for query in ([], ["path::[0-5]\\.flac$"])
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err.decode()
+        assert b"Traceback" not in err
+    field = "clap_model" if command == "clap" else "essentia_analyzed"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        count = conn.execute(
+            "SELECT COUNT(*) FROM item_attributes WHERE key = ?", (field,)
+        ).fetchone()[0]
+    assert count == 8
+    if command == "clap":
+        (store,) = stores(cache)
+        assert len(store.index()) == 8
+        assert not list(cache.rglob("*.tmp"))
+
+
+class TestHostileInput:
+    def test_profile_yaml_cannot_run_code(self, tmp_path):
+        marker = tmp_path / "pwned"
+        path = tmp_path / "evil.yaml"
+        path.write_text(
+            f"endTime: !!python/object/apply:os.system ['touch {marker}']\n"
+        )
+        with pytest.raises(ProfileError):
+            resolve_profile(str(path))
+        assert not marker.exists()
+        with pytest.raises(yaml.YAMLError):  # what a full loader would run
+            yaml.safe_load(path.read_text())
+
+    def test_cache_paths_come_from_item_ids_only(self, tmp_path):
+        store = EmbeddingStore(tmp_path / "cache", "m-1").open({"model": "m"})
+        for bad in (-1, "../../etc/passwd", "1/../../x"):
+            with pytest.raises(ValueError):
+                store.vector_path(bad)  # type: ignore[arg-type]
+        path = store.vector_path(1234567)
+        assert path.resolve().is_relative_to((tmp_path / "cache").resolve())
+        store.put(7, np.ones(4, np.float32) / 2)
+        assert store.discard([7]) == 1
+
+    def test_no_shell_between_beets_and_ffmpeg(self, tmp_path, audio):
+        from beetsplug.audiofeatures.transcode import transcode_to_wav
+
+        odd = tmp_path / "-$(touch pwned) `x` 'q' \"d\".flac"
+        odd.write_bytes(audio.a120_flac.read_bytes())
+        out = tmp_path / "out.wav"
+        transcode_to_wav(os.fsencode(odd), out, seconds=2)
+        assert out.stat().st_size > 44_100 * 4
+        assert not (tmp_path / "pwned").exists()
+        assert not Path("pwned").exists()
