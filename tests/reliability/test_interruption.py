@@ -1,4 +1,5 @@
-"""The ``beet`` program itself, interrupted the hard way."""
+"""``beet essentia`` and ``beet clap`` killed mid-batch (SIGINT, SIGKILL):
+what was stored stays, the store stays consistent, a re-run resumes."""
 
 from __future__ import annotations
 
