@@ -80,6 +80,34 @@ class TestFullDisk(ClapHelper):
         self.clap()  # with room again, the rest follows
         assert len(store.index()) == 3
 
+    def test_a_read_only_cache_is_one_line(self, monkeypatch):
+        self.add_track(self.audio.a120_flac, title="t")
+
+        def read_only(self, *args, **kwargs):
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        monkeypatch.setattr(Path, "mkdir", read_only)
+        with pytest.raises(
+            UserError, match=r"cannot create the CLAP cache .*Read-only"
+        ):
+            self.clap()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+class TestUnreadable(ClapHelper):
+    def test_a_file_without_read_permission_fails_alone(self, caplog):
+        good = self.add_track(self.audio.a120_flac, title="good")
+        locked = self.add_track(self.audio.a120_mp3, title="locked")
+        os.chmod(locked.path, 0)
+        with (
+            caplog.at_level(logging.INFO),
+            pytest.raises(UserError, match="1 of 2"),
+        ):
+            self.clap()
+        assert "Permission denied" in caplog.text
+        good.load()
+        assert "clap_model" in good
+
 
 @pytest.fixture
 def shared_library(
