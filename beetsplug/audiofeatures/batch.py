@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
+
+from tqdm import tqdm
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -191,6 +194,18 @@ class WorkerPool(Generic[J, R]):
                     worker.conn.send(None)
                 worker.process.join(timeout=5)
             self._retire(worker)
+
+
+def progress_bar(total: int, shown: bool = True) -> tqdm:
+    """A progress bar on stderr, shown only on a terminal."""
+    return tqdm(
+        total=total,
+        unit="track",
+        disable=None if shown else True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+    )
 
 
 @dataclass

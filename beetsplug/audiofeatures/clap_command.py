@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -22,7 +21,7 @@ from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .batch import Failure, Tally
+from .batch import Failure, Tally, progress_bar
 from .clap_audio import DecodeError, WindowPolicy, embed_tracks, require_ffmpeg
 from .clap_model import (
     ClapEmbedder,
@@ -34,6 +33,7 @@ from .clap_model import (
 from .embedding_store import EmbeddingStore, atomic_save, stores
 from .essentia_command import dump_path
 from .fields import PROBABILITY, STRING
+from .library_query import CHUNK, item_chunks, item_id, matching_ids, split_ids
 from .search import Ranking, rank, unit
 from .zero_shot import (
     DEFAULT_TEMPLATE,
@@ -45,7 +45,7 @@ from .zero_shot import (
 )
 
 if TYPE_CHECKING:
-    from beets.library import Album, Item, Library
+    from beets.library import Item, Library
 
 PIPELINE_VERSION = 1
 
@@ -214,13 +214,6 @@ class ModelHolder:
         return self._embedder
 
 
-def item_id(item: Item | Album) -> int:
-    """The id of an item that comes from the library (it always has one)."""
-    if item.id is None:
-        raise ValueError(f"{item} is not in the library")
-    return item.id
-
-
 def needs_embedding(item: Item, store: EmbeddingStore, force: bool) -> bool:
     return (
         force
@@ -257,7 +250,7 @@ class ClapRunner:
         lib: Library,
         items: Sequence[Item],
         tally: Tally,
-        progress: bool = False,
+        bar: tqdm | None = None,
         fold_index: bool = True,
     ) -> None:
         """Embed ``items``; failures are logged and added to ``tally``.
@@ -281,12 +274,9 @@ class ClapRunner:
             )
             for item in items
         ]
-        bar = tqdm(
-            total=len(items), unit="track", disable=None if progress else True,
-            file=sys.stderr, dynamic_ncols=True, leave=False,
-        )  # fmt: skip
+        bar = bar or progress_bar(len(items), shown=False)
         try:
-            with bar, logging_redirect_tqdm([logging.getLogger("beets")]):
+            with logging_redirect_tqdm([logging.getLogger("beets")]):
                 for key, result in embed_tracks(
                     tracks,
                     embedder.embed_clips,
@@ -350,16 +340,22 @@ def run_clap(
     if opts.stats or opts.prune:
         report_store(settings, lib, log, prune=opts.prune)
         return
-    items = list(lib.items(args))
+    ids = matching_ids(lib, args)
     store = settings.store()
-    todo, tally = plan(items, store, settings.force)
+    # Items are loaded a chunk at a time: memory does not grow with
+    # the size of the query.
+    todo, skipped = split_ids(
+        lib, ids, lambda item: needs_embedding(item, store, settings.force)
+    )
+    tally = Tally(skipped=skipped)
     if opts.pretend:
         log.info(
             "would embed {} of {} tracks with {} ({} windows each)",
-            len(todo), len(items), settings.spec.model, settings.policy.count,
+            len(todo), len(ids), settings.spec.model, settings.policy.count,
         )  # fmt: skip
-        for item in todo:
-            ui.print_(f"embed: {item}")
+        for chunk in item_chunks(lib, todo):
+            for item in chunk:
+                ui.print_(f"embed: {item}")
         return
     log.info(
         "embedding {} tracks with {} ({} already embedded)",
@@ -367,15 +363,21 @@ def run_clap(
     )  # fmt: skip
     runner = ClapRunner(settings, log)
     if settings.dump:  # what is already embedded is dumped from the store
-        waiting = {item_id(item) for item in todo}
-        for item in items:
-            vector = None if item.id in waiting else store.get(item_id(item))
-            if vector is not None:
-                runner.dump(lib, item, vector)
-    runner.run(lib, todo, tally, progress=True)
+        waiting = set(todo)
+        done = [number for number in ids if number not in waiting]
+        for chunk in item_chunks(lib, done):
+            for item in chunk:
+                if (vector := store.get(item_id(item))) is not None:
+                    runner.dump(lib, item, vector)
+    try:
+        with progress_bar(len(todo)) as bar:
+            for chunk in item_chunks(lib, todo):
+                runner.run(lib, chunk, tally, bar, fold_index=False)
+    finally:
+        runner.fold_index()
     log.info("{}", tally.summary("embedded"))
     if opts.tags:
-        tag_items(settings, log, lib, items, runner.store, runner.model)
+        tag_items(settings, log, lib, ids, runner.store, runner.model)
     if tally.failed:
         raise UserError(
             f"{len(tally.failed)} of {len(todo)} tracks could not be "
@@ -479,7 +481,7 @@ def tag_items(
     settings: ClapSettings,
     log: Any,
     lib: Library,
-    items: Sequence[Item],
+    ids: Sequence[int],
     store: EmbeddingStore,
     model: ModelHolder,
 ) -> None:
@@ -491,31 +493,34 @@ def tag_items(
             "audiofeatures.clap.tags (see the docs)"
         )
     index = store.index()
-    by_id = {item_id(item): item for item in items}
-    rows = index.positions(np.fromiter(by_id, np.int64))
-    if len(rows) < len(items):
+    rows = index.positions(np.array(ids, np.int64))
+    if len(rows) < len(ids):
         log.info(
             "{} of {} tracks have no vector and are not tagged",
-            len(items) - len(rows), len(items),
+            len(ids) - len(rows), len(ids),
         )  # fmt: skip
     if not len(rows):
         return
-    vectors = np.asarray(index.matrix[rows])
     scale = logit_scale(store, model)
-    values: list[dict[str, Any]] = [{} for _ in rows]
-    for label_set in sets:
-        prompts = prompt_vectors(store, model, label_set.prompts)
-        for row, probs in enumerate(probabilities(vectors, prompts, scale)):
-            values[row].update(tag_values(label_set, probs))
-    with lib.transaction():
-        for number, fields in zip(index.ids[rows], values, strict=True):
-            item = by_id[int(number)]
-            item.update(fields)
-            item["clap_tags_model"] = store.tag
-            item.store()
+    prompts = [prompt_vectors(store, model, s.prompts) for s in sets]
+    tagged = index.ids[rows]
+    for start in range(0, len(rows), CHUNK):
+        part = rows[start : start + CHUNK]
+        vectors = np.asarray(index.matrix[part])
+        values: list[dict[str, Any]] = [{} for _ in part]
+        for label_set, prompt in zip(sets, prompts, strict=True):
+            for row, probs in enumerate(probabilities(vectors, prompt, scale)):
+                values[row].update(tag_values(label_set, probs))
+        fields_of = dict(zip(index.ids[part].tolist(), values, strict=True))
+        with lib.transaction():
+            for chunk in item_chunks(lib, list(fields_of)):
+                for item in chunk:
+                    item.update(fields_of[item_id(item)])
+                    item["clap_tags_model"] = store.tag
+                    item.store()
     log.info(
         "tagged {} tracks with {}",
-        len(rows), ", ".join(s.field for s in sets),
+        len(tagged), ", ".join(s.field for s in sets),
     )  # fmt: skip
 
 

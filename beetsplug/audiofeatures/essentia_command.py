@@ -7,7 +7,6 @@ import importlib.metadata
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -23,7 +22,7 @@ from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .batch import Failure, Tally, WorkerPool, WorkerStartError
+from .batch import Failure, Tally, WorkerPool, WorkerStartError, progress_bar
 from .classifiers import (
     LICENCE,
     ROUTES,
@@ -43,6 +42,7 @@ from .extraction import (
     Analyzer,
     ClassifierSpec,
 )
+from .library_query import item_chunks, item_id, matching_ids, split_ids
 from .profiles import Profile, ProfileError, resolve_profile
 
 if TYPE_CHECKING:
@@ -337,9 +337,10 @@ class EssentiaRunner:
         items: Sequence[Item],
         tally: Tally,
         write: bool,
-        progress: bool = False,
+        bar: tqdm | None = None,
     ) -> None:
-        """Analyse ``items``; failures are logged and added to ``tally``."""
+        """Analyse ``items``; failures are logged and added to ``tally``;
+        ``bar`` (the caller's, across chunks) counts the tracks done."""
         if not items:
             return
         dump = self.settings.dump
@@ -357,17 +358,10 @@ class EssentiaRunner:
             )
             for path, item in by_path.items()
         ]
-        bar = tqdm(
-            total=len(items),
-            unit="track",
-            disable=None if progress else True,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
-        )
+        bar = bar or progress_bar(len(items), shown=False)
         pool = self._get_pool()
         try:
-            with bar, logging_redirect_tqdm([logging.getLogger("beets")]):
+            with logging_redirect_tqdm([logging.getLogger("beets")]):
                 for job, result in pool.imap_unordered(todo):
                     item = by_path[job.path]
                     if isinstance(result, Failure):
@@ -520,10 +514,15 @@ def run_command(
     albums: list[Album] = []
     if opts.album:
         albums = list(lib.albums(args))
-        items = [item for album in albums for item in album.items()]
+        ids = [item_id(i) for album in albums for i in album.items()]
     else:
-        items = list(lib.items(args))
-    todo, tally = plan(items, settings)
+        ids = matching_ids(lib, args)
+    # Items are loaded a chunk at a time: memory does not grow with
+    # the size of the query.
+    todo, skipped = split_ids(
+        lib, ids, lambda item: needs_analysis(item, settings)
+    )
+    tally = Tally(skipped=skipped)
 
     if opts.pretend:
         fields = [d.field for d in descriptors_for(settings.profile.groups)]
@@ -531,13 +530,14 @@ def run_command(
             "would analyse {} of {} tracks with profile {} ({} jobs), "
             "setting {}",
             len(todo),
-            len(items),
+            len(ids),
             settings.profile.name,
             min(settings.jobs, len(todo)) if todo else 0,
             ", ".join(fields),
         )
-        for item in todo:
-            ui.print_(f"analyse: {item}")
+        for chunk in item_chunks(lib, todo):
+            for item in chunk:
+                ui.print_(f"analyse: {item}")
         return
 
     log.info(
@@ -548,7 +548,9 @@ def run_command(
     )
     runner = EssentiaRunner(settings, log)
     try:
-        runner.run(lib, todo, tally, settings.write, progress=True)
+        with progress_bar(len(todo)) as bar:
+            for chunk in item_chunks(lib, todo):
+                runner.run(lib, chunk, tally, settings.write, bar)
     finally:
         runner.close()
     if albums:

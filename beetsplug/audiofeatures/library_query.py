@@ -1,0 +1,79 @@
+"""The items of a beets query, a chunk at a time.
+
+``lib.items()`` keeps every row of a result and, once iterated, every
+``Item`` (about 5 KB each) until the result is dropped: on a 100k-track
+library a command would carry half a gigabyte before its first track.
+Here the query yields only ids (in SQL when beets can express it there),
+and the items are fetched a chunk at a time from those ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from beets import context
+from beets.library import Item
+from beets.library.queries import parse_query_parts
+
+if TYPE_CHECKING:
+    from beets.library import Album, Library
+
+CHUNK = 500
+
+
+def item_id(item: Item | Album) -> int:
+    """The id of an item that comes from the library (it always has one)."""
+    if item.id is None:
+        raise ValueError(f"{item} is not in the library")
+    return item.id
+
+
+def matching_ids(lib: Library, query: Sequence[str]) -> list[int]:
+    """Ids of the items ``query`` matches, ascending."""
+    with context.music_dir(lib.directory):
+        parsed, _sort = parse_query_parts(list(query), Item)
+    where, values = parsed.clause()
+    if where is None:  # a "slow" query: beets filters in Python
+        return sorted(
+            item.id for item in lib.items(list(query)) if item.id is not None
+        )
+    source = "items"
+    if parsed.field_names & Item.other_db_fields:
+        source += f" {Item.relation_join}"
+    sql = (
+        f"SELECT items.id FROM ({source}) WHERE {where} "
+        "GROUP BY items.id ORDER BY items.id"
+    )
+    with lib.transaction() as tx:
+        return [row[0] for row in tx.query(sql, values)]
+
+
+def item_chunks(
+    lib: Library, ids: Sequence[int], size: int = CHUNK
+) -> Iterator[list[Item]]:
+    """The items with these ids, ``size`` at a time, in id order."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), size):
+        chunk = ordered[start : start + size]
+        wanted = set(chunk)
+        found = lib.items(f"id:{chunk[0]}..{chunk[-1]}")
+        yield sorted(
+            (item for item in found if item.id in wanted),
+            key=lambda item: item.id or 0,
+        )
+
+
+def split_ids(
+    lib: Library, ids: Sequence[int], keep: Callable[[Item], bool]
+) -> tuple[list[int], int]:
+    """The ids whose items ``keep`` accepts, and how many it did not."""
+    kept: list[int] = []
+    others = 0
+    for chunk in item_chunks(lib, ids):
+        for item in chunk:
+            if keep(item) and item.id is not None:
+                kept.append(item.id)
+            else:
+                others += 1
+    return kept, others

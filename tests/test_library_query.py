@@ -1,0 +1,53 @@
+"""A beets query's items, a chunk at a time, are the query's items."""
+
+from __future__ import annotations
+
+import pytest
+from beets.library import Item
+
+from beetsplug.audiofeatures.library_query import (
+    item_chunks,
+    matching_ids,
+    split_ids,
+)
+from tests.test_plugin import AudioFeaturesHelper
+
+
+class TestChunks(AudioFeaturesHelper):
+    @pytest.fixture(autouse=True)
+    def _items(self, _audio: None) -> None:
+        for n in range(23):
+            item = Item(
+                path=self.lib_path / f"{n}.flac", title=f"t{n}",
+                artist="odd" if n % 2 else "even", length=10.0,
+            )  # fmt: skip
+            item.add(self.lib)
+            if n % 3 == 0:
+                item["essentia_bpm"] = 100.0 + n
+                item.store()
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            [],
+            ["artist:odd"],  # a column: answered in SQL
+            ["essentia_bpm:100..110"],  # a typed flexible field
+            ["t1"],  # any field
+            ["title::^t1[0-9]$"],  # a regular expression
+            ["artist:odd", ",", "essentia_bpm:..103"],  # either
+        ],
+    )
+    def test_the_same_items_as_lib_items(self, query):
+        expected = sorted(item.id for item in self.lib.items(query))
+        assert matching_ids(self.lib, query) == expected
+        chunks = list(item_chunks(self.lib, expected, size=5))
+        assert all(len(chunk) <= 5 for chunk in chunks)
+        assert [item.id for chunk in chunks for item in chunk] == expected
+
+    def test_split_counts_what_it_leaves(self):
+        ids = matching_ids(self.lib, [])
+        kept, others = split_ids(
+            self.lib, ids, lambda item: "essentia_bpm" in item
+        )
+        assert kept == [i for i in ids if (i - 1) % 3 == 0]
+        assert others == len(ids) - len(kept)
