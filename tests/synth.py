@@ -202,3 +202,20 @@ def import_library(
         capture_output=True,
     )  # fmt: skip
     return env, db
+
+
+def library_of_copies(
+    root: Path, source: Path, count: int, plugin_config: str
+) -> tuple[dict[str, str], Path]:
+    """A library of ``count`` FLAC copies of ``source``, imported by the
+    real ``beet`` with ``plugin_config`` as the ``audiofeatures`` section;
+    offline (the tests' models are local)."""
+    incoming = root / "incoming"
+    incoming.mkdir()
+    for n in range(count):
+        encode(source, incoming / f"{n}.flac")
+    env, db = import_library(
+        root, incoming, f"audiofeatures: {plugin_config}\n"
+    )
+    env["HF_HUB_OFFLINE"] = "1"
+    return env, db

@@ -33,7 +33,14 @@ from .clap_model import (
 from .embedding_store import EmbeddingStore, atomic_save, stores
 from .essentia_command import dump_path
 from .fields import PROBABILITY, STRING
-from .library_query import CHUNK, item_chunks, item_id, matching_ids, split_ids
+from .library_query import (
+    CHUNK,
+    each_item,
+    item_chunks,
+    item_id,
+    matching_ids,
+    split_ids,
+)
 from .search import Ranking, rank, unit
 from .zero_shot import (
     DEFAULT_TEMPLATE,
@@ -353,9 +360,8 @@ def run_clap(
             "would embed {} of {} tracks with {} ({} windows each)",
             len(todo), len(ids), settings.spec.model, settings.policy.count,
         )  # fmt: skip
-        for chunk in item_chunks(lib, todo):
-            for item in chunk:
-                ui.print_(f"embed: {item}")
+        for item in each_item(lib, todo):
+            ui.print_(f"embed: {item}")
         return
     log.info(
         "embedding {} tracks with {} ({} already embedded)",
@@ -365,10 +371,9 @@ def run_clap(
     if settings.dump:  # what is already embedded is dumped from the store
         waiting = set(todo)
         done = [number for number in ids if number not in waiting]
-        for chunk in item_chunks(lib, done):
-            for item in chunk:
-                if (vector := store.get(item_id(item))) is not None:
-                    runner.dump(lib, item, vector)
+        for item in each_item(lib, done):
+            if (vector := store.get(item_id(item))) is not None:
+                runner.dump(lib, item, vector)
     try:
         with progress_bar(len(todo)) as bar:
             for chunk in item_chunks(lib, todo):

@@ -42,7 +42,13 @@ from .extraction import (
     Analyzer,
     ClassifierSpec,
 )
-from .library_query import item_chunks, item_id, matching_ids, split_ids
+from .library_query import (
+    each_item,
+    item_chunks,
+    item_id,
+    matching_ids,
+    split_ids,
+)
 from .profiles import Profile, ProfileError, resolve_profile
 
 if TYPE_CHECKING:
@@ -535,9 +541,8 @@ def run_command(
             min(settings.jobs, len(todo)) if todo else 0,
             ", ".join(fields),
         )
-        for chunk in item_chunks(lib, todo):
-            for item in chunk:
-                ui.print_(f"analyse: {item}")
+        for item in each_item(lib, todo):
+            ui.print_(f"analyse: {item}")
         return
 
     log.info(

@@ -64,16 +64,21 @@ def item_chunks(
         )
 
 
+def each_item(lib: Library, ids: Sequence[int]) -> Iterator[Item]:
+    """The items with these ids, one by one, loaded a chunk at a time."""
+    for chunk in item_chunks(lib, ids):
+        yield from chunk
+
+
 def split_ids(
     lib: Library, ids: Sequence[int], keep: Callable[[Item], bool]
 ) -> tuple[list[int], int]:
     """The ids whose items ``keep`` accepts, and how many it did not."""
     kept: list[int] = []
     others = 0
-    for chunk in item_chunks(lib, ids):
-        for item in chunk:
-            if keep(item) and item.id is not None:
-                kept.append(item.id)
-            else:
-                others += 1
+    for item in each_item(lib, ids):
+        if keep(item) and item.id is not None:
+            kept.append(item.id)
+        else:
+            others += 1
     return kept, others

@@ -113,17 +113,12 @@ class TestUnreadable(ClapHelper):
 def shared_library(
     tmp_path: Path, audio, clap
 ) -> tuple[dict[str, str], Path, Path]:
-    music = tmp_path / "incoming"
-    music.mkdir()
-    for n in range(8):
-        synth.encode(audio.a120_wav, music / f"{n}.flac")
     cache = tmp_path / "cache"
-    env, db = synth.import_library(
-        tmp_path, music,
-        f"audiofeatures: {{essentia: {{jobs: 1, profile: rhythm}}, clap: "
-        f"{{model: '{clap.model_dir}', cache_dir: '{cache}', jobs: 1, windows: 1}}}}\n",
+    env, db = synth.library_of_copies(
+        tmp_path, audio.a120_wav, 8,
+        f"{{essentia: {{jobs: 1, profile: rhythm}}, clap: {{model: "
+        f"'{clap.model_dir}', cache_dir: '{cache}', jobs: 1, windows: 1}}}}",
     )  # fmt: skip
-    env["HF_HUB_OFFLINE"] = "1"
     return env, db, cache
 
 

@@ -54,12 +54,8 @@ def interrupt_once_one_is_stored(
 
 @pytest.fixture
 def library(tmp_path: Path, audio: Audio) -> tuple[dict[str, str], Path]:
-    music = tmp_path / "incoming"
-    music.mkdir()
-    for n in range(5):
-        synth.encode(audio.a120_wav, music / f"{n}.flac")
-    return synth.import_library(
-        tmp_path, music, "audiofeatures: {essentia: {jobs: 1}}\n"
+    return synth.library_of_copies(
+        tmp_path, audio.a120_wav, 5, "{essentia: {jobs: 1}}"
     )
 
 
@@ -97,17 +93,12 @@ def test_an_interrupted_run_keeps_what_it_stored_and_resumes(library, sig):
 def test_an_interrupted_clap_run_leaves_a_consistent_store(
     tmp_path, audio, clap, sig
 ):
-    music = tmp_path / "incoming"
-    music.mkdir()
-    for n in range(12):
-        synth.encode(audio.a120_wav, music / f"{n}.flac")
     cache = tmp_path / "cache"
-    env, db = synth.import_library(
-        tmp_path, music,
-        f"audiofeatures: {{clap: {{model: '{clap.model_dir}', "
-        f"cache_dir: '{cache}', jobs: 1, batch_size: 1, windows: 3}}}}\n",
+    env, db = synth.library_of_copies(
+        tmp_path, audio.a120_wav, 12,
+        f"{{clap: {{model: '{clap.model_dir}', cache_dir: '{cache}', "
+        "jobs: 1, batch_size: 1, windows: 3}}",
     )  # fmt: skip
-    env["HF_HUB_OFFLINE"] = "1"
     interrupt_once_one_is_stored("clap", env, db, "clap_model", sig)
     kept = embedded(db)
     assert 1 <= kept < 12
