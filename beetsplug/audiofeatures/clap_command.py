@@ -434,7 +434,9 @@ def report_store(
                 f"  pruned {removed} orphaned vectors from {store.tag}"
             )
     if current.folder.is_dir():
-        index = current.rebuild() if not prune else current.index()
+        index = current.index()
+        if set(index.ids.tolist()) != set(current.disk_ids().tolist()):
+            index = current.rebuild()  # vector files changed behind its back
         lines.append(f"  index: {len(index)} vectors")
     for line in lines:
         ui.print_(line)

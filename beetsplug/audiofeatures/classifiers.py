@@ -348,11 +348,15 @@ class OnnxRoute:
         return np.array([self.front_end(frame) for frame in frames], np.float32)
 
     def __call__(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        mel = None
+        # One front-end pass per padded length: usually one for all
+        # extractors (padding only changes audio shorter than a patch).
+        mels: dict[int, np.ndarray] = {}
         embeddings = {}
         for name, (model, (size, hop)) in self.extractors.items():
-            if mel is None or len(mel) < size:
-                mel = self.mel_frames(pad_to_patch(audio, size))
+            padded = pad_to_patch(audio, size)
+            if len(padded) not in mels:
+                mels[len(padded)] = self.mel_frames(padded)
+            mel = mels[len(padded)]
             starts = range(0, len(mel) - size + 1, hop)
             patches = np.stack([mel[s : s + size] for s in starts])
             embeddings[name] = _run(model, patches, "embeddings")
