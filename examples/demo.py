@@ -14,6 +14,7 @@ as ``laion/larger_clap_music``, downloaded once, about 0.8 GB; a
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,8 +40,12 @@ TRACKS = [  # title, tempo, key, format
 
 
 def beet(*args: str, env: dict[str, str]) -> None:
-    print(f"\n$ beet {' '.join(args)}", flush=True)
-    subprocess.run([BEET, *args], env=env, check=True)
+    """Echo the command as a user would type it in a shell, then run it;
+    a failing command ends the demo with its own message and exit code."""
+    print(f"\n$ {shlex.join(['beet', *args])}", flush=True)
+    returncode = subprocess.run([BEET, *args], env=env).returncode
+    if returncode:
+        raise SystemExit(returncode)
 
 
 def main() -> None:
@@ -89,7 +94,8 @@ def main() -> None:
             "\nCLAP search: rerun with CLAP_MODEL=laion/larger_clap_music "
             "(a one-time 0.8 GB download) or CLAP_MODEL=/path/to/model"
         )
-    print(f"\nTry it yourself:  BEETSDIR={config} {BEET} ls essentia_bpm:..100")
+    try_it = shlex.join([str(BEET), "ls", "essentia_bpm:..100"])
+    print(f"\nTry it yourself:  BEETSDIR={shlex.quote(str(config))} {try_it}")
 
 
 if __name__ == "__main__":
