@@ -21,6 +21,14 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from .audio_files import (
+    HEADER_PROMISES,
+    LIBRARY_EXPECTS,
+    AudioFileError,
+    check_audio_file,
+    decode_timeout,
+    truncation_reason,
+)
 from .batch import Failure
 from .clap_model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
 
@@ -103,10 +111,15 @@ def decode_window(
         "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE),
         "-f", "s16le", "-",
     ]  # fmt: skip
+    # Seeking can mean reading up to ``start``: the limit grows with it.
+    timeout = decode_timeout(start + CLIP_SECONDS)
     try:
-        run = subprocess.run(command, capture_output=True, timeout=300)
+        run = subprocess.run(command, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise DecodeError("ffmpeg took more than 5 minutes for 10 s") from exc
+        raise DecodeError(
+            f"ffmpeg gave no audio within {timeout:.0f} s for the 10 s "
+            f"from {start:.1f} s"
+        ) from exc
     if run.returncode != 0:
         reason = _reason(run.stderr, path)
         raise DecodeError(f"ffmpeg could not decode it: {reason}")
@@ -143,20 +156,24 @@ def fill_clip(samples: np.ndarray) -> np.ndarray:
 def decode_clips(
     path: str, duration: float, policy: WindowPolicy, ffmpeg: str = "ffmpeg"
 ) -> np.ndarray:
-    """The track's windows as a (windows x 480000) array."""
+    """The track's windows as a (windows x 480000) array. ``duration`` is
+    the length beets recorded; 0 asks ffprobe."""
+    try:
+        check_audio_file(path)
+    except AudioFileError as exc:
+        raise DecodeError(str(exc)) from exc
+    expected_by = LIBRARY_EXPECTS
     if duration <= 0:
         duration = probe_duration(path)
+        expected_by = HEADER_PROMISES
     clips = []
     for start in policy.starts(duration):
         samples = decode_window(path, start, ffmpeg)
-        expected = min(CLIP_SECONDS, duration - start)
-        if expected > 1 and len(samples) < SAMPLE_RATE * (expected - 1):
-            # The audio ends long before the length the header promises.
+        if len(samples) < SAMPLE_RATE * min(CLIP_SECONDS, duration - start):
+            # A short window shows where the audio really ends.
             end = start + len(samples) / SAMPLE_RATE
-            raise DecodeError(
-                f"truncated: the audio stops at {end:.1f} s of the "
-                f"{duration:.1f} s the file promises"
-            )
+            if reason := truncation_reason(end, duration, expected_by):
+                raise DecodeError(reason)
         clips.append(fill_clip(samples))
     if not clips:
         raise DecodeError("no audio could be decoded")

@@ -233,6 +233,10 @@ def read_checkpoint(path: Path, trust: bool) -> dict[str, torch.Tensor]:
 
     import torch
 
+    if problem := _checkpoint_problem(path):
+        raise ModelError(
+            f"the CLAP checkpoint {path} {problem}: {_download_again(path)}"
+        )
     try:
         with warnings.catch_warnings():  # torch's notes on old pickles
             warnings.simplefilter("ignore")
@@ -243,12 +247,42 @@ def read_checkpoint(path: Path, trust: bool) -> dict[str, torch.Tensor]:
             "file; if you trust where it came from, set "
             "audiofeatures.clap.trust_checkpoint: yes"
         ) from exc
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise ModelError(f"{path} is not a readable checkpoint: {exc}") from exc
+    except (OSError, RuntimeError, EOFError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"the CLAP checkpoint {path} is damaged ({_first_line(exc)}): "
+            f"{_download_again(path)}"
+        ) from exc
     state = data.get("state_dict", data) if isinstance(data, dict) else None
     if not isinstance(state, dict) or not state:
         raise ModelError(f"{path} holds no state dict")
     return {key.removeprefix("module."): value for key, value in state.items()}
+
+
+def _checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with a ``.pt`` file that cannot be a checkpoint, seen
+    from its first bytes: torch writes a zip archive (a legacy one is a
+    pickle), so anything else is damaged or some other file."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(4)
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not start:
+        return "is empty"
+    if start.startswith(b"PK") and not is_zip:
+        return "is cut short (its zip archive has no end)"
+    if not is_zip and not start.startswith(b"\x80"):
+        return "is not a PyTorch checkpoint (neither a zip nor a pickle)"
+    return None
+
+
+def _download_again(path: Path) -> str:
+    if path.name in LAION_CHECKPOINTS:
+        return f"download it again from {LAION_DOWNLOAD}{path.name}"
+    return "replace it with a complete copy"
 
 
 # -- the loaded model ---------------------------------------------------------
@@ -353,18 +387,17 @@ class ClapEmbedder:
         name = self.spec.model
         try:
             model = _from_pretrained(ClapModel, name)
+        except Exception as exc:  # safetensors, torch: any error is one line
+            if damaged := damaged_weights(name):
+                raise damaged from exc
+            if not isinstance(exc, OSError):
+                raise unloadable(name, exc) from exc
+            raise _missing_files(name, exc) from exc
+        try:
             tokenizer = _from_pretrained(AutoTokenizer, name)
             features = _from_pretrained(ClapFeatureExtractor, name)
         except OSError as exc:
-            raise ModelError(
-                f"CLAP model {name} could not be loaded: {_first_line(exc)}. "
-                "It needs config.json, model.safetensors (or "
-                "pytorch_model.bin), preprocessor_config.json and the "
-                "tokenizer files (vocab.json, merges.txt, "
-                "tokenizer_config.json): let beets download them once with "
-                "network access, or point audiofeatures.clap.model at a "
-                "folder that holds them"
-            ) from exc
+            raise _missing_files(name, exc) from exc
         return model, tokenizer, features
 
     def _load_laion(self) -> tuple[Any, Any, Any]:
@@ -382,7 +415,7 @@ class ClapEmbedder:
         )
         try:
             arch = laion_architecture(state)
-        except KeyError as exc:
+        except (KeyError, IndexError, AttributeError) as exc:
             raise ModelError(
                 f"{path} is not a LAION-CLAP checkpoint (no {exc})"
             ) from exc
@@ -402,8 +435,14 @@ class ClapEmbedder:
                 f"set audiofeatures.clap.fusion to {'yes' if fused else 'no'} "
                 "or leave it unset"
             )
-        model = ClapModel(ClapConfig(**arch))
-        result = model.load_state_dict(state, strict=False)
+        try:
+            model = ClapModel(ClapConfig(**arch))
+            result = model.load_state_dict(state, strict=False)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise ModelError(
+                f"{path} does not fit ClapModel ({_first_line(exc)}): "
+                f"{_download_again(path)}"
+            ) from exc
         missing = [
             k
             for k in result.missing_keys
@@ -487,6 +526,128 @@ class ClapEmbedder:
         return _unit_rows(out)
 
 
+def _missing_files(name: str, exc: BaseException) -> ModelError:
+    return ModelError(
+        f"CLAP model {name} could not be loaded: {_first_line(exc)}. "
+        "It needs config.json, model.safetensors (or "
+        "pytorch_model.bin), preprocessor_config.json and the "
+        "tokenizer files (vocab.json, merges.txt, "
+        "tokenizer_config.json): let beets download them once with "
+        "network access, or point audiofeatures.clap.model at a "
+        "folder that holds them"
+    )
+
+
+def model_files(name: str) -> tuple[Path | None, list[Path]]:
+    """The folder a folder or hub model loads from (a hub model: its
+    cached snapshot) and the weight files in it."""
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        cache = hub_cache()
+        revision = cached_revision(name, cache)
+        if cache is None or revision is None:
+            return None, []
+        folder = _hub_folder(cache, name) / "snapshots" / revision
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    return folder, files
+
+
+def _hub_folder(cache: Path, repo_id: str) -> Path:
+    return cache / ("models--" + repo_id.replace("/", "--"))
+
+
+def _replace_advice(name: str, what: str) -> str:
+    if Path(name).expanduser().is_dir():
+        return f"replace {what} with a complete copy"
+    cache = hub_cache()
+    folder = _hub_folder(cache, name) if cache else name
+    return (
+        f"delete {folder} and run beet clap once with network access to "
+        "download the model again"
+    )
+
+
+def damaged_weights(name: str) -> ModelError | None:
+    """A one-line error naming the weight file of a folder or hub model
+    that is cut short or garbled, or None when every one reads."""
+    _folder, files = model_files(name)
+    for file in files:
+        problem = _weights_problem(file)
+        if problem is not None:
+            return ModelError(
+                f"the CLAP weights {file} are damaged ({problem}): "
+                f"{_replace_advice(name, 'the file')}"
+            )
+    return None
+
+
+def _weights_problem(file: Path) -> str | None:
+    try:
+        if file.stat().st_size == 0:
+            return "the file is empty"
+        if file.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(file), "np") as handle:
+                handle.keys()
+        else:
+            import torch
+
+            torch.load(file, map_location="meta", weights_only=True)
+    except Exception as exc:  # what each reader raises differs
+        return _first_line(exc)
+    return None
+
+
+def unloadable(name: str, exc: BaseException) -> ModelError:
+    """A one-line error for weights that read but do not load: most
+    often a config.json from another model than the weights."""
+    folder, files = model_files(name)
+    mismatch = _shape_mismatch(folder, files) if folder else None
+    if mismatch:
+        return ModelError(
+            f"the CLAP model in {folder} does not fit together: {mismatch}; "
+            "use the config.json saved with these weights, or "
+            f"{_replace_advice(name, 'the folder')}"
+        )
+    return ModelError(
+        f"CLAP model {name} could not be loaded "
+        f"({type(exc).__name__}: {_first_line(exc)}): "
+        f"{_replace_advice(name, 'its files')}"
+    )
+
+
+def _shape_mismatch(folder: Path, files: list[Path]) -> str | None:
+    """The first parameter whose shape in the weights is not the one
+    config.json gives it."""
+    try:
+        import torch
+        from safetensors import safe_open
+        from transformers import ClapConfig, ClapModel
+
+        config = ClapConfig.from_pretrained(str(folder))
+        with torch.device("meta"):  # shapes only, no memory
+            expected = {
+                key: list(value.shape)
+                for key, value in ClapModel(config).state_dict().items()
+            }
+        for file in files:
+            if file.suffix != ".safetensors":
+                continue
+            with safe_open(str(file), "np") as handle:
+                names = handle.keys()
+                for key in names:
+                    shape = list(handle.get_slice(key).get_shape())
+                    if key in expected and expected[key] != shape:
+                        return (
+                            f"{key} is {shape} in {file.name} but "
+                            f"{expected[key]} by config.json"
+                        )
+    except Exception:  # the diagnosis is a courtesy; the caller has one
+        return None
+    return None
+
+
 def _unit_rows(out: Any) -> np.ndarray:
     # transformers 5 wraps the embedding; 4.x returned the tensor itself.
     tensor = getattr(out, "pooler_output", out)
@@ -500,16 +661,26 @@ def _first_line(exc: BaseException) -> str:
     return line.rstrip(".")
 
 
-def model_identity(spec: ModelSpec, pipeline: dict[str, Any]) -> dict[str, Any]:
-    """What determines the vectors: the model file(s) and the audio
+def model_identity(
+    spec: ModelSpec, pipeline: dict[str, Any], digests: Path | None = None
+) -> dict[str, Any]:
+    """What determines the vectors: the model's weights and the audio
     pipeline. Its digest names the store, so vectors of different models
-    or windowing never mix. Names and sizes, not paths or dates: moving
-    or copying the model keeps its vectors valid."""
+    or windowing never mix, and the prompt vectors cached in the store
+    follow the same identity.
+
+    A checkpoint or a model folder is known by the SHA-256 of its weight
+    files (remembered in ``digests`` by size and modification time, so
+    only new or changed weights are read), a hub id by the revision in
+    the local hub cache. Contents, not paths or dates: moving or copying
+    the model keeps its vectors valid; new weights under the same name
+    make a new store."""
     model = spec.model
+    known = WeightDigests(digests or default_digest_cache())
     ident: dict[str, Any] = {"model": model}
     if is_checkpoint_name(model):
         path = locate_checkpoint(model)
-        ident.update(model=path.name, size=path.stat().st_size)
+        ident.update(model=path.name, weights=known.digest(path))
     elif (folder := Path(model).expanduser()).is_dir():
         weights = sorted(folder.glob("*.safetensors")) or sorted(
             folder.glob("*.bin")
@@ -517,13 +688,115 @@ def model_identity(spec: ModelSpec, pipeline: dict[str, Any]) -> dict[str, Any]:
         config = folder / "config.json"
         ident.update(
             model=folder.resolve().name,
-            config=hashlib.sha256(config.read_bytes()).hexdigest()[:16]
-            if config.is_file()
-            else None,
-            weights=[(w.name, w.stat().st_size) for w in weights],
+            config=known.digest(config) if config.is_file() else None,
+            weights=[(w.name, known.digest(w)) for w in weights],
         )
+    else:
+        ident["revision"] = hub_revision(model)
+    known.save()
     ident["pipeline"] = pipeline
     return ident
+
+
+def default_digest_cache() -> Path:
+    """Where weight digests are remembered when the caller names no
+    place (the user's cache folder)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "beets-audiofeatures" / "weight-digests.json"
+
+
+class WeightDigests:
+    """SHA-256 digests of model files, remembered in a JSON file by
+    resolved path, size and modification time: a run whose weights did
+    not change reads one small file and stats the weights."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.changed = False
+        try:
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+        self.known: dict[str, Any] = known if isinstance(known, dict) else {}
+
+    def digest(self, file: Path) -> str:
+        real = file.resolve()
+        try:
+            info = real.stat()
+            stamp = [info.st_size, info.st_mtime_ns]
+            entry = self.known.get(str(real))
+            if isinstance(entry, dict) and entry.get("stamp") == stamp:
+                return str(entry["sha256"])
+            with open(real, "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError as exc:
+            raise ModelError(
+                f"cannot read the model file {file}: {exc.strerror or exc}"
+            ) from exc
+        self.known[str(real)] = {"stamp": stamp, "sha256": digest}
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        """Write the digests back, without entries for files that are
+        gone; a cache that cannot be written costs a re-read next time."""
+        if not self.changed:
+            return
+        kept = {
+            name: entry
+            for name, entry in self.known.items()
+            if os.path.exists(name)
+        }
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(kept, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
+        self.changed = False
+
+
+def hub_cache() -> Path | None:
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # no transformers: nothing can be cached
+        return None
+    return Path(constants.HF_HUB_CACHE)
+
+
+def cached_revision(repo_id: str, cache: Path | None = None) -> str | None:
+    """The commit of ``repo_id`` that the local hub cache holds (what
+    loading with ``local_files_only`` uses), or None."""
+    cache = cache or hub_cache()
+    if cache is None:
+        return None
+    folder = _hub_folder(cache, repo_id)
+    with contextlib.suppress(OSError):
+        if ref := (folder / "refs" / "main").read_text().strip():
+            return ref
+    with contextlib.suppress(OSError):
+        snapshots = [e.name for e in os.scandir(folder / "snapshots")]
+        if len(snapshots) == 1:
+            return snapshots[0]
+    return None
+
+
+def hub_revision(repo_id: str) -> str | None:
+    """The revision a hub model is (or will be) loaded at. A model that
+    is not cached yet gets its small config.json fetched first, so the
+    vectors of the download that follows are filed under the revision
+    they came from; None when the hub cannot tell (offline, unknown id:
+    loading the model then fails with the reason)."""
+    if (revision := cached_revision(repo_id)) or _hub_offline():
+        return revision
+    if _hub_unreachable():
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        hf_hub_download(repo_id, "config.json")
+    except Exception:  # any hub failure: the model load reports it
+        return None
+    return cached_revision(repo_id)
 
 
 def model_tag(identity: dict[str, Any]) -> str:

@@ -17,6 +17,12 @@ its journal line, and the journal is replayed into the index by the next
 reader, so the index never misses a finished vector; replaying twice is
 harmless. Writers hold a file lock; the index matrix is memory-mapped.
 
+An empty index is a valid index. A damaged one (unreadable, cut short,
+out of step with its journal, or of another dimension than the vectors)
+is rebuilt from the vector files with one warning, and a vector file
+that cannot be read, or whose size differs from the store's, is removed
+so the next ``beet clap`` embeds that track again.
+
 Nothing here imports beets: items are known by their integer ids, which
 also means no path from the library ever becomes a path in the cache.
 """
@@ -26,17 +32,37 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from filelock import FileLock
 
 SHARD = 1000
+INDEX_FILES = ("index.json", "index-ids.npy", "index.npy")
+
+
+class DamagedIndexError(Exception):
+    """The saved index cannot be used; the message says why."""
+
+
+def _warn(message: str) -> None:
+    """One line on beets' log (``audiofeatures: ...``) when beets runs,
+    on the standard log otherwise, without making beets' loggers."""
+    plugin = logging.Logger.manager.loggerDict.get("beets.audiofeatures")
+    if isinstance(plugin, logging.Logger):
+        if hasattr(plugin, "_LogMessage"):  # beets' str.format logger
+            plugin.warning("{}", message)
+        else:
+            plugin.warning("%s", message)
+    else:
+        logging.getLogger("beets.audiofeatures.store").warning("%s", message)
 
 
 @dataclass(frozen=True)
@@ -183,37 +209,71 @@ class EmbeddingStore:
 
     def index(self) -> Index:
         """The up-to-date index: the journal replayed into the last saved
-        matrix, or a full rebuild when the saved one does not fit."""
+        matrix, or a full rebuild (with a warning) when the saved one is
+        damaged."""
         with self._lock:
-            saved = self._load_index()
-            journal = self.folder / "journal"
-            size = journal.stat().st_size if journal.exists() else 0
-            if saved is None or saved[1] > size:
-                return self._write_index(*self._scan())
-            index, offset = saved
-            if offset == size:
+            try:
+                return self._current_index()
+            except DamagedIndexError as exc:
+                index = self._write_index(*self._scan())
+                _warn(
+                    f"the CLAP index in {self.folder} was damaged ({exc}); "
+                    f"rebuilt it from the {len(index)} vector files"
+                )
                 return index
-            added, removed = self._read_journal(offset)
-            return self._write_index(*self._merge(index, added, removed))
 
     def rebuild(self) -> Index:
         with self._lock:
             return self._write_index(*self._scan())
 
+    def _current_index(self) -> Index:
+        saved = self._load_index()
+        journal = self.folder / "journal"
+        size = journal.stat().st_size if journal.exists() else 0
+        if saved is None:  # never written: nothing to warn about
+            return self._write_index(*self._scan())
+        index, offset = saved
+        if offset > size:
+            raise DamagedIndexError("its journal is shorter than it records")
+        if offset == size:
+            return index
+        added, removed = self._read_journal(offset)
+        return self._write_index(*self._merge(index, added, removed))
+
     def _load_index(self) -> tuple[Index, int] | None:
-        try:
-            meta = json.loads((self.folder / "index.json").read_text())
-            ids = np.load(self.folder / "index-ids.npy")
-            matrix = np.load(self.folder / "index.npy", mmap_mode="r")
-        except (OSError, ValueError):
+        """The saved index and its journal offset; None when there is
+        none yet. Raises ``DamagedIndexError`` when it cannot be used."""
+        if not any((self.folder / name).exists() for name in INDEX_FILES):
             return None
+        meta = _read_part(
+            self.folder / "index.json", lambda p: json.loads(p.read_text())
+        )
+        ids = _read_part(self.folder / "index-ids.npy", np.load)
+        matrix = _read_part(
+            self.folder / "index.npy", lambda p: np.load(p, mmap_mode="r")
+        )
+        if not isinstance(meta, dict):
+            raise DamagedIndexError("index.json holds no description")
         if (
-            len(ids) != meta.get("rows")
+            ids.ndim != 1
+            or matrix.ndim != 2
+            or len(ids) != meta.get("rows")
             or matrix.shape[0] != len(ids)
             or (len(ids) and matrix.shape[1] != meta.get("dim"))
         ):
-            return None
-        return Index(ids, matrix), int(meta.get("journal_offset", 0))
+            raise DamagedIndexError(
+                f"{len(ids)} ids, a {'x'.join(map(str, matrix.shape))} "
+                f"matrix and {meta.get('rows')} rows recorded do not agree"
+            )
+        if len(ids) > 1 and not (np.diff(ids) > 0).all():
+            raise DamagedIndexError("its ids are out of order")
+        try:
+            offset = int(meta.get("journal_offset", 0))
+        except (TypeError, ValueError) as exc:
+            raise DamagedIndexError(
+                "its journal offset is not a number"
+            ) from exc
+        return Index(ids, matrix), offset
 
     def _read_journal(self, offset: int) -> tuple[set[int], set[int]]:
         added: set[int] = set()
@@ -234,14 +294,32 @@ class EmbeddingStore:
         return added, removed
 
     def _scan(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = []
-        rows = []
-        for item_id in self.disk_ids():
+        """Every vector file read into a new index. Files that cannot be
+        read, or whose size is not the store's (the most common one), are
+        removed: their tracks count as not embedded and are embedded
+        again by the next run."""
+        found: dict[int, np.ndarray] = {}
+        bad = []
+        for item_id in self.disk_ids().tolist():
             vector = self.get(item_id)
-            if vector is not None and vector.ndim == 1:
-                ids.append(item_id)
-                rows.append(vector)
-        return _as_index(ids, rows)
+            if _is_vector(vector):
+                found[item_id] = vector
+            else:
+                bad.append(item_id)
+        sizes = Counter(len(vector) for vector in found.values())
+        if len(sizes) > 1:
+            size = sizes.most_common(1)[0][0]
+            bad += [i for i, vector in found.items() if len(vector) != size]
+            found = {i: v for i, v in found.items() if len(v) == size}
+        if bad:
+            for item_id in bad:
+                self.vector_path(item_id).unlink(missing_ok=True)
+            _warn(
+                f"removed {len(bad)} damaged vector files from {self.folder} "
+                f"(items {_some(sorted(bad))}); beet clap embeds them again"
+            )
+        ids = sorted(found)
+        return _as_index(ids, [found[i] for i in ids])
 
     def _merge(
         self, index: Index, added: set[int], removed: set[int]
@@ -252,13 +330,32 @@ class EmbeddingStore:
         new_rows = []
         for item_id in sorted(added):
             vector = self.get(item_id)
-            if vector is not None:  # removed again since
-                new_ids.append(item_id)
-                new_rows.append(vector)
-        ids, rows = _as_index(new_ids, new_rows, dim=_dim(index.matrix))
-        all_ids = np.concatenate([index.ids[keep], ids])
+            if vector is None and not self.has(item_id):
+                continue  # removed again since
+            if not _is_vector(vector):
+                raise DamagedIndexError(
+                    f"the vector file of item {item_id} cannot be read"
+                )
+            new_ids.append(item_id)
+            new_rows.append(vector)
+        kept_ids = index.ids[keep]
+        try:
+            ids, rows = _as_index(new_ids, new_rows)
+        except ValueError as exc:
+            raise DamagedIndexError(str(exc)) from exc
+        if not len(kept_ids):  # an empty index fits any dimension
+            return ids, rows
+        if len(ids) and rows.shape[1] != _dim(index.matrix):
+            raise DamagedIndexError(
+                f"new vectors have {rows.shape[1]} values, the index "
+                f"{_dim(index.matrix)}"
+            )
+        kept = np.asarray(index.matrix[keep])
+        if not len(ids):
+            return kept_ids, kept
+        all_ids = np.concatenate([kept_ids, ids])
         order = np.argsort(all_ids, kind="stable")
-        matrix = np.concatenate([np.asarray(index.matrix[keep]), rows])
+        matrix = np.concatenate([kept, rows])
         return all_ids[order], matrix[order]
 
     def _write_index(self, ids: np.ndarray, matrix: np.ndarray) -> Index:
@@ -315,13 +412,41 @@ def _dim(matrix: np.ndarray) -> int:
     return int(matrix.shape[1]) if matrix.ndim == 2 else 0
 
 
+def _is_vector(vector: np.ndarray | None) -> TypeGuard[np.ndarray]:
+    return (
+        vector is not None
+        and vector.ndim == 1
+        and len(vector) > 0
+        and vector.dtype.kind == "f"
+        and bool(np.isfinite(vector).all())
+    )
+
+
+def _some(ids: list[int], shown: int = 5) -> str:
+    text = ", ".join(map(str, ids[:shown]))
+    return text + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+
+
+def _read_part(path: Path, read: Callable[[Path], Any]) -> Any:
+    """One file of the saved index; ``DamagedIndexError`` saying which
+    and how, in a few words, when it cannot be read."""
+    try:
+        return read(path)
+    except FileNotFoundError as exc:
+        raise DamagedIndexError(f"{path.name} is missing") from exc
+    except OSError as exc:
+        raise DamagedIndexError(f"{path.name}: {exc.strerror or exc}") from exc
+    except (ValueError, EOFError) as exc:  # JSONDecodeError included
+        raise DamagedIndexError(f"{path.name} is cut short or garbled") from exc
+
+
 def _as_index(
-    ids: list[int], rows: list[np.ndarray], dim: int = 0
+    ids: list[int], rows: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
-        return np.empty(0, np.int64), np.empty((0, dim), np.float32)
+        return np.empty(0, np.int64), np.empty((0, 0), np.float32)
     sizes = {len(row) for row in rows}
-    if len(sizes) != 1 or (dim and sizes != {dim}):
+    if len(sizes) != 1:
         raise ValueError(
             f"vectors of different sizes in one store: {sorted(sizes)}"
         )
