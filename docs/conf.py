@@ -36,7 +36,7 @@ def field_table() -> str:
             d.kind.value,
             d.unit,
             d.group or "",
-            d.album.label if d.album else "",
+            f"``{d.album_field}`` ({d.album.label})" if d.album else "",
             f"``{d.source}``" if d.source else "",
             d.doc,
         ]

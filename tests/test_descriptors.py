@@ -61,7 +61,8 @@ def test_svm_outputs_map_to_class_and_probability_fields():
 
 
 def test_field_names_are_unique_and_prefixed():
-    names = [d.field for d in DESCRIPTORS] + list(svm_fields())
+    albums = [d.album_field for d in DESCRIPTORS if d.album]
+    names = [d.field for d in DESCRIPTORS] + list(svm_fields()) + albums
     assert len(names) == len(set(names))
     assert all(n.startswith("essentia_") for n in names)
 
@@ -76,8 +77,10 @@ def test_album_aggregates():
         {},
     ]  # fmt: skip
     album = aggregate_album(tracks)
-    assert album["essentia_bpm"] == 120.0  # median
-    assert album["essentia_key"] == "Am"  # most frequent
+    assert album["essentia_album_bpm"] == 120.0  # median
+    assert album["essentia_album_key"] == "Am"  # most frequent
     # power mean of -10 and -20 LUFS, not their arithmetic mean
-    assert album["essentia_loudness"] == pytest.approx(-12.596, abs=1e-3)
-    assert "essentia_danceability" not in album
+    assert album["essentia_album_loudness"] == pytest.approx(-12.596, abs=1e-3)
+    assert "essentia_album_danceability" not in album
+    # album names never collide with a track field
+    assert not set(album) & {d.field for d in DESCRIPTORS}

@@ -17,9 +17,10 @@ from beets import ui
 from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
 
-from . import clap_command, essentia_command, subcommands
+from . import albums, clap_command, essentia_command, subcommands
 from .fields import ALBUM_TYPES, ITEM_TYPES, MOOD_TAG, type_for
 from .keys import parse_key
+from .setting_values import read_setting
 
 if TYPE_CHECKING:
     from beets.dbcore import types
@@ -64,15 +65,25 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self.template_funcs["openkey"] = _key_code("open_key")
         self._import_runner: essentia_command.EssentiaRunner | None = None
         self._clap_runner: clap_command.ClapRunner | None = None
-        self.import_stages = []
-        if self.config["essentia"]["auto"].get(bool):
-            self.import_stages.append(self.essentia_import_stage)
-            self.register_listener("import", self._close_import_runner)
-            self.register_listener("cli_exit", self._close_import_runner)
-        if self.config["clap"]["auto"].get(bool):
-            self.import_stages.append(self.clap_import_stage)
-            self.register_listener("import", self._close_clap_runner)
+        # Both stages are always there and read their ``auto`` setting
+        # when an import runs: a bad value must not break other commands.
+        self.import_stages = [
+            self.essentia_import_stage,
+            self.clap_import_stage,
+        ]
+        self.register_listener("import", self._close_import_runner)
+        self.register_listener("cli_exit", self._close_import_runner)
+        self.register_listener("import", self._close_clap_runner)
         self.register_listener("item_removed", self._forget_item)
+        self.register_listener("library_opened", self._repair_albums)
+
+    def _auto(self, section: str) -> bool:
+        return bool(
+            read_setting(self.config[section]["auto"], bool, "yes or no")
+        )
+
+    def _repair_albums(self, lib: Library) -> None:
+        albums.repair_album_fields(lib, self._log)
 
     def commands(self) -> list[ui.Subcommand]:
         return [
@@ -89,9 +100,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
     def essentia_import_stage(
         self, session: ImportSession, task: ImportTask
     ) -> None:
-        """Analyse imported tracks; values land in the database only,
-        like every import-stage plugin (files are moved afterwards)."""
-        items = task.imported_items()
+        """Analyse imported tracks (the workers start once per import)."""
+        if not self._auto("essentia"):
+            return
         if self._import_runner is None:
             settings = essentia_command.EssentiaSettings.from_config(
                 self.config["essentia"]
@@ -99,10 +110,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
             self._import_runner = essentia_command.EssentiaRunner(
                 settings, self._log
             )
-        runner = self._import_runner
-        todo, tally = essentia_command.plan(items, runner.settings)
-        runner.run(session.lib, todo, tally, write=False)
-        self._log.info("{}", tally.summary("analysed"))
+        essentia_command.import_stage(
+            self._import_runner, session.lib, task.imported_items(), self._log
+        )
 
     def _close_import_runner(self, **_: Any) -> None:
         if self._import_runner is not None:
@@ -121,6 +131,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self, session: ImportSession, task: ImportTask
     ) -> None:
         """Embed imported tracks (the model is loaded once per import)."""
+        if not self._auto("clap"):
+            return
         if self._clap_runner is None:
             settings = clap_command.ClapSettings.from_config(
                 self.config["clap"]

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import sys
+import tempfile
+import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -46,6 +49,36 @@ def _describe_exit(code: int | None) -> str:
     return f"exit status {code}"
 
 
+@dataclass
+class _Output:
+    text: str = ""
+
+
+@contextlib.contextmanager
+def captured_output() -> Iterator[_Output]:
+    """What native libraries print on file descriptors 1 and 2 (Essentia's
+    ``[ WARNING ]`` lines, FFmpeg's ``[wav @ 0x…]``) while the block runs,
+    instead of the user's terminal."""
+    output = _Output()
+    with tempfile.TemporaryFile() as sink:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield output
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            output.text = sink.read().decode(errors="replace").strip()
+
+
 def _serve(
     conn: Connection,
     factory: Callable[[], Callable[[Any], Any]],
@@ -55,9 +88,10 @@ def _serve(
     # Ctrl-C reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        handler = factory()
+        with captured_output():  # the libraries' start-up chatter
+            handler = factory()
     except Exception as exc:  # reported to the parent as one line
-        conn.send(("fatal", str(exc) or type(exc).__name__))
+        conn.send(("fatal", str(exc) or type(exc).__name__, ""))
         return
     while True:
         try:
@@ -66,14 +100,15 @@ def _serve(
             return
         if job is None:
             return
+        with captured_output() as output:
+            try:
+                reply = ("ok", handler(job))
+            except expected as exc:
+                reply = ("error", str(exc) or type(exc).__name__)
+            except Exception as exc:
+                reply = ("error", f"{type(exc).__name__}: {exc}")
         try:
-            reply = ("ok", handler(job))
-        except expected as exc:
-            reply = ("error", str(exc) or type(exc).__name__)
-        except Exception as exc:
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        try:
-            conn.send(reply)
+            conn.send((*reply, output.text))
         except OSError:  # the parent is gone
             return
 
@@ -101,11 +136,14 @@ class WorkerPool(Generic[J, R]):
         *,
         expected: tuple[type[Exception], ...] = (),
         retry_after_crash: Callable[[J], J | None] = lambda job: None,
+        on_output: Callable[[J, str], None] = lambda job, text: None,
     ) -> None:
         self.factory = factory
         self.processes = max(1, processes)
         self.expected = expected
         self.retry_after_crash = retry_after_crash
+        #: what a job printed (native libraries' own logging)
+        self.on_output = on_output
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
 
@@ -164,7 +202,7 @@ class WorkerPool(Generic[J, R]):
                     continue
                 job = worker.job
                 try:
-                    kind, payload = worker.conn.recv()
+                    kind, payload, output = worker.conn.recv()
                 except (EOFError, OSError):
                     worker.process.join()
                     code = worker.process.exitcode
@@ -184,6 +222,8 @@ class WorkerPool(Generic[J, R]):
                 worker.job = None
                 if todo:  # keep the worker busy while the caller stores
                     assign(worker)
+                if output:
+                    self.on_output(job, output)
                 yield job, (payload if kind == "ok" else Failure(payload))
 
     def close(self, wait: bool = True) -> None:
@@ -208,6 +248,63 @@ def progress_bar(total: int, shown: bool = True) -> tqdm:
     )
 
 
+class Stopped(BaseException):  # like KeyboardInterrupt
+    """Ctrl-C, SIGTERM or SIGHUP stopped a run; ``exit_code`` is the
+    shell's convention (130, 143, 129)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopSignals:
+    """Turns Ctrl-C, SIGTERM and SIGHUP into :class:`Stopped` while a run
+    is on, so each one cleans up (workers, scratch files) the same way;
+    never inside :meth:`storing`, so a track is stored whole or not."""
+
+    def __init__(self) -> None:
+        self._storing = False
+        self._pending: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self._storing:
+            self._pending = signum
+        else:
+            raise Stopped(signum)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    @contextlib.contextmanager
+    def storing(self) -> Iterator[None]:
+        self._storing = True
+        try:
+            yield
+        finally:
+            self._storing = False
+        if self._pending is not None:
+            signum, self._pending = self._pending, None
+            raise Stopped(signum)
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 track``, ``2 tracks``."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 @dataclass
 class Tally:
     """What a batch did, for the closing summary line."""
@@ -216,12 +313,21 @@ class Tally:
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    #: further counts for the summary ("core fields filled": 3)
+    notes: Counter[str] = field(default_factory=Counter)
+
+    def note(self, what: str, number: int = 1) -> None:
+        self.notes[what] += number
 
     def summary(self, verb: str) -> str:
         elapsed = time.monotonic() - self.started
-        rate = self.done / elapsed * 60 if elapsed > 0 else 0.0
-        return (
+        line = (
             f"{verb} {self.done}, skipped {self.skipped}, "
-            f"failed {len(self.failed)} in {elapsed:.1f} s "
-            f"({rate:.1f} tracks/min)"
+            f"failed {len(self.failed)} in {elapsed:.1f} s"
         )
+        if self.done and elapsed > 0:
+            rate = self.done / elapsed * 60
+            line += f" ({rate:.1f} {'track' if rate == 1 else 'tracks'}/min)"
+        for what, number in self.notes.items():
+            line += f"; {what}: {number}"
+        return line

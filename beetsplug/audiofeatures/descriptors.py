@@ -23,6 +23,9 @@ from .keys import key_from_essentia
 #: Groups of descriptors; each light profile computes one group.
 GROUPS = ("rhythm", "tonal", "lowlevel")
 
+PREFIX = "essentia_"
+ALBUM_PREFIX = "essentia_album_"
+
 
 class Kind(Enum):
     FLOAT = "float"
@@ -74,6 +77,16 @@ class Descriptor:
     digits: int = 3  # decimals shown by ``beet ls``
     album: Aggregate | None = None
     core_field: str | None = None  # beets field it may fill
+
+    @property
+    def album_field(self) -> str:
+        """The album's own name for the aggregate: ``essentia_album_bpm``.
+
+        Never a track field's name: beets copies an album's flexible
+        attributes onto its tracks and lets tracks read them, so a shared
+        name would overwrite or impersonate the tracks' own values.
+        """
+        return ALBUM_PREFIX + self.field.removeprefix(PREFIX)
 
 
 DESCRIPTORS: tuple[Descriptor, ...] = (
@@ -150,10 +163,21 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     Descriptor(
         "essentia_version", Kind.STRING, "Essentia version used.",
     ),
+    *(
+        Descriptor(
+            f"essentia_{group}_method", Kind.STRING,
+            f"What computed the {group} values: profile"
+            + (", key profile" if group == "tonal" else "")
+            + " and Essentia version. A value is current when this is "
+            "what the configured profile would use.",
+        )
+        for group in GROUPS
+    ),
 )  # fmt: skip
 
 BY_FIELD = {d.field: d for d in DESCRIPTORS}
 MEASURED = tuple(d for d in DESCRIPTORS if d.source)
+AGGREGATED = tuple(d for d in DESCRIPTORS if d.album)
 
 #: The classic (2.1-beta) SVM models of Essentia's high-level section and
 #: their classes; a profile with ``highlevel.svm_models`` yields these as
@@ -215,6 +239,11 @@ def svm_fields() -> dict[str, Kind]:
     return fields
 
 
+def method_field(group: str) -> str:
+    """The field that records what computed a group's values."""
+    return f"essentia_{group}_method"
+
+
 def descriptors_for(groups: Iterable[str]) -> tuple[Descriptor, ...]:
     wanted = set(groups)
     return tuple(d for d in MEASURED if d.group in wanted)
@@ -271,13 +300,15 @@ def read_highlevel(pool: Mapping[str, Any]) -> dict[str, Any]:
 def aggregate_album(
     tracks: Iterable[Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """Album-level values from the tracks' field values."""
+    """Album-level values (under their album names) from the tracks'
+    own field values."""
     tracks = list(tracks)
     values: dict[str, Any] = {}
-    for desc in DESCRIPTORS:
-        if desc.album is None:
-            continue
-        present = [t[desc.field] for t in tracks if desc.field in t]
+    for desc in AGGREGATED:
+        assert desc.album
+        present = [
+            t[desc.field] for t in tracks if t.get(desc.field) is not None
+        ]
         if present:
-            values[desc.field] = desc.album.func(present)
+            values[desc.album_field] = desc.album.func(present)
     return values

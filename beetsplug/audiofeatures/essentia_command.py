@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -22,7 +23,17 @@ from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .batch import Failure, Tally, WorkerPool, WorkerStartError, progress_bar
+from .albums import own, store_album_aggregates
+from .batch import (
+    Failure,
+    Stopped,
+    StopSignals,
+    Tally,
+    WorkerPool,
+    WorkerStartError,
+    count,
+    progress_bar,
+)
 from .classifiers import (
     LICENCE,
     ROUTES,
@@ -34,7 +45,13 @@ from .classifiers import (
     file_tags,
     read_head,
 )
-from .descriptors import BY_FIELD, Kind, aggregate_album, descriptors_for
+from .descriptors import (
+    BY_FIELD,
+    GROUPS,
+    Kind,
+    descriptors_for,
+    method_field,
+)
 from .extraction import (
     AnalysisError,
     AnalysisJob,
@@ -46,10 +63,12 @@ from .library_query import (
     each_item,
     item_chunks,
     item_id,
+    matching_albums,
     matching_ids,
     split_ids,
 )
-from .profiles import Profile, ProfileError, resolve_profile
+from .profiles import KEY_PROFILES, Profile, ProfileError, resolve_profile
+from .setting_values import bad_setting, read_choice, read_number, read_setting
 
 if TYPE_CHECKING:
     from beets.library import Album, Item, Library
@@ -59,9 +78,12 @@ DEFAULTS: dict[str, Any] = {
     "profile": "music",
     "jobs": 0,
     "key_profile": "edma",
-    "fill_core_fields": False,
+    # Fill beets' own bpm and initial_key where they are empty, so plain
+    # queries, smart playlists and players see the values.
+    "fill_core_fields": True,
     "force": False,
-    "write": None,  # None: follow beets' import.write
+    # Write those tags to the files too (-w / -W on the command line).
+    "write": False,
     # Essentia's trained classifiers (heads such as
     # mood_happy-discogs-effnet-1), from models_dir.
     "models": [],
@@ -137,32 +159,36 @@ class EssentiaSettings:
         def opt(name: str) -> Any:
             return getattr(opts, name, None)
 
-        try:
-            profile_spec = opt("profile") or view["profile"].as_str()
-            key_profile = view["key_profile"].as_str()
-            jobs = opt("jobs")
-            if jobs is None:
-                jobs = view["jobs"].get(int)
-            force = opt("force") or view["force"].get(bool)
-            fill = view["fill_core_fields"].get(bool)
-            write = opt("write")
-            if write is None:
-                write = view["write"].get(confuse.Optional(bool))
-        except confuse.ConfigError as exc:
-            raise UserError(f"audiofeatures.essentia: {exc}") from exc
-        try:
-            max_minutes = view["max_minutes"].as_number()
-        except confuse.ConfigError as exc:
-            raise UserError(f"audiofeatures.essentia: {exc}") from exc
-        if max_minutes < 0:
-            raise UserError(
-                "audiofeatures.essentia.max_minutes must be 0 (no limit) or "
-                f"more, not {max_minutes}"
+        profile_spec = opt("profile") or read_setting(
+            view["profile"], str, PROFILE_CHOICES
+        )
+        key_profile = read_setting(
+            view["key_profile"], str, f"one of {', '.join(KEY_PROFILES)}"
+        )
+        jobs = opt("jobs")
+        if jobs is None:
+            jobs = read_number(
+                view["jobs"], 0, "0 (all cores) or more workers", whole=True
             )
-        if jobs < 0:
+        elif jobs < 0:
             raise UserError(
-                f"audiofeatures.essentia.jobs must be 0 (all cores) or more, "
-                f"not {jobs}"
+                f"-j/--jobs must be 0 (all cores) or more, not {jobs}"
+            )
+        force = opt("force") or read_setting(view["force"], bool, YES_NO)
+        fill = read_setting(view["fill_core_fields"], bool, YES_NO)
+        write = opt("write")
+        if write is None:
+            write = read_setting(view["write"], confuse.Optional(bool), YES_NO)
+        max_minutes = read_number(
+            view["max_minutes"], 0, "0 (no limit) or more minutes"
+        )
+        write_tags = read_setting(view["write_tags"], bool, YES_NO)
+        mood_threshold = read_number(
+            view["mood_threshold"], 0, "a probability from 0 to 1"
+        )
+        if mood_threshold > 1:
+            raise bad_setting(
+                view["mood_threshold"], "a probability from 0 to 1"
             )
         try:
             profile = resolve_profile(
@@ -176,23 +202,33 @@ class EssentiaSettings:
             jobs=jobs or os.cpu_count() or 1,
             force=bool(force),
             fill_core_fields=fill,
-            write=ui.should_write(write),
+            write=bool(write),
             dump=Path(dump).expanduser().resolve() if dump else None,
             version=essentia_version(),
             classifiers=classifier_spec(view),
-            write_tags=view["write_tags"].get(bool),
-            mood_threshold=view["mood_threshold"].as_number(),
+            write_tags=write_tags,
+            mood_threshold=mood_threshold,
             max_seconds=60 * max_minutes,
         )
 
 
+YES_NO = "yes or no"
+PROFILE_CHOICES = (
+    "music, rhythm, tonal, lowlevel, freesound, a mix such as rhythm,tonal, "
+    "or the path of a YAML profile"
+)
+
+
 def model_files(view: confuse.ConfigView) -> ModelFiles:
-    try:
-        names = view["models"].as_str_seq()
-        folder = view["models_dir"].get(confuse.Optional(confuse.Filename()))
-        site = view["models_url"].as_str().rstrip("/") + "/"
-    except confuse.ConfigError as exc:
-        raise UserError(f"audiofeatures.essentia: {exc}") from exc
+    names = read_setting(
+        view["models"], confuse.StrSeq(), "a list of model names"
+    )
+    folder = read_setting(
+        view["models_dir"],
+        confuse.Optional(confuse.Filename()),
+        "the path of a folder",
+    )
+    site = read_setting(view["models_url"], str, "a URL").rstrip("/") + "/"
     default = Path(beets_config.config_dir()) / "audiofeatures" / "models"
     return ModelFiles(Path(folder) if folder else default, tuple(names), site)
 
@@ -209,19 +245,37 @@ def resolve_route(route: str) -> str:
     return "tensorflow"
 
 
+#: What each classifier route imports, and how to get it.
+ROUTE_NEEDS = {
+    "onnx": ("onnxruntime", "pip install 'beets-audiofeatures[onnx]'"),
+    "tensorflow": (
+        "essentia-tensorflow",
+        (
+            "pip install 'beets-audiofeatures[tensorflow]' in an environment "
+            "without the essentia package"
+        ),
+    ),
+}
+
+
+def route_status(route: str) -> str:
+    """The route, and whether what it needs is installed."""
+    dist, install = ROUTE_NEEDS[route]
+    try:
+        importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return f"{route} ({dist} is not installed: {install})"
+    return route
+
+
 def classifier_spec(view: confuse.ConfigView) -> ClassifierSpec | None:
     files = model_files(view)
     if not files.names:
         return None
-    try:
-        route = view["model_route"].as_choice(list(ROUTES))
-        top = view["top_classes"].get(int)
-    except confuse.ConfigError as exc:
-        raise UserError(f"audiofeatures.essentia: {exc}") from exc
-    if top < 0:
-        raise UserError(
-            "audiofeatures.essentia.top_classes must be 0 (all) or more"
-        )
+    route = read_choice(view["model_route"], ROUTES)
+    top = read_number(
+        view["top_classes"], 0, "0 (all classes) or more", whole=True
+    )
     try:
         files.heads()  # every description present and readable
     except ClassifierError as exc:
@@ -247,46 +301,103 @@ def described_heads(files: ModelFiles) -> list[Head]:
     return files.heads()
 
 
-def needs_descriptors(item: Item, settings: EssentiaSettings) -> bool:
-    return (
-        settings.force
-        or "essentia_analyzed" not in item
-        or item.get("essentia_profile") != settings.profile.name
-        or item.get("essentia_version") != settings.version
+def stored_method(item: Item, group: str, settings: EssentiaSettings) -> Any:
+    """What computed the track's ``group`` values, if anything did."""
+    method = own(item, method_field(group))
+    if method is not None:
+        return method
+    # Tracks analysed before 0.2 recorded one profile per track.
+    legacy = own(item, "essentia_profile")
+    if legacy is None or own(item, "essentia_analyzed") is None:
+        return None
+    parts = legacy.split(",")
+    light = all(part in GROUPS for part in parts)
+    if light and group not in parts:
+        return None
+    then = Profile(
+        legacy,
+        "light" if light else legacy,
+        key_profile=settings.profile.key_profile,
+    )
+    return then.method(group, own(item, "essentia_version") or "?")
+
+
+def stale_groups(item: Item, settings: EssentiaSettings) -> tuple[str, ...]:
+    """The profile's descriptor groups the track lacks or holds from
+    another method (all of them with ``force``)."""
+    profile = settings.profile
+    if settings.force:
+        return profile.groups
+    return tuple(
+        group
+        for group in profile.groups
+        if stored_method(item, group, settings)
+        != profile.method(group, settings.version)
     )
 
 
 def needs_classifiers(item: Item, settings: EssentiaSettings) -> bool:
     return settings.classifiers is not None and (
         settings.force
-        or item.get("essentia_classifiers") != settings.classifier_id
+        or own(item, "essentia_classifiers") != settings.classifier_id
     )
 
 
+@dataclass(frozen=True)
+class Work:
+    """What one track needs from a run."""
+
+    groups: tuple[str, ...]  # descriptor groups to compute
+    classify: bool  # run the trained classifiers
+    dump: bool = False  # computed again only for --dump
+
+    def __bool__(self) -> bool:
+        return bool(self.groups or self.classify)
+
+    def describe(self) -> str:
+        parts = list(self.groups) + (["classifiers"] if self.classify else [])
+        return ", ".join(parts) + (" (for --dump)" if self.dump else "")
+
+
+def work_for(item: Item, settings: EssentiaSettings, lib: Library) -> Work:
+    groups = stale_groups(item, settings)
+    classify = needs_classifiers(item, settings)
+    if groups and settings.profile.extractor != "light":
+        groups = settings.profile.groups  # one pass computes them all
+    dump = settings.dump
+    if dump and not os.path.exists(dump_path(item, lib, dump)):
+        # --dump promises a file per track: a current track without one
+        # is analysed again for it.
+        return Work(settings.profile.groups, classify, dump=not groups)
+    return Work(groups, classify)
+
+
 def needs_analysis(item: Item, settings: EssentiaSettings) -> bool:
-    """Whether an item lacks a current analysis or current classes (or
+    """Whether a track lacks current descriptors or current classes (or
     ``force`` is on). Adding a model later runs just the models."""
-    return needs_descriptors(item, settings) or needs_classifiers(
+    return bool(stale_groups(item, settings)) or needs_classifiers(
         item, settings
     )
 
 
 def plan(
-    items: Iterable[Item], settings: EssentiaSettings
+    items: Iterable[Item], settings: EssentiaSettings, lib: Library
 ) -> tuple[list[Item], Tally]:
     """The items to analyse, and a tally that counts the rest as skipped."""
     items = list(items)
-    todo = [item for item in items if needs_analysis(item, settings)]
+    todo = [item for item in items if work_for(item, settings, lib)]
     return todo, Tally(skipped=len(items) - len(todo))
 
 
 def dump_path(
     item: Item, lib: Library, dump_dir: Path, suffix: str = ".json"
 ) -> bytes:
-    """Where ``--dump`` puts an item's output: the library's folder tree
-    mirrored under ``dump_dir``, the audio file name plus ``suffix``."""
-    path = os.path.abspath(item.path)
-    root = os.path.join(os.path.abspath(lib.directory), b"")
+    """Where ``--dump`` puts an item's output: the file's path relative to
+    the library directory, under ``dump_dir``, with ``suffix`` added. A
+    file outside the library directory (``copy: no`` imports) is mirrored
+    by its whole absolute path."""
+    path = os.path.realpath(item.path)
+    root = os.path.join(os.path.realpath(lib.directory), b"")
     relative = path[len(root) :] if path.startswith(root) else path.lstrip(b"/")
     return os.path.join(os.fsencode(dump_dir), relative) + suffix.encode()
 
@@ -310,6 +421,7 @@ class EssentiaRunner:
         self.settings = settings
         self.log = log
         self._pool: WorkerPool[AnalysisJob, AnalysisResult] | None = None
+        self.signals = StopSignals()
         self._scratch: str | None = None
 
     def _get_pool(self) -> WorkerPool[AnalysisJob, AnalysisResult]:
@@ -326,8 +438,13 @@ class EssentiaRunner:
                 self.settings.jobs,  # started as work needs them
                 expected=(AnalysisError,),
                 retry_after_crash=_retry_through_ffmpeg,
+                on_output=self._library_output,
             )
         return self._pool
+
+    def _library_output(self, job: AnalysisJob, text: str) -> None:
+        for line in text.splitlines():
+            self.log.debug("{}: {}", displayable_path(job.path), line)
 
     def close(self, wait: bool = True) -> None:
         if self._pool is not None:
@@ -353,30 +470,35 @@ class EssentiaRunner:
         # Absolute paths, resolved here: beets 2.14 hands out paths
         # relative to the library outside the main thread's context.
         by_path = {os.path.abspath(item.path): item for item in items}
-        todo = [
-            AnalysisJob(
-                path=path,
-                expected_length=float(item.length or 0.0),
-                dump=dump_path(item, lib, dump) if dump else None,
-                descriptors=needs_descriptors(item, self.settings),
-                classify=needs_classifiers(item, self.settings),
-                max_seconds=self.settings.max_seconds,
+        todo = []
+        for path, item in by_path.items():
+            work = work_for(item, self.settings, lib)
+            todo.append(
+                AnalysisJob(
+                    path=path,
+                    expected_length=float(item.length or 0.0),
+                    dump=dump_path(item, lib, dump) if dump else None,
+                    descriptors=bool(work.groups),
+                    groups=work.groups,
+                    classify=work.classify,
+                    max_seconds=self.settings.max_seconds,
+                )
             )
-            for path, item in by_path.items()
-        ]
         bar = bar or progress_bar(len(items), shown=False)
         pool = self._get_pool()
         try:
             with logging_redirect_tqdm([logging.getLogger("beets")]):
                 for job, result in pool.imap_unordered(todo):
                     item = by_path[job.path]
+                    shown = displayable_path(item.path)
                     if isinstance(result, Failure):
-                        shown = displayable_path(item.path)
                         tally.failed.append((shown, result.reason))
                         self.log.error("{}: {}", shown, result.reason)
-                    else:
-                        self.store(item, job, result, write)
+                    elif self.store(lib, item, job, result, write, tally):
                         tally.done += 1
+                    if not isinstance(result, Failure) and result.dump_error:
+                        tally.note("dump failed")
+                        self.log.error("{}: {}", shown, result.dump_error)
                     bar.update()
         except WorkerStartError as exc:
             self.close(wait=False)
@@ -387,14 +509,37 @@ class EssentiaRunner:
 
     def store(
         self,
-        item: Item,
+        lib: Library,
+        loaded: Item,
         job: AnalysisJob,
         result: AnalysisResult,
         write: bool,
-    ) -> None:
+        tally: Tally,
+    ) -> bool:
+        """Put a result on its track, read afresh from the database: a
+        track removed during the run stays removed, and a concurrent edit
+        (``beet modify``) is neither undone in the database nor in the
+        file. Whether it was stored."""
         settings = self.settings
-        item.update(result.values)
-        if job.descriptors:
+        item = lib.get_item(item_id(loaded))
+        if item is None:
+            self.log.warning(
+                "{}: removed from the library during the run; its values "
+                "are discarded",
+                displayable_path(loaded.path),
+            )
+            tally.note("discarded")
+            return False
+        values = result.values
+        item.update(values)
+        if result.groups:
+            for group in result.groups:
+                for desc in descriptors_for([group]):
+                    if desc.field not in values and desc.field in item:
+                        del item[desc.field]  # no longer measured
+                item[method_field(group)] = settings.profile.method(
+                    group, settings.version
+                )
             item["essentia_analyzed"] = time.time()
             item["essentia_profile"] = settings.profile.name
             item["essentia_version"] = settings.version
@@ -406,36 +551,42 @@ class EssentiaRunner:
             if settings.write_tags and settings.classifiers:
                 tags = file_tags(
                     described_heads(settings.classifiers.files),
-                    result.values,
+                    values,
                     settings.mood_threshold,
                 )
                 tags_changed = any(item.get(k) != v for k, v in tags.items())
                 item.update(tags)
-        core_changed = settings.fill_core_fields and self._fill_core(
-            item, result.values
+        filled = (
+            self._fill_core(item, values) if settings.fill_core_fields else 0
         )
+        if filled:
+            tally.note("core fields filled", filled)
         self.log.debug(
             "{}: {}",
             displayable_path(item.path),
-            ", ".join(f"{k}={v}" for k, v in sorted(result.values.items())),
+            ", ".join(f"{k}={v}" for k, v in sorted(values.items())),
         )
-        if write and (core_changed or tags_changed):
-            item.try_write()
-        item.store()
+        with self.signals.storing(), lib.transaction():
+            item.store()
+            if write and (filled or tags_changed):
+                item.try_write()
+                item.store()  # the file's new mtime
+        return True
 
-    def _fill_core(self, item: Item, values: dict[str, Any]) -> bool:
-        changed = False
+    def _fill_core(self, item: Item, values: dict[str, Any]) -> int:
+        """Fill beets' own ``bpm`` / ``initial_key`` from the values when
+        they are empty (or with ``force``); how many changed."""
+        changed = 0
         for field, value in values.items():
             core = BY_FIELD[field].core_field if field in BY_FIELD else None
             if core is None:
                 continue
             if core == "bpm":
                 value = round(value)
-            if (self.settings.force or not item.get(core)) and item.get(
-                core
-            ) != value:
+            current = item.get(core, with_album=False)
+            if (self.settings.force or not current) and current != value:
                 item[core] = value
-                changed = True
+                changed += 1
         return changed
 
 
@@ -443,10 +594,7 @@ def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
     """``--models`` / ``--download-models``: where the configured models
     are looked for, which files are missing, and their licence."""
     files = model_files(view)
-    try:
-        route = resolve_route(view["model_route"].as_choice(list(ROUTES)))
-    except confuse.ConfigError as exc:
-        raise UserError(f"audiofeatures.essentia: {exc}") from exc
+    route = resolve_route(read_choice(view["model_route"], ROUTES))
     if not files.names:
         ui.print_(
             "No models configured. Add heads under audiofeatures.essentia."
@@ -469,7 +617,7 @@ def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
                         f"yourself into {files.folder}"
                     ) from exc
     ui.print_(f"models folder: {files.folder}")
-    ui.print_(f"route: {route}")
+    ui.print_(f"route: {route_status(route)}")
     ui.print_(f"licence: {LICENCE}")
     for name in files.names:
         description = files.folder / f"{name}.json"
@@ -497,13 +645,14 @@ def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
         ui.print_("All model files are present.")
 
 
-def store_album_aggregates(albums: Iterable[Album]) -> None:
-    for album in albums:
-        tracks = [dict(item) for item in album.items()]
-        values = aggregate_album(tracks)
-        if values:
-            album.update(values)
-            album.store()
+def interrupted(stop: Stopped, tally: Tally, verb: str) -> SystemExit:
+    """The one line a stopped run ends with, and its exit status."""
+    by = "Ctrl-C" if stop.signum == signal.SIGINT else stop.args[0]
+    ui.print_(
+        f"stopped by {by}: {count(tally.done, 'track')} {verb} and stored; "
+        "run the command again to resume"
+    )
+    return SystemExit(stop.exit_code)
 
 
 def run_command(
@@ -519,50 +668,93 @@ def run_command(
     settings = EssentiaSettings.from_config(plugin_config, opts)
     albums: list[Album] = []
     if opts.album:
-        albums = list(lib.albums(args))
+        albums = matching_albums(lib, args)
         ids = [item_id(i) for album in albums for i in album.items()]
     else:
         ids = matching_ids(lib, args)
     # Items are loaded a chunk at a time: memory does not grow with
     # the size of the query.
     todo, skipped = split_ids(
-        lib, ids, lambda item: needs_analysis(item, settings)
+        lib, ids, lambda item: bool(work_for(item, settings, lib))
     )
     tally = Tally(skipped=skipped)
+    profile = settings.profile.name
 
     if opts.pretend:
-        fields = [d.field for d in descriptors_for(settings.profile.groups)]
-        log.info(
-            "would analyse {} of {} tracks with profile {} ({} jobs), "
-            "setting {}",
-            len(todo),
-            len(ids),
-            settings.profile.name,
-            min(settings.jobs, len(todo)) if todo else 0,
-            ", ".join(fields),
+        if not todo:
+            ui.print_(
+                f"nothing to analyse: {count(len(ids), 'matching track')}, "
+                f"all current for profile {profile}"
+            )
+            return
+        jobs = min(settings.jobs, len(todo))
+        ui.print_(
+            f"would analyse {len(todo)} of {count(len(ids), 'track')} with "
+            f"profile {profile} ({count(jobs, 'worker')}):"
         )
         for item in each_item(lib, todo):
-            ui.print_(f"analyse: {item}")
+            work = work_for(item, settings, lib)
+            fields = [d.field for d in descriptors_for(work.groups)]
+            what = work.describe() + (
+                f": {', '.join(fields)}" if fields else ""
+            )
+            ui.print_(f"analyse: {item} [{what}]")
         return
 
-    log.info(
-        "analysing {} tracks with profile {} ({} already analysed)",
-        len(todo),
-        settings.profile.name,
-        tally.skipped,
-    )
+    if not todo:
+        log.info(
+            "nothing to analyse: {} already current for profile {}",
+            count(len(ids), "track"),
+            profile,
+        )
+    else:
+        log.info(
+            "analysing {} with profile {} ({} already analysed)",
+            count(len(todo), "track"),
+            profile,
+            tally.skipped,
+        )
     runner = EssentiaRunner(settings, log)
     try:
-        with progress_bar(len(todo)) as bar:
+        with runner.signals, progress_bar(len(todo)) as bar:
             for chunk in item_chunks(lib, todo):
                 runner.run(lib, chunk, tally, settings.write, bar)
+    except Stopped as stop:
+        raise interrupted(stop, tally, "analysed") from None
     finally:
         runner.close()
     if albums:
-        store_album_aggregates(albums)
-    log.info("{}", tally.summary("analysed"))
+        stored = store_album_aggregates(albums)
+        names = ", ".join(f"{a.albumartist} - {a.album}" for a in stored[:5])
+        more = f" and {len(stored) - 5} more" if len(stored) > 5 else ""
+        log.info(
+            "stored album values of {}{}",
+            count(len(stored), "album") + (f": {names}" if names else ""),
+            more,
+        )
+    if todo or tally.notes:
+        log.info("{}", tally.summary("analysed"))
     if tally.failed:
         raise UserError(
-            f"{len(tally.failed)} of {len(todo)} tracks could not be "
-            "analysed; the reasons are above"
+            f"{len(tally.failed)} of {count(len(todo), 'track')} could not "
+            "be analysed; the reasons are above"
         )
+
+
+def import_stage(
+    runner: EssentiaRunner, lib: Library, items: Sequence[Item], log: Any
+) -> None:
+    """Analyse an imported album's tracks; values land in the database
+    only, like every import-stage plugin (files are moved afterwards)."""
+    todo, tally = plan(items, runner.settings, lib)
+    if not todo:
+        return
+    album = items[0].get("album") or items[0].get("title") or "tracks"
+    log.info(
+        "analysing {} of {} with profile {}",
+        count(len(todo), "track"),
+        album,
+        runner.settings.profile.name,
+    )
+    runner.run(lib, todo, tally, write=False)
+    log.info("{}", tally.summary("analysed"))

@@ -8,12 +8,15 @@ of a file is an :class:`AnalysisError` whose message is the reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,7 +25,7 @@ import numpy as np
 import yaml
 
 from .classifiers import ClassifierError, Classifiers, ModelFiles
-from .descriptors import MEASURED, Kind, read_descriptors
+from .descriptors import GROUPS, MEASURED, Kind, read_descriptors
 from .profiles import Profile
 from .transcode import TranscodeError, needs_transcode, transcode_to_wav
 
@@ -82,6 +85,27 @@ def _wanted_paths() -> frozenset[str]:
 WANTED_PATHS = _wanted_paths()
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """Dotted pool paths as Essentia's nested JSON layout:
+    ``{"rhythm.bpm": 120}`` becomes ``{"rhythm": {"bpm": 120}}``."""
+    tree: dict[str, Any] = {}
+    for path, value in sorted(flat.items()):
+        *parents, leaf = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _plain(value)
+    return tree
+
+
 class Pipeline(ABC):
     """One way of computing descriptors from a file."""
 
@@ -91,8 +115,11 @@ class Pipeline(ABC):
         self.workdir = workdir
 
     @abstractmethod
-    def extract(self, path: str, dump: str | None) -> dict[str, Any]:
-        """Descriptor paths to values for ``path``; full output to ``dump``.
+    def extract(
+        self, path: str, groups: tuple[str, ...], dump: str | None
+    ) -> dict[str, Any]:
+        """Descriptor paths to values for ``path`` (at least ``groups``);
+        the full output, in Essentia's nested pool layout, to ``dump``.
 
         Raises ``RuntimeError`` (Essentia's own) when the file fails.
         """
@@ -105,7 +132,9 @@ class ExtractorPipeline(Pipeline):
     #: The extractor's own paths that the descriptor table names otherwise.
     renames: dict[str, str]
 
-    def extract(self, path: str, dump: str | None) -> dict[str, Any]:
+    def extract(
+        self, path: str, groups: tuple[str, ...], dump: str | None
+    ) -> dict[str, Any]:
         pool, _frames = self.extractor(path)
         if dump:
             self.es.YamlOutput(
@@ -172,7 +201,9 @@ class LightPipeline(Pipeline):
 
     SAMPLE_RATE = 44100.0
 
-    def extract(self, path: str, dump: str | None) -> dict[str, Any]:
+    def extract(
+        self, path: str, groups: tuple[str, ...], dump: str | None
+    ) -> dict[str, Any]:
         es = self.es
         stereo, rate, channels, *_ = es.AudioLoader(filename=path)()
         if len(stereo) == 0:
@@ -188,31 +219,32 @@ class LightPipeline(Pipeline):
         # Algorithms are built per file: several keep state between calls
         # (OnsetRate reports 0 on its second file), and building is cheap.
         values: dict[str, Any] = {LENGTH: len(stereo) / rate}
-        groups = self.profile.groups
+        # Frame-wise series only a dump shows (beats, onsets, HPCP, MFCC).
+        extra: dict[str, Any] = {}
         if "rhythm" in groups:
-            values.update(self._rhythm(mono))
+            values.update(self._rhythm(mono, extra))
         if "tonal" in groups:
-            key, scale, strength = es.KeyExtractor(
-                profileType=self.profile.key_profile
-            )(mono)
-            values["tonal.key.key"] = key
-            values["tonal.key.scale"] = scale
-            values["tonal.key.strength"] = strength
-            tuning = es.TuningFrequencyExtractor()(mono)
-            values["tonal.tuning_frequency"] = float(np.mean(tuning))
+            values.update(self._tonal(mono, extra if dump else None))
         if "lowlevel" in groups:
             values.update(self._lowlevel(stereo, rate, mono))
+            if dump:
+                extra["lowlevel.mfcc.mean"] = self._mfcc_mean(mono)
         if dump:
             with open(dump, "w", encoding="utf-8") as out:
-                json.dump(values, out, indent=2, default=float)
+                json.dump(nested(values | extra), out, indent=2)
         return values
 
-    def _rhythm(self, mono: np.ndarray) -> dict[str, Any]:
+    def _rhythm(
+        self, mono: np.ndarray, extra: dict[str, Any]
+    ) -> dict[str, Any]:
         es = self.es
         bpm, beats, _confidence, _estimates, intervals = es.RhythmExtractor2013(
             method="degara"
         )(mono)
         histogram = es.BpmHistogramDescriptors()(intervals)
+        onsets, onset_rate = es.OnsetRate()(mono)
+        extra["rhythm.beats_position"] = beats
+        extra["rhythm.onset_times"] = onsets
         return {
             "rhythm.bpm": bpm,
             "rhythm.beats_count": len(beats),
@@ -220,8 +252,52 @@ class LightPipeline(Pipeline):
                 histogram[1] if len(intervals) else 0.0
             ),
             "rhythm.danceability": es.Danceability()(mono)[0],
-            "rhythm.onset_rate": es.OnsetRate()(mono)[1],
+            "rhythm.onset_rate": onset_rate,
         }
+
+    def _tonal(
+        self, mono: np.ndarray, extra: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        es = self.es
+        key, scale, strength = es.KeyExtractor(
+            profileType=self.profile.key_profile
+        )(mono)
+        tuning = es.TuningFrequencyExtractor()(mono)
+        if extra is not None:
+            # The key under its profile's name, as MusicExtractor reports.
+            named = f"tonal.key_{self.profile.key_profile}"
+            extra[f"{named}.key"] = key
+            extra[f"{named}.scale"] = scale
+            extra[f"{named}.strength"] = strength
+            extra["tonal.hpcp.mean"] = self._hpcp_mean(mono)
+        return {
+            "tonal.key.key": key,
+            "tonal.key.scale": scale,
+            "tonal.key.strength": strength,
+            "tonal.tuning_frequency": float(np.mean(tuning)),
+        }
+
+    def _frames(self, mono: np.ndarray) -> Iterator[np.ndarray]:
+        window = self.es.Windowing(type="blackmanharris62")
+        spectrum = self.es.Spectrum()
+        for frame in self.es.FrameGenerator(
+            mono, frameSize=2048, hopSize=1024, startFromZero=True
+        ):
+            yield spectrum(window(frame))
+
+    def _hpcp_mean(self, mono: np.ndarray) -> np.ndarray:
+        peaks = self.es.SpectralPeaks(
+            orderBy="magnitude", magnitudeThreshold=1e-5, maxPeaks=60,
+            minFrequency=20, maxFrequency=3500,
+        )  # fmt: skip
+        hpcp = self.es.HPCP(size=36, referenceFrequency=440)
+        rows = [hpcp(*peaks(spectrum)) for spectrum in self._frames(mono)]
+        return np.mean(rows, axis=0) if rows else np.zeros(36)
+
+    def _mfcc_mean(self, mono: np.ndarray) -> np.ndarray:
+        mfcc = self.es.MFCC()
+        rows = [mfcc(spectrum)[1] for spectrum in self._frames(mono)]
+        return np.mean(rows, axis=0) if rows else np.zeros(13)
 
     def _lowlevel(
         self, stereo: np.ndarray, rate: float, mono: np.ndarray
@@ -268,6 +344,9 @@ class AnalysisJob:
     dump: bytes | None = None  # where to save the full output as JSON
     transcode: bool = False  # decode through ffmpeg first
     descriptors: bool = True  # run the profile's extractor
+    #: the descriptor groups wanted (the light profiles compute only
+    #: these; the extractors compute all of theirs anyway)
+    groups: tuple[str, ...] = GROUPS
     classify: bool = False  # run the trained classifiers
     max_seconds: float = 0  # analyse at most this much (0: all)
 
@@ -281,6 +360,10 @@ class AnalysisResult:
     values: dict[str, Any]
     length: float
     transcoded: bool
+    #: why the ``--dump`` file could not be written (the values are fine)
+    dump_error: str | None = None
+    #: the descriptor groups the values cover
+    groups: tuple[str, ...] = field(default=GROUPS)
 
 
 @dataclass(frozen=True)
@@ -346,30 +429,37 @@ class Analyzer:
                     f"{reason} (through ffmpeg: {retry})"
                 ) from exc
 
+    def _groups(self, job: AnalysisJob) -> tuple[str, ...]:
+        if not job.descriptors:
+            return ()
+        if self.profile.extractor != "light":
+            return self.profile.groups  # one pass computes them all
+        return tuple(g for g in self.profile.groups if g in job.groups)
+
     def _analyse(
         self, path: str, job: AnalysisJob, transcoded: bool
     ) -> AnalysisResult:
         values: dict[str, Any] = {}
         length = 0.0
-        if job.descriptors:
-            values, length = self._checked(self._extract(path, job), job)
+        groups = self._groups(job)
+        dump_error = None
+        if groups:
+            # The dump is written in the worker's scratch folder and moved
+            # into place at the end: a dump folder that cannot be written
+            # costs the dump, never the analysis.
+            scratch = self.workdir / f"{uuid.uuid4().hex}.json"
+            try:
+                pool = self.pipeline.extract(
+                    path, groups, str(scratch) if job.dump else None
+                )
+                values, length = self._checked(pool, job, groups)
+                if job.dump:
+                    dump_error = publish_dump(scratch, os.fsdecode(job.dump))
+            finally:
+                scratch.unlink(missing_ok=True)
         if job.classify and self.classifiers is not None:
             values |= self.classifiers(self.classifiers.load(path))
-        return AnalysisResult(values, length, transcoded)
-
-    def _extract(self, path: str, job: AnalysisJob) -> dict[str, Any]:
-        dump = os.fsdecode(job.dump) if job.dump else None
-        if dump is None:
-            return self.pipeline.extract(path, None)
-        os.makedirs(os.path.dirname(dump), exist_ok=True)
-        partial = f"{dump}.{uuid.uuid4().hex}.part"
-        try:
-            values = self.pipeline.extract(path, partial)
-            os.replace(partial, dump)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
-        return values
+        return AnalysisResult(values, length, transcoded, dump_error, groups)
 
     def _via_ffmpeg(self, job: AnalysisJob) -> AnalysisResult:
         wav = self.workdir / f"{uuid.uuid4().hex}.wav"
@@ -390,7 +480,7 @@ class Analyzer:
             wav.unlink(missing_ok=True)
 
     def _checked(
-        self, pool: dict[str, Any], job: AnalysisJob
+        self, pool: dict[str, Any], job: AnalysisJob, groups: tuple[str, ...]
     ) -> tuple[dict[str, Any], float]:
         """The descriptors of a pool, unless it shows silence or a
         truncated file."""
@@ -406,4 +496,19 @@ class Analyzer:
                 f"truncated: decoded {length:.1f} s of the {expected:.1f} s "
                 "the file header promises"
             )
-        return read_descriptors(pool, self.profile.groups), length
+        return read_descriptors(pool, groups), length
+
+
+def publish_dump(scratch: Path, target: str) -> str | None:
+    """Move a finished dump into place; the reason if that fails."""
+    partial = f"{target}.{uuid.uuid4().hex}.part"
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(scratch, partial)  # the dump may be on another disk
+        os.replace(partial, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        where = exc.filename or target
+        return f"could not write the dump {where}: {exc.strerror or exc}"
+    return None

@@ -14,7 +14,7 @@ import mediafile
 from beets.dbcore import types
 from beets.dbcore.query import FieldQuery
 
-from .descriptors import DESCRIPTORS, Kind, svm_fields
+from .descriptors import AGGREGATED, DESCRIPTORS, Kind, svm_fields
 from .keys import normalize_key
 
 
@@ -77,7 +77,7 @@ ITEM_TYPES |= {
 }
 
 ALBUM_TYPES: dict[str, types.Type[Any, Any]] = {
-    d.field: ITEM_TYPES[d.field] for d in DESCRIPTORS if d.album
+    d.album_field: ITEM_TYPES[d.field] for d in AGGREGATED
 }
 
 

@@ -9,10 +9,13 @@ and the items are fetched a chunk at a time from those ids.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from beets import context
+from beets.dbcore.query import ParsingError
+from beets.exceptions import UserError
 from beets.library import Item
 from beets.library.queries import parse_query_parts
 
@@ -29,8 +32,27 @@ def item_id(item: Item | Album) -> int:
     return item.id
 
 
+@contextlib.contextmanager
+def user_query(query: Sequence[str]) -> Iterator[None]:
+    """A query beets cannot parse is the user's one-line error."""
+    try:
+        yield
+    except ParsingError as exc:
+        raise UserError(f"invalid query {' '.join(query)!r}: {exc}") from None
+
+
+def matching_albums(lib: Library, query: Sequence[str]) -> list[Album]:
+    with user_query(query):
+        return list(lib.albums(list(query)))
+
+
 def matching_ids(lib: Library, query: Sequence[str]) -> list[int]:
     """Ids of the items ``query`` matches, ascending."""
+    with user_query(query):
+        return _matching_ids(lib, query)
+
+
+def _matching_ids(lib: Library, query: Sequence[str]) -> list[int]:
     with context.music_dir(lib.directory):
         parsed, _sort = parse_query_parts(list(query), Item)
     where, values = parsed.clause()

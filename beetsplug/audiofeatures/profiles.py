@@ -52,6 +52,18 @@ class Profile:
     stats: dict[str, list[str]] = field(default_factory=dict)
     key_profile: str = "edma"
 
+    def method(self, group: str, version: str) -> str:
+        """What computes ``group``'s values under this profile: stored
+        per group, so a value is current only where the method that would
+        compute it now is the one that did (``music, key edma, essentia
+        2.1b6``). The light profiles share one method per group whatever
+        they are mixed with."""
+        parts = [self.extractor if self.extractor == "light" else self.name]
+        if group == "tonal":
+            parts.append(f"key {self.key_profile}")
+        parts.append(f"essentia {version}")
+        return ", ".join(parts)
+
     @property
     def svm_models(self) -> list[str]:
         """Names of the classic SVM models the profile runs."""

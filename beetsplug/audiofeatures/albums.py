@@ -1,0 +1,104 @@
+"""Album aggregates, kept apart from the tracks' own values.
+
+beets lets album and tracks share flexible attributes both ways:
+``Album.store()`` copies an album's attributes onto its tracks, and a
+track without a field reads (and is queried by) its album's. So album
+values live under names no track uses (``essentia_album_bpm``), are
+stored without inheritance, and tracks are read with ``with_album=False``.
+Version 0.1.0 stored album values under the track names, which
+overwrote every track's values; :func:`repair_album_fields` moves them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .batch import count
+from .descriptors import AGGREGATED, aggregate_album
+
+if TYPE_CHECKING:
+    from beets.library import Album, Item, Library
+
+#: Album attributes of 0.1.0, by their new names.
+OLD_NAMES = {d.field: d.album_field for d in AGGREGATED}
+
+
+def own(item: Item, field: str) -> Any:
+    """The track's own value, never its album's."""
+    return item.get(field, with_album=False)
+
+
+def store_album_aggregates(albums: Iterable[Album]) -> list[Album]:
+    """Each album's aggregates under its own names; the tracks' values
+    are left exactly as they are. The albums that got values."""
+    stored = []
+    for album in albums:
+        tracks = [
+            {d.field: own(item, d.field) for d in AGGREGATED}
+            for item in album.items()
+        ]
+        values = aggregate_album(tracks)
+        for name in OLD_NAMES.values():  # no track has it any more
+            if name not in values and name in album:
+                del album[name]
+        album.update(values)
+        album.store(inherit=False)  # never copied onto the tracks
+        if values:
+            stored.append(album)
+    return stored
+
+
+def repair_album_fields(lib: Library, log: Any) -> None:
+    """Move 0.1.0's album values to their own names, and mark for
+    re-analysis the tracks whose values 0.1.0 overwrote with them.
+
+    Runs when a library opens; costs one indexed query when there is
+    nothing to repair.
+    """
+    marks = ", ".join("?" * len(OLD_NAMES))
+    with lib.transaction() as tx:
+        rows = tx.query(
+            "SELECT entity_id, key, value FROM album_attributes "
+            f"WHERE key IN ({marks})",
+            list(OLD_NAMES),
+        )
+        if not rows:
+            return
+        old: dict[int, dict[str, Any]] = defaultdict(dict)
+        for album_id, key, value in rows:
+            old[album_id][key] = value
+        overwritten = 0
+        for album_id, values in old.items():
+            for (track,) in tx.query(
+                "SELECT id FROM items WHERE album_id = ?", (album_id,)
+            ):
+                mine: dict[str, Any] = {
+                    key: value
+                    for key, value in tx.query(
+                        "SELECT key, value FROM item_attributes "
+                        f"WHERE entity_id = ? AND key IN ({marks})",
+                        [track, *OLD_NAMES],
+                    )
+                }
+                # Inheritance wrote every album value onto the track.
+                if mine and all(mine.get(k) == v for k, v in values.items()):
+                    tx.mutate(
+                        "DELETE FROM item_attributes WHERE entity_id = ? "
+                        "AND key = 'essentia_analyzed'",
+                        (track,),
+                    )
+                    overwritten += 1
+        for name, album_name in OLD_NAMES.items():
+            tx.mutate(
+                "UPDATE OR REPLACE album_attributes SET key = ? WHERE key = ?",
+                (album_name, name),
+            )
+    log.warning(
+        "moved the album values of {} to essentia_album_* fields; {} "
+        "that 0.1.0's -a had overwritten will be analysed again by the "
+        "next beet essentia",
+        count(len(old), "album"),
+        count(overwritten, "track"),
+    )
