@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from beetsplug.audiofeatures import audio_files
+from beetsplug.audiofeatures.audio_files import (
+    AudioFileError,
+    check_audio_file,
+    decode_timeout,
+    truncation_reason,
+)
 from beetsplug.audiofeatures.batch import Failure
 from beetsplug.audiofeatures.clap_audio import (
     CLIP_SAMPLES,
+    DecodeError,
     WindowPolicy,
     decode_clips,
+    decode_window,
     embed_tracks,
 )
 from beetsplug.audiofeatures.clap_model import ClapEmbedder, ModelSpec
@@ -82,3 +96,116 @@ def test_batches_hold_whole_tracks_and_do_not_change_vectors(
         assert isinstance(vector, np.ndarray)
         np.testing.assert_allclose(vector, single[0], atol=1e-5)
         assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
+
+
+def _fifo(folder: Path) -> Path:
+    os.mkfifo(folder / "pipe.flac")
+    return folder / "pipe.flac"
+
+
+def _zero_link(folder: Path) -> Path:
+    (folder / "zero.flac").symlink_to("/dev/zero")
+    return folder / "zero.flac"
+
+
+def _socket(folder: Path) -> Path:
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(folder / "sock.flac"))
+    listener.close()  # the socket file stays
+    return folder / "sock.flac"
+
+
+def _directory(folder: Path) -> Path:
+    (folder / "dir.flac").mkdir()
+    return folder / "dir.flac"
+
+
+def _broken_link(folder: Path) -> Path:
+    (folder / "gone.flac").symlink_to(folder / "nowhere.flac")
+    return folder / "gone.flac"
+
+
+def _empty(folder: Path) -> Path:
+    (folder / "empty.flac").write_bytes(b"")
+    return folder / "empty.flac"
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (_fifo, "not a regular file: a FIFO"),
+        (_zero_link, "not a regular file: a character device (a link to /dev/zero)"),
+        (_socket, "not a regular file: a socket"),
+        (_directory, "not a regular file: a directory"),
+        (_broken_link, "file not found (a broken symlink)"),
+        (lambda folder: folder / "missing.flac", "file not found"),
+        (_empty, "file is empty"),
+    ],
+)  # fmt: skip
+def test_paths_that_cannot_hold_audio_fail_at_once_with_the_reason(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+):
+    path = make(tmp_path)
+    with pytest.raises(AudioFileError) as failure:
+        check_audio_file(path)
+    assert str(failure.value) == reason
+    started = time.monotonic()
+    with pytest.raises(DecodeError, match="^" + re.escape(reason)):
+        decode_clips(str(path), 200.0, WindowPolicy())
+    assert time.monotonic() - started < 2  # a FIFO used to stall 300 s
+
+
+def test_a_regular_file_and_a_link_to_one_pass(audio: Audio, tmp_path: Path):
+    check_audio_file(audio.a120_flac)
+    (tmp_path / "link.flac").symlink_to(audio.a120_flac)
+    check_audio_file(tmp_path / "link.flac")
+    check_audio_file(os.fsencode(tmp_path / "link.flac"))
+
+
+def test_a_decoder_that_never_finishes_is_given_up(
+    long_track: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(audio_files, "DECODE_TIMEOUT_BASE", 1.0)
+    monkeypatch.setattr(audio_files, "DECODE_TIMEOUT_PER_SECOND", 0.01)
+    stuck = tmp_path / "ffmpeg"  # a decoder that hangs, like one on a FIFO
+    stuck.write_text("#!/bin/sh\nexec sleep 60\n")
+    stuck.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(DecodeError, match=r"ffmpeg gave no audio within 1 s"):
+        decode_window(str(long_track), 0.0, str(stuck))
+    assert time.monotonic() - started < 10
+
+
+def test_the_decode_time_limit_grows_with_the_audio_asked_for():
+    assert decode_timeout(10) < decode_timeout(600) < decode_timeout(7200)
+    assert decode_timeout(7200) >= 7200 / 10  # ten times real time at least
+    assert decode_timeout(0) == audio_files.DECODE_TIMEOUT_BASE
+
+
+@pytest.mark.parametrize(
+    ("decoded", "expected", "reason"),
+    [
+        (3.0, 90.0, "truncated: the audio stops at 3.0 s of the 90.0 s the library expects"),
+        (81.5, 90.0, None),  # within 10 %
+        (13.0, 15.0, "truncated: the audio stops at 13.0 s of the 15.0 s the library expects"),
+        (13.6, 15.0, None),  # within 10 %, and at least a second
+        (0.0, 0.0, None),  # nothing expected
+    ],
+)  # fmt: skip
+def test_truncation_is_judged_and_worded_once(decoded, expected, reason):
+    assert truncation_reason(decoded, expected) == reason
+
+
+def test_a_truncated_file_says_where_the_expected_length_came_from(
+    audio: Audio, tmp_path: Path
+):
+    cut = synth.truncate(audio.a120_mp3, tmp_path / "cut.mp3", 0.3)
+    with pytest.raises(DecodeError) as from_library:
+        decode_clips(str(cut), 15.0, WindowPolicy())
+    assert str(from_library.value).startswith(
+        "truncated: the audio stops at 4."
+    )
+    assert str(from_library.value).endswith("of the 15.0 s the library expects")
+    # beets knows no length: ffprobe reads the one in the mp3's header
+    with pytest.raises(DecodeError, match=r"s the file header promises$"):
+        decode_clips(str(cut), 0.0, WindowPolicy())

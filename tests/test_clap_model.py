@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import pickle
 import shutil
 import time
@@ -23,6 +26,12 @@ from beetsplug.audiofeatures.clap_model import (
 )
 from tests import clap_fixtures
 from tests.conftest import ClapAssets
+
+
+@pytest.fixture(autouse=True)
+def _digest_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # model_identity remembers weight digests in the user's cache folder
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
 
 
 def clips(count: int = 2, seed: int = 0) -> np.ndarray:
@@ -222,3 +231,187 @@ def test_an_unreachable_hub_fails_fast_with_one_line(
     message = str(failure.value)
     assert "127.0.0.1 cannot be reached" in message
     assert "\n" not in message
+
+
+def test_new_weights_in_the_same_folder_make_a_new_store(
+    clap: ClapAssets, tmp_path: Path
+):
+    folder = shutil.copytree(clap.model_dir, tmp_path / "tiny-clap")
+    spec = ModelSpec(model=str(folder))
+    before = model_tag(model_identity(spec, {"windows": 3}))
+    assert model_tag(model_identity(spec, {"windows": 3})) == before
+    retrained = clap_fixtures.make_model(
+        tmp_path / "retrained", clap.tokenizer_dir, seed=1
+    )
+    weights = folder / "model.safetensors"
+    old = weights.stat()
+    # same name, same size, even the old date kept (cp -p, rsync -t)
+    shutil.copyfile(retrained / "model.safetensors", weights)
+    os.utime(weights, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert weights.stat().st_size == old.st_size
+    assert model_tag(model_identity(spec, {"windows": 3})) != before
+
+
+def test_a_weight_file_is_read_once_while_it_is_unchanged(
+    clap: ClapAssets, tmp_path: Path
+):
+    folder = shutil.copytree(clap.model_dir, tmp_path / "tiny-clap")
+    weights = folder / "model.safetensors"
+    digests = tmp_path / "digests.json"
+    spec = ModelSpec(model=str(folder))
+    first = model_identity(spec, {}, digests)
+    real = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert first["weights"] == [("model.safetensors", real)]
+    known = json.loads(digests.read_text())
+    assert known[str(weights.resolve())]["sha256"] == real
+    # what the cache says is used as long as the file is unchanged ...
+    known[str(weights.resolve())]["sha256"] = "remembered"
+    digests.write_text(json.dumps(known))
+    assert model_identity(spec, {}, digests)["weights"] == [
+        ("model.safetensors", "remembered")
+    ]
+    # ... and a touched file is read again
+    weights.touch()
+    assert model_identity(spec, {}, digests)["weights"] == [
+        ("model.safetensors", real)
+    ]
+
+
+def test_a_checkpoint_is_known_by_its_contents(
+    clap: ClapAssets, tmp_path: Path
+):
+    path, _ = clap_fixtures.make_laion_checkpoint(
+        tmp_path / "a" / "630k-audioset-best.pt", clap.vocab_size, seed=1
+    )
+    other, _ = clap_fixtures.make_laion_checkpoint(
+        tmp_path / "b" / "630k-audioset-best.pt", clap.vocab_size, seed=2
+    )
+    assert path.stat().st_size == other.stat().st_size
+    tags = {
+        model_tag(model_identity(ModelSpec(model=str(p)), {}))
+        for p in (path, other)
+    }
+    assert len(tags) == 2
+
+
+def _hub_cache(
+    root: Path, model_dir: Path, revisions: list[str], main: str
+) -> Path:
+    """A hub cache holding ``test-org/tiny-clap`` at ``revisions``."""
+    repo = root / "models--test-org--tiny-clap"
+    for revision in revisions:
+        shutil.copytree(model_dir, repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(main)
+    return repo
+
+
+def test_a_hub_model_is_known_by_the_revision_in_the_hub_cache(
+    clap: ClapAssets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from huggingface_hub import constants
+
+    old, new = "a" * 40, "b" * 40
+    repo = _hub_cache(tmp_path / "hub", clap.model_dir, [old, new], main=old)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    spec = ModelSpec(model="test-org/tiny-clap")
+    first = model_identity(spec, {})
+    assert first["revision"] == old
+    assert ClapEmbedder(spec).dim == 32  # loads from that cache
+    (repo / "refs" / "main").write_text(new)  # the cache was updated
+    assert model_tag(model_identity(spec, {})) != model_tag(first)
+    # not cached and offline: no revision to know (and no network tried)
+    assert (
+        model_identity(ModelSpec(model="test-org/other"), {})["revision"]
+        is None
+    )
+
+
+def _cut(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _garble(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(0).bytes(50_000))
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_cut, "incomplete metadata"),
+        (_garble, "header too large"),
+        (_empty, "the file is empty"),
+    ],
+)
+def test_damaged_weights_are_one_line_naming_the_file(
+    clap: ClapAssets, tmp_path: Path, damage, reason: str
+):
+    folder = shutil.copytree(clap.model_dir, tmp_path / "tiny-clap")
+    damage(folder / "model.safetensors")
+    with pytest.raises(ModelError) as failure:
+        ClapEmbedder(ModelSpec(model=str(folder)))
+    message = str(failure.value)
+    assert message.startswith(
+        f"the CLAP weights {folder / 'model.safetensors'} are damaged ("
+    )
+    assert reason in message
+    assert message.endswith("replace the file with a complete copy")
+    assert "\n" not in message
+
+
+def test_weights_that_do_not_fit_the_config_are_one_line(
+    clap: ClapAssets, tmp_path: Path
+):
+    folder = shutil.copytree(clap.model_dir, tmp_path / "tiny-clap")
+    config = json.loads((folder / "config.json").read_text())
+    config["projection_dim"] = 64  # a config.json of another model
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError) as failure:
+        ClapEmbedder(ModelSpec(model=str(folder)))
+    message = str(failure.value)
+    assert f"the CLAP model in {folder} does not fit together" in message
+    assert "is [32] in model.safetensors but [64] by config.json" in message
+    assert "use the config.json saved with these weights" in message
+    assert "\n" not in message
+
+
+def test_damaged_weights_in_the_hub_cache_say_what_to_delete(
+    clap: ClapAssets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from huggingface_hub import constants
+
+    repo = _hub_cache(tmp_path / "hub", clap.model_dir, ["c" * 40], "c" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    _cut(repo / "snapshots" / ("c" * 40) / "model.safetensors")
+    with pytest.raises(ModelError, match=f"delete {repo} and run beet clap"):
+        ClapEmbedder(ModelSpec(model="test-org/tiny-clap"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_cut, "is cut short"),
+        (_garble, "is not a PyTorch checkpoint"),
+        (_empty, "is empty"),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_naming_the_file(
+    clap: ClapAssets, tmp_path: Path, damage, reason: str
+):
+    path = tmp_path / "630k-audioset-best.pt"
+    shutil.copy(clap.checkpoint, path)
+    damage(path)
+    spec = ModelSpec(model=str(path), tokenizer=str(clap.tokenizer_dir))
+    with pytest.raises(ModelError) as failure:
+        ClapEmbedder(spec)
+    message = str(failure.value)
+    assert message.startswith(f"the CLAP checkpoint {path} {reason}")
+    assert message.endswith(
+        "download it again from https://huggingface.co/lukewys/laion_clap/"
+        "resolve/main/630k-audioset-best.pt"
+    )

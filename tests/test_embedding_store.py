@@ -157,3 +157,61 @@ def test_windows_are_evenly_spaced_and_depend_on_the_length_only(
     duration, starts
 ):
     assert WindowPolicy(count=3).starts(duration) == starts
+
+
+def test_an_empty_index_takes_vectors_of_any_size(tmp_path):
+    store = open_store(tmp_path)
+    assert len(store.index()) == 0  # a run that embedded nothing
+    store.put(5, vector(5, dim=512))
+    index = store.index()
+    assert index.ids.tolist() == [5]
+    assert index.matrix.shape == (1, 512)
+    store.discard([5])
+    assert len(store.index()) == 0
+    store.put(6, vector(6, dim=512))
+    assert store.index().ids.tolist() == [6]
+
+
+def test_a_damaged_index_is_rebuilt_with_one_warning(tmp_path, caplog):
+    store = open_store(tmp_path)
+    for item_id in range(3):
+        store.put(item_id, vector(item_id))
+    store.index()
+    (store.folder / "index-ids.npy").write_bytes(b"\x93NUMPY cut")
+    with caplog.at_level("WARNING"):
+        assert store.index().ids.tolist() == [0, 1, 2]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "index-ids.npy is cut short or garbled" in warning
+    assert "rebuilt it from the 3 vector files" in warning
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        store.index()  # repaired: no second warning
+    assert not caplog.records
+
+
+def test_an_index_of_another_dimension_than_its_vectors_is_rebuilt(tmp_path):
+    store = open_store(tmp_path)
+    store.put(1, vector(1, dim=8))
+    store.index()
+    store.put(1, vector(1, dim=16))  # the store's files replaced by hand
+    store.put(2, vector(2, dim=16))
+    index = store.index()
+    assert index.ids.tolist() == [1, 2]
+    assert index.matrix.shape == (2, 16)
+
+
+def test_unreadable_or_odd_sized_vector_files_are_removed_by_a_rebuild(
+    tmp_path, caplog
+):
+    store = open_store(tmp_path)
+    for item_id in range(1, 5):
+        store.put(item_id, vector(item_id))
+    store.vector_path(2).write_bytes(b"not a vector")
+    np.save(store.vector_path(3), vector(3, dim=5))
+    with caplog.at_level("WARNING"):
+        index = store.rebuild()
+    assert index.ids.tolist() == [1, 4]
+    assert "removed 2 damaged vector files" in caplog.text
+    # the next beet clap sees them as not embedded and embeds them again
+    assert not store.has(2)
+    assert not store.has(3)

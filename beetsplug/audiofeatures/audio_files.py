@@ -63,6 +63,8 @@ def check_audio_file(path: str | bytes | os.PathLike[str]) -> None:
             (name for test, name in _KINDS if test(info.st_mode)),
             "not a file",
         )
+        if os.path.islink(path):
+            kind += f" (a link to {os.fsdecode(os.path.realpath(path))})"
         raise AudioFileError(f"not a regular file: {kind}")
     if info.st_size == 0:
         raise AudioFileError("file is empty")

@@ -707,8 +707,9 @@ def default_digest_cache() -> Path:
 
 class WeightDigests:
     """SHA-256 digests of model files, remembered in a JSON file by
-    resolved path, size and modification time: a run whose weights did
-    not change reads one small file and stats the weights."""
+    resolved path, size, modification and change time and inode: a run
+    whose weights did not change reads one small file and stats the
+    weights."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -723,7 +724,14 @@ class WeightDigests:
         real = file.resolve()
         try:
             info = real.stat()
-            stamp = [info.st_size, info.st_mtime_ns]
+            # ctime and inode too: a copy that kept the old file's size
+            # and date (cp -p, rsync -t) still changes them.
+            stamp = [
+                info.st_size,
+                info.st_mtime_ns,
+                info.st_ctime_ns,
+                info.st_ino,
+            ]
             entry = self.known.get(str(real))
             if isinstance(entry, dict) and entry.get("stamp") == stamp:
                 return str(entry["sha256"])
