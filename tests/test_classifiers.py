@@ -191,6 +191,8 @@ class TestClassifiersInBeetEssentia(ClassifierHelper):
         from mediafile import MediaFile
 
         self.config["audiofeatures"]["essentia"]["write_tags"] = True
+        self.unload_plugins()  # the MOOD file field comes with write_tags
+        self.load_plugins("audiofeatures")
         self.config["audiofeatures"]["essentia"]["mood_threshold"] = 0.0
         self.config["audiofeatures"]["essentia"]["models"] = [
             "mood_happy-discogs-effnet-1", "mood_sad-discogs-effnet-1",

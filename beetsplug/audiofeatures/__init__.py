@@ -59,7 +59,12 @@ class AudioFeaturesPlugin(BeetsPlugin):
             }
             | clap_command.tag_field_types(self.config["clap"])
         )
-        if "essentia_moods" not in MediaFile.__dict__:  # once per process
+        # The MOOD tag is a file field only for users who tag files with
+        # it: a file field is read on every import, and would leave an
+        # empty essentia_moods on every track. (Read leniently: a bad
+        # value is reported by beet essentia, which validates it.)
+        wants_moods = self.config["essentia"]["write_tags"].get() is True
+        if wants_moods and "essentia_moods" not in MediaFile.__dict__:
             self.add_media_field("essentia_moods", MOOD_TAG)
         self.template_funcs["camelot"] = _key_code("camelot")
         self.template_funcs["openkey"] = _key_code("open_key")

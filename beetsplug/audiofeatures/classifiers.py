@@ -263,7 +263,8 @@ class TensorflowRoute:
         if not hasattr(es, "TensorflowPredict2D"):
             raise ClassifierError(
                 "the tensorflow route needs essentia-tensorflow in place of "
-                "essentia (pip install 'beets-audiofeatures[tensorflow]'), "
+                "essentia (pip uninstall essentia; pip install --pre "
+                "essentia-tensorflow), "
                 "or set audiofeatures.essentia.model_route: onnx"
             )
         self.extractors = {}
@@ -312,8 +313,7 @@ class OnnxRoute:
             import onnxruntime
         except ImportError as exc:
             raise ClassifierError(
-                "the onnx route needs onnxruntime: pip install "
-                "'beets-audiofeatures[onnx]'"
+                "the onnx route needs onnxruntime: pip install onnxruntime"
             ) from exc
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one worker per core already

@@ -111,9 +111,10 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     ),
     Descriptor(
         "essentia_danceability", Kind.FLOAT,
-        "Essentia's detrended-fluctuation danceability: about 0 to 3, "
-        "higher is more danceable. Not a probability.",
-        "rhythm.danceability", "rhythm", "0–~3", 3, Aggregate.MEAN,
+        "Essentia's detrended-fluctuation danceability, higher is more "
+        "danceable: usually 0–3, can exceed 4 on very regular material. "
+        "Not a probability.",
+        "rhythm.danceability", "rhythm", "usually 0–3", 3, Aggregate.MEAN,
     ),
     Descriptor(
         "essentia_key", Kind.KEY,

@@ -121,7 +121,7 @@ def essentia_version() -> str:
         except importlib.metadata.PackageNotFoundError:
             continue
     raise UserError(
-        "Essentia is not installed: pip install 'beets-audiofeatures[essentia]'"
+        "Essentia is not installed: pip install --pre essentia"
     )
 
 
@@ -247,13 +247,10 @@ def resolve_route(route: str) -> str:
 
 #: What each classifier route imports, and how to get it.
 ROUTE_NEEDS = {
-    "onnx": ("onnxruntime", "pip install 'beets-audiofeatures[onnx]'"),
+    "onnx": ("onnxruntime", "pip install onnxruntime"),
     "tensorflow": (
         "essentia-tensorflow",
-        (
-            "pip install 'beets-audiofeatures[tensorflow]' in an environment "
-            "without the essentia package"
-        ),
+        "pip uninstall essentia; pip install --pre essentia-tensorflow",
     ),
 }
 

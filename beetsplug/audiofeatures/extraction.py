@@ -57,7 +57,7 @@ def import_essentia() -> ModuleType:
     except ImportError as exc:
         raise EssentiaMissingError(
             "Essentia is not installed: "
-            "pip install 'beets-audiofeatures[essentia]'"
+            "pip install --pre essentia"
         ) from exc
     essentia.log.infoActive = False
     import essentia.standard as es
