@@ -1,0 +1,237 @@
+"""The CLAP store, the model it belongs to and the files it is given,
+through the real ``beet`` on real on-disk libraries: a run that embeds
+nothing, a damaged index, new weights under the old name, damaged model
+files, paths that never end (a FIFO, ``/dev/zero``) and a file cut
+short after it was imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
+from tests import clap_fixtures, synth
+from tests.conftest import Audio, ClapAssets
+from tests.synth import BEET
+
+
+@dataclass
+class Run:
+    returncode: int
+    out: str
+    err: str
+    seconds: float
+
+
+@dataclass
+class Library:
+    env: dict[str, str]
+    db: Path
+    cache: Path
+    model: Path
+    music: Path  # the library folder (beets stores paths relative to it)
+
+    def beet(self, *args: str, timeout: float = 300) -> Run:
+        """``beet ARGS``; on a timeout its whole process group is killed
+        (a decoder stuck on a FIFO must not outlive the test)."""
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [BEET, *args], env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+        run = Run(process.returncode, out, err, time.monotonic() - started)
+        assert "Traceback" not in run.err, run.err
+        return run
+
+    def paths(self) -> list[Path]:
+        with sqlite3.connect(self.db) as conn:
+            rows = conn.execute("SELECT path FROM items ORDER BY id")
+            return [self.music / os.fsdecode(path) for (path,) in rows]
+
+    def stores(self) -> dict[str, EmbeddingStore]:
+        return {store.tag: store for store in stores(self.cache)}
+
+
+@pytest.fixture
+def library(tmp_path: Path, audio: Audio, clap: ClapAssets) -> Library:
+    """Two imported tracks and a model folder of the library's own."""
+    model = shutil.copytree(clap.model_dir, tmp_path / "tiny-clap")
+    cache = tmp_path / "cache"
+    env, db = synth.library_of_copies(
+        tmp_path, audio.a120_wav, 2,
+        f"{{clap: {{model: '{model}', cache_dir: '{cache}', jobs: 1, "
+        "windows: 1}}",
+    )  # fmt: skip
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")  # the weight digests
+    return Library(env, db, cache, model, tmp_path / "music")
+
+
+# -- case 1: a run that embeds nothing ----------------------------------------
+
+
+def test_a_store_left_with_no_vectors_takes_new_ones(
+    library: Library, tmp_path: Path
+):
+    assert library.beet("clap").returncode == 0
+    (store,) = library.stores().values()
+    assert library.beet("rm", "-f").returncode == 0  # every vector goes
+    empty = library.beet("clapquery", "dusty jazz piano")
+    assert "no tracks are embedded" in empty.err
+    # the index of no vectors that 0.1.0 then crashed on, forever
+    assert np.load(store.folder / "index.npy").shape == (0, 0)
+
+    incoming = tmp_path / "incoming"
+    assert library.beet("import", "-A", "-q", str(incoming)).returncode == 0
+    assert library.beet("clap").returncode == 0
+    assert len(store.index()) == 2
+    stats = library.beet("clap", "--stats")
+    assert "embedded 2, missing 0" in stats.out
+    assert "index: 2 vectors" in stats.out
+    assert library.beet("clap", "--prune").returncode == 0
+    found = library.beet("clapquery", "dusty jazz piano")
+    assert found.returncode == 0
+    assert len(found.out.splitlines()) == 2
+
+
+def test_a_damaged_index_is_rebuilt_with_one_line(library: Library):
+    assert library.beet("clap").returncode == 0
+    (store,) = library.stores().values()
+    (store.folder / "index.npy").write_bytes(b"\x93NUMPY and then nothing")
+    stats = library.beet("clap", "--stats")
+    assert stats.returncode == 0
+    (line,) = [line for line in stats.err.splitlines() if "was damaged" in line]
+    assert line == (
+        f"audiofeatures: the CLAP index in {store.folder} was damaged "
+        "(index.npy is cut short or garbled); rebuilt it from the 2 vector "
+        "files"
+    )
+    assert "index: 2 vectors" in stats.out
+    again = library.beet("clapquery", "dusty jazz piano")
+    assert len(again.out.splitlines()) == 2
+    assert "was damaged" not in again.err  # repaired once, for good
+
+
+# -- case 7: the model is its weights -----------------------------------------
+
+
+def test_new_weights_in_the_same_folder_get_a_store_of_their_own(
+    library: Library, tmp_path: Path, clap: ClapAssets
+):
+    assert library.beet("clap").returncode == 0
+    library.beet("clapquery", "dusty jazz piano")
+    (old,) = library.stores().values()
+    retrained = clap_fixtures.make_model(
+        tmp_path / "retrained", clap.tokenizer_dir, seed=1
+    )
+    weights = library.model / "model.safetensors"
+    size = weights.stat().st_size
+    shutil.copyfile(retrained / "model.safetensors", weights)
+    assert weights.stat().st_size == size  # same name, size and config
+
+    second = library.beet("clap")
+    assert second.returncode == 0
+    assert "embedding 2 tracks" in second.err  # the new model ran
+    (new,) = [s for tag, s in library.stores().items() if tag != old.tag]
+    for item_id in old.index().ids.tolist():
+        assert not np.allclose(new.get(item_id), old.get(item_id))
+    # prompt vectors follow the model: cached afresh in the new store
+    library.beet("clapquery", "dusty jazz piano")
+    (old_prompt,) = (old.folder / "prompts").iterdir()
+    new_prompt = new.folder / "prompts" / old_prompt.name
+    assert not np.allclose(np.load(new_prompt), np.load(old_prompt))
+
+    third = library.beet("clap")  # the same weights: nothing to redo
+    assert third.returncode == 0
+    assert "loading CLAP model" not in third.err
+    digests = json.loads(
+        (tmp_path / "xdg" / "beets-audiofeatures" / "weight-digests.json")
+        .read_text()
+    )  # fmt: skip
+    assert str(weights.resolve()) in digests
+
+
+# -- case 13: damaged model files ---------------------------------------------
+
+
+def _cut_weights(model: Path) -> str:
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100_000])
+    return (
+        f"audiofeatures.clap: the CLAP weights {weights} are damaged "
+        "(Error while deserializing header: incomplete metadata, file not "
+        "fully covered): replace the file with a complete copy"
+    )
+
+
+def _other_config(model: Path) -> str:
+    config = json.loads((model / "config.json").read_text())
+    config["text_config"]["hidden_size"] = 128
+    (model / "config.json").write_text(json.dumps(config))
+    return (
+        f"audiofeatures.clap: the CLAP model in {model} does not fit together: "
+    )
+
+
+@pytest.mark.parametrize("damage", [_cut_weights, _other_config])
+def test_a_damaged_model_is_one_line_that_names_the_file_and_the_fix(
+    library: Library, damage
+):
+    expected = damage(library.model)
+    run = library.beet("clap")
+    assert run.returncode == 1
+    (line,) = [line for line in run.err.splitlines() if "error" in line]
+    assert line.removeprefix("error: ").startswith(expected), run.err
+
+
+# -- case 9: paths that never end --------------------------------------------
+
+
+def test_a_fifo_and_a_link_to_dev_zero_fail_at_once(library: Library):
+    fifo, zero = library.paths()
+    fifo.unlink()
+    os.mkfifo(fifo)
+    zero.unlink()
+    zero.symlink_to("/dev/zero")
+    # Each used to hold beet clap for 300 s with ffmpeg at 100 % CPU;
+    # what is left is starting beets and loading the model.
+    run = library.beet("clap", timeout=120)
+    assert run.seconds < 30
+    assert run.returncode == 1
+    assert f"{fifo}: not a regular file: a FIFO" in run.err
+    assert (
+        f"{zero}: not a regular file: a character device (a link to "
+        "/dev/zero)" in run.err
+    )
+
+
+# -- case 15: a file cut short after import ------------------------------------
+
+
+def test_a_file_cut_short_says_what_the_library_expected(library: Library):
+    cut, whole = library.paths()
+    data = cut.read_bytes()
+    cut.write_bytes(data[: len(data) * 3 // 10])  # a copy that broke off
+    run = library.beet("clap")
+    assert run.returncode == 1
+    (line,) = [line for line in run.err.splitlines() if "truncated" in line]
+    assert line.startswith(
+        f"audiofeatures: {cut}: truncated: the audio stops at 4."
+    )
+    assert line.endswith("s of the 15.0 s the library expects")
+    assert str(whole) not in run.err
