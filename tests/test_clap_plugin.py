@@ -4,9 +4,14 @@ a real (tiny, random) CLAP model."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import sys
 from pathlib import Path
+from unittest.mock import Mock, patch
 
+import beets.ui
 import numpy as np
 import pytest
 from beets.exceptions import UserError
@@ -18,9 +23,21 @@ from tests.conftest import ClapAssets
 from tests.test_plugin import AudioFeaturesHelper
 
 
+def planned(out: str) -> int:
+    """How many tracks ``beet clap -p`` lists."""
+    return sum(line.startswith("embed: ") for line in out.splitlines())
+
+
 class ClapHelper(AudioFeaturesHelper):
     @pytest.fixture(autouse=True)
-    def _clap(self, _audio: None, clap: ClapAssets, tmp_path: Path) -> None:
+    def _clap(
+        self,
+        _audio: None,
+        clap: ClapAssets,
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        self.caplog = caplog
         self.assets = clap
         self.cache = tmp_path / "cache"
         settings = self.config["audiofeatures"]["clap"]
@@ -36,6 +53,42 @@ class ClapHelper(AudioFeaturesHelper):
         self.io.getoutput()  # drop what earlier commands printed
         self.run_command("clapquery", *args)
         return self.io.getoutput()
+
+    def fails(self, *args: str) -> str:
+        """Run a command as the ``beet`` program does; check that it
+        prints nothing and exits with status 1, and return its one error
+        line."""
+        self.io.getoutput()
+        self.caplog.clear()
+        sys.argv = ["beet", *args]
+        with (
+            patch.object(self.lib, "_close", Mock()),
+            patch("beets.ui._open_library", return_value=self.lib),
+            pytest.raises(SystemExit) as stop,
+        ):
+            beets.ui.main(list(args))
+        assert stop.value.code == 1
+        assert self.io.getoutput() == ""
+        errors = [
+            record.getMessage()
+            for record in self.caplog.records
+            if record.levelno >= logging.ERROR
+        ]
+        assert len(errors) == 1, errors
+        assert "Traceback" not in self.caplog.text
+        line = errors[0]
+        assert "\n" not in line
+        return line.removeprefix("error: ")
+
+    def logged(self) -> list[str]:
+        """The plugin's log lines since the last call."""
+        lines = [
+            record.getMessage().removeprefix("audiofeatures: ")
+            for record in self.caplog.records
+            if record.name == "beets.audiofeatures"
+        ]
+        self.caplog.clear()
+        return lines
 
     def store(self) -> EmbeddingStore:
         (store,) = stores(self.cache)
@@ -87,13 +140,13 @@ class TestClap(ClapHelper):
     def test_skips_what_is_done_unless_forced_and_pretend_changes_nothing(self):
         ids = self.library()
         self.clap("-p")
-        assert self.io.getoutput().count("embed: ") == 4
+        assert planned(self.io.getoutput()) == 4
         assert not self.cache.exists() or not list(self.cache.rglob("*.npy"))
         self.clap("title:a-flac")
         stamp = self.lib.get_item(ids["a-flac"])["clap_embedded"]
         self.io.getoutput()
         self.clap("-p")
-        assert self.io.getoutput().count("embed: ") == 3
+        assert planned(self.io.getoutput()) == 3
         self.clap()
         assert self.lib.get_item(ids["a-flac"])["clap_embedded"] == stamp
         self.clap("-f", "title:a-flac")
@@ -141,7 +194,7 @@ class TestClap(ClapHelper):
         paths = {r["title"]: r["path"] for r in json.loads(out)}
         assert paths["a-ogg"].startswith(str(tmp_path / "elsewhere"))
         self.clap("-p")
-        assert "embed: " not in self.io.getoutput()
+        assert planned(self.io.getoutput()) == 0
 
     def test_a_new_model_gets_its_own_store_and_stats_show_stale(self):
         ids = self.library()
@@ -186,20 +239,78 @@ class TestClap(ClapHelper):
         with pytest.raises(UserError, match=r"not found .*download it from"):
             self.clap()
 
-    @pytest.mark.parametrize(
-        ("key", "value", "message"),
-        [
-            ("jobs", 0, "jobs must be 1 or more"),
-            ("windows", -1, "windows must be 1 or more"),
-            ("device", "tpu", "device"),
-            ("threads", "many", "threads"),
-        ],
-    )
-    def test_bad_settings_are_one_line_errors(self, key, value, message):
+    def test_a_failed_model_load_leaves_no_store(self, tmp_path):
         self.library()
-        self.config["audiofeatures"]["clap"][key] = value
-        with pytest.raises(UserError, match=message):
+        self.config["audiofeatures"]["clap"]["model"] = str(
+            self.assets.model_dir
+        )
+        broken = tmp_path / "broken-model"
+        broken.mkdir()
+        (broken / "config.json").write_text("{}")
+        self.config["audiofeatures"]["clap"]["model"] = str(broken)
+        self.fails("clap")
+        assert not self.cache.exists() or not any(self.cache.iterdir())
+        self.config["audiofeatures"]["clap"]["model"] = str(
+            self.assets.model_dir
+        )
+        self.clap("--stats")
+        assert "other store" not in self.io.getoutput()
+
+    def test_tracks_that_all_fail_leave_no_store(self):
+        self.add_track(self.audio.text, title="not-audio")
+        with pytest.raises(UserError, match="1 of 1 track could not be"):
             self.clap()
+        assert not self.cache.exists() or not any(self.cache.iterdir())
+
+    def test_prune_removes_stores_left_without_vectors(self):
+        ids = self.library()
+        self.clap("title:a-flac")
+        kept = self.store()
+        # as a failed load under 0.1.0 left it: the description only
+        EmbeddingStore(self.cache, "tried-once-0123456789").open({"x": 1})
+        self.clap("--stats")
+        out = self.io.getoutput()
+        assert (
+            "other store tried-once-0123456789: 0 vectors, 0 orphaned "
+            "(empty: --prune removes it)"
+        ) in out
+        self.clap("--prune")
+        out = self.io.getoutput()
+        assert "removed the empty store tried-once-0123456789" in out
+        assert [s.tag for s in stores(self.cache)] == [kept.tag]
+        assert kept.get(ids["a-flac"]) is not None
+        # a store whose every vector was orphaned goes too
+        self.lib.get_item(ids["a-flac"]).remove()
+        self.clap("--prune")
+        assert f"removed the empty store {kept.tag}" in self.io.getoutput()
+        assert list(stores(self.cache)) == []
+        self.clap("--stats")  # and nothing comes back
+        assert "other store" not in self.io.getoutput()
+        assert list(stores(self.cache)) == []
+
+    def test_summary_lines_count_in_words(self):
+        self.add_track(self.audio.a120_flac, title="one")
+        self.clap("-p")
+        out = self.io.getoutput()
+        assert out.startswith("would embed 1 of 1 track with ")
+        assert "(2 windows each)" in out
+        self.clap()
+        assert any(
+            line.startswith("embedding 1 track with ") for line in self.logged()
+        )
+        self.clap()
+        (line,) = self.logged()
+        assert line.startswith("nothing to embed: 1 track already embedded")
+        self.clap("-p", "title:nothing-like-this")
+        assert self.io.getoutput().strip() == (
+            "nothing to embed: no tracks match title:nothing-like-this"
+        )
+        self.config["audiofeatures"]["clap"]["windows"] = 1
+        self.clap("-p")
+        assert "(1 window each)" in self.io.getoutput()
+        self.clap("--stats")
+        assert "other store " in (out := self.io.getoutput())
+        assert ": 1 vector, 0 orphaned" in out
 
     def test_auto_embeds_on_import(self, tmp_path):
         self.config["audiofeatures"]["clap"]["auto"] = True
@@ -270,6 +381,22 @@ class TestZeroShotTags(ClapHelper):
         assert "clap_mood" not in self.lib.get_item(ids["c-mp3"])
         assert "clap_mood" in self.lib.get_item(ids["a-flac"])
 
+    def test_nothing_to_tag_creates_no_store(self):
+        self.add_track(self.audio.text, title="not-audio")
+        with pytest.raises(UserError, match="could not be embedded"):
+            self.clap("--tags")
+        assert "1 of 1 track has no vector and is not tagged" in self.logged()
+        assert not self.cache.exists() or not any(self.cache.iterdir())
+
+    def test_tags_are_checked_before_anything_is_embedded(self):
+        self.library()
+        self.config["audiofeatures"]["clap"]["tags"] = {}
+        assert self.fails("clap", "--tags") == (
+            "no zero-shot tags are configured: add label sets under "
+            "audiofeatures.clap.tags (see the docs)"
+        )
+        assert not self.cache.exists()
+
     def test_a_malformed_label_set_is_one_line(self):
         self.library()
         self.config["audiofeatures"]["clap"]["tags"] = {"mood": ["only-one"]}
@@ -322,7 +449,7 @@ class TestClapQuery(ClapHelper):
         assert [r["id"] for r in kept] == [r["id"] for r in rows[:2]]
         out = self.query("metal", "-f", "$title=$clap_score", "-n", "1")
         assert out.strip() == f"{rows[0]['title']}={rows[0]['score']:.3f}"
-        playlist = tmp_path / "lists" / "metal.m3u"
+        playlist = tmp_path / "metal.m3u"
         self.query("metal", "--m3u", str(playlist), "-n", "2")
         lines = playlist.read_text().splitlines()
         assert lines[0] == "#EXTM3U"
@@ -367,7 +494,159 @@ class TestClapQuery(ClapHelper):
         assert self.query("dusty jazz piano at night") == first
 
     def test_clear_errors_without_prompt_or_vectors(self, tmp_path):
-        with pytest.raises(UserError, match="needs a PROMPT"):
-            self.query()
-        with pytest.raises(UserError, match="run beet clap first"):
-            self.query("jazz")
+        assert "needs a PROMPT" in self.fails("clapquery")
+        assert "run beet clap first" in self.fails("clapquery", "jazz")
+
+
+class TestClapQueryArguments(ClapHelper):
+    """The grammar: the first argument is the prompt unless --text or
+    --like is given; every other argument is a beets query term."""
+
+    @pytest.fixture(autouse=True)
+    def ids(self, _clap: None) -> dict[str, int]:
+        self._ids = self.library()
+        self.clap()
+        return self._ids
+
+    def titles(self, *args: str) -> list[str]:
+        return [row["title"] for row in json.loads(self.query(*args, "--json"))]
+
+    def test_prompt_then_query(self):
+        assert sorted(self.titles("rain", "title:a-")) == [
+            "a-flac", "a-mp3", "a-ogg",
+        ]  # fmt: skip
+        assert sorted(self.titles("rain", "title:a-", "^title:a-ogg")) == [
+            "a-flac", "a-mp3",
+        ]  # fmt: skip
+        # query syntax beets users know: a regex on any field, a sort
+        assert sorted(self.titles("rain", ":^c-")) == ["c-mp3"]
+        assert len(self.titles("rain", "title:a-", "year+")) == 3
+        # a prompt that merely holds a colon is a prompt
+        assert len(self.titles("Jazz: smooth and late")) == 4
+
+    def test_a_query_where_the_prompt_belongs_is_an_error(self):
+        assert self.fails("clapquery", "title:a-flac") == (
+            "title:a-flac is a beets query, not a prompt: give the prompt "
+            'first (beet clapquery "calm piano" title:a-flac), or use '
+            "--text title:a-flac to search for these words"
+        )
+        assert "is a beets query" in self.fails("clapquery", "album:Album One")
+        # a flexible field this library has counts as a field
+        item = self.lib.get_item(self._ids["c-mp3"])
+        item["mood_by_hand"] = "calm"
+        item.store()
+        assert "is a beets query" in self.fails(
+            "clapquery", "mood_by_hand:calm"
+        )
+        # --text says it is a prompt, whatever it looks like
+        assert len(self.titles("--text", "album:Album One")) == 4
+
+    def test_an_unquoted_prompt_is_an_error(self):
+        assert self.fails("clapquery", "jazz", "piano") == (
+            "piano is not a beets query term (field:value): quote a prompt "
+            'of several words ("jazz piano"), or add a prompt with --text '
+            "piano"
+        )
+
+    def test_with_like_or_text_every_argument_is_the_query(self):
+        # the trap of 0.1.0: the prompt became a query and nothing matched
+        message = self.fails(
+            "clapquery", "piano", "--like", "title:a-flac", "title:a-"
+        )
+        assert message == (
+            "piano is not a beets query term (field:value): with --text or "
+            "--like, every argument is the query: give the prompt as --text "
+            "piano"
+        )
+        assert sorted(
+            self.titles("--text", "piano", "--like", "title:a-flac", "title:a-")
+        ) == ["a-mp3", "a-ogg"]
+        assert sorted(self.titles("--like", "title:a-flac", "title:a-")) == [
+            "a-mp3", "a-ogg",
+        ]  # fmt: skip
+        assert sorted(self.titles("--text", "piano", "title:c-")) == ["c-mp3"]
+        assert "is not a beets query term" in self.fails(
+            "clapquery", "--text", "piano", "strings"
+        )
+
+    def test_empty_prompts_are_refused(self):
+        empty = 'is empty: give a sentence, such as "calm piano"'
+        assert self.fails("clapquery", "") == f"the prompt {empty}"
+        assert self.fails("clapquery", "  ") == f"the prompt {empty}"
+        assert self.fails("clapquery", "--text", "") == f"--text {empty}"
+        assert self.fails("clapquery", "jazz", "--not", "") == f"--not {empty}"
+        assert "--like needs a beets query" in self.fails(
+            "clapquery", "--like", ""
+        )
+
+    def test_a_line_says_why_nothing_is_listed(self, monkeypatch):
+        def no_model(*args, **kwargs):
+            raise AssertionError("the model was loaded")
+
+        monkeypatch.setattr(clap_model.ClapEmbedder, "__init__", no_model)
+        self.logged()
+        assert self.query("a new prompt", "artist:nobody") == ""
+        assert self.logged() == ["no tracks match artist:nobody"]
+        assert self.query("a new prompt", "artist:nobody", "--json") == "[]\n"
+        assert self.query("a new prompt", "-a", "album:nothing") == ""
+        assert self.logged()[-1] == "no albums match album:nothing"
+        new = self.add_track(self.audio.c90_mp3, title="new-one")
+        self.query("a new prompt", "title:new-one")
+        (line,) = self.logged()
+        assert line == (
+            "the track matching title:new-one has no vector yet: run beet "
+            "clap title:new-one"
+        )
+        assert "clap_model" not in self.lib.get_item(new.id)
+        monkeypatch.undo()
+        assert self.query("rain", "--min-score", "0.99") == ""
+        assert self.logged()[-1] == "no tracks score 0.99 or more"
+        assert "--like title:nobody matches no tracks" in self.fails(
+            "clapquery", "--like", "title:nobody"
+        )
+
+    def test_each_prompt_score_is_labelled(self):
+        rows = json.loads(
+            self.query("--text", "jazz", "--text", "rain", "--json")
+        )
+        out = self.query("--text", "jazz", "--text", "rain")
+        for row, line in zip(rows, out.splitlines(), strict=True):
+            shown = re.fullmatch(
+                r"(\S+)  .* - (\S+)  \(jazz (\S+) · rain (\S+)\)", line
+            )
+            assert shown, line
+            score, title, jazz, rain = shown.groups()
+            assert title == row["title"]
+            for text, value in [
+                (score, row["score"]),
+                (jazz, row["scores"]["jazz"]),
+                (rain, row["scores"]["rain"]),
+            ]:
+                assert float(text) == pytest.approx(value, abs=6e-4)
+        line = self.query("--text", "rain", "--like", "title:a-flac", "-n", "1")
+        assert "(rain " in line
+        assert " · like title:a-flac " in line
+        one = self.query("rain", "-n", "1")
+        assert "(" not in one  # one prompt: its score is the score
+
+    def test_m3u_places_that_cannot_take_a_playlist(self, tmp_path):
+        folder = tmp_path / "lists"
+        folder.mkdir()
+        assert self.fails("clapquery", "rain", "--m3u", str(folder)) == (
+            f"--m3u {folder} is a folder: give the playlist's file name, "
+            f"such as {folder / 'clap.m3u'}"
+        )
+        missing = tmp_path / "new" / "deeper" / "rain.m3u"
+        assert self.fails("clapquery", "rain", "--m3u", str(missing)) == (
+            f"--m3u {missing}: the folder {missing.parent} does not exist"
+        )
+        assert not (tmp_path / "new").exists()  # no folder was created
+        if sys.platform == "linux":  # a place not even root can write
+            assert self.fails(
+                "clapquery", "rain", "--m3u", "/proc/rain.m3u"
+            ).startswith("--m3u /proc/rain.m3u: cannot write in /proc (")
+        self.query("rain", "--m3u", str(folder / "rain.m3u"), "-n", "2")
+        assert (folder / "rain.m3u").read_text().count("#EXTINF") == 2
+        assert os.listdir(folder) == ["rain.m3u"]  # no temporary file left
+        self.query("rain", "title:nobody", "--m3u", str(folder / "rain.m3u"))
+        assert (folder / "rain.m3u").read_text() == "#EXTM3U\n"

@@ -2,37 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shlex
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import confuse
 import numpy as np
-from beets import config as beets_config
-from beets import ui
+from beets import logging as beets_logging
+from beets import plugins, ui
+from beets.dbcore.query import PathQuery
+from beets.dbcore.queryparse import PARSE_QUERY_PART_REGEX
 from beets.exceptions import UserError
+from beets.library import Album, Item
 from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .batch import Failure, Tally, progress_bar
-from .clap_audio import DecodeError, WindowPolicy, embed_tracks, require_ffmpeg
-from .clap_model import (
-    ClapEmbedder,
-    ModelError,
-    ModelSpec,
-    model_identity,
-    model_tag,
-)
-from .embedding_store import EmbeddingStore, atomic_save, stores
+from .clap_audio import DecodeError, embed_tracks, require_ffmpeg
+from .clap_model import ClapEmbedder, ModelError, ModelSpec
+from .clap_settings import DEFAULTS as DEFAULTS
+from .clap_settings import EMBEDDING, QUERY, STORE, TAGS, ClapSettings
+from .clap_settings import cache_dir as cache_dir
+from .clap_settings import tag_field_types as tag_field_types
+from .embedding_store import EmbeddingStore, Index, atomic_save, stores
 from .essentia_command import dump_path
-from .fields import PROBABILITY, STRING
 from .library_query import (
     CHUNK,
     each_item,
@@ -42,41 +45,10 @@ from .library_query import (
     split_ids,
 )
 from .search import Ranking, rank, unit
-from .zero_shot import (
-    DEFAULT_TEMPLATE,
-    LabelSet,
-    LabelSetError,
-    parse_label_sets,
-    probabilities,
-    tag_values,
-)
+from .zero_shot import LabelSet, probabilities, tag_values
 
 if TYPE_CHECKING:
-    from beets.library import Item, Library
-
-PIPELINE_VERSION = 1
-
-DEFAULTS: dict[str, Any] = {
-    "auto": False,
-    "model": ModelSpec.model,
-    "tokenizer": ModelSpec.tokenizer,
-    "amodel": ModelSpec.amodel,
-    "fusion": None,
-    "trust_checkpoint": False,
-    "device": "auto",
-    "threads": 0,  # 0: torch's default, one per core
-    "interop_threads": 1,
-    "windows": 3,
-    "batch_size": 9,  # three tracks of three windows
-    "jobs": 2,
-    "cache_dir": None,  # default: <beets config dir>/audiofeatures/clap
-    "force": False,
-    "limit": 20,
-    # Zero-shot tags for `beet clap --tags`: name -> labels (heard as
-    # the prompt template) or name -> {label: prompt}.
-    "tags": {},
-    "tag_prompt": DEFAULT_TEMPLATE,
-}
+    from beets.library import Library
 
 
 class ClapOptions(Protocol):
@@ -89,118 +61,9 @@ class ClapOptions(Protocol):
     tags: bool
 
 
-@dataclass(frozen=True)
-class ClapSettings:
-    spec: ModelSpec
-    policy: WindowPolicy
-    cache_dir: Path
-    jobs: int
-    batch_size: int
-    force: bool
-    limit: int
-    dump: Path | None
-    label_sets: tuple[LabelSet, ...]
-
-    @classmethod
-    def from_config(
-        cls, view: confuse.ConfigView, opts: Any = None
-    ) -> ClapSettings:
-        """Validated settings, CLI options first; one-line errors."""
-
-        def opt(name: str) -> Any:
-            return getattr(opts, name, None)
-
-        def count(name: str, least: int) -> int:
-            value = opt(name)
-            if value is None:
-                value = view[name].get(int)
-            if value < least:
-                raise UserError(
-                    f"audiofeatures.clap.{name} must be {least} or more, "
-                    f"not {value}"
-                )
-            return int(value)
-
-        try:
-            threads = count("threads", 0)
-            spec = ModelSpec(
-                model=view["model"].as_str().strip(),
-                tokenizer=view["tokenizer"].as_str(),
-                amodel=view["amodel"].as_choice(
-                    ["auto", "HTSAT-tiny", "HTSAT-base", "HTSAT-large"]
-                ),
-                fusion=view["fusion"].get(confuse.Optional(bool)),
-                trust_checkpoint=view["trust_checkpoint"].get(bool),
-                device=view["device"].as_choice(["auto", "cpu", "cuda", "mps"]),
-                threads=threads or (os.cpu_count() or 1),
-                interop_threads=count("interop_threads", 1),
-            )
-            settings = cls(
-                spec=spec,
-                policy=WindowPolicy(count=count("windows", 1)),
-                cache_dir=cache_dir(view),
-                jobs=count("jobs", 1),
-                batch_size=count("batch_size", 1),
-                force=bool(opt("force") or view["force"].get(bool)),
-                limit=count("limit", 1),
-                dump=Path(opt("dump")).expanduser().resolve()
-                if opt("dump")
-                else None,
-                label_sets=tuple(label_sets(view)),
-            )
-        except confuse.ConfigError as exc:
-            raise UserError(f"audiofeatures.clap: {exc}") from exc
-        if not spec.model:
-            raise UserError("audiofeatures.clap.model is empty")
-        return settings
-
-    def identity(self) -> dict[str, Any]:
-        pipeline = {
-            "version": PIPELINE_VERSION,
-            "seconds": 10,
-            **self.policy.describe(),
-        }
-        try:
-            return model_identity(self.spec, pipeline)
-        except ModelError as exc:
-            raise UserError(f"audiofeatures.clap: {exc}") from exc
-
-    def store(self) -> EmbeddingStore:
-        identity = self.identity()
-        return EmbeddingStore(self.cache_dir, model_tag(identity))
-
-
-def label_sets(view: confuse.ConfigView) -> list[LabelSet]:
-    """The configured zero-shot label sets; one-line errors."""
-    try:
-        return parse_label_sets(
-            view["tags"].get(dict), view["tag_prompt"].as_str()
-        )
-    except (LabelSetError, IndexError, KeyError) as exc:
-        raise UserError(f"audiofeatures.clap.{exc}") from exc
-
-
-def tag_field_types(view: confuse.ConfigView) -> dict[str, Any]:
-    """Types of the configured zero-shot fields (none while the setting
-    is malformed: ``beet clap`` reports that)."""
-    try:
-        sets = label_sets(view)
-    except UserError:
-        return {}
-    types: dict[str, Any] = {"clap_tags_model": STRING}
-    for label_set in sets:
-        types[label_set.field] = STRING
-        for label in label_set.labels:
-            types[label_set.label_field(label)] = PROBABILITY
-    return types
-
-
-def cache_dir(view: confuse.ConfigView) -> Path:
-    """Where the stores live (``cache_dir``, or beets' config folder)."""
-    configured = view["cache_dir"].get(confuse.Optional(confuse.Filename()))
-    if configured:
-        return Path(configured)
-    return Path(beets_config.config_dir()) / "audiofeatures" / "clap"
+def counted(number: int, noun: str = "track") -> str:
+    """``1 track``, ``2 tracks``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 class ModelHolder:
@@ -243,14 +106,35 @@ class ClapRunner:
     def __init__(self, settings: ClapSettings, log: Any) -> None:
         self.settings = settings
         self.log = log
+        # Created on its first vector: a model that fails to load, or a
+        # batch where every track fails, leaves no empty store behind.
+        self.store = settings.store()
+        self._opened = False
+        self.model = ModelHolder(settings.spec, log)
+
+    def check_cache(self) -> None:
+        """Fail before the model loads if the store cannot be created:
+        the nearest existing folder above it must be writable."""
+        folder = self.store.folder
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(
+                f"cannot create the CLAP cache in {self.settings.cache_dir}: "
+                f"{folder} is not a writable folder"
+            )
+
+    def open_store(self) -> None:
+        if self._opened:
+            return
         try:
-            self.store = settings.store().open(settings.identity())
+            self.store.open(self.settings.identity())
         except OSError as exc:
             raise UserError(
-                f"cannot create the CLAP cache in {settings.cache_dir}: "
+                f"cannot create the CLAP cache in {self.settings.cache_dir}: "
                 f"{exc.strerror or exc}"
             ) from exc
-        self.model = ModelHolder(settings.spec, log)
+        self._opened = True
 
     def run(
         self,
@@ -271,6 +155,7 @@ class ClapRunner:
             require_ffmpeg()
         except DecodeError as exc:
             raise UserError(f"audiofeatures: {exc}") from exc
+        self.check_cache()
         embedder = self.model.get()
         by_id = {item.id: item for item in items}
         tracks = [
@@ -307,6 +192,8 @@ class ClapRunner:
     def fold_index(self) -> None:
         """Bring the search index up to date; if that cannot be written
         now, the journal keeps it correct for the next reader."""
+        if not self.store.folder.is_dir():  # nothing was ever stored
+            return
         try:
             self.store.index()
         except OSError as exc:
@@ -322,6 +209,7 @@ class ClapRunner:
         atomic_save(Path(os.fsdecode(target)), vector)
 
     def keep(self, lib: Library, item: Item, vector: np.ndarray) -> None:
+        self.open_store()
         try:
             self.store.put(item_id(item), vector)
         except OSError as exc:  # a full disk, a read-only cache: stop
@@ -343,10 +231,15 @@ def run_clap(
     opts: ClapOptions,
     args: list[str],
 ) -> None:
-    settings = ClapSettings.from_config(view, opts)
+    settings = ClapSettings(view, opts)
     if opts.stats or opts.prune:
-        report_store(settings, lib, log, prune=opts.prune)
+        settings.require(*STORE)
+        report_store(settings, lib, prune=opts.prune)
         return
+    # --tags checks its label sets before any track is embedded.
+    settings.require(*EMBEDDING, *(TAGS if opts.tags else ()))
+    if opts.tags:
+        require_label_sets(settings)
     ids = matching_ids(lib, args)
     store = settings.store()
     # Items are loaded a chunk at a time: memory does not grow with
@@ -355,18 +248,19 @@ def run_clap(
         lib, ids, lambda item: needs_embedding(item, store, settings.force)
     )
     tally = Tally(skipped=skipped)
-    if opts.pretend:
-        log.info(
-            "would embed {} of {} tracks with {} ({} windows each)",
-            len(todo), len(ids), settings.spec.model, settings.policy.count,
-        )  # fmt: skip
+    model = settings.spec.model
+    if opts.pretend:  # the plan is the output: stdout, like the items
+        ui.print_(
+            f"would embed {len(todo)} of {counted(len(ids))} with {model} "
+            f"({counted(settings.policy.count, 'window')} each)"
+            if todo
+            else f"nothing to embed: {nothing_to_embed(ids, args, model)}"
+        )
         for item in each_item(lib, todo):
             ui.print_(f"embed: {item}")
         return
-    log.info(
-        "embedding {} tracks with {} ({} already embedded)",
-        len(todo), settings.spec.model, tally.skipped,
-    )  # fmt: skip
+    if not todo:
+        log.info("nothing to embed: {}", nothing_to_embed(ids, args, model))
     runner = ClapRunner(settings, log)
     if settings.dump:  # what is already embedded is dumped from the store
         waiting = set(todo)
@@ -374,30 +268,45 @@ def run_clap(
         for item in each_item(lib, done):
             if (vector := store.get(item_id(item))) is not None:
                 runner.dump(lib, item, vector)
-    try:
-        with progress_bar(len(todo)) as bar:
-            for chunk in item_chunks(lib, todo):
-                runner.run(lib, chunk, tally, bar, fold_index=False)
-    finally:
-        runner.fold_index()
-    log.info("{}", tally.summary("embedded"))
+    if todo:
+        log.info(
+            "embedding {} with {} ({} already embedded)",
+            counted(len(todo)), model, tally.skipped,
+        )  # fmt: skip
+        try:
+            with progress_bar(len(todo)) as bar:
+                for chunk in item_chunks(lib, todo):
+                    runner.run(lib, chunk, tally, bar, fold_index=False)
+        finally:
+            runner.fold_index()
+        log.info("{}", tally.summary("embedded"))
     if opts.tags:
         tag_items(settings, log, lib, ids, runner.store, runner.model)
     if tally.failed:
         raise UserError(
-            f"{len(tally.failed)} of {len(todo)} tracks could not be "
+            f"{len(tally.failed)} of {counted(len(todo))} could not be "
             "embedded; the reasons are above"
         )
 
 
-def report_store(
-    settings: ClapSettings, lib: Library, log: Any, prune: bool
-) -> None:
+def nothing_to_embed(
+    ids: Sequence[int], args: Sequence[str], model: str
+) -> str:
+    if ids:
+        return f"{counted(len(ids))} already embedded with {model}"
+    if args:
+        return f"no tracks match {shlex.join(args)}"
+    return "the library has no tracks"
+
+
+def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
     """``--stats`` / ``--prune``: how the cache matches the library.
 
     embedded: a current vector; stale: embedded by another model or
     audio pipeline; missing: never embedded (or its vector is gone);
-    orphaned: a vector whose track left the library.
+    orphaned: a vector whose track left the library. ``--prune`` deletes
+    orphaned vectors, and stores left with no vectors at all (a model
+    tried once, say).
     """
     current = settings.store()
     with lib.transaction() as tx:
@@ -414,38 +323,59 @@ def report_store(
     stale = {i for i in ids if tags.get(i) not in (None, current.tag)}
     missing = ids - embedded - stale
     lines = [
-        f"model {settings.spec.model} (store {current.tag}):",
+        f"model {settings.model} (store {current.tag}):",
         (
             f"  embedded {len(embedded)}, missing {len(missing)}, "
             f"stale {len(stale)}, orphaned {len(on_disk - ids)}"
         ),
     ]
     for store in stores(settings.cache_dir):
-        orphans = sorted(set(store.disk_ids().tolist()) - ids)
+        vectors = set(store.disk_ids().tolist())
+        orphans = sorted(vectors - ids)
         if store.tag != current.tag:
-            count = len(store.disk_ids())
-            lines.append(
-                f"  other store {store.tag}: {count} vectors, {len(orphans)} orphaned"
+            line = (
+                f"  other store {store.tag}: "
+                f"{counted(len(vectors), 'vector')}, {len(orphans)} orphaned"
             )
-        if prune and orphans:
+            if not vectors and not prune:
+                line += " (empty: --prune removes it)"
+            lines.append(line)
+        if not prune:
+            continue
+        if orphans:
             removed = store.discard(orphans)
-            store.index()
             lines.append(
-                f"  pruned {removed} orphaned vectors from {store.tag}"
+                f"  pruned {counted(removed, 'orphaned vector')} from "
+                f"{store.tag}"
             )
+        if not len(store.disk_ids()):
+            shutil.rmtree(store.folder)
+            lines.append(f"  removed the empty store {store.tag}")
+        elif orphans:
+            store.index()
     if current.folder.is_dir():
         index = current.index()
         if set(index.ids.tolist()) != set(current.disk_ids().tolist()):
             index = current.rebuild()  # vector files changed behind its back
-        lines.append(f"  index: {len(index)} vectors")
+        lines.append(f"  index: {counted(len(index), 'vector')}")
     for line in lines:
         ui.print_(line)
 
 
-def forget_item(cache_dir: Path, item: Item) -> None:
-    """An item left the library: its vectors leave every store."""
-    for store in stores(cache_dir):
-        store.discard([item_id(item)])
+def forget_item(cache_dir: Path | None, item: Item) -> None:
+    """An item left the library: its vectors leave every store. Never
+    fails (``beet rm`` goes on): what cannot be removed now is an
+    orphan ``beet clap --prune`` removes."""
+    if cache_dir is None:  # a malformed cache_dir: beet clap says so
+        return
+    try:
+        for store in stores(cache_dir):
+            store.discard([item_id(item)])
+    except OSError as exc:
+        beets_logging.getLogger("beets.audiofeatures").warning(
+            "the CLAP vectors of {} stay in {} ({}); beet clap --prune "
+            "removes them", item, cache_dir, exc.strerror or exc,
+        )  # fmt: skip
 
 
 # -- clapquery ----------------------------------------------------------------
@@ -470,10 +400,14 @@ def prompt_vectors(
     return np.stack([vectors[text] for text in prompts]).astype(np.float32)
 
 
-def query_items(lib: Library, query: Sequence[str], album: bool) -> list[Item]:
+def candidate_ids(lib: Library, query: Sequence[str], album: bool) -> list[int]:
+    """The tracks a query leaves to rank (with ``-a``, the tracks of the
+    albums it matches)."""
     if album:
-        return [item for a in lib.albums(list(query)) for item in a.items()]
-    return list(lib.items(list(query)))
+        return [
+            item_id(item) for a in lib.albums(list(query)) for item in a.items()
+        ]
+    return matching_ids(lib, query)
 
 
 def logit_scale(store: EmbeddingStore, model: ModelHolder) -> float:
@@ -482,6 +416,15 @@ def logit_scale(store: EmbeddingStore, model: ModelHolder) -> float:
         scale = model.get().logit_scale
         store.put_logit_scale(scale)
     return scale
+
+
+def require_label_sets(settings: ClapSettings) -> tuple[LabelSet, ...]:
+    if not settings.label_sets:
+        raise UserError(
+            "no zero-shot tags are configured: add label sets under "
+            "audiofeatures.clap.tags (see the docs)"
+        )
+    return settings.label_sets
 
 
 def tag_items(
@@ -493,20 +436,23 @@ def tag_items(
     model: ModelHolder,
 ) -> None:
     """``--tags``: zero-shot labels for every item that has a vector."""
-    sets = settings.label_sets
-    if not sets:
-        raise UserError(
-            "no zero-shot tags are configured: add label sets under "
-            "audiofeatures.clap.tags (see the docs)"
-        )
-    index = store.index()
-    rows = index.positions(np.array(ids, np.int64))
-    if len(rows) < len(ids):
+    sets = require_label_sets(settings)
+    # No store yet: nothing has a vector (and reading the index of a
+    # store that does not exist would create an empty one).
+    index = store.index() if store.folder.is_dir() else None
+    rows = (
+        index.positions(np.array(ids, np.int64))
+        if index is not None
+        else np.empty(0, np.int64)
+    )
+    if unembedded := len(ids) - len(rows):
         log.info(
-            "{} of {} tracks have no vector and are not tagged",
-            len(ids) - len(rows), len(ids),
+            "{} of {} {} no vector and {} not tagged",
+            unembedded, counted(len(ids)),
+            "has" if unembedded == 1 else "have",
+            "is" if unembedded == 1 else "are",
         )  # fmt: skip
-    if not len(rows):
+    if index is None or not len(rows):
         return
     scale = logit_scale(store, model)
     prompts = [prompt_vectors(store, model, s.prompts) for s in sets]
@@ -526,53 +472,262 @@ def tag_items(
                     item["clap_tags_model"] = store.tag
                     item.store()
     log.info(
-        "tagged {} tracks with {}",
-        len(tagged), ", ".join(s.field for s in sets),
+        "tagged {} with {}",
+        counted(len(tagged)), ", ".join(s.field for s in sets),
     )  # fmt: skip
+
+
+# -- the clapquery command line ------------------------------------------------
+
+
+def is_field(lib: Library, key: str) -> bool:
+    """Whether beets knows ``key`` as a field: a fixed or typed field of
+    items or albums, a named query, or a flexible field some item or
+    album of this library has."""
+    known = {
+        *Item.all_keys(), *Album.all_keys(), *Item._types, *Album._types,
+        *Item._queries, *Album._queries,
+    }  # fmt: skip
+    if key in known:
+        return True
+    with lib.transaction() as tx:
+        return bool(
+            tx.query(
+                "SELECT 1 FROM item_attributes WHERE key = ? UNION ALL "
+                "SELECT 1 FROM album_attributes WHERE key = ? LIMIT 1",
+                (key, key),
+            )
+        )
+
+
+def is_query_term(lib: Library, part: str) -> bool:
+    """Whether an argument reads as a beets query term: ``field:value``
+    with a field beets knows, a query prefix (``:regex``, ``=exact``, a
+    plugin's), a negation (``^term``), a sort (``year+``), a path that
+    exists, or the comma that joins alternatives."""
+    text = part.strip()
+    if text == ",":
+        return True
+    text = text.removesuffix(",")
+    if not text:
+        return False
+    if text.startswith(("^", "-")) or PathQuery.is_path_query(text):
+        return True
+    if text.endswith(("+", "-")) and ":" not in text and len(text) > 1:
+        return is_field(lib, text[:-1].lower())
+    match = PARSE_QUERY_PART_REGEX.match(text)
+    if match is None:  # it always matches
+        return False
+    key, term = match.group(2), match.group(3)
+    prefixes = (":", "=~", "=", *plugins.queries())
+    if term.startswith(prefixes):
+        return True
+    return key is not None and is_field(lib, key.lower())
+
+
+def checked_prompt(text: str, where: str) -> str:
+    if not text.strip():
+        raise UserError(
+            f'{where} is empty: give a sentence, such as "calm piano"'
+        )
+    return text
+
+
+def split_arguments(
+    lib: Library, opts: Any, args: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The prompts and the beets query in ``beet clapquery``'s arguments.
+
+    The first argument is the prompt, unless ``--text`` or ``--like`` is
+    given; every other argument is a query term. A prompt that reads as
+    a query, or a query term that reads as a prompt, is an error that
+    says how to write what was meant.
+    """
+    prompts = [checked_prompt(text, "--text") for text in opts.text or []]
+    query = list(args)
+    explicit = bool(prompts) or opts.like is not None
+    if not explicit:
+        if not query:
+            raise UserError(
+                'clapquery needs a PROMPT: beet clapquery "calm piano" '
+                "[QUERY] (or --text PROMPT, --like QUERY)"
+            )
+        first = query.pop(0)
+        if is_query_term(lib, first):
+            shown = shlex.quote(first)
+            raise UserError(
+                f"{shown} is a beets query, not a prompt: give the prompt "
+                f'first (beet clapquery "calm piano" {shown}), or use '
+                f"--text {shown} to search for these words"
+            )
+        prompts.append(checked_prompt(first, "the prompt"))
+    for part in query:
+        if not is_query_term(lib, part):
+            hint = (
+                "with --text or --like, every argument is the query: give "
+                f"the prompt as --text {shlex.quote(part)}"
+                if explicit
+                else "quote a prompt of several words "
+                f'("{shlex.join([*prompts, part])}"), or add a prompt '
+                f"with --text {shlex.quote(part)}"
+            )
+            raise UserError(
+                f"{shlex.quote(part)} is not a beets query term "
+                f"(field:value): {hint}"
+            )
+    return prompts, query
+
+
+class Playlist:
+    """The ``--m3u`` file. Checked before anything is printed, by creating
+    its temporary file beside it: a folder, a missing folder or a place
+    that cannot be written costs one line, and no folder is created."""
+
+    def __init__(self, value: str) -> None:
+        path = Path(value).expanduser()
+        if path.is_dir():
+            raise UserError(
+                f"--m3u {value} is a folder: give the playlist's file "
+                f"name, such as {path / 'clap.m3u'}"
+            )
+        if not path.parent.is_dir():
+            raise UserError(
+                f"--m3u {value}: the folder {path.parent} does not exist"
+            )
+        try:
+            handle, tmp = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            )
+        except OSError as exc:
+            raise UserError(
+                f"--m3u {value}: cannot write in {path.parent} "
+                f"({exc.strerror or exc})"
+            ) from exc
+        os.close(handle)
+        self.path = path
+        self.tmp = Path(tmp)
+
+    def write(self, items: Iterable[Item]) -> None:
+        lines = ["#EXTM3U"]
+        for item in items:
+            lines.append(
+                f"#EXTINF:{round(item.length or 0)},{item.artist} - "
+                f"{item.title}"
+            )
+            lines.append(os.fsdecode(os.path.abspath(item.path)))
+        try:
+            self.tmp.write_text(
+                "\n".join(lines) + "\n",
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise UserError(
+                f"cannot write the playlist {self.path}: {exc.strerror or exc}"
+            ) from exc
+
+    def discard(self) -> None:
+        """Remove the temporary file (once written, there is none)."""
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+# -- clapquery ----------------------------------------------------------------
 
 
 def run_clapquery(
     view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
 ) -> None:
-    settings = ClapSettings.from_config(view, opts)
-    args = list(args)
-    prompts = list(opts.text or [])
-    if not prompts and not opts.like and args:
-        prompts.append(args.pop(0))
-    if not prompts and not opts.like:
-        raise UserError("clapquery needs a PROMPT (or --text / --like)")
+    prompts, query = split_arguments(lib, opts, args)
+    negative = [checked_prompt(text, "--not") for text in opts.negative or []]
+    if opts.like is not None and not opts.like.strip():
+        raise UserError(
+            "--like needs a beets query, such as --like 'title:Blue in Green'"
+        )
+    settings = ClapSettings(view, opts).require(*QUERY)
     store = settings.store()
     if not store.folder.is_dir():
         raise UserError(
-            f"no CLAP vectors for {settings.spec.model} yet: run beet clap first"
+            f"no CLAP vectors for {settings.model} yet: run beet clap first"
         )
     index = store.index()
     if not len(index):
         raise UserError(
-            f"no tracks are embedded with {settings.spec.model}: run beet clap first"
+            f"no tracks are embedded with {settings.model}: run beet clap first"
         )
+    # The playlist's place is checked before anything is printed.
+    playlist = Playlist(opts.m3u) if opts.m3u else None
+    try:
+        shown = find_and_show(
+            settings, log, lib, opts, (prompts, negative, query), store, index
+        )
+        if playlist is not None:
+            playlist.write(shown)
+    finally:
+        if playlist is not None:
+            playlist.discard()
+
+
+def find_and_show(
+    settings: ClapSettings,
+    log: Any,
+    lib: Library,
+    opts: Any,
+    words: tuple[list[str], list[str], list[str]],
+    store: EmbeddingStore,
+    index: Index,
+) -> list[Item]:
+    """Rank, print the results (a line saying why when there are none),
+    and return the tracks shown."""
+    prompts, negative, query = words
     model = ModelHolder(settings.spec, log)
+    noun = "album" if opts.album else "track"
+
+    def nothing(why: str) -> list[Item]:
+        log.info("{}", why)
+        if opts.json:  # still a JSON answer for scripts
+            ui.print_("[]")
+        return []
+
+    rows = None
+    if query:  # checked first: no match loads no model
+        matching = candidate_ids(lib, query, opts.album)
+        written = shlex.join(query)
+        if not matching:
+            return nothing(f"no {noun}s match {written}")
+        rows = index.positions(np.array(matching, np.int64))
+        if not len(rows):
+            return nothing(
+                (
+                    f"the track matching {written} has no vector yet"
+                    if len(matching) == 1
+                    else f"none of the {len(matching)} tracks matching "
+                    f"{written} has a vector yet"
+                )
+                + f": run beet clap {written}"
+            )
+        if unembedded := len(matching) - len(rows):
+            log.info(
+                "{} of the {} matching {} {} no vector yet (beet clap)",
+                unembedded, counted(len(matching)), written,
+                "has" if unembedded == 1 else "have",
+            )  # fmt: skip
     targets = [prompt_vectors(store, model, prompts)] if prompts else []
     exclude = None
     if opts.like:
         seeds = [item_id(item) for item in lib.items(opts.like)]
-        exclude = index.positions(seeds)
+        if not seeds:
+            raise UserError(f"--like {opts.like} matches no tracks")
+        exclude = index.positions(np.array(seeds, np.int64))
         if not len(exclude):
-            raise UserError(f"no embedded tracks match --like {opts.like}")
+            raise UserError(
+                f"none of the {counted(len(seeds))} --like {opts.like} "
+                f"matches has a vector yet: run beet clap {opts.like}"
+            )
         seed = np.asarray(index.matrix[exclude]).mean(axis=0)
         targets.append(unit(seed)[None])
-    avoid = (
-        prompt_vectors(store, model, opts.negative) if opts.negative else None
-    )
-    rows = None
-    if args:
-        matching = [item_id(i) for i in query_items(lib, args, opts.album)]
-        rows = index.positions(np.array(matching, np.int64))
-        if unembedded := len(matching) - len(rows):
-            log.info(
-                "{} of the {} matching tracks have no vector yet (beet clap)",
-                unembedded, len(matching),
-            )  # fmt: skip
+    avoid = prompt_vectors(store, model, negative) if negative else None
     labels = prompts + ([f"like {opts.like}"] if opts.like else [])
     limit = opts.limit or settings.limit
 
@@ -583,15 +738,31 @@ def run_clapquery(
         )  # fmt: skip
 
     if opts.album:  # albums need every track's score
-        show_albums(lib, ranked(None), labels, limit, opts)
-        return
-    # Some of the best vectors may belong to tracks that are gone: ask
-    # for spares, and for everything if the spares run out.
-    candidates = limit * 2 + 50
-    found = _results(lib, store, ranked(candidates), limit)
-    if len(found) < limit and candidates < len(index):
-        found = _results(lib, store, ranked(None), limit)
-    show_items(found, labels, opts)
+        albums = best_albums(lib, ranked(None), limit)
+        shown = bool(albums)
+        if shown or not opts.json:
+            show_albums(albums, opts)
+        items = [item for album, _, _ in albums for item in album.items()]
+    else:
+        # Some of the best vectors may belong to tracks that are gone:
+        # ask for spares, and for everything if the spares run out.
+        candidates = limit * 2 + 50
+        found = _results(lib, store, ranked(candidates), limit)
+        if len(found) < limit and candidates < len(index):
+            found = _results(lib, store, ranked(None), limit)
+        shown = bool(found)
+        if shown or not opts.json:
+            show_items(found, labels, opts)
+        items = [item for item, _, _ in found]
+    if not shown:
+        return nothing(
+            f"no {noun}s score {opts.min_score} or more"
+            if opts.min_score is not None
+            else f"no {noun}s besides the --like ones"
+            if opts.like
+            else f"no {noun}s to rank"
+        )
+    return items
 
 
 def _results(
@@ -612,6 +783,18 @@ def _results(
     return found
 
 
+def score_detail(labels: Sequence[str], scores: Sequence[float]) -> str:
+    """Each prompt's own score, when there are several:
+    ``(piano 0.410 · strings 0.120)``."""
+    if len(scores) < 2:
+        return ""
+    parts = (
+        f"{label} {score:.3f}"
+        for label, score in zip(labels, scores, strict=False)
+    )
+    return f"  ({' · '.join(parts)})"
+
+
 def show_items(
     found: list[tuple[Item, float, list[float]]],
     labels: list[str],
@@ -630,25 +813,20 @@ def show_items(
             }
             for item, score, scores in found
         ], indent=2, ensure_ascii=False))  # fmt: skip
-    else:
-        for item, score, scores in found:
-            item["clap_score"] = score
-            if opts.format:
-                ui.print_(format(item, opts.format))
-            else:
-                detail = (
-                    f" ({' '.join(f'{s:.3f}' for s in scores)})"
-                    if len(scores) > 1
-                    else ""
-                )
-                ui.print_(f"{score:.3f}{detail}  {item}")
-    if opts.m3u:
-        write_m3u(Path(opts.m3u), [item for item, _, _ in found])
+        return
+    for item, score, scores in found:
+        item["clap_score"] = score
+        if opts.format:
+            ui.print_(format(item, opts.format))
+        else:
+            ui.print_(f"{score:.3f}  {item}{score_detail(labels, scores)}")
 
 
-def show_albums(
-    lib: Library, ranking: Ranking, labels: list[str], limit: int, opts: Any
-) -> None:
+def best_albums(
+    lib: Library, ranking: Ranking, limit: int
+) -> list[tuple[Album, float, int]]:
+    """The best ``limit`` albums by their tracks' mean score, with the
+    number of their tracks ranked."""
     with lib.transaction() as tx:
         album_of: dict[int, int] = {
             row[0]: row[1]
@@ -663,40 +841,28 @@ def show_albums(
         if number in album_of:
             scores[album_of[number]].append(score)
     best = sorted(scores, key=lambda a: -float(np.mean(scores[a])))[:limit]
-    albums = [(lib.get_album(a), float(np.mean(scores[a]))) for a in best]
-    found = [(album, score) for album, score in albums if album is not None]
+    found = []
+    for number in best:
+        if (album := lib.get_album(number)) is not None:
+            found.append(
+                (album, float(np.mean(scores[number])), len(scores[number]))
+            )
+    return found
+
+
+def show_albums(albums: list[tuple[Album, float, int]], opts: Any) -> None:
     if opts.json:
         ui.print_(json.dumps([
             {"id": album.id, "albumartist": album.albumartist,
              "album": album.album, "score": round(score, 4),
-             "tracks": len(scores[item_id(album)])}
-            for album, score in found
+             "tracks": tracks}
+            for album, score, tracks in albums
         ], indent=2, ensure_ascii=False))  # fmt: skip
-    else:
-        for album, score in found:
-            album["clap_score"] = score
-            ui.print_(
-                format(album, opts.format)
-                if opts.format
-                else f"{score:.3f}  {album}"
-            )
-    if opts.m3u:
-        write_m3u(
-            Path(opts.m3u),
-            [item for album, _ in found for item in album.items()],
+        return
+    for album, score, _ in albums:
+        album["clap_score"] = score
+        ui.print_(
+            format(album, opts.format)
+            if opts.format
+            else f"{score:.3f}  {album}"
         )
-
-
-def write_m3u(path: Path, items: Sequence[Item]) -> None:
-    lines = ["#EXTM3U"]
-    for item in items:
-        lines.append(
-            f"#EXTINF:{round(item.length or 0)},{item.artist} - {item.title}"
-        )
-        lines.append(os.fsdecode(os.path.abspath(item.path)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(
-        "\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape"
-    )
-    os.replace(tmp, path)

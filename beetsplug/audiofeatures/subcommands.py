@@ -133,15 +133,22 @@ def clapquery(func: CommandFunc) -> ui.Subcommand:
         "clapquery",
         help="list tracks that sound like a sentence",
     )
-    cmd.parser.usage = "%prog PROMPT [QUERY] [options]"
+    # The grammar, as clap_command.split_arguments reads it.
+    cmd.parser.usage = (
+        "%prog PROMPT [QUERY...] [options]\n"
+        "       %prog --text PROMPT [--text PROMPT...] [QUERY...] [options]\n"
+        "       %prog --like QUERY [QUERY...] [options]\n\n"
+        "The first argument is the prompt, unless --text or --like is "
+        "given; every other argument is a beets query term (field:value)."
+    )
     parser = cmd.parser
     parser.add_option(
         "-t",
         "--text",
         action="append",
         metavar="PROMPT",
-        help="a prompt (repeatable: the score is the mean); then every "
-        "argument is the query",
+        help="a prompt (repeatable: the score is the mean); with --text, "
+        "every argument is the query",
     )
     parser.add_option(
         "--not",
@@ -153,7 +160,8 @@ def clapquery(func: CommandFunc) -> ui.Subcommand:
     parser.add_option(
         "--like",
         metavar="QUERY",
-        help="tracks that sound like the ones QUERY matches",
+        help="tracks that sound like the ones QUERY matches (with --like, "
+        "every argument is the query)",
     )
     parser.add_option(
         "-n",
@@ -177,7 +185,8 @@ def clapquery(func: CommandFunc) -> ui.Subcommand:
     parser.add_option(
         "--m3u",
         metavar="FILE",
-        help="also write the results to FILE",
+        help="also write the results to FILE, an M3U playlist (its "
+        "folder must exist)",
     )
     parser.add_format_option()
     parser.add_album_option()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from string import Formatter
 from typing import Any
 
 import numpy as np
@@ -44,27 +45,66 @@ class LabelSet:
         return [self.field] + [self.label_field(label) for label in self.labels]
 
 
+def check_template(template: object) -> str:
+    """The prompt template, if it holds ``{}`` once (where the label
+    goes): without it every label would be the same sentence."""
+    if isinstance(template, str):
+        try:
+            fields = [
+                (name, spec, conversion)
+                for _, name, spec, conversion in Formatter().parse(template)
+                if name is not None
+            ]
+        except ValueError:  # a lone brace
+            fields = []
+        if fields in ([("", "", None)], [("0", "", None)]):
+            return template
+    raise LabelSetError(
+        f"tag_prompt is {template!r}: use a sentence with {{}} once, where "
+        "the label goes, such as '{} music'"
+    )
+
+
 def parse_label_sets(
-    config: Mapping[str, Any], template: str = DEFAULT_TEMPLATE
+    config: object, template: object = DEFAULT_TEMPLATE
 ) -> list[LabelSet]:
     """Label sets from ``{name: [label, ...]}`` (prompt from the template)
-    or ``{name: {label: prompt, ...}}``."""
+    or ``{name: {label: prompt, ...}}``; ``LabelSetError`` names what is
+    wrong, whatever the configuration holds."""
+    if config is None:  # ``tags:`` left empty
+        return []
+    if not isinstance(config, Mapping):
+        raise LabelSetError(
+            f"tags is {config!r}: use a mapping of name: [label, ...] or "
+            "name: {label: prompt, ...}"
+        )
+    template = check_template(template)
     sets = []
     seen: set[str] = set()
     for raw_name, spec in config.items():
         name = field_slug(str(raw_name))
         if isinstance(spec, Mapping):
-            pairs = [
-                (str(label), str(prompt)) for label, prompt in spec.items()
-            ]
+            pairs = list(spec.items())
         elif isinstance(spec, list | tuple):
-            pairs = [(str(label), template.format(label)) for label in spec]
+            pairs = [(label, template.format(label)) for label in spec]
         else:
             raise LabelSetError(
-                f"tags.{raw_name} must be a list of labels or a mapping "
-                "of label: prompt"
+                f"tags.{raw_name} is {spec!r}: use a list of labels or a "
+                "mapping of label: prompt"
             )
-        labels = tuple(field_slug(label) for label, _ in pairs)
+        for label, prompt in pairs:
+            if isinstance(label, bool) or not isinstance(
+                label, str | int | float
+            ):
+                raise LabelSetError(
+                    f"tags.{raw_name} has the label {label!r}: use words"
+                )
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise LabelSetError(
+                    f"tags.{raw_name}.{label} is {prompt!r}: use a sentence "
+                    "that describes the label"
+                )
+        labels = tuple(field_slug(str(label)) for label, _ in pairs)
         if len(labels) < 2:
             raise LabelSetError(f"tags.{raw_name} needs at least two labels")
         if not name or not all(labels) or len(set(labels)) != len(labels):

@@ -1,0 +1,281 @@
+"""The ``audiofeatures.clap`` settings, each checked when a command uses it.
+
+Loading the plugin reads nothing here that can fail: a malformed setting
+must not break ``beet ls``. Each command asks for the settings it uses
+(``ClapSettings.require``) before it does any work, and a bad value is
+one line naming the setting, the value and what is allowed. A command
+that does not use a setting is not affected by it: a bad ``tags`` does
+not stop ``beet clapquery``, a bad ``jobs`` does not stop ``--stats``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import confuse
+from beets import config as beets_config
+from beets.exceptions import UserError
+
+from .clap_audio import WindowPolicy
+from .clap_model import ModelError, ModelSpec, model_identity, model_tag
+from .embedding_store import EmbeddingStore
+from .fields import PROBABILITY, STRING
+from .setting_values import bad_setting
+from .zero_shot import (
+    DEFAULT_TEMPLATE,
+    LabelSet,
+    LabelSetError,
+    parse_label_sets,
+)
+
+PIPELINE_VERSION = 1
+AMODELS = ("auto", "HTSAT-tiny", "HTSAT-base", "HTSAT-large")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+DEFAULTS: dict[str, Any] = {
+    "auto": False,
+    "model": ModelSpec.model,
+    "tokenizer": ModelSpec.tokenizer,
+    "amodel": ModelSpec.amodel,
+    "fusion": None,
+    "trust_checkpoint": False,
+    "device": "auto",
+    "threads": 0,  # 0: torch's default, one per core
+    "interop_threads": 1,
+    "windows": 3,
+    "batch_size": 9,  # three tracks of three windows
+    "jobs": 2,
+    "cache_dir": None,  # default: <beets config dir>/audiofeatures/clap
+    "force": False,
+    "limit": 20,
+    # Zero-shot tags for `beet clap --tags`: name -> labels (heard as
+    # the prompt template) or name -> {label: prompt}.
+    "tags": {},
+    "tag_prompt": DEFAULT_TEMPLATE,
+}
+
+#: What ``beet clap`` (and the import stage) uses to embed tracks.
+EMBEDDING = ("spec", "policy", "cache_dir", "jobs", "batch_size", "force")
+#: What ``beet clap --stats`` / ``--prune`` use: where the stores are and
+#: which one is current.
+STORE = ("model", "policy", "cache_dir")
+#: What ``beet clapquery`` uses (``limit`` unless ``-n`` is given).
+QUERY = ("spec", "policy", "cache_dir", "limit")
+#: What ``--tags`` adds.
+TAGS = ("label_sets",)
+
+#: Options that stand for a setting, as the user typed them.
+OPTIONS = {"jobs": "-j/--jobs", "limit": "-n/--limit"}
+
+
+def raw(view: confuse.ConfigView, name: str) -> Any:
+    """A setting's value as written (the defaults are always there)."""
+    try:
+        return view[name].get()
+    except confuse.ConfigError as exc:
+        raise UserError(f"audiofeatures.clap.{name}: {exc}") from exc
+
+
+def default_cache_dir() -> Path:
+    return Path(beets_config.config_dir()) / "audiofeatures" / "clap"
+
+
+def cache_dir(view: confuse.ConfigView) -> Path | None:
+    """Where the stores live, for listeners that must not fail (``beet
+    rm``): None while the setting is malformed (the commands that use it
+    say so)."""
+    try:
+        return ClapSettings(view).cache_dir
+    except UserError:
+        return None
+
+
+def tag_field_types(view: confuse.ConfigView) -> dict[str, Any]:
+    """Types of the configured zero-shot fields, for the plugin's
+    ``item_types``. Never fails: while the setting is malformed there are
+    none, and ``beet clap --tags`` says what is wrong."""
+    try:
+        sets = ClapSettings(view).label_sets
+    except UserError:
+        return {}
+    types: dict[str, Any] = {"clap_tags_model": STRING}
+    for label_set in sets:
+        types[label_set.field] = STRING
+        for label in label_set.labels:
+            types[label_set.label_field(label)] = PROBABILITY
+    return types
+
+
+class ClapSettings:
+    """The settings a CLAP command uses, command-line options first.
+
+    Each property checks its setting the first time it is read and raises
+    ``UserError`` with one line; ``require`` reads a command's settings
+    up front, so a bad value stops the command before it does anything.
+    """
+
+    def __init__(self, view: confuse.ConfigView, opts: Any = None) -> None:
+        self.view = view
+        self.opts = opts
+
+    @classmethod
+    def from_config(
+        cls, view: confuse.ConfigView, opts: Any = None
+    ) -> ClapSettings:
+        """Settings checked for embedding (``beet clap``, the import
+        stage)."""
+        return cls(view, opts).require(*EMBEDDING)
+
+    def require(self, *names: str) -> ClapSettings:
+        for name in names:
+            getattr(self, name)
+        return self
+
+    def _option(self, name: str) -> Any:
+        return getattr(self.opts, name, None)
+
+    def _count(self, name: str, least: int, meaning: str = "") -> int:
+        """A whole number of at least ``least``, from its option (named
+        as typed) or its setting."""
+        allowed = f"{least}{meaning} or more"
+        if (value := self._option(name)) is not None:
+            if value < least:  # optparse made it a number
+                where = OPTIONS.get(name, f"--{name}")
+                raise UserError(f"{where} must be {allowed}, not {value}")
+            return int(value)
+        value = raw(self.view, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad_setting(self.view[name], f"a whole number, {allowed}")
+        if value < least:
+            raise bad_setting(self.view[name], allowed)
+        return value
+
+    def _flag(self, name: str) -> bool:
+        value = raw(self.view, name)
+        if not isinstance(value, bool):
+            raise bad_setting(self.view[name], "yes or no")
+        return value
+
+    def _text(self, name: str, allowed: str) -> str:
+        value = raw(self.view, name)
+        if not isinstance(value, str) or not value.strip():
+            raise bad_setting(self.view[name], allowed)
+        return value.strip()
+
+    def _choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = raw(self.view, name)
+        if value not in choices:
+            raise bad_setting(self.view[name], f"one of {', '.join(choices)}")
+        return str(value)
+
+    # -- the model ------------------------------------------------------
+
+    @cached_property
+    def model(self) -> str:
+        return self._text("model", "a hub id, a model folder or a .pt file")
+
+    @cached_property
+    def spec(self) -> ModelSpec:
+        """How to load and run the model (only commands that may load it
+        read this)."""
+        fusion = raw(self.view, "fusion")
+        if fusion is not None and not isinstance(fusion, bool):
+            raise bad_setting(
+                self.view["fusion"],
+                "yes, no or nothing (as the checkpoint says)",
+            )
+        threads = self._count("threads", 0, " (one per core)")
+        return ModelSpec(
+            model=self.model,
+            tokenizer=self._text("tokenizer", "a hub id or a tokenizer folder"),
+            amodel=self._choice("amodel", AMODELS),
+            fusion=fusion,
+            trust_checkpoint=self._flag("trust_checkpoint"),
+            device=self._choice("device", DEVICES),
+            threads=threads or (os.cpu_count() or 1),
+            interop_threads=self._count("interop_threads", 1),
+        )
+
+    @cached_property
+    def policy(self) -> WindowPolicy:
+        return WindowPolicy(count=self._count("windows", 1))
+
+    # -- the work -------------------------------------------------------
+
+    @cached_property
+    def jobs(self) -> int:
+        return self._count("jobs", 1)
+
+    @cached_property
+    def batch_size(self) -> int:
+        return self._count("batch_size", 1)
+
+    @cached_property
+    def force(self) -> bool:
+        # The setting is checked even when -f is given: it is in use.
+        return self._flag("force") or bool(self._option("force"))
+
+    @cached_property
+    def limit(self) -> int:
+        return self._count("limit", 1)
+
+    @cached_property
+    def dump(self) -> Path | None:
+        folder = self._option("dump")
+        return Path(folder).expanduser().resolve() if folder else None
+
+    # -- where the vectors are ------------------------------------------
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Where the stores live (``cache_dir``, or beets' config folder)."""
+        value = raw(self.view, "cache_dir")
+        if value is None or value == "":
+            return default_cache_dir()
+        allowed = "the path of a folder (nothing for the default)"
+        if not isinstance(value, str):
+            raise bad_setting(self.view["cache_dir"], allowed)
+        try:
+            folder = Path(
+                self.view["cache_dir"].get(confuse.Filename())
+            ).expanduser()
+        except confuse.ConfigError as exc:
+            raise bad_setting(self.view["cache_dir"], allowed) from exc
+        if folder.exists() and not folder.is_dir():
+            raise bad_setting(
+                self.view["cache_dir"], f"a folder ({folder} is a file)"
+            )
+        return folder
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the vectors: the model file(s) and the audio
+        pipeline (only the model's name and files count, not how it
+        runs)."""
+        pipeline = {
+            "version": PIPELINE_VERSION,
+            "seconds": 10,
+            **self.policy.describe(),
+        }
+        try:
+            return model_identity(ModelSpec(model=self.model), pipeline)
+        except ModelError as exc:
+            raise UserError(f"audiofeatures.clap: {exc}") from exc
+
+    def store(self) -> EmbeddingStore:
+        return EmbeddingStore(self.cache_dir, model_tag(self.identity()))
+
+    # -- zero-shot tags -------------------------------------------------
+
+    @cached_property
+    def label_sets(self) -> tuple[LabelSet, ...]:
+        try:
+            return tuple(
+                parse_label_sets(
+                    raw(self.view, "tags"), raw(self.view, "tag_prompt")
+                )
+            )
+        except LabelSetError as exc:
+            raise UserError(f"audiofeatures.clap.{exc}") from exc
