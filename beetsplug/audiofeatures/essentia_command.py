@@ -736,6 +736,11 @@ def run_command(
             f"{len(tally.failed)} of {count(len(todo), 'track')} could not "
             "be analysed; the reasons are above"
         )
+    if dumps := tally.notes["dump failed"]:
+        raise UserError(
+            f"{count(dumps, 'dump')} could not be written (the values are "
+            "stored); the reasons are above"
+        )
 
 
 def import_stage(
