@@ -189,15 +189,22 @@ def test_a_damaged_index_is_rebuilt_with_one_warning(tmp_path, caplog):
     assert not caplog.records
 
 
-def test_an_index_of_another_dimension_than_its_vectors_is_rebuilt(tmp_path):
+def test_an_index_of_another_dimension_than_its_vectors_is_rebuilt(
+    tmp_path, caplog
+):
     store = open_store(tmp_path)
-    store.put(1, vector(1, dim=8))
+    for item_id in (1, 2):
+        store.put(item_id, vector(item_id, dim=8))
     store.index()
-    store.put(1, vector(1, dim=16))  # the store's files replaced by hand
-    store.put(2, vector(2, dim=16))
-    index = store.index()
-    assert index.ids.tolist() == [1, 2]
-    assert index.matrix.shape == (2, 16)
+    for item_id in (3, 4, 5):  # another model's vectors copied in
+        store.put(item_id, vector(item_id, dim=16))
+    with caplog.at_level("WARNING"):
+        index = store.index()
+    assert index.ids.tolist() == [3, 4, 5]  # the store's size: the most
+    assert index.matrix.shape == (3, 16)
+    assert "new vectors have 16 values, the index 8" in caplog.text
+    assert "removed 2 damaged vector files" in caplog.text
+    assert not store.has(1)  # embedded again by the next run
 
 
 def test_unreadable_or_odd_sized_vector_files_are_removed_by_a_rebuild(
