@@ -83,7 +83,7 @@ def test_formats_essentia_cannot_read_go_through_ffmpeg(
     ("name", "reason"),
     [
         ("silence", "silent"),
-        ("truncated_wav", "truncated: decoded 4.5 s of the 15.0 s"),
+        ("truncated_wav", "truncated: the audio stops at 4.5 s of the 15.0 s"),
         ("text", "ffmpeg"),
         ("empty", "file is empty"),
     ],

@@ -164,6 +164,12 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     Descriptor(
         "essentia_version", Kind.STRING, "Essentia version used.",
     ),
+    Descriptor(
+        "essentia_audio", Kind.STRING,
+        "The audio the values describe, as beets read it (format, rate, "
+        "channels, bit depth, bitrate, length): new audio at the same "
+        "path makes them stale.",
+    ),
     *(
         Descriptor(
             f"essentia_{group}_method", Kind.STRING,

@@ -60,6 +60,7 @@ from .extraction import (
     ClassifierSpec,
 )
 from .library_query import (
+    audio_fingerprint,
     each_item,
     item_chunks,
     item_id,
@@ -120,9 +121,7 @@ def essentia_version() -> str:
             return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
-    raise UserError(
-        "Essentia is not installed: pip install --pre essentia"
-    )
+    raise UserError("Essentia is not installed: pip install --pre essentia")
 
 
 @dataclass(frozen=True)
@@ -323,7 +322,7 @@ def stale_groups(item: Item, settings: EssentiaSettings) -> tuple[str, ...]:
     """The profile's descriptor groups the track lacks or holds from
     another method (all of them with ``force``)."""
     profile = settings.profile
-    if settings.force:
+    if settings.force or not same_audio(item):
         return profile.groups
     return tuple(
         group
@@ -333,10 +332,18 @@ def stale_groups(item: Item, settings: EssentiaSettings) -> tuple[str, ...]:
     )
 
 
+def same_audio(item: Item) -> bool:
+    """Whether the values were computed from the audio the file holds now
+    (as far as beets knows; tracks analysed before 0.2 count as same)."""
+    analysed = own(item, "essentia_audio")
+    return analysed is None or analysed == audio_fingerprint(item)
+
+
 def needs_classifiers(item: Item, settings: EssentiaSettings) -> bool:
     return settings.classifiers is not None and (
         settings.force
         or own(item, "essentia_classifiers") != settings.classifier_id
+        or not same_audio(item)
     )
 
 
@@ -479,6 +486,7 @@ class EssentiaRunner:
                     groups=work.groups,
                     classify=work.classify,
                     max_seconds=self.settings.max_seconds,
+                    audio=audio_fingerprint(item),
                 )
             )
         bar = bar or progress_bar(len(items), shown=False)
@@ -538,6 +546,7 @@ class EssentiaRunner:
                     group, settings.version
                 )
             item["essentia_analyzed"] = time.time()
+            item["essentia_audio"] = job.audio
             item["essentia_profile"] = settings.profile.name
             item["essentia_version"] = settings.version
             if svm := settings.profile.svm_models:

@@ -24,15 +24,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .audio_files import AudioFileError, check_audio_file, truncation_reason
 from .classifiers import ClassifierError, Classifiers, ModelFiles
 from .descriptors import GROUPS, MEASURED, Kind, read_descriptors
 from .profiles import Profile
 from .transcode import TranscodeError, needs_transcode, transcode_to_wav
 
 LENGTH = "metadata.audio_properties.length"
-
-#: A decoded file this much shorter than its header says is truncated.
-TRUNCATION_TOLERANCE = 0.1
 
 #: Below these levels a file is taken for silence (dithered digital
 #: silence included), which no descriptor describes meaningfully.
@@ -56,8 +54,7 @@ def import_essentia() -> ModuleType:
         import essentia
     except ImportError as exc:
         raise EssentiaMissingError(
-            "Essentia is not installed: "
-            "pip install --pre essentia"
+            "Essentia is not installed: pip install --pre essentia"
         ) from exc
     essentia.log.infoActive = False
     import essentia.standard as es
@@ -349,6 +346,7 @@ class AnalysisJob:
     groups: tuple[str, ...] = GROUPS
     classify: bool = False  # run the trained classifiers
     max_seconds: float = 0  # analyse at most this much (0: all)
+    audio: str = ""  # what the library knows of the audio, for provenance
 
     @property
     def too_long(self) -> bool:
@@ -408,10 +406,10 @@ class Analyzer:
 
     def __call__(self, job: AnalysisJob) -> AnalysisResult:
         path = os.fsdecode(job.path)
-        if not os.path.exists(job.path):
-            raise AnalysisError("file not found")
-        if os.path.getsize(job.path) == 0:
-            raise AnalysisError("file is empty")
+        try:
+            check_audio_file(job.path)  # a FIFO would stall the decoder
+        except AudioFileError as exc:
+            raise AnalysisError(str(exc)) from None
         # A long file is cut by ffmpeg first: Essentia holds a whole
         # decoded file in memory (2 hours of audio take gigabytes).
         if job.transcode or job.too_long or needs_transcode(job.path):
@@ -466,7 +464,10 @@ class Analyzer:
         try:
             try:
                 transcode_to_wav(
-                    job.path, wav, job.max_seconds if job.too_long else 0
+                    job.path,
+                    wav,
+                    job.max_seconds if job.too_long else 0,
+                    job.expected_length,
                 )
             except TranscodeError as exc:
                 raise AnalysisError(
@@ -489,13 +490,8 @@ class Analyzer:
             raise AnalysisError(f"{SILENT} (below {SILENCE_LUFS:.0f} LUFS)")
         length = float(pool.get(LENGTH, 0.0))
         expected = job.max_seconds if job.too_long else job.expected_length
-        if expected and expected - length > max(
-            1.0, TRUNCATION_TOLERANCE * expected
-        ):
-            raise AnalysisError(
-                f"truncated: decoded {length:.1f} s of the {expected:.1f} s "
-                "the file header promises"
-            )
+        if reason := truncation_reason(length, expected):
+            raise AnalysisError(reason)
         return read_descriptors(pool, groups), length
 
 

@@ -104,3 +104,13 @@ def split_ids(
         else:
             others += 1
     return kept, others
+
+
+def audio_fingerprint(item: Item) -> str:
+    """The audio as beets last read it from the file: new audio at the
+    same path (``beet update`` after a re-rip) changes it, a tag edit
+    does not. Values computed from other audio are stale."""
+    return (
+        f"{item.format} {item.samplerate} Hz {item.channels} ch "
+        f"{item.bitdepth} bit {item.bitrate} bps {float(item.length):.3f} s"
+    )

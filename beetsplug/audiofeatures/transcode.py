@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .audio_files import decode_timeout
+
 #: Extensions whose usual codecs Essentia decodes itself. Anything else
 #: goes through ffmpeg straight away; a file here that still fails (an
 #: Opus stream in .ogg, six channels in .m4a) is retried through ffmpeg.
@@ -32,11 +34,15 @@ def needs_transcode(path: bytes | str) -> bool:
 
 
 def transcode_to_wav(
-    source: bytes | str, target: Path, seconds: float = 0
+    source: bytes | str,
+    target: Path,
+    seconds: float = 0,
+    expected_seconds: float = 0,
 ) -> None:
     """Decode ``source`` (its first ``seconds``, if given) into a 44.1 kHz,
     16-bit stereo WAV at ``target``. The ``file:`` prefix keeps any file
-    name literal; no shell is involved."""
+    name literal; no shell is involved. The decode is given up after a
+    time that grows with the audio expected (``expected_seconds``)."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise TranscodeError(
@@ -50,7 +56,16 @@ def transcode_to_wav(
         "-ac", "2", "-ar", "44100", "-c:a", "pcm_s16le", "-f", "wav",
         str(target),
     ]  # fmt: skip
-    proc = subprocess.run(command, capture_output=True, check=False)
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, check=False,
+            timeout=decode_timeout(seconds or expected_seconds),
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        target.unlink(missing_ok=True)
+        raise TranscodeError(
+            f"ffmpeg was still decoding after {exc.timeout:.0f} s"
+        ) from None
     if proc.returncode != 0 or not target.exists():
         target.unlink(missing_ok=True)
         lines = proc.stderr.decode(errors="replace").strip().splitlines()

@@ -91,7 +91,7 @@ CASES = [
     Case("half a second", _short, OK, OK),
     Case("six channels", _copy("six_channels", "six.wav"), OK, OK),
     Case("opus", _copy("opus", "x.opus"), OK, OK),
-    Case("a folder", _folder, "not a file|could not|Is a directory|not a regular file: a directory", "not a regular file: a directory", 15.0),
+    Case("a folder", _folder, "not a regular file: a directory", "not a regular file: a directory", 15.0),
     Case("missing", _missing, "file not found", "file not found", 15.0),
     Case("non-UTF-8 name", _odd_name(b"caf\xe9 \xff.flac"), OK, OK),
     Case("leading dash", _odd_name(b"-i $(touch pwned) 'x'.flac"), OK, OK),
