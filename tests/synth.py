@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 RATE = 44100
@@ -219,3 +220,16 @@ def library_of_copies(
     )
     env["HF_HUB_OFFLINE"] = "1"
     return env, db
+
+
+def group_has_exited(pgid: int, seconds: float) -> bool:
+    """Whether every process of group ``pgid`` is gone within ``seconds``
+    (workers, decoders: nothing of a stopped run may keep running)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False

@@ -3,7 +3,6 @@ what was stored stays, the store stays consistent, a re-run resumes."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -72,15 +71,7 @@ def test_an_interrupted_run_keeps_what_it_stored_and_resumes(library, sig):
     assert 1 <= kept < 5
 
     # the workers notice their parent is gone and leave
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(run.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("worker processes outlived the killed beet")
+    assert synth.group_has_exited(run.pid, 30), "workers outlived beet"
 
     again = subprocess.run(
         [BEET, "essentia"], env=env, capture_output=True, text=True, check=True
