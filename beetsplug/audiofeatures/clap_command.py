@@ -181,9 +181,10 @@ class ClapRunner:
                         shown = displayable_path(item.path)
                         tally.failed.append((shown, result.reason))
                         self.log.error("{}: {}", shown, result.reason)
-                    else:
-                        self.keep(lib, item, result)
+                    elif self.keep(lib, item, result):
                         tally.done += 1
+                    else:
+                        tally.note("discarded")
                     bar.update()
         finally:
             if fold_index:
@@ -208,7 +209,17 @@ class ClapRunner:
         target = dump_path(item, lib, self.settings.dump, ".npy")
         atomic_save(Path(os.fsdecode(target)), vector)
 
-    def keep(self, lib: Library, item: Item, vector: np.ndarray) -> None:
+    def keep(self, lib: Library, loaded: Item, vector: np.ndarray) -> bool:
+        """Store a track's vector, unless the track left the library
+        during the run (storing it would bring it back); whether kept."""
+        item = lib.get_item(item_id(loaded))
+        if item is None:
+            self.log.warning(
+                "{}: removed from the library during the run; its vector "
+                "is discarded",
+                displayable_path(loaded.path),
+            )
+            return False
         self.open_store()
         try:
             self.store.put(item_id(item), vector)
@@ -222,6 +233,7 @@ class ClapRunner:
         item["clap_model"] = self.store.tag
         item["clap_embedded"] = time.time()
         item.store()
+        return True
 
 
 def run_clap(

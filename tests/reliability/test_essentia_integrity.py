@@ -117,16 +117,18 @@ def test_a_concurrent_tag_edit_survives_the_run(library, tmp_path):
     last = rows(db, "SELECT MAX(id) FROM items")[0][0]
     run = start_and_wait_for_one(env, db, "-w", "-f")
     assert (
-        beet(env, "modify", "-y", "-w", f"id:{last}", "title=Edited").returncode
+        beet(
+            env, "modify", "-y", "-M", "-w", f"id:{last}", "comments=Edited"
+        ).returncode
         == 0
     )
     run.communicate(timeout=120)
     assert run.returncode == 0
-    assert rows(db, "SELECT title FROM items WHERE id = ?", last) == [
+    assert rows(db, "SELECT comments FROM items WHERE id = ?", last) == [
         ("Edited",)
     ]
-    tags = MediaFile(paths(db, tmp_path / "music")[-1])  # moved by modify
-    assert tags.title == "Edited"  # not undone by the run's write
+    tags = MediaFile(paths(db, tmp_path / "music")[-1])
+    assert tags.comments == "Edited"  # not undone by the run's write
     assert tags.bpm == 120  # and the run's own tag is there
 
 
