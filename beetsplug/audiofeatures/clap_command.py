@@ -27,7 +27,7 @@ from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .batch import Failure, Tally, progress_bar
+from .batch import Failure, Stopped, StopSignals, Tally, progress_bar
 from .clap_audio import DecodeError, embed_tracks, require_ffmpeg
 from .clap_model import ClapEmbedder, ModelError, ModelSpec
 from .clap_settings import DEFAULTS as DEFAULTS
@@ -35,7 +35,7 @@ from .clap_settings import EMBEDDING, QUERY, STORE, TAGS, ClapSettings
 from .clap_settings import cache_dir as cache_dir
 from .clap_settings import tag_field_types as tag_field_types
 from .embedding_store import EmbeddingStore, Index, atomic_save, stores
-from .essentia_command import dump_path
+from .essentia_command import dump_path, interrupted
 from .library_query import (
     CHUNK,
     each_item,
@@ -106,6 +106,7 @@ class ClapRunner:
     def __init__(self, settings: ClapSettings, log: Any) -> None:
         self.settings = settings
         self.log = log
+        self.signals = StopSignals()
         # Created on its first vector: a model that fails to load, or a
         # batch where every track fails, leaves no empty store behind.
         self.store = settings.store()
@@ -232,7 +233,8 @@ class ClapRunner:
             self.dump(lib, item, vector)
         item["clap_model"] = self.store.tag
         item["clap_embedded"] = time.time()
-        item.store()
+        with self.signals.storing():
+            item.store()
         return True
 
 
@@ -286,9 +288,11 @@ def run_clap(
             counted(len(todo)), model, tally.skipped,
         )  # fmt: skip
         try:
-            with progress_bar(len(todo)) as bar:
+            with runner.signals, progress_bar(len(todo)) as bar:
                 for chunk in item_chunks(lib, todo):
                     runner.run(lib, chunk, tally, bar, fold_index=False)
+        except Stopped as stop:
+            raise interrupted(stop, tally, "embedded") from None
         finally:
             runner.fold_index()
         log.info("{}", tally.summary("embedded"))

@@ -35,9 +35,9 @@ def embedded(db: Path) -> int:
 
 def interrupt_once_one_is_stored(
     command: str, env: dict[str, str], db: Path, field: str, sig: int
-) -> subprocess.Popen[bytes]:
+) -> tuple[subprocess.Popen[bytes], str]:
     """Run ``beet command`` and send ``sig`` as soon as one item has
-    ``field``; return the finished process."""
+    ``field``; return the finished process and what it printed."""
     run = subprocess.Popen(
         [BEET, command], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, start_new_session=True,
@@ -46,9 +46,9 @@ def interrupt_once_one_is_stored(
     while stored(db, field) < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     run.send_signal(sig)
-    _, stderr = run.communicate(timeout=60)
+    stdout, stderr = run.communicate(timeout=60)
     assert b"Traceback" not in stderr
-    return run
+    return run, stdout.decode()
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def library(tmp_path: Path, audio: Audio) -> tuple[dict[str, str], Path]:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_run_keeps_what_it_stored_and_resumes(library, sig):
     env, db = library
-    run = interrupt_once_one_is_stored(
+    run, _ = interrupt_once_one_is_stored(
         "essentia", env, db, "essentia_analyzed", sig
     )
 
@@ -80,7 +80,7 @@ def test_an_interrupted_run_keeps_what_it_stored_and_resumes(library, sig):
     assert analysed(db) == 5
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_clap_run_leaves_a_consistent_store(
     tmp_path, audio, clap, sig
 ):
@@ -90,7 +90,11 @@ def test_an_interrupted_clap_run_leaves_a_consistent_store(
         f"{{clap: {{model: '{clap.model_dir}', cache_dir: '{cache}', "
         "jobs: 1, batch_size: 1, windows: 3}}",
     )  # fmt: skip
-    interrupt_once_one_is_stored("clap", env, db, "clap_model", sig)
+    run, out = interrupt_once_one_is_stored("clap", env, db, "clap_model", sig)
+    if sig != signal.SIGKILL:  # one line, the shell's exit status
+        assert run.returncode == 128 + sig
+        (line,) = [x for x in out.splitlines() if x.startswith("stopped by")]
+        assert "embedded and stored; run the command again" in line
     kept = embedded(db)
     assert 1 <= kept < 12
 
