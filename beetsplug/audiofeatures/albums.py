@@ -54,8 +54,8 @@ def repair_album_fields(lib: Library, log: Any) -> None:
     """Move 0.1.0's album values to their own names, and mark for
     re-analysis the tracks whose values 0.1.0 overwrote with them.
 
-    Runs when a library opens; costs one indexed query when there is
-    nothing to repair.
+    Runs when a library opens; costs one query when there is nothing to
+    repair.
     """
     marks = ", ".join("?" * len(OLD_NAMES))
     with lib.transaction() as tx:

@@ -41,6 +41,7 @@ from .library_query import (
     each_item,
     item_chunks,
     item_id,
+    live_item,
     matching_ids,
     split_ids,
 )
@@ -213,13 +214,8 @@ class ClapRunner:
     def keep(self, lib: Library, loaded: Item, vector: np.ndarray) -> bool:
         """Store a track's vector, unless the track left the library
         during the run (storing it would bring it back); whether kept."""
-        item = lib.get_item(item_id(loaded))
+        item = live_item(lib, loaded, self.log, "its vector is discarded")
         if item is None:
-            self.log.warning(
-                "{}: removed from the library during the run; its vector "
-                "is discarded",
-                displayable_path(loaded.path),
-            )
             return False
         self.open_store()
         try:

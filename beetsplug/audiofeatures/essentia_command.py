@@ -64,6 +64,7 @@ from .library_query import (
     each_item,
     item_chunks,
     item_id,
+    live_item,
     matching_albums,
     matching_ids,
     split_ids,
@@ -376,14 +377,6 @@ def work_for(item: Item, settings: EssentiaSettings, lib: Library) -> Work:
     return Work(groups, classify)
 
 
-def needs_analysis(item: Item, settings: EssentiaSettings) -> bool:
-    """Whether a track lacks current descriptors or current classes (or
-    ``force`` is on). Adding a model later runs just the models."""
-    return bool(stale_groups(item, settings)) or needs_classifiers(
-        item, settings
-    )
-
-
 def plan(
     items: Iterable[Item], settings: EssentiaSettings, lib: Library
 ) -> tuple[list[Item], Tally]:
@@ -526,13 +519,8 @@ class EssentiaRunner:
         (``beet modify``) is neither undone in the database nor in the
         file. Whether it was stored."""
         settings = self.settings
-        item = lib.get_item(item_id(loaded))
+        item = live_item(lib, loaded, self.log, "its values are discarded")
         if item is None:
-            self.log.warning(
-                "{}: removed from the library during the run; its values "
-                "are discarded",
-                displayable_path(loaded.path),
-            )
             tally.note("discarded")
             return False
         values = result.values

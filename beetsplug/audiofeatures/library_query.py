@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from beets import context
 from beets.dbcore.query import ParsingError
 from beets.exceptions import UserError
 from beets.library import Item
 from beets.library.queries import parse_query_parts
+from beets.util import displayable_path
 
 if TYPE_CHECKING:
     from beets.library import Album, Library
@@ -104,6 +105,20 @@ def split_ids(
         else:
             others += 1
     return kept, others
+
+
+def live_item(lib: Library, loaded: Item, log: Any, lost: str) -> Item | None:
+    """``loaded`` read afresh just before a result is stored on it, or
+    None (with a line saying ``lost``) when it left the library during the
+    run: storing the old object would bring the removed track back."""
+    item = lib.get_item(item_id(loaded))
+    if item is None:
+        log.warning(
+            "{}: removed from the library during the run; {}",
+            displayable_path(loaded.path),
+            lost,
+        )
+    return item
 
 
 def audio_fingerprint(item: Item) -> str:
