@@ -44,6 +44,7 @@ from .library_query import (
     live_item,
     matching_ids,
     split_ids,
+    user_query,
 )
 from .search import Ranking, rank, unit
 from .zero_shot import LabelSet, probabilities, tag_values
@@ -728,7 +729,8 @@ def find_and_show(
     targets = [prompt_vectors(store, model, prompts)] if prompts else []
     exclude = None
     if opts.like:
-        seeds = [item_id(item) for item in lib.items(opts.like)]
+        with user_query([opts.like]):
+            seeds = [item_id(item) for item in lib.items(opts.like)]
         if not seeds:
             raise UserError(f"--like {opts.like} matches no tracks")
         exclude = index.positions(np.array(seeds, np.int64))

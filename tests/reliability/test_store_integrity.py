@@ -235,3 +235,12 @@ def test_a_file_cut_short_says_what_the_library_expected(library: Library):
     )
     assert line.endswith("s of the 15.0 s the library expects")
     assert str(whole) not in run.err
+
+
+def test_a_bad_like_query_is_one_line(library: Library):
+    assert library.beet("clap").returncode == 0
+    run = library.beet("clapquery", "--like", "title::[")
+    assert run.returncode == 1
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: invalid query 'title::['")
