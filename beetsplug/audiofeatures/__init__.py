@@ -11,8 +11,10 @@ analysis itself lives in modules that do not import beets
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from beets import config as beets_config
 from beets import ui
 from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
@@ -88,7 +90,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
         )
 
     def _repair_albums(self, lib: Library) -> None:
-        albums.repair_album_fields(lib, self._log)
+        done = Path(beets_config.config_dir()) / "audiofeatures" / "repaired"
+        albums.repair_once(lib, self._log, done)
 
     def commands(self) -> list[ui.Subcommand]:
         return [
