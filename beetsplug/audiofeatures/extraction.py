@@ -221,12 +221,13 @@ class LightPipeline(Pipeline):
         if "rhythm" in groups:
             values.update(self._rhythm(mono, extra))
         if "tonal" in groups:
-            values.update(self._tonal(mono, extra if dump else None))
+            values.update(self._tonal(mono, extra))
         if "lowlevel" in groups:
             values.update(self._lowlevel(stereo, rate, mono))
-            if dump:
-                extra["lowlevel.mfcc.mean"] = self._mfcc_mean(mono)
         if dump:
+            extra |= self._frame_means(
+                mono, hpcp="tonal" in groups, mfcc="lowlevel" in groups
+            )
             with open(dump, "w", encoding="utf-8") as out:
                 json.dump(nested(values | extra), out, indent=2)
         return values
@@ -252,21 +253,17 @@ class LightPipeline(Pipeline):
             "rhythm.onset_rate": onset_rate,
         }
 
-    def _tonal(
-        self, mono: np.ndarray, extra: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    def _tonal(self, mono: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
         es = self.es
         key, scale, strength = es.KeyExtractor(
             profileType=self.profile.key_profile
         )(mono)
         tuning = es.TuningFrequencyExtractor()(mono)
-        if extra is not None:
-            # The key under its profile's name, as MusicExtractor reports.
-            named = f"tonal.key_{self.profile.key_profile}"
-            extra[f"{named}.key"] = key
-            extra[f"{named}.scale"] = scale
-            extra[f"{named}.strength"] = strength
-            extra["tonal.hpcp.mean"] = self._hpcp_mean(mono)
+        # The key under its profile's name too, as MusicExtractor has it.
+        named = f"tonal.key_{self.profile.key_profile}"
+        extra[f"{named}.key"] = key
+        extra[f"{named}.scale"] = scale
+        extra[f"{named}.strength"] = strength
         return {
             "tonal.key.key": key,
             "tonal.key.scale": scale,
@@ -274,27 +271,44 @@ class LightPipeline(Pipeline):
             "tonal.tuning_frequency": float(np.mean(tuning)),
         }
 
-    def _frames(self, mono: np.ndarray) -> Iterator[np.ndarray]:
+    def _frames(self, signal: np.ndarray) -> Iterator[np.ndarray]:
+        """Magnitude spectra of MusicExtractor's frames (2048, hop 1024)."""
         window = self.es.Windowing(type="blackmanharris62")
         spectrum = self.es.Spectrum()
         for frame in self.es.FrameGenerator(
-            mono, frameSize=2048, hopSize=1024, startFromZero=True
+            signal, frameSize=2048, hopSize=1024, startFromZero=True
         ):
             yield spectrum(window(frame))
 
-    def _hpcp_mean(self, mono: np.ndarray) -> np.ndarray:
+    def _frame_means(
+        self, mono: np.ndarray, hpcp: bool, mfcc: bool
+    ) -> dict[str, Any]:
+        """The mean HPCP (tonal) and MFCC (lowlevel) over the frames, in
+        one pass over the spectra; only a dump shows them."""
+        if not (hpcp or mfcc):
+            return {}
         peaks = self.es.SpectralPeaks(
             orderBy="magnitude", magnitudeThreshold=1e-5, maxPeaks=60,
             minFrequency=20, maxFrequency=3500,
         )  # fmt: skip
-        hpcp = self.es.HPCP(size=36, referenceFrequency=440)
-        rows = [hpcp(*peaks(spectrum)) for spectrum in self._frames(mono)]
-        return np.mean(rows, axis=0) if rows else np.zeros(36)
-
-    def _mfcc_mean(self, mono: np.ndarray) -> np.ndarray:
-        mfcc = self.es.MFCC()
-        rows = [mfcc(spectrum)[1] for spectrum in self._frames(mono)]
-        return np.mean(rows, axis=0) if rows else np.zeros(13)
+        chroma = self.es.HPCP(size=36, referenceFrequency=440)
+        cepstrum = self.es.MFCC()
+        chromas, cepstra = [], []
+        for spectrum in self._frames(mono):
+            if hpcp:
+                chromas.append(chroma(*peaks(spectrum)))
+            if mfcc:
+                cepstra.append(cepstrum(spectrum)[1])
+        means: dict[str, Any] = {}
+        if hpcp:
+            means["tonal.hpcp.mean"] = (
+                np.mean(chromas, axis=0) if chromas else np.zeros(36)
+            )
+        if mfcc:
+            means["lowlevel.mfcc.mean"] = (
+                np.mean(cepstra, axis=0) if cepstra else np.zeros(13)
+            )
+        return means
 
     def _lowlevel(
         self, stereo: np.ndarray, rate: float, mono: np.ndarray
@@ -304,17 +318,10 @@ class LightPipeline(Pipeline):
             sampleRate=rate
         )(stereo)
         # As MusicExtractor does: equal-loudness filtered power spectrum.
-        window = es.Windowing(type="blackmanharris62")
-        spectrum = es.Spectrum()
         centroid = es.Centroid(range=self.SAMPLE_RATE / 2)
         centroids = [
-            centroid(spectrum(window(frame)) ** 2)
-            for frame in es.FrameGenerator(
-                es.EqualLoudness()(mono),
-                frameSize=2048,
-                hopSize=1024,
-                startFromZero=True,
-            )
+            centroid(spectrum**2)
+            for spectrum in self._frames(es.EqualLoudness()(mono))
         ]
         dynamic_complexity = es.DynamicComplexity(sampleRate=self.SAMPLE_RATE)(
             mono
