@@ -18,7 +18,9 @@ from beets.exceptions import UserError
 
 from beetsplug.audiofeatures import clap_model
 from beetsplug.audiofeatures.clap_model import ClapEmbedder, ModelSpec
+from beetsplug.audiofeatures.clap_settings import library_cache
 from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
+from beetsplug.audiofeatures.library_query import source_key
 from tests.conftest import ClapAssets
 from tests.test_plugin import AudioFeaturesHelper
 
@@ -90,9 +92,19 @@ class ClapHelper(AudioFeaturesHelper):
         self.caplog.clear()
         return lines
 
+    @property
+    def stores(self) -> Path:
+        """This library's folder in the cache."""
+        return library_cache(self.cache, self.lib)
+
     def store(self) -> EmbeddingStore:
-        (store,) = stores(self.cache)
+        (store,) = stores(self.stores)
         return store
+
+    def vector(self, item_id: int, store: EmbeddingStore | None = None):
+        """The item's current vector (None when it has none)."""
+        item = self.lib.get_item(item_id)
+        return (store or self.store()).get(item_id, source_key(item))
 
     def library(self) -> dict[str, int]:
         """A few tracks: the same music in three formats, and another."""
@@ -115,7 +127,7 @@ class TestClap(ClapHelper):
             item = self.lib.get_item(ids[title])
             assert item["clap_model"] == store.tag
             assert item["clap_embedded"] > 0
-            vector = store.get(item.id)
+            vector = self.vector(item.id)
             assert vector.dtype == np.float32
             assert vector.shape == (32,)
             assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
@@ -128,13 +140,13 @@ class TestClap(ClapHelper):
     def test_the_same_file_always_gives_the_same_vector(self):
         ids = self.library()
         self.clap("title:a-flac")
-        first = self.store().get(ids["a-flac"])
+        first = self.vector(ids["a-flac"])
         self.clap("-f", "title:a-flac")
-        np.testing.assert_array_equal(self.store().get(ids["a-flac"]), first)
+        np.testing.assert_array_equal(self.vector(ids["a-flac"]), first)
         # the same music in other formats lands close by
         self.clap()
-        close = first @ self.store().get(ids["a-ogg"])
-        assert close > first @ self.store().get(ids["c-mp3"])
+        close = first @ self.vector(ids["a-ogg"])
+        assert close > first @ self.vector(ids["c-mp3"])
         assert close > 0.95
 
     def test_skips_what_is_done_unless_forced_and_pretend_changes_nothing(self):
@@ -168,9 +180,7 @@ class TestClap(ClapHelper):
         self.clap("--dump", str(tmp_path / "dump"), "title:a-")
         flac = tmp_path / "dump" / "a-flac.flac.npy"
         mp3 = tmp_path / "dump" / "a-mp3.mp3.npy"
-        np.testing.assert_array_equal(
-            np.load(flac), self.store().get(ids["a-flac"])
-        )
+        np.testing.assert_array_equal(np.load(flac), self.vector(ids["a-flac"]))
         assert mp3.exists()
         assert not np.array_equal(np.load(flac), np.load(mp3))
 
@@ -180,7 +190,8 @@ class TestClap(ClapHelper):
         item = self.lib.get_item(ids["a-mp3"])
         item.remove()
         store = self.store()
-        assert store.get(ids["a-mp3"]) is None
+        assert store.has(ids["a-mp3"]) is False
+        assert not store.disk_keys().get(ids["a-mp3"])
         assert ids["a-mp3"] not in store.index().ids
         assert "a-mp3" not in self.query("--like", "title:a-flac")
 
@@ -204,10 +215,11 @@ class TestClap(ClapHelper):
         self.io.getoutput()
         self.clap("--stats")
         stats = self.io.getoutput()
-        assert "embedded 0, missing 0, stale 4" in stats
-        assert f"other store {old.tag}: 4 vectors" in stats
+        # another model's vectors are not this one's: missing, not stale
+        assert "embedded 0, missing 4, stale 0" in stats
+        assert f"other store {old.tag}: 4 current vectors" in stats
         self.clap("title:a-")
-        new = next(s for s in stores(self.cache) if s.tag != old.tag)
+        new = next(s for s in stores(self.stores) if s.tag != old.tag)
         assert sorted(new.index().ids.tolist()) == sorted(
             ids[t] for t in ("a-flac", "a-mp3", "a-ogg")
         )
@@ -215,7 +227,7 @@ class TestClap(ClapHelper):
         self.config["audiofeatures"]["clap"]["windows"] = 2
         self.io.getoutput()
         self.clap("--stats")
-        assert "embedded 1, missing 0, stale 3" in self.io.getoutput()
+        assert "embedded 4, missing 0, stale 0" in self.io.getoutput()
 
     def test_prune_removes_vectors_of_tracks_beets_forgot(self):
         ids = self.library()
@@ -227,7 +239,7 @@ class TestClap(ClapHelper):
         assert "orphaned 1" in self.io.getoutput()
         self.clap("--prune")
         assert "pruned 1" in self.io.getoutput()
-        assert self.store().get(ids["c-mp3"]) is None
+        assert ids["c-mp3"] not in self.store().disk_keys()
         assert len(self.store().index()) == 3
 
     def test_a_missing_model_is_one_clear_error(self, tmp_path):
@@ -267,26 +279,36 @@ class TestClap(ClapHelper):
         self.clap("title:a-flac")
         kept = self.store()
         # as a failed load under 0.1.0 left it: the description only
-        EmbeddingStore(self.cache, "tried-once-0123456789").open({"x": 1})
+        EmbeddingStore(self.stores, "tried-once-0123456789").open({"x": 1})
+        # and a store of 0.1, when stores were not per library
+        EmbeddingStore(self.cache, "old-0123456789").open({"x": 1}).put(
+            1, np.ones(4, np.float32) / 2
+        )
         self.clap("--stats")
         out = self.io.getoutput()
         assert (
-            "other store tried-once-0123456789: 0 vectors, 0 orphaned "
-            "(empty: --prune removes it)"
+            "other store tried-once-0123456789: 0 current vectors, 0 stale, "
+            "0 orphaned (empty: --prune removes it)"
+        ) in out
+        assert (
+            "store old-0123456789 of an earlier version: 1 vector, not used "
+            "(--prune removes it)"
         ) in out
         self.clap("--prune")
         out = self.io.getoutput()
         assert "removed the empty store tried-once-0123456789" in out
-        assert [s.tag for s in stores(self.cache)] == [kept.tag]
-        assert kept.get(ids["a-flac"]) is not None
+        assert "removed the store old-0123456789 of an earlier version" in out
+        assert [s.tag for s in stores(self.stores)] == [kept.tag]
+        assert list(stores(self.cache)) == []
+        assert self.vector(ids["a-flac"], kept) is not None
         # a store whose every vector was orphaned goes too
         self.lib.get_item(ids["a-flac"]).remove()
         self.clap("--prune")
         assert f"removed the empty store {kept.tag}" in self.io.getoutput()
-        assert list(stores(self.cache)) == []
+        assert list(stores(self.stores)) == []
         self.clap("--stats")  # and nothing comes back
         assert "other store" not in self.io.getoutput()
-        assert list(stores(self.cache)) == []
+        assert list(stores(self.stores)) == []
 
     def test_summary_lines_count_in_words(self):
         self.add_track(self.audio.a120_flac, title="one")
@@ -310,7 +332,7 @@ class TestClap(ClapHelper):
         assert "(1 window each)" in self.io.getoutput()
         self.clap("--stats")
         assert "other store " in (out := self.io.getoutput())
-        assert ": 1 vector, 0 orphaned" in out
+        assert ": 1 current vector, 0 stale, 0 orphaned" in out
 
     def test_auto_embeds_on_import(self, tmp_path):
         self.config["audiofeatures"]["clap"]["auto"] = True
@@ -353,7 +375,9 @@ class TestZeroShotTags(ClapHelper):
         )
         for item_id in ids.values():
             item = self.lib.get_item(item_id)
-            logits = embedder.logit_scale * (prompts @ store.get(item_id))
+            logits = embedder.logit_scale * (
+                prompts @ self.vector(item_id, store)
+            )
             expected = np.exp(logits - logits.max())
             expected /= expected.sum()
             got = [
@@ -415,7 +439,7 @@ class TestClapQuery(ClapHelper):
         embedder = ClapEmbedder(ModelSpec(model=str(self.assets.model_dir)))
         text = embedder.embed_texts([prompt])[0]
         store = self.store()
-        return sorted(among, key=lambda i: -float(store.get(i) @ text))
+        return sorted(among, key=lambda i: -float(self.vector(i, store) @ text))
 
     def titles(self, out: str) -> list[str]:
         return [line.split(" - ")[-1] for line in out.splitlines() if line]

@@ -145,7 +145,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
             settings = clap_command.ClapSettings.from_config(
                 self.config["clap"]
             )
-            self._clap_runner = clap_command.ClapRunner(settings, self._log)
+            self._clap_runner = clap_command.ClapRunner(
+                settings, self._log, session.lib
+            )
         runner = self._clap_runner
         todo, tally = clap_command.plan(
             task.imported_items(), runner.store, runner.settings.force

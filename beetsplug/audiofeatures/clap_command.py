@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -29,20 +30,37 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .batch import Failure, Stopped, StopSignals, Tally, progress_bar
 from .clap_audio import DecodeError, embed_tracks, require_ffmpeg
-from .clap_model import ClapEmbedder, ModelError, ModelSpec
+from .clap_model import (
+    ClapEmbedder,
+    ModelError,
+    ModelSpec,
+    tokenizer_identity,
+)
 from .clap_settings import DEFAULTS as DEFAULTS
-from .clap_settings import EMBEDDING, QUERY, STORE, TAGS, ClapSettings
+from .clap_settings import (
+    EMBEDDING,
+    QUERY,
+    STORE,
+    TAGS,
+    ClapSettings,
+    library_cache,
+)
 from .clap_settings import cache_dir as cache_dir
 from .clap_settings import tag_field_types as tag_field_types
 from .embedding_store import EmbeddingStore, Index, atomic_save, stores
 from .essentia_command import dump_path, interrupted
 from .library_query import (
     CHUNK,
+    UID,
+    audio_fingerprint,
     each_item,
     item_chunks,
     item_id,
     live_item,
     matching_ids,
+    new_uid,
+    source_key,
+    source_keys,
     split_ids,
     user_query,
 )
@@ -85,13 +103,20 @@ class ModelHolder:
                 raise UserError(f"audiofeatures.clap: {exc}") from exc
         return self._embedder
 
+    @functools.cached_property
+    def tokenizer(self) -> str:
+        """What makes the prompts' tokens, for the prompt cache's keys."""
+        try:
+            return tokenizer_identity(self.spec)
+        except ModelError as exc:
+            raise UserError(f"audiofeatures.clap: {exc}") from exc
+
 
 def needs_embedding(item: Item, store: EmbeddingStore, force: bool) -> bool:
-    return (
-        force
-        or item.get("clap_model") != store.tag
-        or not store.has(item_id(item))
-    )
+    """Whether the item lacks a vector of this store computed from its
+    current file (another model's vector does not count)."""
+    key = source_key(item)
+    return force or key is None or not store.has(item_id(item), key)
 
 
 def plan(
@@ -105,13 +130,14 @@ def plan(
 class ClapRunner:
     """Embeds items and stores each vector as soon as it is computed."""
 
-    def __init__(self, settings: ClapSettings, log: Any) -> None:
+    def __init__(self, settings: ClapSettings, log: Any, lib: Library) -> None:
         self.settings = settings
         self.log = log
         self.signals = StopSignals()
         # Created on its first vector: a model that fails to load, or a
         # batch where every track fails, leaves no empty store behind.
-        self.store = settings.store()
+        self.store = settings.store(lib)
+        self.database = os.fsdecode(lib.path)
         self._opened = False
         self.model = ModelHolder(settings.spec, log)
 
@@ -132,6 +158,7 @@ class ClapRunner:
             return
         try:
             self.store.open(self.settings.identity())
+            describe_library(self.store.root, self.database)
         except OSError as exc:
             raise UserError(
                 f"cannot create the CLAP cache in {self.settings.cache_dir}: "
@@ -218,9 +245,21 @@ class ClapRunner:
         item = live_item(lib, loaded, self.log, "its vector is discarded")
         if item is None:
             return False
+        if audio_fingerprint(item) != audio_fingerprint(loaded):
+            # beet update read new audio at this path meanwhile
+            self.log.warning(
+                "{}: its audio changed during the run; its vector is "
+                "discarded and the next beet clap embeds it again",
+                displayable_path(item.path),
+            )
+            return False
+        if not item.get(UID):
+            item[UID] = new_uid()
+        key = source_key(item)
+        assert key is not None
         self.open_store()
         try:
-            self.store.put(item_id(item), vector)
+            self.store.put(item_id(item), vector, key)
         except OSError as exc:  # a full disk, a read-only cache: stop
             raise UserError(
                 f"cannot write to the CLAP cache {self.store.folder}: "
@@ -252,7 +291,7 @@ def run_clap(
     if opts.tags:
         require_label_sets(settings)
     ids = matching_ids(lib, args)
-    store = settings.store()
+    store = settings.store(lib)
     # Items are loaded a chunk at a time: memory does not grow with
     # the size of the query.
     todo, skipped = split_ids(
@@ -272,12 +311,13 @@ def run_clap(
         return
     if not todo:
         log.info("nothing to embed: {}", nothing_to_embed(ids, args, model))
-    runner = ClapRunner(settings, log)
+    runner = ClapRunner(settings, log, lib)
     if settings.dump:  # what is already embedded is dumped from the store
         waiting = set(todo)
         done = [number for number in ids if number not in waiting]
         for item in each_item(lib, done):
-            if (vector := store.get(item_id(item))) is not None:
+            key = source_key(item)
+            if key and (vector := store.get(item_id(item), key)) is not None:
                 runner.dump(lib, item, vector)
     if todo:
         log.info(
@@ -312,82 +352,115 @@ def nothing_to_embed(
     return "the library has no tracks"
 
 
-def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
-    """``--stats`` / ``--prune``: how the cache matches the library.
+def describe_library(folder: Path, database: str) -> None:
+    """Name the library database in its cache folder, for a person who
+    finds the folder (the folder's name is a digest of the path)."""
+    note = folder / "library.json"
+    if not note.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        note.write_text(json.dumps({"database": database}, indent=2) + "\n")
 
-    embedded: a current vector; stale: embedded by another model or
-    audio pipeline; missing: never embedded (or its vector is gone);
-    orphaned: a vector whose track left the library. ``--prune`` deletes
-    orphaned vectors, and stores left with no vectors at all (a model
-    tried once, say).
+
+def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
+    """``--stats`` / ``--prune``: how this library's stores match it.
+
+    embedded: a vector of the configured model computed from the
+    track's current file; stale: a vector from another file state (new
+    audio at that path, or a removed track whose id beets gave to a new
+    one); missing: no vector of this model; orphaned: a vector whose
+    track left the library. ``--prune`` deletes stale and orphaned
+    vectors in every store of this library, stores left empty (a model
+    tried once, say), and the stores of earlier versions, which were not
+    kept per library.
     """
-    current = settings.store()
+    current = settings.store(lib)
+    keys = source_keys(lib)
     with lib.transaction() as tx:
         ids = {row[0] for row in tx.query("SELECT id FROM items")}
-        tags: dict[int, str] = {
-            row[0]: row[1]
-            for row in tx.query(
-                "SELECT entity_id, value FROM item_attributes "
-                "WHERE key = 'clap_model'"
+    lines = [f"model {settings.model} (store {current.tag}):"]
+    mine = [current, *(s for s in stores(current.root) if s.tag != current.tag)]
+    for store in mine:
+        vectors = store.disk_keys()
+        orphaned = sorted(set(vectors) - ids)
+        stale = sorted(
+            i for i, key in vectors.items() if i in ids and keys.get(i) != key
+        )
+        embedded = len(vectors) - len(orphaned) - len(stale)
+        if store is current:
+            lines.append(
+                f"  embedded {embedded}, missing {len(ids) - embedded}, "
+                f"stale {len(stale)}, orphaned {len(orphaned)}"
             )
-        }
-    on_disk = set(current.disk_ids().tolist())
-    embedded = {i for i in ids if tags.get(i) == current.tag and i in on_disk}
-    stale = {i for i in ids if tags.get(i) not in (None, current.tag)}
-    missing = ids - embedded - stale
-    lines = [
-        f"model {settings.model} (store {current.tag}):",
-        (
-            f"  embedded {len(embedded)}, missing {len(missing)}, "
-            f"stale {len(stale)}, orphaned {len(on_disk - ids)}"
-        ),
-    ]
-    for store in stores(settings.cache_dir):
-        vectors = set(store.disk_ids().tolist())
-        orphans = sorted(vectors - ids)
-        if store.tag != current.tag:
+        elif store.folder.is_dir():
             line = (
                 f"  other store {store.tag}: "
-                f"{counted(len(vectors), 'vector')}, {len(orphans)} orphaned"
+                f"{counted(embedded, 'current vector')}, {len(stale)} stale, "
+                f"{len(orphaned)} orphaned"
             )
             if not vectors and not prune:
                 line += " (empty: --prune removes it)"
             lines.append(line)
-        if not prune:
-            continue
-        if orphans:
-            removed = store.discard(orphans)
+        if prune:
+            lines.extend(prune_store(store, orphaned, stale))
+    for old in stores(settings.cache_dir):  # before stores were per library
+        if prune:
+            shutil.rmtree(old.folder)
+            lines.append(f"  removed the store {old.tag} of an earlier version")
+        else:
             lines.append(
-                f"  pruned {counted(removed, 'orphaned vector')} from "
-                f"{store.tag}"
+                f"  store {old.tag} of an earlier version: "
+                f"{counted(len(old.disk_ids()), 'vector')}, not used "
+                "(--prune removes it)"
             )
-        if not len(store.disk_ids()):
-            shutil.rmtree(store.folder)
-            lines.append(f"  removed the empty store {store.tag}")
-        elif orphans:
-            store.index()
     if current.folder.is_dir():
         index = current.index()
-        if set(index.ids.tolist()) != set(current.disk_ids().tolist()):
+        if dict(zip(index.ids.tolist(), index.keys.tolist(), strict=True)) != (
+            current.disk_keys()
+        ):
             index = current.rebuild()  # vector files changed behind its back
         lines.append(f"  index: {counted(len(index), 'vector')}")
     for line in lines:
         ui.print_(line)
 
 
+def prune_store(
+    store: EmbeddingStore, orphaned: list[int], stale: list[int]
+) -> list[str]:
+    """Remove a store's orphaned and stale vectors, and the store itself
+    when nothing is left (the next vector makes it again); what was
+    done, one line each."""
+    lines: list[str] = []
+    if not store.folder.is_dir():
+        return lines
+    for ids, what in ((orphaned, "orphaned"), (stale, "stale")):
+        if ids:
+            removed = store.discard(ids)
+            lines.append(
+                f"  pruned {counted(removed, f'{what} vector')} from "
+                f"{store.tag}"
+            )
+    if not len(store.disk_ids()):
+        shutil.rmtree(store.folder)
+        lines.append(f"  removed the empty store {store.tag}")
+    elif orphaned or stale:
+        store.index()
+    return lines
+
+
 def forget_item(cache_dir: Path | None, item: Item) -> None:
-    """An item left the library: its vectors leave every store. Never
-    fails (``beet rm`` goes on): what cannot be removed now is an
-    orphan ``beet clap --prune`` removes."""
-    if cache_dir is None:  # a malformed cache_dir: beet clap says so
+    """An item left the library: its vectors leave every store of its
+    library. Never fails (``beet rm`` goes on): what cannot be removed
+    now is an orphan ``beet clap --prune`` removes."""
+    if cache_dir is None or item._db is None:  # a malformed cache_dir
         return
+    folder = library_cache(cache_dir, item._db)
     try:
-        for store in stores(cache_dir):
+        for store in stores(folder):
             store.discard([item_id(item)])
     except OSError as exc:
         beets_logging.getLogger("beets.audiofeatures").warning(
             "the CLAP vectors of {} stay in {} ({}); beet clap --prune "
-            "removes them", item, cache_dir, exc.strerror or exc,
+            "removes them", item, folder, exc.strerror or exc,
         )  # fmt: skip
 
 
@@ -400,15 +473,16 @@ def prompt_vectors(
     """Text vectors, from the cache where possible: a repeated query never
     loads the model."""
     vectors: dict[str, np.ndarray] = {}
+    tokenizer = model.tokenizer
     for text in prompts:
-        if (vector := store.get_prompt(text)) is not None:
+        if (vector := store.get_prompt(text, tokenizer)) is not None:
             vectors[text] = vector
     missing = [text for text in prompts if text not in vectors]
     if missing:
         for text, vector in zip(
             missing, model.get().embed_texts(missing), strict=True
         ):
-            store.put_prompt(text, vector)
+            store.put_prompt(text, vector, tokenizer)
             vectors[text] = vector
     return np.stack([vectors[text] for text in prompts]).astype(np.float32)
 
@@ -454,7 +528,7 @@ def tag_items(
     # store that does not exist would create an empty one).
     index = store.index() if store.folder.is_dir() else None
     rows = (
-        index.positions(np.array(ids, np.int64))
+        index.positions(np.array(ids, np.int64), source_keys(lib, ids))
         if index is not None
         else np.empty(0, np.int64)
     )
@@ -659,7 +733,7 @@ def run_clapquery(
             "--like needs a beets query, such as --like 'title:Blue in Green'"
         )
     settings = ClapSettings(view, opts).require(*QUERY)
-    store = settings.store()
+    store = settings.store(lib)
     if not store.folder.is_dir():
         raise UserError(
             f"no CLAP vectors for {settings.model} yet: run beet clap first"
@@ -709,7 +783,9 @@ def find_and_show(
         written = shlex.join(query)
         if not matching:
             return nothing(f"no {noun}s match {written}")
-        rows = index.positions(np.array(matching, np.int64))
+        rows = index.positions(
+            np.array(matching, np.int64), source_keys(lib, matching)
+        )
         if not len(rows):
             return nothing(
                 (
@@ -730,10 +806,11 @@ def find_and_show(
     exclude = None
     if opts.like:
         with user_query([opts.like]):
-            seeds = [item_id(item) for item in lib.items(opts.like)]
+            seeds = {item_id(i): source_key(i) for i in lib.items(opts.like)}
         if not seeds:
             raise UserError(f"--like {opts.like} matches no tracks")
-        exclude = index.positions(np.array(seeds, np.int64))
+        current = {i: key for i, key in seeds.items() if key}
+        exclude = index.positions(np.fromiter(seeds, np.int64), current)
         if not len(exclude):
             raise UserError(
                 f"none of the {counted(len(seeds))} --like {opts.like} "
@@ -751,7 +828,10 @@ def find_and_show(
             exclude=exclude, limit=candidates, min_score=opts.min_score,
         )  # fmt: skip
 
-    if opts.album:  # albums need every track's score
+    if opts.album:  # albums need every track's score, from current vectors
+        if rows is None:
+            keys = source_keys(lib)
+            rows = index.positions(np.fromiter(keys, np.int64), keys)
         albums = best_albums(lib, ranked(None), limit)
         shown = bool(albums)
         if shown or not opts.json:
@@ -761,9 +841,9 @@ def find_and_show(
         # Some of the best vectors may belong to tracks that are gone:
         # ask for spares, and for everything if the spares run out.
         candidates = limit * 2 + 50
-        found = _results(lib, store, ranked(candidates), limit)
+        found = _results(lib, index, ranked(candidates), limit)
         if len(found) < limit and candidates < len(index):
-            found = _results(lib, store, ranked(None), limit)
+            found = _results(lib, index, ranked(None), limit)
         shown = bool(found)
         if shown or not opts.json:
             show_items(found, labels, opts)
@@ -780,16 +860,16 @@ def find_and_show(
 
 
 def _results(
-    lib: Library, store: EmbeddingStore, ranking: Ranking, limit: int
+    lib: Library, index: Index, ranking: Ranking, limit: int
 ) -> list[tuple[Item, float, list[float]]]:
     found = []
     for number, score, scores in zip(
         ranking.ids, ranking.scores, ranking.per_prompt, strict=False
     ):
         item = lib.get_item(int(number))
-        # A vector whose item is gone, or whose id beets gave to a new
-        # track, is not a result.
-        if item is None or item.get("clap_model") != store.tag:
+        # A vector whose item is gone, whose id beets gave to a new
+        # track, or whose file has new audio, is not a result.
+        if item is None or index.key(int(number)) != source_key(item):
             continue
         found.append((item, float(score), [float(s) for s in scores]))
         if len(found) == limit:

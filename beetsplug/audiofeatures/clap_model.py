@@ -698,6 +698,39 @@ def model_identity(
     return ident
 
 
+#: The files a tokenizer folder is read from.
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+    "special_tokens_map.json",
+)  # fmt: skip
+
+
+def tokenizer_identity(spec: ModelSpec, digests: Path | None = None) -> str:
+    """What turns a prompt into tokens, as a short digest: prompt vectors
+    depend on it as well as on the weights. A model folder's own
+    tokenizer files; a checkpoint's tokenizer folder, or its hub id and
+    revision. Empty for a hub model, whose revision covers both."""
+    if is_checkpoint_name(spec.model):
+        source = spec.tokenizer
+    elif Path(spec.model).expanduser().is_dir():
+        source = spec.model
+    else:
+        return ""
+    folder = Path(source).expanduser()
+    parts: list[Any]
+    if folder.is_dir():
+        known = WeightDigests(digests or default_digest_cache())
+        parts = [
+            (name, known.digest(folder / name))
+            for name in TOKENIZER_FILES
+            if (folder / name).is_file()
+        ]
+        known.save()
+    else:
+        parts = [source, hub_revision(source)]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
 def default_digest_cache() -> Path:
     """Where weight digests are remembered when the caller names no
     place (the user's cache folder)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import confuse
 from beets import config as beets_config
@@ -23,6 +23,7 @@ from .clap_audio import WindowPolicy
 from .clap_model import ModelError, ModelSpec, model_identity, model_tag
 from .embedding_store import EmbeddingStore
 from .fields import PROBABILITY, STRING
+from .library_query import library_name
 from .setting_values import bad_setting
 from .zero_shot import (
     DEFAULT_TEMPLATE,
@@ -30,6 +31,9 @@ from .zero_shot import (
     LabelSetError,
     parse_label_sets,
 )
+
+if TYPE_CHECKING:
+    from beets.library import Library
 
 PIPELINE_VERSION = 1
 AMODELS = ("auto", "HTSAT-tiny", "HTSAT-base", "HTSAT-large")
@@ -81,6 +85,12 @@ def raw(view: confuse.ConfigView, name: str) -> Any:
 
 def default_cache_dir() -> Path:
     return Path(beets_config.config_dir()) / "audiofeatures" / "clap"
+
+
+def library_cache(cache: Path, lib: Library) -> Path:
+    """The stores of one library database: two libraries sharing a
+    cache folder never share vectors, since item ids are per library."""
+    return cache / library_name(lib.path)
 
 
 def cache_dir(view: confuse.ConfigView) -> Path | None:
@@ -264,8 +274,11 @@ class ClapSettings:
         except ModelError as exc:
             raise UserError(f"audiofeatures.clap: {exc}") from exc
 
-    def store(self) -> EmbeddingStore:
-        return EmbeddingStore(self.cache_dir, model_tag(self.identity()))
+    def store(self, lib: Library) -> EmbeddingStore:
+        """The configured model's store for this library."""
+        return EmbeddingStore(
+            library_cache(self.cache_dir, lib), model_tag(self.identity())
+        )
 
     # -- zero-shot tags -------------------------------------------------
 

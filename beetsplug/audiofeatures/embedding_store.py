@@ -3,13 +3,19 @@
 Layout, one folder per model + audio pipeline (its *tag*), so vectors of
 different models never mix::
 
-    <cache_dir>/<tag>/model.json           what made these vectors
-    <cache_dir>/<tag>/vectors/0012/12345.npy  item 12345, float32 unit vector
-    <cache_dir>/<tag>/journal              "+12345" / "-12345", one per change
-    <cache_dir>/<tag>/index.npy            all vectors as one matrix
-    <cache_dir>/<tag>/index-ids.npy        their item ids, sorted
-    <cache_dir>/<tag>/index.json           rows, dimension, journal offset
-    <cache_dir>/<tag>/prompts/<sha>.npy    cached text vectors
+    <root>/<tag>/model.json           what made these vectors
+    <root>/<tag>/vectors/0012/12345.<key>.npy  item 12345, a unit vector
+    <root>/<tag>/journal              "+12345 <key>" / "-12345", per change
+    <root>/<tag>/index.npy            all vectors as one matrix
+    <root>/<tag>/index-ids.npy        their item ids, sorted
+    <root>/<tag>/index-keys.npy       the key of each row's source
+    <root>/<tag>/index.json           rows, dimension, journal offset
+    <root>/<tag>/prompts/<sha>.npy    cached text vectors
+
+A vector's *key* names what it was computed from (the caller's digest
+of the track's file state): a vector whose key is not the track's
+current one is stale and is never used as current. An item holds at
+most one vector per store; storing a new one replaces the old file.
 
 Every file is written to a temporary name and renamed into place, so a
 crash leaves either the old or the new file. A vector is written before
@@ -23,8 +29,9 @@ is rebuilt from the vector files with one warning, and a vector file
 that cannot be read, or whose size differs from the store's, is removed
 so the next ``beet clap`` embeds that track again.
 
-Nothing here imports beets: items are known by their integer ids, which
-also means no path from the library ever becomes a path in the cache.
+Nothing here imports beets: items are known by their integer ids and
+keys, which also means no path from the library ever becomes a path in
+the cache.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import logging
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -45,7 +52,8 @@ import numpy as np
 from filelock import FileLock
 
 SHARD = 1000
-INDEX_FILES = ("index.json", "index-ids.npy", "index.npy")
+INDEX_FILES = ("index.json", "index-ids.npy", "index-keys.npy", "index.npy")
+KEY_DTYPE = "<U32"
 
 
 class DamagedIndexError(Exception):
@@ -67,17 +75,24 @@ def _warn(message: str) -> None:
 
 @dataclass(frozen=True)
 class Index:
-    """All vectors of a store: ``matrix[i]`` belongs to item ``ids[i]``."""
+    """All vectors of a store: ``matrix[i]`` belongs to item ``ids[i]``
+    and was computed from the source named ``keys[i]``."""
 
     ids: np.ndarray  # int64, sorted
     matrix: np.ndarray  # float32, len(ids) x dim, usually memory-mapped
+    keys: np.ndarray  # str, one per row
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def positions(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
+    def positions(
+        self,
+        ids: Iterable[int] | np.ndarray,
+        keys: Mapping[int, str] | None = None,
+    ) -> np.ndarray:
         """Rows of the given item ids, ascending (ids without a vector are
-        left out)."""
+        left out; with ``keys``, so are rows whose key is not the item's
+        current one)."""
         wanted = (
             ids if isinstance(ids, np.ndarray) else np.fromiter(ids, np.int64)
         )
@@ -88,7 +103,23 @@ class Index:
         wanted = wanted[(wanted >= 0) & (wanted <= self.ids[-1])]
         table = np.zeros(int(self.ids[-1]) + 1, bool)
         table[wanted] = True
-        return np.flatnonzero(table[self.ids])
+        rows = np.flatnonzero(table[self.ids])
+        if keys is None:
+            return rows
+        current = np.array(
+            [keys.get(i) == k for i, k in zip(
+                self.ids[rows].tolist(), self.keys[rows].tolist(), strict=True
+            )],
+            bool,
+        )  # fmt: skip
+        return rows[current] if len(rows) else rows
+
+    def key(self, item_id: int) -> str | None:
+        """The key of the item's vector, None when it has none."""
+        row = int(np.searchsorted(self.ids, item_id))
+        if row < len(self.ids) and self.ids[row] == item_id:
+            return str(self.keys[row])
+        return None
 
 
 def atomic_save(path: Path, array: np.ndarray) -> None:
@@ -143,55 +174,97 @@ class EmbeddingStore:
             )
         return self
 
-    def vector_path(self, item_id: int) -> Path:
+    def vector_path(self, item_id: int, key: str = "") -> Path:
         number = int(item_id)
         if number < 0:
             raise ValueError(f"not an item id: {item_id}")
-        return (
-            self.folder / "vectors" / f"{number // SHARD:04d}" / f"{number}.npy"
-        )
+        if key and not key.isalnum():
+            raise ValueError(f"not a vector key: {key!r}")
+        name = f"{number}.{key}.npy" if key else f"{number}.npy"
+        return self.folder / "vectors" / f"{number // SHARD:04d}" / name
 
-    def put(self, item_id: int, vector: np.ndarray) -> None:
+    def put(self, item_id: int, vector: np.ndarray, key: str = "") -> None:
+        """Store the item's vector (computed from ``key``), replacing the
+        one it had."""
         vector = np.asarray(vector, np.float32)
         if vector.ndim != 1 or not np.isfinite(vector).all():
             raise ValueError(
                 f"bad vector for item {item_id}: shape {vector.shape}"
             )
-        atomic_save(self.vector_path(item_id), vector)
-        self._journal([f"+{int(item_id)}"])
+        path = self.vector_path(item_id, key)
+        atomic_save(path, vector)
+        for old in self._files_of(int(item_id)):
+            if old != path:
+                old.unlink(missing_ok=True)
+        self._journal([f"+{int(item_id)} {key}".rstrip()])
 
-    def get(self, item_id: int) -> np.ndarray | None:
+    def get(self, item_id: int, key: str = "") -> np.ndarray | None:
+        """The item's vector computed from ``key``; None if there is none."""
         try:
-            return np.load(self.vector_path(item_id))
+            return np.load(self.vector_path(item_id, key))
         except (OSError, ValueError):
             return None
 
-    def has(self, item_id: int) -> bool:
-        return self.vector_path(item_id).is_file()
+    def has(self, item_id: int, key: str = "") -> bool:
+        return self.vector_path(item_id, key).is_file()
 
     def discard(self, item_ids: Iterable[int]) -> int:
-        """Delete the vectors of these items; how many there were."""
+        """Delete the vectors of these items; how many items had one."""
         removed = []
         for item_id in item_ids:
-            with contextlib.suppress(FileNotFoundError):
-                self.vector_path(item_id).unlink()
+            files = self._files_of(int(item_id))
+            for path in files:
+                path.unlink(missing_ok=True)
+            if files:
                 removed.append(f"-{int(item_id)}")
         if removed:
             self._journal(removed)
         return len(removed)
 
+    def _files_of(self, item_id: int) -> list[Path]:
+        shard = self.vector_path(item_id).parent
+        prefix = f"{item_id}."
+        try:
+            return [
+                Path(entry.path)
+                for entry in os.scandir(shard)
+                if entry.name.startswith(prefix) and entry.name.endswith(".npy")
+            ]
+        except FileNotFoundError:
+            return []
+
+    def disk_keys(self) -> dict[int, str]:
+        """Every item with a vector file, and its key. An item left with
+        two files (a crash between writing the new one and removing the
+        old) keeps the newer."""
+        found: dict[int, tuple[float, str]] = {}
+        vectors = self.folder / "vectors"
+        if not vectors.is_dir():
+            return {}
+        for shard in os.scandir(vectors):
+            if not shard.is_dir():
+                continue
+            for entry in os.scandir(shard.path):
+                stem, _dot, rest = entry.name.partition(".")
+                key, _dot, ext = rest.rpartition(".")
+                if ext != "npy" or not stem.isdigit() or not _is_key(key):
+                    continue
+                item_id = int(stem)
+                with contextlib.suppress(OSError):
+                    when = entry.stat().st_mtime
+                    if item_id in found:
+                        older, other = sorted([found[item_id], (when, key)])
+                        self.vector_path(item_id, older[1]).unlink(
+                            missing_ok=True
+                        )
+                        found[item_id] = other
+                    else:
+                        found[item_id] = (when, key)
+        return {item_id: key for item_id, (_, key) in found.items()}
+
     def disk_ids(self) -> np.ndarray:
         """Item ids that have a vector file, sorted."""
-        found = []
-        vectors = self.folder / "vectors"
-        if vectors.is_dir():
-            for shard in os.scandir(vectors):
-                if shard.is_dir():
-                    for entry in os.scandir(shard.path):
-                        stem, _dot, ext = entry.name.partition(".")
-                        if ext == "npy" and stem.isdigit():
-                            found.append(int(stem))
-        return np.array(sorted(found), np.int64)
+        return np.array(sorted(self.disk_keys()), np.int64)
 
     def _journal(self, lines: list[str]) -> None:
         with self._lock, open(self.folder / "journal", "ab+") as journal:
@@ -248,7 +321,13 @@ class EmbeddingStore:
         meta = _read_part(
             self.folder / "index.json", lambda p: json.loads(p.read_text())
         )
+        if (
+            not (self.folder / "index-keys.npy").exists()
+            and (self.folder / "index-ids.npy").exists()
+        ):
+            return None  # an index from before keys: rebuilt, silently
         ids = _read_part(self.folder / "index-ids.npy", np.load)
+        keys = _read_part(self.folder / "index-keys.npy", np.load)
         matrix = _read_part(
             self.folder / "index.npy", lambda p: np.load(p, mmap_mode="r")
         )
@@ -259,6 +338,8 @@ class EmbeddingStore:
             or matrix.ndim != 2
             or len(ids) != meta.get("rows")
             or matrix.shape[0] != len(ids)
+            or keys.shape != ids.shape
+            or keys.dtype.kind != "U"
             or (len(ids) and matrix.shape[1] != meta.get("dim"))
         ):
             raise DamagedIndexError(
@@ -273,35 +354,37 @@ class EmbeddingStore:
             raise DamagedIndexError(
                 "its journal offset is not a number"
             ) from exc
-        return Index(ids, matrix), offset
+        return Index(ids, matrix, keys), offset
 
-    def _read_journal(self, offset: int) -> tuple[set[int], set[int]]:
-        added: set[int] = set()
+    def _read_journal(self, offset: int) -> tuple[dict[int, str], set[int]]:
+        added: dict[int, str] = {}
         removed: set[int] = set()
         with open(self.folder / "journal", "rb") as journal:
             journal.seek(offset)
             for line in journal.read().split(b"\n"):
-                sign, number = line[:1], line[1:]
-                if not number.isdigit():
+                sign, rest = line[:1], line[1:].decode(errors="replace")
+                number, _space, key = rest.partition(" ")
+                if not number.isdigit() or not _is_key(key):
                     continue  # an unfinished line from a crash
                 item_id = int(number)
                 if sign == b"+":
-                    added.add(item_id)
+                    added[item_id] = key
                     removed.discard(item_id)
                 elif sign == b"-":
                     removed.add(item_id)
-                    added.discard(item_id)
+                    added.pop(item_id, None)
         return added, removed
 
-    def _scan(self) -> tuple[np.ndarray, np.ndarray]:
+    def _scan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every vector file read into a new index. Files that cannot be
         read, or whose size is not the store's (the most common one), are
         removed: their tracks count as not embedded and are embedded
         again by the next run."""
         found: dict[int, np.ndarray] = {}
         bad = []
-        for item_id in self.disk_ids().tolist():
-            vector = self.get(item_id)
+        keys = self.disk_keys()
+        for item_id, key in keys.items():
+            vector = self.get(item_id, key)
             if _is_vector(vector):
                 found[item_id] = vector
             else:
@@ -313,55 +396,75 @@ class EmbeddingStore:
             found = {i: v for i, v in found.items() if len(v) == size}
         if bad:
             for item_id in bad:
-                self.vector_path(item_id).unlink(missing_ok=True)
+                self.vector_path(item_id, keys[item_id]).unlink(missing_ok=True)
             _warn(
                 f"removed {len(bad)} damaged vector files from {self.folder} "
                 f"(items {_some(sorted(bad))}); beet clap embeds them again"
             )
         ids = sorted(found)
-        return _as_index(ids, [found[i] for i in ids])
+        return _as_index(ids, [found[i] for i in ids], [keys[i] for i in ids])
 
     def _merge(
-        self, index: Index, added: set[int], removed: set[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        changed = np.fromiter(added | removed, np.int64)
+        self, index: Index, added: dict[int, str], removed: set[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        changed = np.fromiter(set(added) | removed, np.int64)
         keep = ~np.isin(index.ids, changed)
         new_ids = []
         new_rows = []
-        for item_id in sorted(added):
-            vector = self.get(item_id)
-            if vector is None and not self.has(item_id):
-                continue  # removed again since
+        new_keys = []
+        for item_id, key in sorted(added.items()):
+            vector = self.get(item_id, key)
+            if vector is None and not self.has(item_id, key):
+                continue  # removed or replaced again since
             if not _is_vector(vector):
                 raise DamagedIndexError(
                     f"the vector file of item {item_id} cannot be read"
                 )
             new_ids.append(item_id)
             new_rows.append(vector)
+            new_keys.append(key)
+        stored = set(new_ids)
+        replaced = [i for i in added if i not in stored]
+        if replaced:  # a newer file may have replaced the journalled one
+            on_disk = self.disk_keys()
+            for item_id in replaced:
+                if (now := on_disk.get(item_id)) is None:
+                    continue  # removed: its "-" line follows
+                vector = self.get(item_id, now)
+                if _is_vector(vector):
+                    new_ids.append(item_id)
+                    new_rows.append(vector)
+                    new_keys.append(now)
         kept_ids = index.ids[keep]
         try:
-            ids, rows = _as_index(new_ids, new_rows)
+            ids, rows, keys = _as_index(new_ids, new_rows, new_keys)
         except ValueError as exc:
             raise DamagedIndexError(str(exc)) from exc
         if not len(kept_ids):  # an empty index fits any dimension
-            return ids, rows
+            order = np.argsort(ids, kind="stable")
+            return ids[order], rows[order], keys[order]
         if len(ids) and rows.shape[1] != _dim(index.matrix):
             raise DamagedIndexError(
                 f"new vectors have {rows.shape[1]} values, the index "
                 f"{_dim(index.matrix)}"
             )
         kept = np.asarray(index.matrix[keep])
+        kept_keys = index.keys[keep]
         if not len(ids):
-            return kept_ids, kept
+            return kept_ids, kept, kept_keys
         all_ids = np.concatenate([kept_ids, ids])
         order = np.argsort(all_ids, kind="stable")
         matrix = np.concatenate([kept, rows])
-        return all_ids[order], matrix[order]
+        all_keys = np.concatenate([kept_keys, keys]).astype(KEY_DTYPE)
+        return all_ids[order], matrix[order], all_keys[order]
 
-    def _write_index(self, ids: np.ndarray, matrix: np.ndarray) -> Index:
+    def _write_index(
+        self, ids: np.ndarray, matrix: np.ndarray, keys: np.ndarray
+    ) -> Index:
         atomic_save(
             self.folder / "index.npy", np.ascontiguousarray(matrix, np.float32)
         )
+        atomic_save(self.folder / "index-keys.npy", keys.astype(KEY_DTYPE))
         atomic_save(self.folder / "index-ids.npy", ids)
         journal = self.folder / "journal"
         # The journal is only emptied after the index holding it is safe.
@@ -369,7 +472,11 @@ class EmbeddingStore:
         _atomic_write_text(self.folder / "index.json", json.dumps(meta))
         with open(journal, "wb"):
             pass
-        return Index(ids, np.load(self.folder / "index.npy", mmap_mode="r"))
+        return Index(
+            ids,
+            np.load(self.folder / "index.npy", mmap_mode="r"),
+            keys.astype(KEY_DTYPE),
+        )
 
     # -- prompts ----------------------------------------------------------
 
@@ -384,18 +491,25 @@ class EmbeddingStore:
     def put_logit_scale(self, value: float) -> None:
         _atomic_write_text(self.folder / "logit_scale.json", json.dumps(value))
 
-    def prompt_path(self, text: str) -> Path:
-        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    def prompt_path(self, text: str, tokenizer: str = "") -> Path:
+        """Where a prompt's vector is cached: by its text and what made
+        its tokens (the weights are the store's)."""
+        source = f"{tokenizer}\n{text}" if tokenizer else text
+        digest = hashlib.sha256(source.encode()).hexdigest()[:32]
         return self.folder / "prompts" / f"{digest}.npy"
 
-    def get_prompt(self, text: str) -> np.ndarray | None:
+    def get_prompt(self, text: str, tokenizer: str = "") -> np.ndarray | None:
         try:
-            return np.load(self.prompt_path(text))
+            return np.load(self.prompt_path(text, tokenizer))
         except (OSError, ValueError):
             return None
 
-    def put_prompt(self, text: str, vector: np.ndarray) -> None:
-        atomic_save(self.prompt_path(text), np.asarray(vector, np.float32))
+    def put_prompt(
+        self, text: str, vector: np.ndarray, tokenizer: str = ""
+    ) -> None:
+        atomic_save(
+            self.prompt_path(text, tokenizer), np.asarray(vector, np.float32)
+        )
 
 
 def stores(root: Path) -> Iterator[EmbeddingStore]:
@@ -422,6 +536,10 @@ def _is_vector(vector: np.ndarray | None) -> TypeGuard[np.ndarray]:
     )
 
 
+def _is_key(key: str) -> bool:
+    return not key or key.isalnum()
+
+
 def _some(ids: list[int], shown: int = 5) -> str:
     text = ", ".join(map(str, ids[:shown]))
     return text + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
@@ -441,13 +559,21 @@ def _read_part(path: Path, read: Callable[[Path], Any]) -> Any:
 
 
 def _as_index(
-    ids: list[int], rows: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
+    ids: list[int], rows: list[np.ndarray], keys: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not rows:
-        return np.empty(0, np.int64), np.empty((0, 0), np.float32)
+        return (
+            np.empty(0, np.int64),
+            np.empty((0, 0), np.float32),
+            np.empty(0, KEY_DTYPE),
+        )
     sizes = {len(row) for row in rows}
     if len(sizes) != 1:
         raise ValueError(
             f"vectors of different sizes in one store: {sorted(sizes)}"
         )
-    return np.array(ids, np.int64), np.stack(rows).astype(np.float32)
+    return (
+        np.array(ids, np.int64),
+        np.stack(rows).astype(np.float32),
+        np.array(keys, KEY_DTYPE),
+    )

@@ -72,6 +72,9 @@ ITEM_TYPES |= {
     "essentia_moods": types.STRING,
     "clap_model": types.STRING,
     "clap_embedded": types.DATE,
+    # A random name the track gets with its first vector; see
+    # library_query.source_key.
+    "clap_uid": types.STRING,
     # Never stored: set on the results of ``beet clapquery`` for -f.
     "clap_score": _FLOATS[3],
 }

@@ -10,7 +10,12 @@ and the items are fetched a chunk at a time from those ids.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from beets import context
@@ -121,11 +126,81 @@ def live_item(lib: Library, loaded: Item, log: Any, lost: str) -> Item | None:
     return item
 
 
-def audio_fingerprint(item: Item) -> str:
+def audio_fingerprint(item: Item | Mapping[str, Any]) -> str:
     """The audio as beets last read it from the file: new audio at the
     same path (``beet update`` after a re-rip) changes it, a tag edit
     does not. Values computed from other audio are stale."""
     return (
-        f"{item.format} {item.samplerate} Hz {item.channels} ch "
-        f"{item.bitdepth} bit {item.bitrate} bps {float(item.length):.3f} s"
+        f"{item['format']} {item['samplerate']} Hz {item['channels']} ch "
+        f"{item['bitdepth']} bit {item['bitrate']} bps "
+        f"{float(item['length']):.3f} s"
     )
+
+
+#: The fields a source key is made of: the plugin's name for the track
+#: and the audio columns ``audio_fingerprint`` reads.
+UID = "clap_uid"
+AUDIO_FIELDS = (
+    "format", "samplerate", "channels", "bitdepth", "bitrate", "length",
+)  # fmt: skip
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def source_key(item: Item | Mapping[str, Any]) -> str | None:
+    """What a stored vector was computed from, in 16 hex digits: the
+    track, by the random ``clap_uid`` it got with its first vector (an id
+    SQLite hands to a new track after a removal, or the same id in
+    another library, is another track), and its audio
+    (``audio_fingerprint``). None before the track has a uid. A vector
+    whose key is not the track's current one is stale."""
+    uid = item.get(UID) if isinstance(item, Item) else item[UID]
+    if not uid:
+        return None
+    text = f"{uid} {audio_fingerprint(item)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def source_keys(
+    lib: Library, ids: Collection[int] | None = None
+) -> dict[int, str]:
+    """``source_key`` of every item (or of ``ids``) that has one, by id,
+    in one SQL pass: the values go through beets' own types, as on an
+    ``Item``."""
+    types = [Item._type(name) for name in AUDIO_FIELDS]
+    columns = ", ".join(f"items.{name}" for name in AUDIO_FIELDS)
+    wanted = None if ids is None else set(ids)
+    keys = {}
+    with lib.transaction() as tx:
+        rows = tx.query(
+            f"SELECT items.id, uid.value, {columns} FROM items "
+            "JOIN item_attributes AS uid ON uid.entity_id = items.id "
+            "AND uid.key = ?",
+            (UID,),
+        )
+        for row in rows:
+            if wanted is not None and row[0] not in wanted:
+                continue
+            values = {
+                name: kind.from_sql(value)
+                for name, kind, value in zip(
+                    AUDIO_FIELDS, types, row[2:], strict=True
+                )
+            }
+            if key := source_key({UID: row[1], **values}):
+                keys[row[0]] = key
+    return keys
+
+
+def library_name(database: str | bytes | os.PathLike[str]) -> str:
+    """A folder name for a library database (``lib.path``): its file
+    name and a digest of its full path, so two libraries never share a
+    folder."""
+    path = os.fsdecode(database)
+    if path == ":memory:":
+        return "memory"
+    full = os.path.realpath(os.path.expanduser(path))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(full).stem)[:40] or "library"
+    return f"{stem}-{hashlib.sha256(full.encode()).hexdigest()[:10]}"

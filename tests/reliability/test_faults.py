@@ -17,6 +17,7 @@ from beets.exceptions import UserError
 
 from beetsplug.audiofeatures import essentia_command
 from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
+from beetsplug.audiofeatures.library_query import library_name
 from beetsplug.audiofeatures.profiles import ProfileError, resolve_profile
 from tests import synth
 from tests.reliability.crashing import CrashingAnalyzer
@@ -146,7 +147,7 @@ def test_two_runs_at_once_on_overlapping_queries(shared_library, command):
         ).fetchone()[0]
     assert count == 8
     if command == "clap":
-        (store,) = stores(cache)
+        (store,) = stores(cache / library_name(db))
         assert len(store.index()) == 8
         assert not list(cache.rglob("*.tmp"))
 

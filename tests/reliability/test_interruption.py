@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from beetsplug.audiofeatures.embedding_store import stores
+from beetsplug.audiofeatures.library_query import library_name
 from tests import synth
 from tests.conftest import Audio
 from tests.synth import BEET
@@ -98,7 +99,7 @@ def test_an_interrupted_clap_run_leaves_a_consistent_store(
     kept = embedded(db)
     assert 1 <= kept < 12
 
-    (store,) = stores(cache)
+    (store,) = stores(cache / library_name(db))
     assert not list(cache.rglob("*.tmp"))
     # every stored item has its vector; the index holds every vector
     assert set(store.index().ids.tolist()) == set(store.disk_ids().tolist())

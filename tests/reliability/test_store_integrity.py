@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
+from beetsplug.audiofeatures.library_query import library_name
 from tests import clap_fixtures, synth
 from tests.conftest import Audio, ClapAssets
 from tests.synth import BEET
@@ -65,7 +66,8 @@ class Library:
             return [self.music / os.fsdecode(path) for (path,) in rows]
 
     def stores(self) -> dict[str, EmbeddingStore]:
-        return {store.tag: store for store in stores(self.cache)}
+        folder = self.cache / library_name(self.db)
+        return {store.tag: store for store in stores(folder)}
 
 
 @pytest.fixture
@@ -148,8 +150,10 @@ def test_new_weights_in_the_same_folder_get_a_store_of_their_own(
     assert second.returncode == 0
     assert "embedding 2 tracks" in second.err  # the new model ran
     (new,) = [s for tag, s in library.stores().items() if tag != old.tag]
-    for item_id in old.index().ids.tolist():
-        assert not np.allclose(new.get(item_id), old.get(item_id))
+    before, after = old.index(), new.index()
+    assert before.ids.tolist() == after.ids.tolist()
+    for row in range(len(before)):
+        assert not np.allclose(after.matrix[row], before.matrix[row])
     # prompt vectors follow the model: cached afresh in the new store
     library.beet("clapquery", "dusty jazz piano")
     (old_prompt,) = (old.folder / "prompts").iterdir()
@@ -244,3 +248,130 @@ def test_a_bad_like_query_is_one_line(library: Library):
     lines = run.err.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: invalid query 'title::['")
+
+
+# -- case 2: two libraries, one cache ------------------------------------------
+
+
+def test_two_libraries_sharing_a_cache_keep_their_own_vectors(
+    library: Library, tmp_path: Path, audio: Audio
+):
+    other_db = tmp_path / "other.db"
+    other = ["-l", str(other_db)]
+    second = tmp_path / "second"
+    second.mkdir()
+    synth.encode(audio.c90_mp3, second / "c90.flac")
+    synth.make_track(second / "c100.flac", 100, "C")
+    assert (
+        library.beet(*other, "import", "-A", "-q", str(second)).returncode == 0
+    )
+    assert library.beet("clap").returncode == 0
+    (mine,) = library.stores().values()
+    before = np.array(mine.index().matrix)
+    # The other library has items 1 and 2 as well, with other music.
+    run = library.beet(*other, "clap")
+    assert run.returncode == 0, run.err
+    np.testing.assert_array_equal(mine.index().matrix, before)
+    assert library.beet(*other, "rm", "-f", "id:1").returncode == 0
+    assert library.beet(*other, "clap", "--prune").returncode == 0
+    np.testing.assert_array_equal(mine.index().matrix, before)
+    stats = library.beet("clap", "--stats").out
+    assert "embedded 2, missing 0, stale 0, orphaned 0" in stats
+    assert "other store" not in stats  # the other library's are not here
+    folders = {p.name for p in library.cache.iterdir()}
+    assert folders == {library_name(library.db), library_name(other_db)}
+    note = json.loads(
+        (library.cache / library_name(library.db) / "library.json").read_text()
+    )
+    assert note == {"database": str(library.db)}
+
+
+# -- case 3: an id beets hands to a new track ---------------------------------
+
+
+def test_a_reused_item_id_does_not_inherit_the_removed_tracks_vector(
+    library: Library, tmp_path: Path, audio: Audio
+):
+    assert library.beet("clap").returncode == 0
+    (store,) = library.stores().values()
+    with sqlite3.connect(library.db) as conn:  # removed without the plugin
+        (last,) = conn.execute("SELECT max(id) FROM items").fetchone()
+        conn.execute("DELETE FROM items WHERE id = ?", (last,))
+        conn.execute("DELETE FROM item_attributes WHERE entity_id = ?", (last,))
+    new = tmp_path / "new"
+    new.mkdir()
+    synth.make_track(new / "c100.flac", 100, "C")
+    keep = tmp_path / "keep.yaml"  # an untagged album again: keep it
+    keep.write_text("import: {duplicate_action: keep}\n")
+    run = library.beet("-c", str(keep), "import", "-A", "-q", str(new))
+    assert run.returncode == 0
+    with sqlite3.connect(library.db) as conn:
+        (reused,) = conn.execute("SELECT max(id) FROM items").fetchone()
+    assert reused == last  # SQLite gave the dead track's id to the new one
+    assert not store.has(reused, "")
+    assert reused in store.disk_keys()  # the dead track's vector is there
+
+    like = library.beet("clapquery", "--like", f"id:{reused}")
+    assert like.returncode == 1
+    assert "has a vector yet" in like.err
+    found = library.beet("clapquery", "--like", "id:1", "--json").out
+    assert [r["id"] for r in json.loads(found)] == []  # not the silent one
+    stats = library.beet("clap", "--stats").out
+    assert "embedded 1, missing 1, stale 1, orphaned 0" in stats
+    plan = library.beet("clap", "-p").out
+    assert "would embed 1 of 2 tracks" in plan
+    assert library.beet("clap").returncode == 0
+    stats = library.beet("clap", "--stats").out
+    assert "embedded 2, missing 0, stale 0, orphaned 0" in stats
+
+
+# -- case 5: new audio at the same path ----------------------------------------
+
+
+def test_new_audio_at_the_same_path_is_embedded_again(
+    library: Library, audio: Audio
+):
+    assert library.beet("clap").returncode == 0
+    (store,) = library.stores().values()
+    old = np.array(store.index().matrix[0])
+    first, _second = library.paths()
+    synth.encode(audio.c90_mp3, first)  # a re-rip, under the old name
+    assert library.beet("update").returncode == 0
+    stats = library.beet("clap", "--stats").out
+    assert "embedded 1, missing 1, stale 1" in stats
+    run = library.beet("clap")
+    assert "embedding 1 track" in run.err
+    assert (
+        "embedded 2, missing 0, stale 0" in library.beet("clap", "--stats").out
+    )
+    # the new vector is the new music's
+    assert not np.allclose(store.index().matrix[0], old)
+
+
+# -- case 8: two models, one item ---------------------------------------------
+
+
+def test_each_model_keeps_its_own_vectors_for_an_item(
+    library: Library, tmp_path: Path, clap: ClapAssets
+):
+    second = clap_fixtures.make_model(
+        tmp_path / "second-model", clap.tokenizer_dir, seed=2
+    )
+    with_second = tmp_path / "second.yaml"
+    with_second.write_text(f"audiofeatures: {{clap: {{model: '{second}'}}}}\n")
+    assert library.beet("clap").returncode == 0
+    assert library.beet("-c", str(with_second), "clap", "id:1").returncode == 0
+    assert len(library.stores()) == 2
+    # the first model still has both tracks, whatever the second did
+    assert "nothing to embed" in library.beet("clap").err
+    found = library.beet("clapquery", "dusty jazz piano", "--json").out
+    assert sorted(r["id"] for r in json.loads(found)) == [1, 2]
+    like = json.loads(library.beet("clapquery", "--like", "id:1", "--json").out)
+    assert [r["id"] for r in like] == [2]
+    # the second model has one track, and says so
+    run = library.beet("-c", str(with_second), "clapquery", "--like", "id:2")
+    assert run.returncode == 1
+    assert "has a vector yet" in run.err
+    stats = library.beet("-c", str(with_second), "clap", "--stats").out
+    assert "embedded 1, missing 1, stale 0" in stats
+    assert "2 current vectors" in stats  # the first model's store
