@@ -375,3 +375,48 @@ def test_each_model_keeps_its_own_vectors_for_an_item(
     stats = library.beet("-c", str(with_second), "clap", "--stats").out
     assert "embedded 1, missing 1, stale 0" in stats
     assert "2 current vectors" in stats  # the first model's store
+
+
+# -- case 4: beet rm during a run ---------------------------------------------
+
+
+def test_a_track_removed_during_beet_clap_stays_removed(
+    tmp_path: Path, audio: Audio, clap: ClapAssets
+):
+    cache = tmp_path / "cache"
+    env, db = synth.library_of_copies(
+        tmp_path, audio.a120_wav, 16,
+        f"{{clap: {{model: '{clap.model_dir}', cache_dir: '{cache}', "
+        "jobs: 1, windows: 3, batch_size: 3}}",
+    )  # fmt: skip
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    library = Library(env, db, cache, clap.model_dir, tmp_path / "music")
+    with sqlite3.connect(db) as conn:
+        (last,) = conn.execute("SELECT max(id) FROM items").fetchone()
+    run = subprocess.Popen(
+        [BEET, "clap"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            if conn.execute(
+                "SELECT 1 FROM item_attributes WHERE key = 'clap_uid'"
+            ).fetchone():
+                break
+        time.sleep(0.02)
+    assert library.beet("rm", "-f", f"id:{last}").returncode == 0
+    _out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "removed from the library during the run" in err
+    with sqlite3.connect(db) as conn:
+        left = conn.execute(
+            "SELECT key FROM item_attributes WHERE entity_id = ?", (last,)
+        ).fetchall()
+    assert left == []  # not brought back by the run
+    (store,) = library.stores().values()
+    assert last not in store.disk_keys()
+    assert (
+        "embedded 15, missing 0, stale 0, orphaned 0"
+        in library.beet("clap", "--stats").out
+    )
