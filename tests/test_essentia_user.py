@@ -181,7 +181,7 @@ class TestProfileSwitches(AudioFeaturesHelper):
         assert values["essentia_loudness"] == loudness  # not produced: kept
         assert values["essentia_lowlevel_method"].startswith("music, essentia")
         assert values["essentia_rhythm_method"].startswith("light, essentia")
-        assert values["essentia_tonal_method"].startswith("light, key edma")
+        assert values["essentia_tonal_method"].startswith("light, KeyExtractor edma")
         assert values["essentia_profile"] == "rhythm,tonal"
 
         out = self.run_with_output("essentia", "-p")
@@ -357,3 +357,63 @@ def test_a_stopped_run_says_so_and_exits_with_the_signal(
     resumed = run_beet(env, "essentia")
     assert resumed.returncode == 0
     assert "already analysed" in resumed.stderr
+
+
+class TestKeyMethod(AudioFeaturesHelper):
+    """The stored key is KeyExtractor's, for ``music`` as for ``tonal``;
+    a key weaker than ``min_key_strength`` is not stored, and counted."""
+
+    @staticmethod
+    def bare_key(path: Path, profile: str = "edma") -> tuple[str, float]:
+        import essentia.standard as es
+
+        mono = es.MonoLoader(filename=str(path), sampleRate=44100)()
+        key, scale, strength = es.KeyExtractor(profileType=profile)(mono)
+        return f"{key}{'m' if scale == 'minor' else ''}", strength
+
+    @pytest.mark.parametrize("profile", ["music", "tonal"])
+    def test_the_key_is_keyextractors_with_its_method_recorded(self, profile):
+        item = self.add_track(self.audio.c90_mp3, title="c")
+        self.essentia("--profile", profile)
+        values = own_fields(item)
+        key, strength = self.bare_key(Path(os.fsdecode(item.path)))
+        assert values["essentia_key"] == key == "C"
+        assert values["essentia_key_strength"] == pytest.approx(
+            strength, abs=1e-3
+        )
+        assert values["essentia_tonal_method"].startswith(
+            f"{'music' if profile == 'music' else 'light'}, KeyExtractor "
+            "edma from strength "
+        )
+        assert values["initial_key"] == "C"  # the core field, filled
+
+    def test_a_weak_key_is_left_empty_and_counted(self, caplog):
+        strong = self.add_track(self.audio.c90_mp3, title="strong")
+        weak = self.add_track(self.audio.a120_flac, title="weak")
+        _, strength = self.bare_key(Path(os.fsdecode(strong.path)))
+        _, weak_strength = self.bare_key(Path(os.fsdecode(weak.path)))
+        assert weak_strength < strength
+        threshold = round((strength + weak_strength) / 2, 3)
+        settings = self.config["audiofeatures"]["essentia"]
+        settings["min_key_strength"] = threshold
+        with caplog.at_level(logging.INFO):
+            self.essentia("--profile", "rhythm,tonal")
+        assert "keys too weak to store: 1" in caplog.text
+        values = own_fields(weak)
+        assert "essentia_key" not in values
+        assert "initial_key" not in values or not values["initial_key"]
+        assert values["essentia_key_strength"] == pytest.approx(
+            weak_strength, abs=1e-3
+        )
+        assert values["essentia_bpm"] == pytest.approx(120, abs=1)
+        assert own_fields(strong)["essentia_key"] == "C"
+        assert titles(self.lib, "essentia_key::.") == ["strong"]
+
+        # another threshold is another method: the key is stale, no -f
+        settings["min_key_strength"] = 0
+        out = self.run_with_output(
+            "essentia", "-p", "--profile", "rhythm,tonal"
+        )
+        assert "would analyse 2 of 2 tracks" in out
+        self.essentia("--profile", "rhythm,tonal")
+        assert own_fields(weak)["essentia_key"] == "Am"

@@ -20,10 +20,23 @@ def test_unknown_profile_lists_the_choices():
         resolve_profile("fast")
 
 
-def test_key_profile_must_suit_the_extractor():
+def test_every_key_profile_suits_music_and_tonal_alike():
+    # KeyExtractor computes the stored key for both
     assert resolve_profile("tonal", "bgate").key_profile == "bgate"
-    with pytest.raises(ProfileError, match=r"bgate.*edma, krumhansl"):
-        resolve_profile("music", "bgate")
+    assert resolve_profile("music", "bgate").key_profile == "bgate"
+    with pytest.raises(ProfileError, match=r"'nope' is not available.*edma"):
+        resolve_profile("music", "nope")
+
+
+def test_the_key_method_and_threshold_are_provenance():
+    music = resolve_profile("music", "edma", min_key_strength=0.4)
+    assert music.method("tonal", "2.1") == (
+        "music, KeyExtractor edma from strength 0.4, essentia 2.1"
+    )
+    assert music.method("rhythm", "2.1") == "music, essentia 2.1"
+    assert resolve_profile("tonal", "edma").method("tonal", "2.1") != (
+        resolve_profile("tonal", "bgate").method("tonal", "2.1")
+    )
 
 
 def test_yaml_stats_move_to_the_constructor(tmp_path: Path):

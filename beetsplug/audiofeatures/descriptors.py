@@ -261,18 +261,24 @@ def _finite(value: Any) -> bool:
 
 
 def read_descriptors(
-    pool: Mapping[str, Any], groups: Iterable[str] = GROUPS
+    pool: Mapping[str, Any],
+    groups: Iterable[str] = GROUPS,
+    min_key_strength: float = 0.0,
 ) -> dict[str, Any]:
     """Map an extractor's output to field values.
 
-    ``pool`` maps descriptor paths to values. Missing or non-finite values are left out; ``0.0`` is kept.
+    ``pool`` maps descriptor paths to values. Missing or non-finite
+    values are left out; ``0.0`` is kept. A key found with less strength
+    than ``min_key_strength`` is left out (its strength is kept).
     """
+    strength = pool.get("tonal.key.strength")
+    weak = strength is not None and float(strength) < min_key_strength
     values: dict[str, Any] = {}
     for desc in descriptors_for(groups):
         assert desc.source
         if desc.kind is Kind.KEY:
             key_path, scale_path = f"{desc.source}.key", f"{desc.source}.scale"
-            if key_path in pool and scale_path in pool:
+            if key_path in pool and scale_path in pool and not weak:
                 key = key_from_essentia(pool[key_path], pool[scale_path])
                 if key:
                     values[desc.field] = key

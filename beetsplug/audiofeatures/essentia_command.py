@@ -69,7 +69,14 @@ from .library_query import (
     matching_ids,
     split_ids,
 )
-from .profiles import KEY_PROFILES, Profile, ProfileError, resolve_profile
+from .profiles import (
+    DEFAULT_KEY_PROFILE,
+    DEFAULT_MIN_KEY_STRENGTH,
+    KEY_PROFILES,
+    Profile,
+    ProfileError,
+    resolve_profile,
+)
 from .setting_values import bad_setting, read_choice, read_number, read_setting
 
 if TYPE_CHECKING:
@@ -79,7 +86,8 @@ DEFAULTS: dict[str, Any] = {
     "auto": False,
     "profile": "music",
     "jobs": 0,
-    "key_profile": "edma",
+    "key_profile": DEFAULT_KEY_PROFILE,
+    "min_key_strength": DEFAULT_MIN_KEY_STRENGTH,
     # Fill beets' own bpm and initial_key where they are empty, so plain
     # queries, smart playlists and players see the values.
     "fill_core_fields": True,
@@ -165,6 +173,13 @@ class EssentiaSettings:
         key_profile = read_setting(
             view["key_profile"], str, f"one of {', '.join(KEY_PROFILES)}"
         )
+        min_key_strength = read_number(
+            view["min_key_strength"], 0, "a strength from 0 to 1"
+        )
+        if min_key_strength > 1:
+            raise bad_setting(
+                view["min_key_strength"], "a strength from 0 to 1"
+            )
         jobs = opt("jobs")
         if jobs is None:
             jobs = read_number(
@@ -192,7 +207,10 @@ class EssentiaSettings:
             )
         try:
             profile = resolve_profile(
-                profile_spec, key_profile, Path(beets_config.config_dir())
+                profile_spec,
+                key_profile,
+                Path(beets_config.config_dir()),
+                min_key_strength,
             )
         except ProfileError as exc:
             raise UserError(f"audiofeatures.essentia: {exc}") from exc
@@ -311,11 +329,7 @@ def stored_method(item: Item, group: str, settings: EssentiaSettings) -> Any:
     light = all(part in GROUPS for part in parts)
     if light and group not in parts:
         return None
-    then = Profile(
-        legacy,
-        "light" if light else legacy,
-        key_profile=settings.profile.key_profile,
-    )
+    then = Profile(legacy, "light" if light else legacy)
     return then.method(group, own(item, "essentia_version") or "?")
 
 
@@ -525,6 +539,8 @@ class EssentiaRunner:
             return False
         values = result.values
         item.update(values)
+        if "tonal" in result.groups and "essentia_key" not in values:
+            tally.note("keys too weak to store")
         if result.groups:
             for group in result.groups:
                 for desc in descriptors_for([group]):

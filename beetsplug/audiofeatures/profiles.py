@@ -10,7 +10,7 @@ profile, checked here against Essentia's known traps.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,18 @@ _STATS_KEYS = {
     ("lowlevel", "gfccStats"): "gfccStats",
 }
 
-#: Key profiles MusicExtractor reports; the light tonal pipeline runs
-#: KeyExtractor, which accepts more.
-MUSIC_KEY_PROFILES = ("edma", "krumhansl", "temperley")
+#: The key profiles of Essentia's KeyExtractor, which computes the stored
+#: key for the music profile and the light tonal pipeline alike.
 KEY_PROFILES = (
     "edma", "edmm", "bgate", "krumhansl", "temperley", "shaath", "noland",
     "braw", "diatonic", "tonictriad", "thpcp", "gomez",
 )  # fmt: skip
+
+
+#: The key method's defaults, the winners of ``benchmarks/accuracy.py`` on
+#: rendered scores with exact truth (``docs/accuracy.rst``).
+DEFAULT_KEY_PROFILE = "edma"
+DEFAULT_MIN_KEY_STRENGTH = 0.0
 
 
 class ProfileError(ValueError):
@@ -50,7 +55,9 @@ class Profile:
     groups: tuple[str, ...] = GROUPS
     options: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, list[str]] = field(default_factory=dict)
-    key_profile: str = "edma"
+    key_profile: str = DEFAULT_KEY_PROFILE
+    #: A key found with less strength than this is not stored.
+    min_key_strength: float = DEFAULT_MIN_KEY_STRENGTH
 
     def method(self, group: str, version: str) -> str:
         """What computes ``group``'s values under this profile: stored
@@ -59,8 +66,13 @@ class Profile:
         2.1b6``). The light profiles share one method per group whatever
         they are mixed with."""
         parts = [self.extractor if self.extractor == "light" else self.name]
-        if group == "tonal":
-            parts.append(f"key {self.key_profile}")
+        if group == "tonal" and self.extractor == "freesound":
+            parts.append("key of the extractor")
+        elif group == "tonal":
+            parts.append(
+                f"KeyExtractor {self.key_profile} from strength "
+                f"{self.min_key_strength:g}"
+            )
         parts.append(f"essentia {version}")
         return ", ".join(parts)
 
@@ -74,7 +86,10 @@ class Profile:
 
 
 def resolve_profile(
-    spec: str, key_profile: str = "edma", base_dir: Path | None = None
+    spec: str,
+    key_profile: str = DEFAULT_KEY_PROFILE,
+    base_dir: Path | None = None,
+    min_key_strength: float = DEFAULT_MIN_KEY_STRENGTH,
 ) -> Profile:
     """The profile named by ``spec``: a name, a light mix or a YAML path."""
     spec = spec.strip()
@@ -92,22 +107,14 @@ def resolve_profile(
             )
         ordered = tuple(g for g in GROUPS if g in groups)
         profile = Profile(",".join(ordered), "light", ordered)
-    return _with_key_profile(profile, key_profile)
-
-
-def _with_key_profile(profile: Profile, key_profile: str) -> Profile:
-    allowed = (
-        KEY_PROFILES if profile.extractor == "light" else MUSIC_KEY_PROFILES
-    )
-    if key_profile not in allowed:
+    if key_profile not in KEY_PROFILES:
         raise ProfileError(
-            f"key_profile {key_profile!r} is not available with profile "
-            f"{profile.name!r}: use one of {', '.join(allowed)}"
+            f"key_profile {key_profile!r} is not available: use one of "
+            f"{', '.join(KEY_PROFILES)}"
         )
-    return Profile(
-        profile.name, profile.extractor, profile.groups, profile.options,
-        profile.stats, key_profile,
-    )  # fmt: skip
+    return replace(
+        profile, key_profile=key_profile, min_key_strength=min_key_strength
+    )
 
 
 def _locate(spec: str, base_dir: Path | None) -> Path:

@@ -1,0 +1,408 @@
+"""Key and tempo accuracy of every candidate method, side by side, on the
+rendered score corpus (``benchmarks/corpus``: exact symbolic truth).
+
+Each track is decoded once; every method runs on the same audio and its
+CPU time is measured. Methods:
+
+* ``music:<profile>`` — Essentia's MusicExtractor (what the ``music``
+  profile runs) and its ``tonal.key_<profile>`` keys; ``music:bpm`` its
+  tempo;
+* ``keyex:<profile>`` — the standalone ``KeyExtractor`` with each key
+  profile, its default HPCP settings;
+* ``music-hpcp:<profile>`` — ``Key`` on the mean of the 36-bin HPCP
+  frames MusicExtractor already computed (no extra decoding);
+* ``vote`` — the most common key of a few strong methods;
+* tempo: ``RhythmExtractor2013`` (multifeature, degara),
+  ``PercivalBpmEstimator``, librosa's ``beat_track`` as beets' own
+  ``autobpm`` calls it, and an octave rule on top of the best.
+
+Printed: MIREX weighted key score, exact key accuracy, tempo Acc1 / Acc2
+and CPU seconds per track; then, for the shipped key method, the score
+on tracks left with a key when keys below a strength are dropped.
+
+    python benchmarks/accuracy.py [--jobs 2] [--limit N] [--results FILE]
+
+Results per track are kept in ``--results`` (JSON), so a rerun only
+analyses new tracks and ``--score`` re-scores without analysing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "corpus"
+KEY_PROFILES = (
+    "edma", "edmm", "bgate", "krumhansl", "temperley", "shaath", "noland",
+    "braw", "diatonic", "tonictriad", "thpcp", "gomez",
+)  # fmt: skip
+MUSIC_KEYS = ("edma", "krumhansl", "temperley")
+HPCP_KEYS = ("edma", "bgate", "temperley", "shaath")
+VOTERS = ("keyex:edma", "keyex:bgate", "keyex:shaath", "keyex:temperley")
+#: KeyExtractor with other HPCP settings (36 bins as MusicExtractor's
+#: tonal frames, a longer frame, another weighting).
+KEYEX_VARIANTS = {
+    f"keyex-{label}:{profile}": {"profileType": profile, **options}
+    for profile in ("edma", "bgate", "temperley")
+    for label, options in {
+        "hpcp36": {"hpcpSize": 36},
+        "frame8192": {"frameSize": 8192, "hopSize": 4096},
+        "squared": {"weightType": "squaredCosine"},
+    }.items()
+}
+#: What the plugin shipped before this benchmark.
+OLD_KEY = "music:edma"
+NAMES = {
+    "C": 0, "C#": 1, "Db": 1, "D": 2, "D#": 3, "Eb": 3, "E": 4, "F": 5,
+    "F#": 6, "Gb": 6, "G": 7, "G#": 8, "Ab": 8, "A": 9, "A#": 10, "Bb": 10,
+    "B": 11,
+}  # fmt: skip
+
+
+# -- scoring ------------------------------------------------------------------
+
+
+def parse_key(text: str) -> tuple[int, str] | None:
+    """``"F# minor"`` → (6, "minor")."""
+    parts = text.split()
+    if len(parts) != 2 or parts[0] not in NAMES:
+        return None
+    return NAMES[parts[0]], parts[1]
+
+
+def mirex(truth: str, estimate: str | None) -> float:
+    """MIREX weighted key score: 1 same key, 0.5 a fifth above, 0.3 the
+    relative key, 0.2 the parallel key, else 0."""
+    ref, est = parse_key(truth), parse_key(estimate or "")
+    if ref is None or est is None:
+        return 0.0
+    (rt, rm), (et, em) = ref, est
+    if (rt, rm) == (et, em):
+        return 1.0
+    if rm == em and (et - rt) % 12 == 7:
+        return 0.5
+    if rm == "major" and em == "minor" and (et - rt) % 12 == 9:
+        return 0.3
+    if rm == "minor" and em == "major" and (et - rt) % 12 == 3:
+        return 0.3
+    if rm != em and rt == et:
+        return 0.2
+    return 0.0
+
+
+def tempo_hits(truth: float, estimate: float | None) -> tuple[bool, bool]:
+    """Acc1 (within 4 %) and Acc2 (also at 2, 3, 1/2 or 1/3 times)."""
+    if not estimate:
+        return False, False
+    close = [abs(estimate - truth * f) <= 0.04 * truth * f
+             for f in (1, 2, 3, 1 / 2, 1 / 3)]  # fmt: skip
+    return close[0], any(close)
+
+
+def octave_rule(bpm: float | None) -> float | None:
+    """Fold a tempo into 70–190 BPM, the range most music is felt in."""
+    if not bpm:
+        return bpm
+    while bpm < 70:
+        bpm *= 2
+    while bpm >= 190:
+        bpm /= 2
+    return bpm
+
+
+# -- analysis (one worker process per core) -----------------------------------
+
+_es: Any = None
+
+
+def _essentia() -> Any:
+    global _es
+    if _es is None:
+        import essentia
+
+        essentia.log.infoActive = False
+        essentia.log.warningActive = False
+        import essentia.standard
+
+        _es = essentia.standard
+    return _es
+
+
+def _timed(results: dict[str, Any], name: str, run: Callable[[], Any]) -> Any:
+    start = time.process_time()
+    value = run()
+    results.setdefault("cpu", {})[name] = time.process_time() - start
+    return value
+
+
+def analyse(path: str) -> dict[str, Any]:
+    """Every method on one file: ``{"key": {...}, "strength": {...},
+    "tempo": {...}, "cpu": {...}}``."""
+    es = _essentia()
+    out: dict[str, Any] = {"key": {}, "strength": {}, "tempo": {}}
+    audio = _timed(
+        out, "decode", lambda: es.MonoLoader(filename=path, sampleRate=44100)()
+    )
+
+    def music() -> tuple[Any, Any]:
+        return es.MusicExtractor()(path)
+
+    pool, frames = _timed(out, "music", music)
+    for profile in MUSIC_KEYS:
+        prefix = f"tonal.key_{profile}"
+        out["key"][f"music:{profile}"] = (
+            f"{pool[prefix + '.key']} {pool[prefix + '.scale']}"
+        )
+        out["strength"][f"music:{profile}"] = float(pool[prefix + ".strength"])
+    out["tempo"]["music:bpm"] = float(pool["rhythm.bpm"])
+
+    hpcp = frames["tonal.hpcp"].mean(axis=0)
+    for profile in HPCP_KEYS:
+        key, scale, strength, _ = _timed(
+            out, f"music-hpcp:{profile}",
+            lambda p=profile: es.Key(
+                profileType=p, pcpSize=36, numHarmonics=4, slope=0.6,
+                usePolyphony=True, useThreeChords=True,
+            )(hpcp.astype("float32")),
+        )  # fmt: skip
+        out["key"][f"music-hpcp:{profile}"] = f"{key} {scale}"
+        out["strength"][f"music-hpcp:{profile}"] = float(strength)
+
+    for profile in KEY_PROFILES:
+        key, scale, strength = _timed(
+            out, f"keyex:{profile}",
+            lambda p=profile: es.KeyExtractor(profileType=p)(audio),
+        )  # fmt: skip
+        out["key"][f"keyex:{profile}"] = f"{key} {scale}"
+        out["strength"][f"keyex:{profile}"] = float(strength)
+
+    for name, options in KEYEX_VARIANTS.items():
+        key, scale, strength = _timed(
+            out, name, lambda o=options: es.KeyExtractor(**o)(audio)
+        )
+        out["key"][name] = f"{key} {scale}"
+        out["strength"][name] = float(strength)
+
+    for method in ("multifeature", "degara"):
+        bpm = _timed(
+            out, f"rhythm2013:{method}",
+            lambda m=method: es.RhythmExtractor2013(method=m)(audio)[0],
+        )  # fmt: skip
+        out["tempo"][f"rhythm2013:{method}"] = float(bpm)
+    out["tempo"]["percival"] = float(
+        _timed(out, "percival", lambda: es.PercivalBpmEstimator()(audio))
+    )
+    out["tempo"]["librosa"] = _librosa_tempo(out, path)
+    return out
+
+
+def _librosa_tempo(out: dict[str, Any], path: str) -> float:
+    """As beets' ``autobpm`` plugin computes it (its decode included)."""
+    import librosa
+    import numpy as np
+
+    def run() -> float:
+        y, sr = librosa.load(path, res_type="kaiser_fast")
+        tempo, _ = librosa.beat.beat_track(y=y, sr=sr)
+        return float(np.atleast_1d(tempo)[0])
+
+    return _timed(out, "librosa", run)
+
+
+def _worker(row: dict[str, str]) -> tuple[str, dict[str, Any] | str]:
+    try:
+        return row["track"], analyse(
+            str(CORPUS / "audio" / f"{row['track']}.flac")
+        )
+    except Exception as exc:  # one bad track never stops the run
+        return row["track"], f"{type(exc).__name__}: {exc}"
+
+
+# -- the table ----------------------------------------------------------------
+
+
+def key_table(
+    rows: list[dict[str, str]], results: dict[str, Any]
+) -> list[tuple[str, float, float, int, float]]:
+    """(method, MIREX, exact, tracks, CPU s) for every key method."""
+    with_key = [r for r in rows if r["key"] and r["track"] in results]
+    methods = sorted({m for r in with_key for m in results[r["track"]]["key"]})
+    table = []
+    for method in [*methods, "vote"]:
+        scores = [mirex(r["key"], estimate(results[r["track"]], method))
+                  for r in with_key]  # fmt: skip
+        table.append((
+            method,
+            100 * sum(scores) / len(scores),
+            100 * sum(s == 1 for s in scores) / len(scores),
+            len(scores),
+            cpu(results, with_key, method),
+        ))  # fmt: skip
+    return sorted(table, key=lambda t: -t[1])
+
+
+def estimate(result: dict[str, Any], method: str) -> str | None:
+    if method == "vote":
+        votes = Counter(result["key"][m] for m in VOTERS)
+        best, count = votes.most_common(1)[0]
+        return best if count > 1 else result["key"][VOTERS[0]]
+    return result["key"].get(method)
+
+
+def cpu(
+    results: dict[str, Any], rows: Iterable[dict[str, str]], method: str
+) -> float:
+    """Mean CPU seconds per track of a method (MusicExtractor's keys and
+    tempo come with the whole extractor)."""
+    name = "music" if method.startswith("music:") else method
+    if method == "vote":
+        return sum(cpu(results, rows, m) for m in VOTERS)
+    if method.startswith("octave:"):
+        name = method.removeprefix("octave:")
+    times = [results[r["track"]]["cpu"].get(name, 0.0) for r in rows]
+    return sum(times) / max(len(times), 1)
+
+
+def tempo_table(
+    rows: list[dict[str, str]], results: dict[str, Any]
+) -> list[tuple[str, float, float, int, float]]:
+    with_tempo = [r for r in rows if r["tempo"] and r["track"] in results]
+    methods = sorted(
+        {m for r in with_tempo for m in results[r["track"]]["tempo"]}
+    )
+    table = []
+    for method in [*methods, *(f"octave:{m}" for m in methods)]:
+        hits = []
+        for r in with_tempo:
+            found = results[r["track"]]["tempo"]
+            bpm = (
+                octave_rule(found[method.removeprefix("octave:")])
+                if method.startswith("octave:")
+                else found[method]
+            )
+            hits.append(tempo_hits(float(r["tempo"]), bpm))
+        table.append((
+            method,
+            100 * sum(a for a, _ in hits) / len(hits),
+            100 * sum(b for _, b in hits) / len(hits),
+            len(hits),
+            cpu(results, with_tempo, method.replace("music:bpm", "music")),
+        ))  # fmt: skip
+    return sorted(table, key=lambda t: (-t[1], -t[2]))
+
+
+def threshold_table(
+    rows: list[dict[str, str]], results: dict[str, Any], method: str
+) -> list[tuple[float, float, int]]:
+    """MIREX on the tracks whose strength reaches each threshold."""
+    with_key = [r for r in rows if r["key"] and r["track"] in results]
+    table = []
+    for threshold in (0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
+        kept = [
+            r for r in with_key
+            if results[r["track"]]["strength"][method] >= threshold
+        ]  # fmt: skip
+        scores = [mirex(r["key"], estimate(results[r["track"]], method))
+                  for r in kept]  # fmt: skip
+        table.append((
+            threshold,
+            100 * sum(scores) / max(len(scores), 1),
+            len(kept),
+        ))  # fmt: skip
+    return table
+
+
+def by_style(
+    rows: list[dict[str, str]], results: dict[str, Any], methods: list[str]
+) -> list[str]:
+    lines = []
+    for style in sorted({r["style"] for r in rows}):
+        mine = [r for r in rows if r["style"] == style and r["key"]
+                and r["track"] in results]  # fmt: skip
+        if not mine:
+            continue
+        parts = []
+        for method in methods:
+            scores = [mirex(r["key"], estimate(results[r["track"]], method))
+                      for r in mine]  # fmt: skip
+            parts.append(f"{method} {100 * sum(scores) / len(scores):.1f}")
+        lines.append(f"  {style} ({len(mine)}): " + ", ".join(parts))
+    return lines
+
+
+def report(rows: list[dict[str, str]], results: dict[str, Any]) -> None:
+    keys = key_table(rows, results)
+    print(f"\nKey ({keys[0][3]} tracks with key truth)")
+    print(f"{'method':24} {'MIREX':>6} {'exact':>6} {'CPU s':>6}")
+    for method, score, exact, _n, seconds in keys:
+        print(f"{method:24} {score:6.1f} {exact:6.1f} {seconds:6.2f}")
+    tempos = tempo_table(rows, results)
+    print(f"\nTempo ({tempos[0][3]} tracks with tempo truth)")
+    print(f"{'method':24} {'Acc1':>6} {'Acc2':>6} {'CPU s':>6}")
+    for method, acc1, acc2, _n, seconds in tempos:
+        print(f"{method:24} {acc1:6.1f} {acc2:6.1f} {seconds:6.2f}")
+    best = keys[0][0] if keys[0][0] != "vote" else keys[1][0]
+    print(f"\nBy style: {OLD_KEY} against {best}")
+    print("\n".join(by_style(rows, results, [OLD_KEY, best])))
+    if best in next(iter(results.values()))["strength"]:
+        print(f"\n{best}: keys kept when the strength is at least")
+        for threshold, score, kept in threshold_table(rows, results, best):
+            print(f"  {threshold:4.2f}: MIREX {score:5.1f} on {kept} tracks")
+    decode = cpu(results, rows, "decode")
+    print(f"\ndecode (MonoLoader, shared by the bare methods): {decode:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument(
+        "--results", type=Path, default=CORPUS / "audio" / "results.json"
+    )
+    parser.add_argument("--score", action="store_true", help="no analysis")
+    opts = parser.parse_args()
+    with open(CORPUS / "manifest.csv", newline="") as handle:
+        rows = [
+            r for r in csv.DictReader(handle)
+            if (CORPUS / "audio" / f"{r['track']}.flac").exists()
+        ]  # fmt: skip
+    if opts.limit:
+        rows = rows[: opts.limit]
+    if not rows:
+        sys.exit("no rendered tracks: run benchmarks/corpus/build.py render")
+    results: dict[str, Any] = {}
+    if opts.results.exists():
+        results = json.loads(opts.results.read_text())
+    todo = [r for r in rows if r["track"] not in results]
+    if todo and not opts.score:
+        start = time.perf_counter()
+        with multiprocessing.Pool(opts.jobs) as pool:
+            for n, (track, result) in enumerate(
+                pool.imap_unordered(_worker, todo), 1
+            ):
+                if isinstance(result, str):
+                    print(f"{track}: {result}", file=sys.stderr)
+                    continue
+                results[track] = result
+                if n % 10 == 0 or n == len(todo):
+                    opts.results.write_text(json.dumps(results))
+                    print(f"  {n}/{len(todo)} analysed", file=sys.stderr)
+        print(
+            f"analysed {len(todo)} tracks in "
+            f"{time.perf_counter() - start:.0f} s", file=sys.stderr,
+        )  # fmt: skip
+    report([r for r in rows if r["track"] in results], results)
+
+
+if __name__ == "__main__":
+    main()
