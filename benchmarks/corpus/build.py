@@ -530,7 +530,13 @@ def select() -> None:
 
 
 def strip_score(score: stream.Score) -> None:
-    """Remove tempo marks, chord symbols and instruments, in place."""
+    """Remove tempo marks, chord symbols, instruments and lyrics, in place.
+
+    Lyrics go because FluidSynth can hang on MIDI lyric events (it never
+    finishes some chorales that keep them).
+    """
+    for n in score.recurse().notes:
+        n.lyrics = []
     doomed = (tempo.TempoIndication, harmony.Harmony, instrument.Instrument)
     for element in list(score.recurse().getElementsByClass(doomed)):
         site = element.activeSite
@@ -570,6 +576,19 @@ def expand(score: stream.Score) -> stream.Score:
     return expanded
 
 
+def tame_key_signatures(score: stream.Score) -> None:
+    """Respell key signatures beyond six sharps or flats enharmonically.
+
+    Transposition can produce e.g. eight sharps, which a MIDI key
+    signature cannot hold. The sound is unaffected.
+    """
+    sigs = score.recurse().getElementsByClass(key.KeySignature)
+    for sig in list(sigs):
+        if abs(sig.sharps) > 6 and sig.activeSite is not None:
+            sharps = sig.sharps - 12 * (1 if sig.sharps > 0 else -1)
+            sig.activeSite.replace(sig, key.KeySignature(sharps))
+
+
 def make_instrument(program: int) -> instrument.Instrument:
     """A music21 instrument that exports the given GM program."""
     try:
@@ -601,6 +620,7 @@ def prepared_score(track: Track) -> stream.Score:
     score = expand(score)
     if track.transpose:
         score.transpose(track.transpose, inPlace=True)
+        tame_key_signatures(score)
     set_instruments(score, [int(p) for p in track.instruments.split(";")])
     set_tempo(score, track.quarter_bpm)
     return score
@@ -701,15 +721,51 @@ def drum_track(
     return track
 
 
+def controller(
+    track: midi.MidiTrack, channel: int, number: int, value: int
+) -> midi.MidiEvent:
+    """A control-change event."""
+    event = midi.MidiEvent(
+        track, type=midi.ChannelVoiceMessages.CONTROLLER_CHANGE, channel=channel
+    )
+    event.parameter1 = number
+    event.parameter2 = value
+    return event
+
+
+def all_notes_off_track(end_tick: int, index: int) -> midi.MidiTrack:
+    """A track that releases every note on every channel at ``end_tick``.
+
+    A note left hanging (e.g. a unison shared by two voices on one
+    channel) would keep a sustained instrument sounding, and FluidSynth
+    renders until every voice is silent, i.e. forever.
+    """
+    track = midi.MidiTrack(index)
+    delta = end_tick
+    for channel in range(1, 17):
+        for number, value in ((64, 0), (123, 0)):
+            track.events += [
+                midi.DeltaTime(track, time=delta),
+                controller(track, channel, number, value),
+            ]
+            delta = 0
+    end = midi.MidiEvent(track, type=midi.MetaEvents.END_OF_TRACK)
+    end.data = b""
+    track.events += [midi.DeltaTime(track, time=0), end]
+    return track
+
+
 def write_midi(score: stream.Score, track: Track, path: Path) -> None:
     """Export the score to MIDI, adding the percussion track if asked."""
     mf = translate.streamToMidiFile(score)
+    end_tick = round(float(score.highestTime) * mf.ticksPerQuarterNote)
+    mf.tracks.append(all_notes_off_track(end_tick, len(mf.tracks)))
     if track.percussion:
         hits = drum_hits(score, track.meter)
         mf.tracks.append(
             drum_track(hits, mf.ticksPerQuarterNote, len(mf.tracks))
         )
-        mf.format = 1
+    mf.format = 1
     mf.open(str(path), "wb")
     mf.write()
     mf.close()
@@ -739,7 +795,7 @@ def fluidsynth(mid: Path, wav: Path) -> None:
         SOUNDFONT,
         str(mid),
     ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
 
 
 def loop_to_length(audio: np.ndarray, period: int) -> np.ndarray:
