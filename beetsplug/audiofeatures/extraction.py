@@ -27,6 +27,7 @@ import yaml
 from .audio_files import AudioFileError, check_audio_file, truncation_reason
 from .classifiers import ClassifierError, Classifiers, ModelFiles
 from .descriptors import GROUPS, MEASURED, Kind, read_descriptors
+from .key_estimation import hpcp_key, key_extractor, most_confident
 from .profiles import Profile
 from .transcode import TranscodeError, needs_transcode, transcode_to_wav
 
@@ -106,15 +107,6 @@ def nested(flat: dict[str, Any]) -> dict[str, Any]:
 SAMPLE_RATE = 44100.0
 
 
-def standalone_key(
-    es: ModuleType, mono: np.ndarray, profile: str
-) -> tuple[str, str, float]:
-    """Key, scale and strength by Essentia's KeyExtractor with its own
-    HPCP settings: the method every profile but ``freesound`` stores."""
-    key, scale, strength = es.KeyExtractor(profileType=profile)(mono)
-    return str(key), str(scale), float(strength)
-
-
 class Pipeline(ABC):
     """One way of computing descriptors from a file."""
 
@@ -144,8 +136,8 @@ class ExtractorPipeline(Pipeline):
     def extract(
         self, path: str, groups: tuple[str, ...], dump: str | None
     ) -> dict[str, Any]:
-        pool, _frames = self.extractor(path)
-        self.amend(pool, path)
+        pool, frames = self.extractor(path)
+        self.amend(pool, frames, path)
         if dump:
             self.es.YamlOutput(
                 filename=dump, format="json", writeVersion=False
@@ -157,7 +149,7 @@ class ExtractorPipeline(Pipeline):
                 values[canonical] = pool[name]
         return values
 
-    def amend(self, pool: Any, path: str) -> None:
+    def amend(self, pool: Any, frames: Any, path: str) -> None:
         """Add to the extractor's pool what it does not compute well."""
 
 
@@ -176,19 +168,24 @@ class MusicPipeline(ExtractorPipeline):
             self._check_options()
         self.renames = {}
 
-    def amend(self, pool: Any, path: str) -> None:
-        """The stored key comes from the standalone KeyExtractor on the
-        same audio, not from MusicExtractor's own keys (``key_edma``, …,
-        kept in the dump): on rendered scores with exact truth it scores
-        far higher (``docs/accuracy.rst``), for about a tenth of a second
-        per minute of audio."""
+    def amend(self, pool: Any, frames: Any, path: str) -> None:
+        """The stored key (``tonal.key``) is the more confident of
+        KeyExtractor's and the key of MusicExtractor's own HPCP frames
+        (``key_estimation``); the extractor's keys (``key_edma``, …) stay
+        in the dump."""
         mono = self.es.MonoLoader(filename=path, sampleRate=SAMPLE_RATE)()
-        for part, value in zip(
-            ("key", "scale", "strength"),
-            standalone_key(self.es, mono, self.profile.key_profile),
-            strict=True,
-        ):
-            pool.set(f"tonal.key.{part}", value)
+        hpcp = (
+            frames["tonal.hpcp"]
+            if "tonal.hpcp" in frames.descriptorNames()
+            else None
+        )
+        best = most_confident(
+            key_extractor(self.es, mono, self.profile.key_profile),
+            None if hpcp is None else hpcp_key(self.es, hpcp),
+        )
+        pool.set("tonal.key.key", best.key)
+        pool.set("tonal.key.scale", best.scale)
+        pool.set("tonal.key.strength", best.strength)
 
     def _check_options(self) -> None:
         """Run once on a short test tone: MusicExtractor reads its profile
@@ -279,9 +276,8 @@ class LightPipeline(Pipeline):
 
     def _tonal(self, mono: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
         es = self.es
-        key, scale, strength = standalone_key(
-            es, mono, self.profile.key_profile
-        )
+        estimate = key_extractor(es, mono, self.profile.key_profile)
+        key, scale, strength = estimate.key, estimate.scale, estimate.strength
         tuning = es.TuningFrequencyExtractor()(mono)
         # The key under its profile's name too, as MusicExtractor has it.
         named = f"tonal.key_{self.profile.key_profile}"

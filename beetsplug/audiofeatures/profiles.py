@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from . import key_estimation
 from .descriptors import GROUPS
 
 NAMED = ("music", "freesound", *GROUPS)
@@ -38,10 +39,9 @@ KEY_PROFILES = (
 )  # fmt: skip
 
 
-#: The key method's defaults, the winners of ``benchmarks/accuracy.py`` on
-#: rendered scores with exact truth (``docs/accuracy.rst``).
-DEFAULT_KEY_PROFILE = "edma"
-DEFAULT_MIN_KEY_STRENGTH = 0.0
+#: The key method's defaults, the winners of ``benchmarks/accuracy.py``.
+DEFAULT_KEY_PROFILE = key_estimation.DEFAULT_PROFILE
+DEFAULT_MIN_KEY_STRENGTH = key_estimation.DEFAULT_MIN_STRENGTH
 
 
 class ProfileError(ValueError):
@@ -70,8 +70,11 @@ class Profile:
             parts.append("key of the extractor")
         elif group == "tonal":
             parts.append(
-                f"KeyExtractor {self.key_profile} from strength "
-                f"{self.min_key_strength:g}"
+                key_estimation.method(
+                    self.key_profile,
+                    self.min_key_strength,
+                    music=self.extractor == "music",
+                )
             )
         parts.append(f"essentia {version}")
         return ", ".join(parts)

@@ -70,6 +70,7 @@ FLUID_GAIN = "0.5"
 
 N_CHORALES = 110
 N_PIECES = 20
+N_BANDS = 60
 #: Tunes per ABC collection (110 in all). A collection that has too few
 #: usable tunes passes its shortfall on to the next one.
 TUNE_QUOTAS = {
@@ -127,6 +128,12 @@ PIECE_ENSEMBLES: tuple[tuple[int, ...], ...] = (
     (19,),  # organ
     (0,),  # piano
 )
+
+#: Band arrangements of chorales, as game and pop music is scored: a
+#: lead on the soprano, pads on the inner voices, a bass, and drums.
+BAND_LEADS = (80, 81, 82, 56, 65, 4, 11, 73)
+BAND_PADS = (88, 89, 90, 16, 27, 5, 50)
+BAND_BASSES = (38, 39, 33, 34)
 
 #: GM drum notes on MIDI channel 10.
 KICK, SNARE, HIHAT = 36, 38, 42
@@ -363,6 +370,35 @@ def select_chorales(rng: random.Random) -> list[Track]:
     return tracks
 
 
+def select_bands(rng: random.Random, used: set[str]) -> list[Track]:
+    """Other four-part chorales, arranged for a band with drums at
+    livelier tempi: the harmony is Bach's, the sound a game's or a pop
+    song's."""
+    paths = [
+        p for p in corpus_paths("bach") if p.endswith(".mxl") and p not in used
+    ]
+    rng.shuffle(paths)
+    tracks: list[Track] = []
+    for source in paths:
+        if len(tracks) == N_BANDS:
+            break
+        score = try_parse(source)
+        if score is None or len(score.parts) != 4:
+            continue
+        if single_meter(score) is None:
+            continue
+        pad = rng.choice(BAND_PADS)
+        programs = [rng.choice(BAND_LEADS), pad, pad, rng.choice(BAND_BASSES)]
+        track = make_track(
+            rng, "band", len(tracks) + 1, source, "", score,
+            signature_key_truth(score), programs, (80.0, 150.0),
+            drums_allowed=True,
+        )  # fmt: skip
+        track.percussion = int(bool(track.tempo))
+        tracks.append(track)
+    return tracks
+
+
 def tune_candidates(rng: random.Random, collection: str) -> list[tuple]:
     """Shuffled (source, number) pairs of every tune in a collection."""
     pairs = [
@@ -521,6 +557,7 @@ def select() -> None:
     """The ``select`` step: choose tracks and write the manifest."""
     rng = random.Random(SEED)
     tracks = select_chorales(rng) + select_tunes(rng) + select_pieces(rng)
+    tracks += select_bands(rng, {t.source for t in tracks})
     write_manifest(tracks)
     print(f"wrote {MANIFEST.relative_to(HERE.parent.parent)}")
     print_counts(tracks)
