@@ -246,8 +246,8 @@ class TestDump(AudioFeaturesHelper):
         assert len(rhythm["beats_position"]) == rhythm["beats_count"] > 20
         assert rhythm["beats_position"] == sorted(rhythm["beats_position"])
         assert len(rhythm["onset_times"]) > 10
-        assert tonal["key_edma"]["key"] == "A"
-        assert tonal["key_edma"]["scale"] == "minor"
+        assert tonal["key_bgate"]["key"] == "A"
+        assert tonal["key_bgate"]["scale"] == "minor"
         assert len(tonal["hpcp"]["mean"]) == 36
         assert len(lowlevel["mfcc"]["mean"]) == 13
         assert lowlevel["spectral_centroid"]["mean"] > 0

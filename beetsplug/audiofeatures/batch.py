@@ -316,6 +316,14 @@ class Tally:
     #: further counts for the summary ("core fields filled": 3)
     notes: Counter[str] = field(default_factory=Counter)
 
+    def stopped(self, stop: Stopped, verb: str) -> str:
+        """The one line a stopped run ends with."""
+        by = "Ctrl-C" if stop.signum == signal.SIGINT else stop.args[0]
+        return (
+            f"stopped by {by}: {count(self.done, 'track')} {verb} and "
+            "stored; run the command again to resume"
+        )
+
     def note(self, what: str, number: int = 1) -> None:
         self.notes[what] += number
 

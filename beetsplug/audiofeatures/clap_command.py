@@ -48,11 +48,11 @@ from .clap_settings import (
 from .clap_settings import cache_dir as cache_dir
 from .clap_settings import tag_field_types as tag_field_types
 from .embedding_store import EmbeddingStore, Index, atomic_save, stores
-from .essentia_command import dump_path, interrupted
 from .library_query import (
     CHUNK,
     UID,
     audio_fingerprint,
+    dump_path,
     each_item,
     item_chunks,
     item_id,
@@ -329,7 +329,8 @@ def run_clap(
                 for chunk in item_chunks(lib, todo):
                     runner.run(lib, chunk, tally, bar, fold_index=False)
         except Stopped as stop:
-            raise interrupted(stop, tally, "embedded") from None
+            ui.print_(tally.stopped(stop, "embedded"))
+            raise SystemExit(stop.exit_code) from None
         finally:
             runner.fold_index()
         log.info("{}", tally.summary("embedded"))

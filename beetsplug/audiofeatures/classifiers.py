@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .descriptors import Kind, field_slug, svm_class_field
+from .descriptors import Kind, svm_class_field
+from .naming import field_slug
 
 SAMPLE_RATE = 16_000
 LICENCE = (

@@ -10,7 +10,6 @@ the field reference in the docs. Nothing here imports beets.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from .keys import key_from_essentia
+from .naming import field_slug
 
 #: Groups of descriptors; each light profile computes one group.
 GROUPS = ("rhythm", "tonal", "lowlevel")
@@ -220,11 +220,6 @@ SVM_MODELS: dict[str, tuple[str, ...]] = {
     "tonal_atonal": ("atonal", "tonal"),
     "voice_instrumental": ("instrumental", "voice"),
 }  # fmt: skip
-
-
-def field_slug(name: str) -> str:
-    """A model or class name as a queryable field-name part."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
 def svm_class_field(model: str) -> str:

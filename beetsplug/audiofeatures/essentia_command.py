@@ -7,7 +7,6 @@ import importlib.metadata
 import logging
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -61,6 +60,7 @@ from .extraction import (
 )
 from .library_query import (
     audio_fingerprint,
+    dump_path,
     each_item,
     item_chunks,
     item_id,
@@ -400,19 +400,6 @@ def plan(
     return todo, Tally(skipped=len(items) - len(todo))
 
 
-def dump_path(
-    item: Item, lib: Library, dump_dir: Path, suffix: str = ".json"
-) -> bytes:
-    """Where ``--dump`` puts an item's output: the file's path relative to
-    the library directory, under ``dump_dir``, with ``suffix`` added. A
-    file outside the library directory (``copy: no`` imports) is mirrored
-    by its whole absolute path."""
-    path = os.path.realpath(item.path)
-    root = os.path.join(os.path.realpath(lib.directory), b"")
-    relative = path[len(root) :] if path.startswith(root) else path.lstrip(b"/")
-    return os.path.join(os.fsencode(dump_dir), relative) + suffix.encode()
-
-
 def _retry_through_ffmpeg(job: AnalysisJob) -> AnalysisJob | None:
     # A file that kills Essentia's own decoder (Opus in .ogg crashes
     # AudioLoader) gets one more try, decoded by ffmpeg.
@@ -655,16 +642,6 @@ def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
         ui.print_("All model files are present.")
 
 
-def interrupted(stop: Stopped, tally: Tally, verb: str) -> SystemExit:
-    """The one line a stopped run ends with, and its exit status."""
-    by = "Ctrl-C" if stop.signum == signal.SIGINT else stop.args[0]
-    ui.print_(
-        f"stopped by {by}: {count(tally.done, 'track')} {verb} and stored; "
-        "run the command again to resume"
-    )
-    return SystemExit(stop.exit_code)
-
-
 def run_command(
     plugin_config: confuse.ConfigView,
     log: Any,
@@ -730,7 +707,8 @@ def run_command(
             for chunk in item_chunks(lib, todo):
                 runner.run(lib, chunk, tally, settings.write, bar)
     except Stopped as stop:
-        raise interrupted(stop, tally, "analysed") from None
+        ui.print_(tally.stopped(stop, "analysed"))
+        raise SystemExit(stop.exit_code) from None
     finally:
         runner.close()
     if albums:

@@ -204,3 +204,16 @@ def library_name(database: str | bytes | os.PathLike[str]) -> str:
     full = os.path.realpath(os.path.expanduser(path))
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(full).stem)[:40] or "library"
     return f"{stem}-{hashlib.sha256(full.encode()).hexdigest()[:10]}"
+
+
+def dump_path(
+    item: Item, lib: Library, dump_dir: Path, suffix: str = ".json"
+) -> bytes:
+    """Where ``--dump`` puts an item's output: the file's path relative to
+    the library directory, under ``dump_dir``, with ``suffix`` added. A
+    file outside the library directory (``copy: no`` imports) is mirrored
+    by its whole absolute path."""
+    path = os.path.realpath(item.path)
+    root = os.path.join(os.path.realpath(lib.directory), b"")
+    relative = path[len(root) :] if path.startswith(root) else path.lstrip(b"/")
+    return os.path.join(os.fsencode(dump_dir), relative) + suffix.encode()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .descriptors import field_slug
+from .naming import field_slug
 
 PREFIX = "clap_"
 DEFAULT_TEMPLATE = "{} music"

@@ -339,54 +339,45 @@ def make_track(
     )
 
 
-def select_chorales(rng: random.Random) -> list[Track]:
-    """Four-part Bach chorales with a single meter."""
-    paths = [p for p in corpus_paths("bach") if p.endswith(".mxl")]
-    rng.shuffle(paths)
-    tracks: list[Track] = []
-    for source in paths:
-        if len(tracks) == N_CHORALES:
-            break
-        score = try_parse(source)
-        if score is None or len(score.parts) != 4:
-            continue
-        if single_meter(score) is None:
-            continue
-        ensemble = rng.choice(CHORALE_ENSEMBLES)
-        tracks.append(
-            make_track(
-                rng,
-                "chorale",
-                len(tracks) + 1,
-                source,
-                "",
-                score,
-                signature_key_truth(score),
-                spread(ensemble, 4),
-                (60.0, 120.0),
-                drums_allowed=False,
-            )
-        )
-    return tracks
-
-
-def select_bands(rng: random.Random, used: set[str]) -> list[Track]:
-    """Other four-part chorales, arranged for a band with drums at
-    livelier tempi: the harmony is Bach's, the sound a game's or a pop
-    song's."""
+def four_part_chorales(
+    rng: random.Random, used: set[str] = frozenset()
+) -> Iterator[tuple[str, stream.Score]]:
+    """Four-part Bach chorales with a single meter, in a random order."""
     paths = [
         p for p in corpus_paths("bach") if p.endswith(".mxl") and p not in used
     ]
     rng.shuffle(paths)
-    tracks: list[Track] = []
     for source in paths:
-        if len(tracks) == N_BANDS:
-            break
         score = try_parse(source)
-        if score is None or len(score.parts) != 4:
-            continue
-        if single_meter(score) is None:
-            continue
+        if (
+            score is not None
+            and len(score.parts) == 4
+            and single_meter(score) is not None
+        ):
+            yield source, score
+
+
+def select_chorales(rng: random.Random) -> list[Track]:
+    """Chorales for the instruments they were written for."""
+    tracks: list[Track] = []
+    for source, score in four_part_chorales(rng):
+        ensemble = rng.choice(CHORALE_ENSEMBLES)
+        track = make_track(
+            rng, "chorale", len(tracks) + 1, source, "", score,
+            signature_key_truth(score), spread(ensemble, 4), (60.0, 120.0),
+            drums_allowed=False,
+        )  # fmt: skip
+        tracks.append(track)
+        if len(tracks) == N_CHORALES:
+            break
+    return tracks
+
+
+def select_bands(rng: random.Random, used: set[str]) -> list[Track]:
+    """Other chorales, arranged for a band with drums at livelier tempi:
+    the harmony is Bach's, the sound a game's or a pop song's."""
+    tracks: list[Track] = []
+    for source, score in four_part_chorales(rng, used):
         pad = rng.choice(BAND_PADS)
         programs = [rng.choice(BAND_LEADS), pad, pad, rng.choice(BAND_BASSES)]
         track = make_track(
@@ -396,6 +387,8 @@ def select_bands(rng: random.Random, used: set[str]) -> list[Track]:
         )  # fmt: skip
         track.percussion = int(bool(track.tempo))
         tracks.append(track)
+        if len(tracks) == N_BANDS:
+            break
     return tracks
 
 

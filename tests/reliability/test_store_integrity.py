@@ -70,18 +70,24 @@ class Library:
         return {store.tag: store for store in stores(folder)}
 
 
+def clap_library(
+    tmp_path: Path, audio: Audio, model: Path, count: int, settings: str
+) -> Library:
+    """``count`` imported copies of one track, CLAP set to ``model``."""
+    cache = tmp_path / "cache"
+    env, db = synth.library_of_copies(
+        tmp_path, audio.a120_wav, count,
+        f"{{clap: {{model: '{model}', cache_dir: '{cache}', {settings}}}}}",
+    )  # fmt: skip
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")  # the weight digests
+    return Library(env, db, cache, model, tmp_path / "music")
+
+
 @pytest.fixture
 def library(tmp_path: Path, audio: Audio, clap: ClapAssets) -> Library:
     """Two imported tracks and a model folder of the library's own."""
     model = shutil.copytree(clap.model_dir, tmp_path / "tiny-clap")
-    cache = tmp_path / "cache"
-    env, db = synth.library_of_copies(
-        tmp_path, audio.a120_wav, 2,
-        f"{{clap: {{model: '{model}', cache_dir: '{cache}', jobs: 1, "
-        "windows: 1}}",
-    )  # fmt: skip
-    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")  # the weight digests
-    return Library(env, db, cache, model, tmp_path / "music")
+    return clap_library(tmp_path, audio, model, 2, "jobs: 1, windows: 1")
 
 
 # -- case 1: a run that embeds nothing ----------------------------------------
@@ -383,14 +389,11 @@ def test_each_model_keeps_its_own_vectors_for_an_item(
 def test_a_track_removed_during_beet_clap_stays_removed(
     tmp_path: Path, audio: Audio, clap: ClapAssets
 ):
-    cache = tmp_path / "cache"
-    env, db = synth.library_of_copies(
-        tmp_path, audio.a120_wav, 16,
-        f"{{clap: {{model: '{clap.model_dir}', cache_dir: '{cache}', "
-        "jobs: 1, windows: 3, batch_size: 3}}",
+    library = clap_library(
+        tmp_path, audio, clap.model_dir, 16,
+        "jobs: 1, windows: 3, batch_size: 3",
     )  # fmt: skip
-    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
-    library = Library(env, db, cache, clap.model_dir, tmp_path / "music")
+    env, db = library.env, library.db
     with sqlite3.connect(db) as conn:
         (last,) = conn.execute("SELECT max(id) FROM items").fetchone()
     run = subprocess.Popen(
