@@ -7,6 +7,7 @@ from beets.library import Item
 
 from beetsplug.audiofeatures.library_query import (
     item_chunks,
+    items_by_id,
     matching_ids,
     split_ids,
 )
@@ -51,3 +52,12 @@ class TestChunks(AudioFeaturesHelper):
         )
         assert kept == [i for i in ids if (i - 1) % 3 == 0]
         assert others == len(ids) - len(kept)
+
+    def test_scattered_ids_load_as_their_items_without_the_gone_ones(self):
+        wanted = [19, 2, 23, 7, 500]  # 500 was never in the library
+        found = items_by_id(self.lib, wanted)
+        assert sorted(found) == [2, 7, 19, 23]
+        assert all(found[i].id == i for i in found)
+        assert found[7].title == "t6"  # ids count from 1
+        everything = items_by_id(self.lib, list(range(1, 24)) * 30)
+        assert sorted(everything) == list(range(1, 24))

@@ -19,7 +19,13 @@ from beets import ui
 from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
 
-from . import albums, clap_command, essentia_command, subcommands
+from . import (
+    albums,
+    clap_command,
+    clap_settings,
+    essentia_command,
+    subcommands,
+)
 from .fields import ALBUM_TYPES, ITEM_TYPES, MOOD_TAG, type_for
 from .keys import parse_key
 from .setting_values import read_setting
@@ -142,7 +148,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
         if not self._auto("clap"):
             return
         if self._clap_runner is None:
-            settings = clap_command.ClapSettings.from_config(
+            settings = clap_settings.ClapSettings.from_config(
                 self.config["clap"]
             )
             self._clap_runner = clap_command.ClapRunner(

@@ -56,6 +56,7 @@ from .library_query import (
     each_item,
     item_chunks,
     item_id,
+    items_by_id,
     live_item,
     matching_ids,
     new_uid,
@@ -863,18 +864,24 @@ def find_and_show(
 def _results(
     lib: Library, index: Index, ranking: Ranking, limit: int
 ) -> list[tuple[Item, float, list[float]]]:
+    """The best ``limit`` ranked tracks that are current, their items
+    loaded a few hundred per query, best first."""
     found = []
-    for number, score, scores in zip(
-        ranking.ids, ranking.scores, ranking.per_prompt, strict=False
-    ):
-        item = lib.get_item(int(number))
-        # A vector whose item is gone, whose id beets gave to a new
-        # track, or whose file has new audio, is not a result.
-        if item is None or index.key(int(number)) != source_key(item):
-            continue
-        found.append((item, float(score), [float(s) for s in scores]))
-        if len(found) == limit:
-            break
+    ids = ranking.ids.tolist()
+    for start in range(0, len(ids), CHUNK):
+        window = ids[start : start + CHUNK]
+        items = items_by_id(lib, window)
+        for offset, number in enumerate(window):
+            item = items.get(number)
+            # A vector whose item is gone, whose id beets gave to a new
+            # track, or whose file has new audio, is not a result.
+            if item is None or index.key(number) != source_key(item):
+                continue
+            row = start + offset
+            scores = [float(s) for s in ranking.per_prompt[row]]
+            found.append((item, float(ranking.scores[row]), scores))
+            if len(found) == limit:
+                return found
     return found
 
 

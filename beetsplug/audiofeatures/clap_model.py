@@ -378,8 +378,8 @@ class ClapEmbedder:
             ) from exc
         import transformers.utils.logging as hf_logging
 
-        hf_logging.set_verbosity_error()  # no "LOAD REPORT" tables
-        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     def _load_pretrained(self) -> tuple[Any, Any, Any]:
         from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
@@ -651,7 +651,7 @@ def _shape_mismatch(folder: Path, files: list[Path]) -> str | None:
 def _unit_rows(out: Any) -> np.ndarray:
     # transformers 5 wraps the embedding; 4.x returned the tensor itself.
     tensor = getattr(out, "pooler_output", out)
-    rows = tensor.float().cpu().numpy().astype(np.float32)
+    rows: np.ndarray = tensor.float().cpu().numpy().astype(np.float32)
     rows /= np.linalg.norm(rows, axis=1, keepdims=True).clip(1e-12)
     return rows
 

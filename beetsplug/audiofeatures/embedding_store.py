@@ -200,10 +200,7 @@ class EmbeddingStore:
 
     def get(self, item_id: int, key: str = "") -> np.ndarray | None:
         """The item's vector computed from ``key``; None if there is none."""
-        try:
-            return np.load(self.vector_path(item_id, key))
-        except (OSError, ValueError):
-            return None
+        return _load(self.vector_path(item_id, key))
 
     def has(self, item_id: int, key: str = "") -> bool:
         return self.vector_path(item_id, key).is_file()
@@ -499,10 +496,7 @@ class EmbeddingStore:
         return self.folder / "prompts" / f"{digest}.npy"
 
     def get_prompt(self, text: str, tokenizer: str = "") -> np.ndarray | None:
-        try:
-            return np.load(self.prompt_path(text, tokenizer))
-        except (OSError, ValueError):
-            return None
+        return _load(self.prompt_path(text, tokenizer))
 
     def put_prompt(
         self, text: str, vector: np.ndarray, tokenizer: str = ""
@@ -520,6 +514,15 @@ def stores(root: Path) -> Iterator[EmbeddingStore]:
                 os.path.join(entry.path, "model.json")
             ):
                 yield EmbeddingStore(Path(root), entry.name)
+
+
+def _load(path: Path) -> np.ndarray | None:
+    """A saved array, or None when it is missing or unreadable."""
+    try:
+        array: np.ndarray = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return array
 
 
 def _dim(matrix: np.ndarray) -> int:

@@ -60,7 +60,8 @@ def import_essentia() -> ModuleType:
     essentia.log.infoActive = False
     import essentia.standard as es
 
-    return es
+    module: ModuleType = es
+    return module
 
 
 def essentia_reason(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from beets import context
-from beets.dbcore.query import ParsingError
+from beets.dbcore.query import MatchQuery, OrQuery, ParsingError
 from beets.exceptions import UserError
 from beets.library import Item
 from beets.library.queries import parse_query_parts
@@ -90,6 +90,18 @@ def item_chunks(
             (item for item in found if item.id in wanted),
             key=lambda item: item.id or 0,
         )
+
+
+def items_by_id(lib: Library, ids: Sequence[int]) -> dict[int, Item]:
+    """The items with these (scattered) ids, a few hundred per query;
+    ids no longer in the library are left out."""
+    found: dict[int, Item] = {}
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        query = OrQuery([MatchQuery("id", int(number)) for number in part])
+        for item in lib.items(query):
+            found[item_id(item)] = item
+    return found
 
 
 def each_item(lib: Library, ids: Sequence[int]) -> Iterator[Item]:
