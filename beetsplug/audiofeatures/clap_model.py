@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .atomic_files import atomic_write
+
 if TYPE_CHECKING:
     import torch
 
@@ -788,11 +790,8 @@ class WeightDigests:
             for name, entry in self.known.items()
             if os.path.exists(name)
         }
-        with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(kept, indent=1, sort_keys=True))
-            os.replace(tmp, self.path)
+        with contextlib.suppress(OSError), atomic_write(self.path, "w") as out:
+            out.write(json.dumps(kept, indent=1, sort_keys=True))
         self.changed = False
 
 

@@ -20,7 +20,6 @@ are ``essentia_<task>`` (the most likely class) and
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import urllib.request
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic_files import atomic_write
 from .descriptors import Kind, svm_class_field
 from .naming import field_slug
 
@@ -222,17 +222,11 @@ class ModelFiles:
 
 def download(url: str, target: Path, timeout: float = 60) -> None:
     """Fetch one model file, atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.part")
-    try:
-        with (
-            urllib.request.urlopen(url, timeout=timeout) as response,
-            open(partial, "wb") as out,
-        ):
-            shutil.copyfileobj(response, out)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    with (
+        urllib.request.urlopen(url, timeout=timeout) as response,
+        atomic_write(target) as out,
+    ):
+        shutil.copyfileobj(response, out)
 
 
 def choose_route(route: str, es: ModuleType | None) -> str:

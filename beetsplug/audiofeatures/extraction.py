@@ -8,7 +8,6 @@ of a file is an :class:`AnalysisError` whose message is the reason.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .atomic_files import atomic_write
 from .audio_files import AudioFileError, check_audio_file, truncation_reason
 from .classifiers import ClassifierError, Classifiers, ModelFiles
 from .descriptors import GROUPS, MEASURED, Kind, read_descriptors
@@ -528,14 +528,10 @@ class Analyzer:
 
 def publish_dump(scratch: Path, target: str) -> str | None:
     """Move a finished dump into place; the reason if that fails."""
-    partial = f"{target}.{uuid.uuid4().hex}.part"
-    try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(scratch, partial)  # the dump may be on another disk
-        os.replace(partial, target)
+    try:  # copied: the dump folder may be on another disk
+        with open(scratch, "rb") as source, atomic_write(target) as out:
+            shutil.copyfileobj(source, out)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
         where = exc.filename or target
         return f"could not write the dump {where}: {exc.strerror or exc}"
     return None
