@@ -73,7 +73,7 @@ class ModelSpec:
     fusion: bool | None = None  # None: as the checkpoint says
     trust_checkpoint: bool = False
     device: str = "auto"
-    threads: int = 1
+    threads: int = 0  # 0: one per core
     interop_threads: int = 1
 
 
@@ -355,7 +355,7 @@ class ClapEmbedder:
         self._import()
         import torch
 
-        torch.set_num_threads(max(1, spec.threads))
+        torch.set_num_threads(spec.threads or os.cpu_count() or 1)
         with contextlib.suppress(RuntimeError):  # once per process only
             torch.set_num_interop_threads(max(1, spec.interop_threads))
         self.device = _resolve_device(spec.device)

@@ -10,7 +10,6 @@ not stop ``beet clapquery``, a bad ``jobs`` does not stop ``--stats``.
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,7 +204,7 @@ class ClapSettings:
             fusion=fusion,
             trust_checkpoint=self._flag("trust_checkpoint"),
             device=self._choice("device", DEVICES),
-            threads=threads or (os.cpu_count() or 1),
+            threads=threads,
             interop_threads=self._count("interop_threads", 1),
         )
 

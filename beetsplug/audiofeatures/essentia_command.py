@@ -145,7 +145,7 @@ class EssentiaSettings:
     classifiers: ClassifierSpec | None = None
     write_tags: bool = False
     mood_threshold: float = 0.5
-    max_seconds: float = 0
+    max_seconds: float = 60 * DEFAULTS["max_minutes"]
 
     @property
     def classifier_id(self) -> str:
