@@ -4,118 +4,23 @@ a real (tiny, random) CLAP model."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import sys
-from pathlib import Path
-from unittest.mock import Mock, patch
 
-import beets.ui
 import numpy as np
 import pytest
 from beets.exceptions import UserError
 
 from beetsplug.audiofeatures import clap_model
 from beetsplug.audiofeatures.clap_model import ClapEmbedder, ModelSpec
-from beetsplug.audiofeatures.clap_settings import library_cache
 from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
-from beetsplug.audiofeatures.library_query import source_key
-from tests.conftest import ClapAssets
-from tests.test_plugin import AudioFeaturesHelper
+from tests.helpers import ClapHelper
 
 
 def planned(out: str) -> int:
     """How many tracks ``beet clap -p`` lists."""
     return sum(line.startswith("embed: ") for line in out.splitlines())
-
-
-class ClapHelper(AudioFeaturesHelper):
-    @pytest.fixture(autouse=True)
-    def _clap(
-        self,
-        _audio: None,
-        clap: ClapAssets,
-        tmp_path: Path,
-        caplog: pytest.LogCaptureFixture,
-    ) -> None:
-        self.caplog = caplog
-        self.assets = clap
-        self.cache = tmp_path / "cache"
-        settings = self.config["audiofeatures"]["clap"]
-        settings["model"] = str(clap.model_dir)
-        settings["cache_dir"] = str(self.cache)
-        settings["jobs"] = 1
-        settings["windows"] = 2
-
-    def clap(self, *args: str) -> None:
-        self.run_command("clap", *args)
-
-    def query(self, *args: str) -> str:
-        self.io.getoutput()  # drop what earlier commands printed
-        self.run_command("clapquery", *args)
-        return self.io.getoutput()
-
-    def fails(self, *args: str) -> str:
-        """Run a command as the ``beet`` program does; check that it
-        prints nothing and exits with status 1, and return its one error
-        line."""
-        self.io.getoutput()
-        self.caplog.clear()
-        sys.argv = ["beet", *args]
-        with (
-            patch.object(self.lib, "_close", Mock()),
-            patch("beets.ui._open_library", return_value=self.lib),
-            pytest.raises(SystemExit) as stop,
-        ):
-            beets.ui.main(list(args))
-        assert stop.value.code == 1
-        assert self.io.getoutput() == ""
-        errors = [
-            record.getMessage()
-            for record in self.caplog.records
-            if record.levelno >= logging.ERROR
-        ]
-        assert len(errors) == 1, errors
-        assert "Traceback" not in self.caplog.text
-        line = errors[0]
-        assert "\n" not in line
-        return line.removeprefix("error: ")
-
-    def logged(self) -> list[str]:
-        """The plugin's log lines since the last call."""
-        lines = [
-            record.getMessage().removeprefix("audiofeatures: ")
-            for record in self.caplog.records
-            if record.name == "beets.audiofeatures"
-        ]
-        self.caplog.clear()
-        return lines
-
-    @property
-    def stores(self) -> Path:
-        """This library's folder in the cache."""
-        return library_cache(self.cache, self.lib)
-
-    def store(self) -> EmbeddingStore:
-        (store,) = stores(self.stores)
-        return store
-
-    def vector(self, item_id: int, store: EmbeddingStore | None = None):
-        """The item's current vector (None when it has none)."""
-        item = self.lib.get_item(item_id)
-        return (store or self.store()).get(item_id, source_key(item))
-
-    def library(self) -> dict[str, int]:
-        """A few tracks: the same music in three formats, and another."""
-        a = self.audio
-        return {
-            title: self.add_track(source, title=title, artist="synth").id
-            for title, source in [
-                ("a-flac", a.a120_flac), ("a-mp3", a.a120_mp3),
-                ("a-ogg", a.a120_ogg), ("c-mp3", a.c90_mp3),
-            ]
-        }  # fmt: skip
 
 
 class TestClap(ClapHelper):

@@ -14,7 +14,7 @@ from typing import Any
 import beets.plugins
 import pytest
 
-from tests.test_clap_plugin import ClapHelper
+from tests.helpers import ClapHelper
 
 FILE = "<a file>"  # replaced by the path of a file that exists
 

@@ -23,7 +23,7 @@ from beetsplug.audiofeatures.classifiers import (
 )
 from beetsplug.audiofeatures.extraction import import_essentia
 from tests.essentia_models import GENRES, write_models
-from tests.test_plugin import AudioFeaturesHelper
+from tests.helpers import AudioFeaturesHelper
 
 EFFNET_HEADS = [
     "mood_happy-discogs-effnet-1",

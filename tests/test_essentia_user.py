@@ -21,8 +21,8 @@ from mediafile import MediaFile
 
 from tests import synth
 from tests.conftest import Audio
+from tests.helpers import AudioFeaturesHelper
 from tests.synth import BEET
-from tests.test_plugin import AudioFeaturesHelper
 
 
 def own_fields(item: Item) -> dict[str, Any]:

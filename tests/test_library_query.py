@@ -11,7 +11,7 @@ from beetsplug.audiofeatures.library_query import (
     matching_ids,
     split_ids,
 )
-from tests.test_plugin import AudioFeaturesHelper
+from tests.helpers import AudioFeaturesHelper
 
 
 class TestChunks(AudioFeaturesHelper):

@@ -5,45 +5,16 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import shutil
 import threading
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from beets.exceptions import UserError
-from beets.library import Item
-from beets.test.helper import ImportHelper, IOMixin, PluginTestHelper
+from beets.test.helper import ImportHelper
 from mediafile import MediaFile
 
 from tests.conftest import Audio
-
-
-class AudioFeaturesHelper(IOMixin, PluginTestHelper):
-    plugin: ClassVar[str] = "audiofeatures"
-    db_on_disk: ClassVar[bool] = True
-
-    @pytest.fixture(autouse=True)
-    def _audio(self, setup: None, audio: Audio) -> None:
-        self.audio = audio
-        self.config["audiofeatures"]["essentia"]["jobs"] = 1
-
-    def add_track(self, source: Path, **fields: object) -> Item:
-        """Copy a real file into the library, as ``beet import`` would."""
-        target = (
-            self.lib_path / f"{fields.get('title', source.stem)}{source.suffix}"
-        )
-        shutil.copy(source, target)
-        try:
-            item = Item.from_path(target)
-        except Exception:  # not readable by mediafile: still a library item
-            item = Item(path=target, length=15.0)
-        item.update(fields)
-        item.add(self.lib)
-        return item
-
-    def essentia(self, *args: str) -> None:
-        self.run_command("essentia", *args)
+from tests.helpers import AudioFeaturesHelper
 
 
 class TestAnalysis(AudioFeaturesHelper):

@@ -18,7 +18,7 @@ from beets.library import Item
 
 from tests import synth
 from tests.conftest import Audio
-from tests.test_clap_plugin import ClapHelper
+from tests.helpers import ClapHelper
 
 OK = None
 

@@ -20,9 +20,9 @@ from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
 from beetsplug.audiofeatures.library_query import library_name
 from beetsplug.audiofeatures.profiles import ProfileError, resolve_profile
 from tests import synth
+from tests.helpers import ClapHelper
 from tests.reliability.crashing import CrashingAnalyzer
 from tests.synth import BEET
-from tests.test_clap_plugin import ClapHelper
 
 
 class TestWorkerCrash(ClapHelper):
