@@ -13,6 +13,7 @@ Nothing here imports beets.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 #: A decode shorter than expected by more than this share of the expected
@@ -42,6 +43,22 @@ _KINDS = (
 
 class AudioFileError(Exception):
     """The path cannot hold audio; the message says why, in a few words."""
+
+
+class MissingToolError(Exception):
+    """ffmpeg is not installed; the message says what needs it and how
+    to install it."""
+
+
+def require_ffmpeg(needed_for: str) -> str:
+    """The ffmpeg executable, looked up once here for every decode."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise MissingToolError(
+            f"ffmpeg is not installed; {needed_for} (apt install ffmpeg, "
+            "brew install ffmpeg, ...)"
+        )
+    return ffmpeg
 
 
 def check_audio_file(path: str | bytes | os.PathLike[str]) -> None:

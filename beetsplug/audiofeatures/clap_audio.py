@@ -27,6 +27,7 @@ from .audio_files import (
     AudioFileError,
     check_audio_file,
     decode_timeout,
+    require_ffmpeg,
     truncation_reason,
 )
 from .batch import Failure
@@ -35,6 +36,10 @@ from .clap_model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
 T = TypeVar("T")
 #: -70 dBFS: quieter than any music, louder than dither.
 SILENCE_RMS = 10 ** (-70 / 20)
+
+
+#: What the missing-ffmpeg line says needs it.
+CLAP_NEEDS = "CLAP decodes audio with it"
 
 
 class DecodeError(Exception):
@@ -62,16 +67,6 @@ class WindowPolicy:
 
     def describe(self) -> dict[str, float]:
         return {"windows": self.count, "margin": self.margin}
-
-
-def require_ffmpeg() -> str:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise DecodeError(
-            "ffmpeg is not installed; CLAP decodes audio with it "
-            "(apt install ffmpeg, brew install ffmpeg, ...)"
-        )
-    return ffmpeg
 
 
 def probe_duration(path: str) -> float:
@@ -200,7 +195,7 @@ def embed_tracks(
     """Yield ``(key, unit vector or Failure)`` for ``(key, path, length)``
     tracks, in order. ``decoders`` threads run ffmpeg ahead of the model;
     ``embed`` gets up to ``batch_clips`` clips at a time."""
-    ffmpeg = require_ffmpeg()
+    ffmpeg = require_ffmpeg(CLAP_NEEDS)
     queue = iter(tracks)
     pending: deque[_Pending[T]] = deque()
     ahead = max(2 * decoders, batch_clips)

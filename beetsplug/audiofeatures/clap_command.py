@@ -28,8 +28,9 @@ from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from .audio_files import MissingToolError, require_ffmpeg
 from .batch import Failure, Stopped, StopSignals, Tally, progress_bar
-from .clap_audio import DecodeError, embed_tracks, require_ffmpeg
+from .clap_audio import CLAP_NEEDS, embed_tracks
 from .clap_model import (
     ClapEmbedder,
     ModelError,
@@ -142,6 +143,15 @@ class ClapRunner:
         self._opened = False
         self.model = ModelHolder(settings.spec, log)
 
+    def check_tools(self) -> None:
+        """Fail before anything is loaded if ffmpeg is missing or the
+        store cannot be created."""
+        try:
+            require_ffmpeg(CLAP_NEEDS)
+        except MissingToolError as exc:
+            raise UserError(f"audiofeatures: {exc}") from exc
+        self.check_cache()
+
     def check_cache(self) -> None:
         """Fail before the model loads if the store cannot be created:
         the nearest existing folder above it must be writable."""
@@ -182,11 +192,7 @@ class ClapRunner:
         index correct meanwhile)."""
         if not items:
             return
-        try:
-            require_ffmpeg()
-        except DecodeError as exc:
-            raise UserError(f"audiofeatures: {exc}") from exc
-        self.check_cache()
+        self.check_tools()
         embedder = self.model.get()
         by_id = {item.id: item for item in items}
         tracks = [
@@ -321,6 +327,7 @@ def run_clap(
             if key and (vector := store.get(item_id(item), key)) is not None:
                 runner.dump(lib, item, vector)
     if todo:
+        runner.check_tools()
         log.info(
             "embedding {} with {} ({} already embedded)",
             counted(len(todo)), model, tally.skipped,

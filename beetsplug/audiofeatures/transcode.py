@@ -8,11 +8,10 @@ are converted to a temporary 44.1 kHz stereo WAV first.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-from .audio_files import decode_timeout
+from .audio_files import MissingToolError, decode_timeout, require_ffmpeg
 
 #: Extensions whose usual codecs Essentia decodes itself. Anything else
 #: goes through ffmpeg straight away; a file here that still fails (an
@@ -43,12 +42,10 @@ def transcode_to_wav(
     16-bit stereo WAV at ``target``. The ``file:`` prefix keeps any file
     name literal; no shell is involved. The decode is given up after a
     time that grows with the audio expected (``expected_seconds``)."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise TranscodeError(
-            "ffmpeg is needed to read this format but is not installed "
-            "(e.g. apt install ffmpeg)"
-        )
+    try:
+        ffmpeg = require_ffmpeg("it is needed to read this format")
+    except MissingToolError as exc:
+        raise TranscodeError(str(exc)) from exc
     command = [
         ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         *(["-t", f"{seconds:.3f}"] if seconds > 0 else []),

@@ -423,3 +423,26 @@ def test_a_track_removed_during_beet_clap_stays_removed(
         "embedded 15, missing 0, stale 0, orphaned 0"
         in library.beet("clap", "--stats").out
     )
+
+
+# -- a missing ffmpeg ---------------------------------------------------------
+
+
+def test_without_ffmpeg_clap_is_one_line_and_essentia_still_reads_flac(
+    library: Library, tmp_path: Path
+):
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    library.env["PATH"] = str(empty)  # nothing to run: no ffmpeg, no ffprobe
+    run = library.beet("clap")
+    assert run.returncode == 1
+    assert run.err.strip().splitlines() == [
+        (
+            "error: audiofeatures: ffmpeg is not installed; CLAP decodes "
+            "audio with it (apt install ffmpeg, brew install ffmpeg, ...)"
+        )
+    ]
+    assert not library.stores()
+    analysed = library.beet("essentia", "--profile", "rhythm")
+    assert analysed.returncode == 0, analysed.err
+    assert "analysed 2" in analysed.err
