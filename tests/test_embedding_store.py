@@ -10,7 +10,8 @@ import pytest
 
 from beetsplug.audiofeatures.clap_audio import WindowPolicy
 from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
-from beetsplug.audiofeatures.search import rank, unit
+from beetsplug.audiofeatures.search import rank
+from beetsplug.audiofeatures.vectors import unit
 
 
 def vector(seed: int, dim: int = 8) -> np.ndarray:

@@ -32,6 +32,7 @@ from .audio_files import (
 )
 from .batch import Failure
 from .clap_model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
+from .vectors import unit
 
 T = TypeVar("T")
 #: -70 dBFS: quieter than any music, louder than dither.
@@ -252,5 +253,5 @@ def _embed_batch(
         row += len(clips)
         yield (
             key,
-            (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32),
+            unit(mean),
         )

@@ -66,7 +66,8 @@ from .library_query import (
     split_ids,
     user_query,
 )
-from .search import Ranking, rank, unit
+from .search import Ranking, rank
+from .vectors import unit
 from .zero_shot import LabelSet, probabilities, tag_values
 
 if TYPE_CHECKING:

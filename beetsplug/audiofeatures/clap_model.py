@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .atomic_files import atomic_write
+from .vectors import unit_rows
 
 if TYPE_CHECKING:
     import torch
@@ -653,9 +654,7 @@ def _shape_mismatch(folder: Path, files: list[Path]) -> str | None:
 def _unit_rows(out: Any) -> np.ndarray:
     # transformers 5 wraps the embedding; 4.x returned the tensor itself.
     tensor = getattr(out, "pooler_output", out)
-    rows: np.ndarray = tensor.float().cpu().numpy().astype(np.float32)
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True).clip(1e-12)
-    return rows
+    return unit_rows(tensor.float().cpu().numpy())
 
 
 def _first_line(exc: BaseException) -> str:

@@ -26,11 +26,6 @@ class Ranking:
     per_prompt: np.ndarray  # len(ids) x number of positive targets
 
 
-def unit(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, np.float32)
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
-
-
 def rank(
     index: Index,
     targets: np.ndarray,
