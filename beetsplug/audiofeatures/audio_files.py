@@ -16,6 +16,8 @@ import os
 import shutil
 import stat
 
+from .errors import SetupError, TrackError
+
 #: A decode shorter than expected by more than this share of the expected
 #: length (and at least ``TRUNCATION_SLACK`` seconds) is a truncated file.
 TRUNCATION_TOLERANCE = 0.1
@@ -41,11 +43,11 @@ _KINDS = (
 )
 
 
-class AudioFileError(Exception):
+class AudioFileError(TrackError):
     """The path cannot hold audio; the message says why, in a few words."""
 
 
-class MissingToolError(Exception):
+class MissingToolError(SetupError):
     """ffmpeg is not installed; the message says what needs it and how
     to install it."""
 

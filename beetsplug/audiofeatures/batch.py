@@ -27,6 +27,8 @@ from typing import Any, Generic, TypeVar
 
 from tqdm import tqdm
 
+from .errors import SetupError
+
 J = TypeVar("J")
 R = TypeVar("R")
 
@@ -36,7 +38,7 @@ class Failure:
     reason: str
 
 
-class WorkerStartError(Exception):
+class WorkerStartError(SetupError):
     """A worker could not set itself up (bad profile, missing library)."""
 
 

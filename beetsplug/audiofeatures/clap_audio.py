@@ -32,6 +32,7 @@ from .audio_files import (
 )
 from .batch import Failure
 from .clap_model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
+from .errors import TrackError
 from .vectors import unit
 
 T = TypeVar("T")
@@ -43,7 +44,7 @@ SILENCE_RMS = 10 ** (-70 / 20)
 CLAP_NEEDS = "CLAP decodes audio with it"
 
 
-class DecodeError(Exception):
+class DecodeError(TrackError):
     """ffmpeg could not give us audio for a file."""
 
 

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .atomic_files import atomic_write
+from .errors import SetupError
 from .vectors import unit_rows
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ AUDIO_TOWERS = {96: "HTSAT-tiny", 128: "HTSAT-base", 256: "HTSAT-large"}
 MIN_VOCABULARY = 100
 
 
-class ModelError(Exception):
+class ModelError(SetupError):
     """The model cannot be found or loaded; the message says how to fix it."""
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from .atomic_files import atomic_write
 from .descriptors import Kind, svm_class_field
+from .errors import SetupError
 from .naming import field_slug
 
 SAMPLE_RATE = 16_000
@@ -64,7 +65,7 @@ EXTRACTORS = {
 }  # fmt: skip
 
 
-class ClassifierError(Exception):
+class ClassifierError(SetupError):
     """A model is missing or unusable; the message says what to do."""
 
 

@@ -51,13 +51,14 @@ import numpy as np
 from filelock import FileLock
 
 from .atomic_files import atomic_write
+from .errors import StoreError
 
 SHARD = 1000
 INDEX_FILES = ("index.json", "index-ids.npy", "index-keys.npy", "index.npy")
 KEY_DTYPE = "<U32"
 
 
-class DamagedIndexError(Exception):
+class DamagedIndexError(StoreError):
     """The saved index cannot be used; the message says why."""
 
 

@@ -27,6 +27,7 @@ from .atomic_files import atomic_write
 from .audio_files import AudioFileError, check_audio_file, truncation_reason
 from .classifiers import ClassifierError, Classifiers, ModelFiles
 from .descriptors import GROUPS, MEASURED, Kind, read_descriptors
+from .errors import SetupError, TrackError
 from .key_estimation import hpcp_key, key_extractor, most_confident
 from .profiles import Profile
 from .transcode import TranscodeError, needs_transcode, transcode_to_wav
@@ -40,11 +41,11 @@ SILENCE_LUFS = -70.0  # EBU R128's absolute gate
 SILENT = "the audio is silent"
 
 
-class AnalysisError(Exception):
+class AnalysisError(TrackError):
     """One file could not be analysed; the message is the reason."""
 
 
-class EssentiaMissingError(ImportError):
+class EssentiaMissingError(SetupError, ImportError):
     """The ``essentia`` module cannot be imported."""
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from . import key_estimation
 from .descriptors import GROUPS
+from .errors import SetupError
 
 NAMED = ("music", "freesound", *GROUPS)
 
@@ -44,7 +45,7 @@ DEFAULT_KEY_PROFILE = key_estimation.DEFAULT_PROFILE
 DEFAULT_MIN_KEY_STRENGTH = key_estimation.DEFAULT_MIN_STRENGTH
 
 
-class ProfileError(ValueError):
+class ProfileError(SetupError, ValueError):
     """A profile that cannot be used; the message says why."""
 
 

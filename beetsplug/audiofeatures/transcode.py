@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from .audio_files import MissingToolError, decode_timeout, require_ffmpeg
+from .errors import TrackError
 
 #: Extensions whose usual codecs Essentia decodes itself. Anything else
 #: goes through ffmpeg straight away; a file here that still fails (an
@@ -24,7 +25,7 @@ NATIVE_EXTENSIONS = frozenset(
 )  # fmt: skip
 
 
-class TranscodeError(Exception):
+class TranscodeError(TrackError):
     """ffmpeg could not produce a WAV; the message says why."""
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from .errors import SetupError
 from .naming import field_slug
 
 PREFIX = "clap_"
 DEFAULT_TEMPLATE = "{} music"
 
 
-class LabelSetError(ValueError):
+class LabelSetError(SetupError, ValueError):
     """A label set in the configuration is malformed."""
 
 
