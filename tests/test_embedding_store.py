@@ -223,3 +223,16 @@ def test_unreadable_or_odd_sized_vector_files_are_removed_by_a_rebuild(
     # the next beet clap sees them as not embedded and embeds them again
     assert not store.has(2)
     assert not store.has(3)
+
+
+def test_a_journalled_vector_replaced_before_the_fold_is_found(tmp_path):
+    store = open_store(tmp_path)
+    store.put(5, vector(1), "aa")
+    store.index()
+    store.put(5, vector(2), "bb")
+    # a newer put whose journal line is not written yet
+    store.vector_path(5, "bb").rename(store.vector_path(5, "cc"))
+    index = store.index()
+    assert index.ids.tolist() == [5]
+    assert index.key(5) == "cc"
+    np.testing.assert_array_equal(index.matrix[0], vector(2))

@@ -114,7 +114,8 @@ class Index:
             )],
             bool,
         )  # fmt: skip
-        return rows[current] if len(rows) else rows
+        kept: np.ndarray = rows[current]
+        return kept
 
     def key(self, item_id: int) -> str | None:
         """The key of the item's vector, None when it has none."""
@@ -159,7 +160,7 @@ class EmbeddingStore:
         number = int(item_id)
         if number < 0:
             raise ValueError(f"not an item id: {item_id}")
-        if key and not key.isalnum():
+        if not _is_key(key):
             raise ValueError(f"not a vector key: {key!r}")
         name = f"{number}.{key}.npy" if key else f"{number}.npy"
         return self.folder / "vectors" / f"{number // SHARD:04d}" / name
@@ -174,7 +175,7 @@ class EmbeddingStore:
             )
         path = self.vector_path(item_id, key)
         atomic_save(path, vector)
-        for old in self._files_of(int(item_id)):
+        for old in self._files_of(int(item_id)).values():
             if old != path:
                 old.unlink(missing_ok=True)
         self._journal([f"+{int(item_id)} {key}".rstrip()])
@@ -191,7 +192,7 @@ class EmbeddingStore:
         removed = []
         for item_id in item_ids:
             files = self._files_of(int(item_id))
-            for path in files:
+            for path in files.values():
                 path.unlink(missing_ok=True)
             if files:
                 removed.append(f"-{int(item_id)}")
@@ -199,17 +200,27 @@ class EmbeddingStore:
             self._journal(removed)
         return len(removed)
 
-    def _files_of(self, item_id: int) -> list[Path]:
+    def _files_of(self, item_id: int) -> dict[str, Path]:
+        """The item's vector files by key (one, but for a crash between
+        writing a new file and removing the old)."""
         shard = self.vector_path(item_id).parent
-        prefix = f"{item_id}."
         try:
-            return [
-                Path(entry.path)
-                for entry in os.scandir(shard)
-                if entry.name.startswith(prefix) and entry.name.endswith(".npy")
-            ]
+            entries = list(os.scandir(shard))
         except FileNotFoundError:
-            return []
+            return {}
+        return {
+            parsed[1]: Path(entry.path)
+            for entry in entries
+            if (parsed := _vector_name(entry.name)) and parsed[0] == item_id
+        }
+
+    def _newest_key(self, item_id: int) -> str | None:
+        """The key of the item's newest vector file, None without one."""
+        dated = []
+        for key, path in self._files_of(item_id).items():
+            with contextlib.suppress(OSError):
+                dated.append((path.stat().st_mtime, key))
+        return max(dated)[1] if dated else None
 
     def disk_keys(self) -> dict[int, str]:
         """Every item with a vector file, and its key. An item left with
@@ -223,11 +234,9 @@ class EmbeddingStore:
             if not shard.is_dir():
                 continue
             for entry in os.scandir(shard.path):
-                stem, _dot, rest = entry.name.partition(".")
-                key, _dot, ext = rest.rpartition(".")
-                if ext != "npy" or not stem.isdigit() or not _is_key(key):
+                if (parsed := _vector_name(entry.name)) is None:
                     continue
-                item_id = int(stem)
+                item_id, key = parsed
                 with contextlib.suppress(OSError):
                     when = entry.stat().st_mtime
                     if item_id in found:
@@ -403,16 +412,15 @@ class EmbeddingStore:
             new_keys.append(key)
         stored = set(new_ids)
         replaced = [i for i in added if i not in stored]
-        if replaced:  # a newer file may have replaced the journalled one
-            on_disk = self.disk_keys()
-            for item_id in replaced:
-                if (now := on_disk.get(item_id)) is None:
-                    continue  # removed: its "-" line follows
-                vector = self.get(item_id, now)
-                if _is_vector(vector):
-                    new_ids.append(item_id)
-                    new_rows.append(vector)
-                    new_keys.append(now)
+        # A newer file may have replaced the journalled one.
+        for item_id in replaced:
+            if (now := self._newest_key(item_id)) is None:
+                continue  # removed: its "-" line follows
+            vector = self.get(item_id, now)
+            if _is_vector(vector):
+                new_ids.append(item_id)
+                new_rows.append(vector)
+                new_keys.append(now)
         kept_ids = index.ids[keep]
         try:
             ids, rows, keys = _as_index(new_ids, new_rows, new_keys)
@@ -522,6 +530,15 @@ def _is_vector(vector: np.ndarray | None) -> TypeGuard[np.ndarray]:
 
 def _is_key(key: str) -> bool:
     return not key or key.isalnum()
+
+
+def _vector_name(name: str) -> tuple[int, str] | None:
+    """``12345.<key>.npy`` (or ``12345.npy``) as (item id, key)."""
+    stem, _dot, rest = name.partition(".")
+    key, _dot, ext = rest.rpartition(".")
+    if ext != "npy" or not stem.isdigit() or not _is_key(key):
+        return None
+    return int(stem), key
 
 
 def _some(ids: list[int], shown: int = 5) -> str:
