@@ -389,6 +389,7 @@ def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
         ids = {row[0] for row in tx.query("SELECT id FROM items")}
     lines = [f"model {settings.model} (store {current.tag}):"]
     mine = [current, *(s for s in stores(current.root) if s.tag != current.tag)]
+    current_vectors: dict[int, str] = {}
     for store in mine:
         vectors = store.disk_keys()
         orphaned = sorted(set(vectors) - ids)
@@ -412,6 +413,10 @@ def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
             lines.append(line)
         if prune:
             lines.extend(prune_store(store, orphaned, stale))
+            gone = {*orphaned, *stale}
+            vectors = {i: k for i, k in vectors.items() if i not in gone}
+        if store is current:
+            current_vectors = vectors
     for old in stores(settings.cache_dir):  # before stores were per library
         if prune:
             shutil.rmtree(old.folder)
@@ -424,9 +429,10 @@ def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
             )
     if current.folder.is_dir():
         index = current.index()
-        if dict(zip(index.ids.tolist(), index.keys.tolist(), strict=True)) != (
-            current.disk_keys()
-        ):
+        indexed = dict(
+            zip(index.ids.tolist(), index.keys.tolist(), strict=True)
+        )
+        if indexed != current_vectors:
             index = current.rebuild()  # vector files changed behind its back
         lines.append(f"  index: {counted(len(index), 'vector')}")
     for line in lines:
