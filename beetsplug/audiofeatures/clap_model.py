@@ -33,6 +33,7 @@ import numpy as np
 
 from .atomic_files import atomic_write
 from .errors import SetupError
+from .naming import folder_slug
 from .vectors import unit_rows
 
 if TYPE_CHECKING:
@@ -844,8 +845,5 @@ def model_tag(identity: dict[str, Any]) -> str:
     digest = hashlib.sha256(
         json.dumps(identity, sort_keys=True).encode()
     ).hexdigest()[:10]
-    stem = re.sub(
-        r"[^A-Za-z0-9._-]+", "-", str(identity["model"]).split("/")[-1]
-    )
-    stem = stem.removesuffix(".pt").strip(".-")[:40] or "model"
-    return f"{stem}-{digest}"
+    name = str(identity["model"]).split("/")[-1].removesuffix(".pt")
+    return f"{folder_slug(name, 'model')}-{digest}"

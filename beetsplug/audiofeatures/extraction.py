@@ -345,9 +345,8 @@ class LightPipeline(Pipeline):
             centroid(spectrum**2)
             for spectrum in self._frames(es.EqualLoudness()(mono))
         ]
-        dynamic_complexity = es.DynamicComplexity(sampleRate=SAMPLE_RATE)(mono)[
-            0
-        ]
+        complexity = es.DynamicComplexity(sampleRate=SAMPLE_RATE)
+        dynamic_complexity = complexity(mono)[0]
         return {
             "lowlevel.loudness_ebu128.integrated": integrated,
             "lowlevel.loudness_ebu128.loudness_range": loudness_range,

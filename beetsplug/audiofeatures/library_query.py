@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +23,8 @@ from beets.exceptions import UserError
 from beets.library import Item
 from beets.library.queries import parse_query_parts
 from beets.util import displayable_path
+
+from .naming import folder_slug
 
 if TYPE_CHECKING:
     from beets.library import Album, Library
@@ -214,7 +215,7 @@ def library_name(database: str | bytes | os.PathLike[str]) -> str:
     if path == ":memory:":
         return "memory"
     full = os.path.realpath(os.path.expanduser(path))
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(full).stem)[:40] or "library"
+    stem = folder_slug(Path(full).stem, "library")
     return f"{stem}-{hashlib.sha256(full.encode()).hexdigest()[:10]}"
 
 
