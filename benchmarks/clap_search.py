@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from beetsplug.audiofeatures.embedding_store import EmbeddingStore, Index
-from beetsplug.audiofeatures.search import Ranking, rank
+from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.store import EmbeddingStore, Index
 
 DIM = 512
 LIMIT = 50

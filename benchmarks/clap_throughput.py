@@ -48,18 +48,18 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from beetsplug.audiofeatures.batch import Failure
-from beetsplug.audiofeatures.clap_audio import (
+from beets_audiofeatures.clap.audio import (
     WindowPolicy,
     decode_clips,
     embed_tracks,
 )
-from beetsplug.audiofeatures.clap_model import (
+from beets_audiofeatures.clap.model import (
     CLIP_SAMPLES,
     SAMPLE_RATE,
     ClapEmbedder,
     ModelSpec,
 )
+from beets_audiofeatures.runner import Failure
 from tests.clap_fixtures import make_model, make_tokenizer
 
 WINDOWS = 3

@@ -53,20 +53,20 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from beetsplug.audiofeatures.classifiers import (
+from beets_audiofeatures.essentia.classifiers import (
     EXTRACTORS,
     Classifiers,
     ModelFiles,
     OnnxRoute,
     pad_to_patch,
 )
-from beetsplug.audiofeatures.extraction import (
+from beets_audiofeatures.essentia.extraction import (
     AnalysisJob,
     Analyzer,
     ClassifierSpec,
     import_essentia,
 )
-from beetsplug.audiofeatures.profiles import resolve_profile
+from beets_audiofeatures.essentia.profiles import resolve_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADS = (

@@ -9,7 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from beetsplug.audiofeatures.descriptors import (  # noqa: E402
+from beets_audiofeatures.essentia.descriptors import (  # noqa: E402
     DESCRIPTORS,
     SVM_MODELS,
     svm_class_field,

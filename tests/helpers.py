@@ -16,8 +16,8 @@ import pytest
 from beets.library import Item
 from beets.test.helper import IOMixin, PluginTestHelper
 
+from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from beetsplug.audiofeatures.clap_settings import library_cache
-from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
 from beetsplug.audiofeatures.library_query import source_key
 from tests.conftest import Audio, ClapAssets
 

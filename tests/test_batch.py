@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from beetsplug.audiofeatures.batch import Failure, WorkerPool, WorkerStartError
+from beets_audiofeatures.runner import Failure, WorkerPool, WorkerStartError
 from tests.pool_workers import BrokenSetup, Squarer
 
 

@@ -13,15 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beetsplug.audiofeatures import audio_files
-from beetsplug.audiofeatures.audio_files import (
+from beets_audiofeatures import audio_files
+from beets_audiofeatures.audio_files import (
     AudioFileError,
     check_audio_file,
     decode_timeout,
     truncation_reason,
 )
-from beetsplug.audiofeatures.batch import Failure
-from beetsplug.audiofeatures.clap_audio import (
+from beets_audiofeatures.clap.audio import (
     CLIP_SAMPLES,
     DecodeError,
     WindowPolicy,
@@ -29,7 +28,8 @@ from beetsplug.audiofeatures.clap_audio import (
     decode_window,
     embed_tracks,
 )
-from beetsplug.audiofeatures.clap_model import ClapEmbedder, ModelSpec
+from beets_audiofeatures.clap.model import ClapEmbedder, ModelSpec
+from beets_audiofeatures.runner import Failure
 from tests import synth
 from tests.conftest import Audio, ClapAssets
 

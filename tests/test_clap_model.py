@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from beetsplug.audiofeatures.clap_model import (
+from beets_audiofeatures.clap.model import (
     CLIP_SAMPLES,
     ClapEmbedder,
     ModelError,

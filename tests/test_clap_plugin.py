@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from beets.exceptions import UserError
 
-from beetsplug.audiofeatures import clap_model
-from beetsplug.audiofeatures.clap_model import ClapEmbedder, ModelSpec
-from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
+from beets_audiofeatures.clap import model as clap_model
+from beets_audiofeatures.clap.model import ClapEmbedder, ModelSpec
+from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from tests.helpers import ClapHelper
 
 

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from beets.exceptions import UserError
 
-from beetsplug.audiofeatures.classifiers import (
+from beets_audiofeatures.essentia.classifiers import (
     Classifiers,
     ModelFiles,
     file_tags,
     read_head,
 )
-from beetsplug.audiofeatures.extraction import import_essentia
+from beets_audiofeatures.essentia.extraction import import_essentia
 from tests.essentia_models import GENRES, write_models
 from tests.helpers import AudioFeaturesHelper
 

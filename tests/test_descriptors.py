@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from beetsplug.audiofeatures.descriptors import (
+from beets_audiofeatures.essentia.descriptors import (
     DESCRIPTORS,
     aggregate_album,
     read_descriptors,

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beetsplug.audiofeatures.clap_audio import WindowPolicy
-from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
-from beetsplug.audiofeatures.search import rank
-from beetsplug.audiofeatures.vectors import unit
+from beets_audiofeatures.clap.audio import WindowPolicy
+from beets_audiofeatures.clap.search import rank
+from beets_audiofeatures.clap.store import EmbeddingStore, stores
+from beets_audiofeatures.vectors import unit
 
 
 def vector(seed: int, dim: int = 8) -> np.ndarray:

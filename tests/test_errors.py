@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from types import ModuleType
 
-import beetsplug.audiofeatures as package
-from beetsplug.audiofeatures.errors import (
+import beets_audiofeatures
+import beetsplug.audiofeatures
+from beets_audiofeatures.errors import (
     AudioFeaturesError,
     SetupError,
     StoreError,
@@ -17,15 +19,20 @@ from beetsplug.audiofeatures.errors import (
 
 def defined_exceptions() -> list[type[BaseException]]:
     found = []
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        for _, value in inspect.getmembers(module, inspect.isclass):
-            if (
-                issubclass(value, BaseException)
-                and value.__module__ == module.__name__
-            ):
-                found.append(value)
+    for package in (beets_audiofeatures, beetsplug.audiofeatures):
+        prefix = f"{package.__name__}."
+        for info in pkgutil.walk_packages(package.__path__, prefix):
+            found.extend(exceptions_of(importlib.import_module(info.name)))
     return found
+
+
+def exceptions_of(module: ModuleType) -> list[type[BaseException]]:
+    return [
+        value
+        for _, value in inspect.getmembers(module, inspect.isclass)
+        if issubclass(value, BaseException)
+        and value.__module__ == module.__name__
+    ]
 
 
 def test_each_exception_is_a_track_setup_or_store_error():

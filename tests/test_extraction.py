@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from beetsplug.audiofeatures.extraction import (
+from beets_audiofeatures.essentia.extraction import (
     AnalysisError,
     AnalysisJob,
     Analyzer,
 )
-from beetsplug.audiofeatures.profiles import resolve_profile
+from beets_audiofeatures.essentia.profiles import resolve_profile
 from tests.conftest import Audio
 
 

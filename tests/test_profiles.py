@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from beetsplug.audiofeatures.profiles import ProfileError, resolve_profile
+from beets_audiofeatures.essentia.profiles import ProfileError, resolve_profile
 
 
 def test_named_profiles():

@@ -19,6 +19,15 @@ from beets import ui
 from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
 
+from beets_audiofeatures.essentia.keys import parse_key
+from beetsplug.audiofeatures.fields import (
+    ALBUM_TYPES,
+    ITEM_TYPES,
+    MOOD_TAG,
+    type_for,
+)
+from beetsplug.audiofeatures.setting_values import read_setting
+
 from . import (
     albums,
     clap_command,
@@ -26,9 +35,6 @@ from . import (
     essentia_command,
     subcommands,
 )
-from .fields import ALBUM_TYPES, ITEM_TYPES, MOOD_TAG, type_for
-from .keys import parse_key
-from .setting_values import read_setting
 
 if TYPE_CHECKING:
     from beets.dbcore import types

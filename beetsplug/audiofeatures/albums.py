@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch import count
-from .descriptors import AGGREGATED, aggregate_album
+from beets_audiofeatures.essentia.descriptors import AGGREGATED, aggregate_album
+from beets_audiofeatures.runner import count
 
 if TYPE_CHECKING:
     from beets.library import Album, Item, Library

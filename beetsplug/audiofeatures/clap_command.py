@@ -28,17 +28,36 @@ from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .audio_files import MissingToolError, require_ffmpeg
-from .batch import Failure, Stopped, StopSignals, Tally, progress_bar
-from .clap_audio import CLAP_NEEDS, embed_tracks
-from .clap_model import (
+from beets_audiofeatures.audio_files import MissingToolError, require_ffmpeg
+from beets_audiofeatures.clap.audio import CLAP_NEEDS, embed_tracks
+from beets_audiofeatures.clap.model import (
     ClapEmbedder,
     ModelError,
     ModelSpec,
     tokenizer_identity,
 )
-from .clap_settings import DEFAULTS as DEFAULTS
-from .clap_settings import (
+from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.store import (
+    EmbeddingStore,
+    Index,
+    atomic_save,
+    stores,
+)
+from beets_audiofeatures.clap.zero_shot import (
+    LabelSet,
+    probabilities,
+    tag_values,
+)
+from beets_audiofeatures.runner import (
+    Failure,
+    Stopped,
+    StopSignals,
+    Tally,
+    progress_bar,
+)
+from beets_audiofeatures.vectors import unit
+from beetsplug.audiofeatures.clap_settings import DEFAULTS as DEFAULTS
+from beetsplug.audiofeatures.clap_settings import (
     EMBEDDING,
     QUERY,
     STORE,
@@ -46,10 +65,11 @@ from .clap_settings import (
     ClapSettings,
     library_cache,
 )
-from .clap_settings import cache_dir as cache_dir
-from .clap_settings import tag_field_types as tag_field_types
-from .embedding_store import EmbeddingStore, Index, atomic_save, stores
-from .library_query import (
+from beetsplug.audiofeatures.clap_settings import cache_dir as cache_dir
+from beetsplug.audiofeatures.clap_settings import (
+    tag_field_types as tag_field_types,
+)
+from beetsplug.audiofeatures.library_query import (
     CHUNK,
     UID,
     audio_fingerprint,
@@ -66,9 +86,6 @@ from .library_query import (
     split_ids,
     user_query,
 )
-from .search import Ranking, rank
-from .vectors import unit
-from .zero_shot import LabelSet, probabilities, tag_values
 
 if TYPE_CHECKING:
     from beets.library import Library

@@ -18,18 +18,23 @@ import confuse
 from beets import config as beets_config
 from beets.exceptions import UserError
 
-from .clap_audio import WindowPolicy
-from .clap_model import ModelError, ModelSpec, model_identity, model_tag
-from .embedding_store import EmbeddingStore
-from .fields import PROBABILITY, STRING
-from .library_query import library_name
-from .setting_values import bad_setting
-from .zero_shot import (
+from beets_audiofeatures.clap.audio import WindowPolicy
+from beets_audiofeatures.clap.model import (
+    ModelError,
+    ModelSpec,
+    model_identity,
+    model_tag,
+)
+from beets_audiofeatures.clap.store import EmbeddingStore
+from beets_audiofeatures.clap.zero_shot import (
     DEFAULT_TEMPLATE,
     LabelSet,
     LabelSetError,
     parse_label_sets,
 )
+from beetsplug.audiofeatures.fields import PROBABILITY, STRING
+from beetsplug.audiofeatures.library_query import library_name
+from beetsplug.audiofeatures.setting_values import bad_setting
 
 if TYPE_CHECKING:
     from beets.library import Library

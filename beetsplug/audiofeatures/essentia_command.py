@@ -22,18 +22,7 @@ from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .albums import own, store_album_aggregates
-from .batch import (
-    Failure,
-    Stopped,
-    StopSignals,
-    Tally,
-    WorkerPool,
-    WorkerStartError,
-    count,
-    progress_bar,
-)
-from .classifiers import (
+from beets_audiofeatures.essentia.classifiers import (
     LICENCE,
     ROUTES,
     SITE,
@@ -44,21 +33,40 @@ from .classifiers import (
     file_tags,
     read_head,
 )
-from .descriptors import (
+from beets_audiofeatures.essentia.descriptors import (
     BY_FIELD,
     GROUPS,
     Kind,
     descriptors_for,
     method_field,
 )
-from .extraction import (
+from beets_audiofeatures.essentia.extraction import (
     AnalysisError,
     AnalysisJob,
     AnalysisResult,
     Analyzer,
     ClassifierSpec,
 )
-from .library_query import (
+from beets_audiofeatures.essentia.profiles import (
+    DEFAULT_KEY_PROFILE,
+    DEFAULT_MIN_KEY_STRENGTH,
+    KEY_PROFILES,
+    Profile,
+    ProfileError,
+    resolve_profile,
+)
+from beets_audiofeatures.runner import (
+    Failure,
+    Stopped,
+    StopSignals,
+    Tally,
+    WorkerPool,
+    WorkerStartError,
+    count,
+    progress_bar,
+)
+from beetsplug.audiofeatures.albums import own, store_album_aggregates
+from beetsplug.audiofeatures.library_query import (
     audio_fingerprint,
     dump_path,
     each_item,
@@ -69,15 +77,12 @@ from .library_query import (
     matching_ids,
     split_ids,
 )
-from .profiles import (
-    DEFAULT_KEY_PROFILE,
-    DEFAULT_MIN_KEY_STRENGTH,
-    KEY_PROFILES,
-    Profile,
-    ProfileError,
-    resolve_profile,
+from beetsplug.audiofeatures.setting_values import (
+    bad_setting,
+    read_choice,
+    read_number,
+    read_setting,
 )
-from .setting_values import bad_setting, read_choice, read_number, read_setting
 
 if TYPE_CHECKING:
     from beets.library import Album, Item, Library

@@ -14,8 +14,13 @@ import mediafile
 from beets.dbcore import types
 from beets.dbcore.query import FieldQuery
 
-from .descriptors import AGGREGATED, DESCRIPTORS, Kind, svm_fields
-from .keys import normalize_key
+from beets_audiofeatures.essentia.descriptors import (
+    AGGREGATED,
+    DESCRIPTORS,
+    Kind,
+    svm_fields,
+)
+from beets_audiofeatures.essentia.keys import normalize_key
 
 
 class KeyQuery(FieldQuery[str]):

@@ -24,7 +24,7 @@ from beets.library import Item
 from beets.library.queries import parse_query_parts
 from beets.util import displayable_path
 
-from .naming import folder_slug
+from beets_audiofeatures.naming import folder_slug
 
 if TYPE_CHECKING:
     from beets.library import Album, Library

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
-from beetsplug.audiofeatures.extraction import (
+from beets_audiofeatures.essentia.extraction import (
     AnalysisJob,
     AnalysisResult,
     Analyzer,

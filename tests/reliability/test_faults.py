@@ -15,10 +15,10 @@ import pytest
 import yaml
 from beets.exceptions import UserError
 
+from beets_audiofeatures.clap.store import EmbeddingStore, stores
+from beets_audiofeatures.essentia.profiles import ProfileError, resolve_profile
 from beetsplug.audiofeatures import essentia_command
-from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
 from beetsplug.audiofeatures.library_query import library_name
-from beetsplug.audiofeatures.profiles import ProfileError, resolve_profile
 from tests import synth
 from tests.helpers import ClapHelper
 from tests.reliability.crashing import CrashingAnalyzer
@@ -176,7 +176,7 @@ class TestHostileInput:
         assert store.discard([7]) == 1
 
     def test_no_shell_between_beets_and_ffmpeg(self, tmp_path, audio):
-        from beetsplug.audiofeatures.transcode import transcode_to_wav
+        from beets_audiofeatures.transcode import transcode_to_wav
 
         odd = tmp_path / "-$(touch pwned) `x` 'q' \"d\".flac"
         odd.write_bytes(audio.a120_flac.read_bytes())

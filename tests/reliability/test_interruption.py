@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from beetsplug.audiofeatures.embedding_store import stores
+from beets_audiofeatures.clap.store import stores
 from beetsplug.audiofeatures.library_query import library_name
 from tests import synth
 from tests.conftest import Audio

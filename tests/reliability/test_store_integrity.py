@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beetsplug.audiofeatures.embedding_store import EmbeddingStore, stores
+from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from beetsplug.audiofeatures.library_query import library_name
 from tests import clap_fixtures, synth
 from tests.conftest import Audio, ClapAssets

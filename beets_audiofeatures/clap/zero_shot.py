@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SetupError
-from .naming import field_slug
+from ..errors import SetupError
+from ..naming import field_slug
 
 PREFIX = "clap_"
 DEFAULT_TEMPLATE = "{} music"

@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from .audio_files import (
+from ..audio_files import (
     HEADER_PROMISES,
     LIBRARY_EXPECTS,
     AudioFileError,
@@ -30,10 +30,10 @@ from .audio_files import (
     require_ffmpeg,
     truncation_reason,
 )
-from .batch import Failure
-from .clap_model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
-from .errors import TrackError
-from .vectors import unit
+from ..errors import TrackError
+from ..runner import Failure
+from ..vectors import unit
+from .model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
 
 T = TypeVar("T")
 #: -70 dBFS: quieter than any music, louder than dither.

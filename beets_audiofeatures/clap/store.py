@@ -50,8 +50,8 @@ from typing import Any, TypeGuard
 import numpy as np
 from filelock import FileLock
 
-from .atomic_files import atomic_write
-from .errors import StoreError
+from ..atomic_files import atomic_write
+from ..errors import StoreError
 
 SHARD = 1000
 INDEX_FILES = ("index.json", "index-ids.npy", "index-keys.npy", "index.npy")

@@ -31,10 +31,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .atomic_files import atomic_write
-from .errors import SetupError
-from .naming import folder_slug
-from .vectors import unit_rows
+from ..atomic_files import atomic_write
+from ..errors import SetupError
+from ..naming import folder_slug
+from ..vectors import unit_rows
 
 if TYPE_CHECKING:
     import torch

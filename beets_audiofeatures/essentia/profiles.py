@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
+from ..errors import SetupError
 from . import key_estimation
 from .descriptors import GROUPS
-from .errors import SetupError
 
 NAMED = ("music", "freesound", *GROUPS)
 

@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .atomic_files import atomic_write
-from .audio_files import AudioFileError, check_audio_file, truncation_reason
+from ..atomic_files import atomic_write
+from ..audio_files import AudioFileError, check_audio_file, truncation_reason
+from ..errors import SetupError, TrackError
+from ..transcode import TranscodeError, needs_transcode, transcode_to_wav
 from .classifiers import ClassifierError, Classifiers, ModelFiles
 from .descriptors import GROUPS, MEASURED, Kind, read_descriptors
-from .errors import SetupError, TrackError
 from .key_estimation import hpcp_key, key_extractor, most_confident
 from .profiles import Profile
-from .transcode import TranscodeError, needs_transcode, transcode_to_wav
 
 LENGTH = "metadata.audio_properties.length"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embedding_store import Index
+from .store import Index
 
 #: Below this share of the index a subset's rows are copied out and
 #: scored alone; above it, scoring every row (one pass at memory speed)

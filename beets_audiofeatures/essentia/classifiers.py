@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from .atomic_files import atomic_write
+from ..atomic_files import atomic_write
+from ..errors import SetupError
+from ..naming import field_slug
 from .descriptors import Kind, svm_class_field
-from .errors import SetupError
-from .naming import field_slug
 
 SAMPLE_RATE = 16_000
 LICENCE = (

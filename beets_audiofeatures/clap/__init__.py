@@ -1,0 +1,1 @@
+"""CLAP: the model, audio windows, the embedding store, search, zero-shot tags."""

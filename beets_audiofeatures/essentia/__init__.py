@@ -1,0 +1,1 @@
+"""Essentia: descriptors, keys, profiles, trained classifiers."""
