@@ -45,7 +45,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from beetsplug.audiofeatures import key_estimation  # noqa: E402
+from beets_audiofeatures.essentia import key_estimation  # noqa: E402
 
 CORPUS = HERE / "corpus"
 KEY_PROFILES = (
