@@ -5,7 +5,9 @@
   at the end.
 - ``SetupError``: the command cannot do its work at all (a missing tool,
   extra or model, a damaged model, a profile Essentia refuses). It stops
-  with one line; no traceback.
+  with one line, :meth:`SetupError.line`, which names the settings
+  section at fault; the beets side turns it into beets' ``UserError`` in
+  one place; no traceback.
 - ``StoreError``: the vector store found itself damaged and repairs
   itself; it does not leave the store.
 
@@ -25,6 +27,14 @@ class TrackError(AudioFeaturesError):
 
 class SetupError(AudioFeaturesError):
     """The command stops; the message says what is wrong and the fix."""
+
+    #: the settings section the problem is in (``clap``), if it is one
+    section = ""
+
+    def line(self) -> str:
+        """``audiofeatures.clap: the model ... (fix)``: what a user sees."""
+        where = f".{self.section}" if self.section else ""
+        return f"audiofeatures{where}: {self}"
 
 
 class StoreError(AudioFeaturesError):

@@ -9,7 +9,6 @@ from beetsplug.audiofeatures.library_query import (
     item_chunks,
     items_by_id,
     matching_ids,
-    split_ids,
 )
 from tests.helpers import AudioFeaturesHelper
 
@@ -44,14 +43,6 @@ class TestChunks(AudioFeaturesHelper):
         chunks = list(item_chunks(self.lib, expected, size=5))
         assert all(len(chunk) <= 5 for chunk in chunks)
         assert [item.id for chunk in chunks for item in chunk] == expected
-
-    def test_split_counts_what_it_leaves(self):
-        ids = matching_ids(self.lib, [])
-        kept, others = split_ids(
-            self.lib, ids, lambda item: "essentia_bpm" in item
-        )
-        assert kept == [i for i in ids if (i - 1) % 3 == 0]
-        assert others == len(ids) - len(kept)
 
     def test_scattered_ids_load_as_their_items_without_the_gone_ones(self):
         wanted = [19, 2, 23, 7, 500]  # 500 was never in the library

@@ -1,58 +1,81 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from beets_audiofeatures.runner import Failure, WorkerPool, WorkerStartError
+from beets_audiofeatures.process_pool import WorkerPool, WorkerStartError
+from beets_audiofeatures.runner import Failure, Job
 from tests.pool_workers import BrokenSetup, Squarer
 
 
-def test_results_come_back_for_every_job():
+def results(pool: WorkerPool[int, Any], tasks: list[int]) -> dict[int, Any]:
+    """Each job's result by its task (jobs are numbered 100, 101, …)."""
+    jobs = [Job(100 + n, task) for n, task in enumerate(tasks)]
+    out: dict[int, Any] = {}
+    for job, result in pool.run(jobs):
+        assert 100 <= job.id < 100 + len(tasks)
+        out[job.task] = result
+    return out
+
+
+def test_results_come_back_for_every_job() -> None:
     with WorkerPool(Squarer, 2) as pool:
-        results = dict(pool.imap_unordered(range(6)))
-    assert {job: r[0] for job, r in results.items()} == {
+        found = results(pool, list(range(6)))
+    assert {job: r[0] for job, r in found.items()} == {
         n: n * n for n in range(6)
     }
-    assert len({pid for _, pid in results.values()}) == 2  # two processes
+    assert len({pid for _, pid in found.values()}) == 2  # two processes
 
 
-def test_an_exception_fails_only_its_job():
+def test_jobs_come_back_with_their_ids() -> None:
+    with WorkerPool(Squarer, 2) as pool:
+        done = {job.id: result[0] for job, result in pool.run(
+            [Job(7, 3), Job(9, 4)]
+        )}  # fmt: skip
+    assert done == {7: 9, 9: 16}
+
+
+def test_an_exception_fails_only_its_job() -> None:
     with WorkerPool(Squarer, 1) as pool:
-        results = dict(pool.imap_unordered([1, -2, 3]))
-    assert results[-2] == Failure("ValueError: negative: -2")
-    assert results[1][0] == 1
-    assert results[3][0] == 9
+        found = results(pool, [1, -2, 3])
+    assert found[-2] == Failure("ValueError: negative: -2")
+    assert found[1][0] == 1
+    assert found[3][0] == 9
 
 
-def test_a_segfault_costs_one_job_and_the_worker_is_replaced():
+def test_a_segfault_costs_one_job_and_the_worker_is_replaced() -> None:
     with WorkerPool(Squarer, 1) as pool:
-        results = dict(pool.imap_unordered([2, 13, 4]))
-    assert results[13] == Failure(
+        found = results(pool, [2, 13, 4])
+    assert found[13] == Failure(
         "the worker process crashed (killed by SIGSEGV)"
     )
-    assert results[2][0] == 4
-    assert results[4][0] == 16
-    assert results[2][1] != results[4][1]  # a new process took over
+    assert found[2][0] == 4
+    assert found[4][0] == 16
+    assert found[2][1] != found[4][1]  # a new process took over
 
 
-def test_a_crashed_job_can_be_retried_in_a_new_worker():
+def test_a_crashed_job_can_be_retried_in_a_new_worker() -> None:
     with WorkerPool(
-        Squarer, 2, retry_after_crash=lambda job: 14 if job == 13 else None
+        Squarer, 2, retry_after_crash=lambda task: 14 if task == 13 else None
     ) as pool:
-        results = dict(pool.imap_unordered([13, 5]))
-    assert results[14][0] == 196
-    assert results[5][0] == 25
+        done = {job.id: result for job, result in pool.run(
+            [Job(1, 13), Job(2, 5)]
+        )}  # fmt: skip
+    assert done[1][0] == 196  # the retried task, under its item's id
+    assert done[2][0] == 25
 
 
-def test_a_worker_that_cannot_start_stops_the_pool():
+def test_a_worker_that_cannot_start_stops_the_pool() -> None:
     with (
         pytest.raises(WorkerStartError, match="cannot load the model"),
         WorkerPool(BrokenSetup, 2) as pool,
     ):
-        list(pool.imap_unordered([1, 2]))
+        results(pool, [1, 2])
 
 
-def test_the_pool_is_reusable_between_batches():
+def test_the_pool_is_reusable_between_batches() -> None:
     with WorkerPool(Squarer, 1) as pool:
-        first = dict(pool.imap_unordered([1]))
-        second = dict(pool.imap_unordered([2, 3]))
+        first = results(pool, [1])
+        second = results(pool, [2, 3])
     assert first[1][1] == second[2][1] == second[3][1]  # same process

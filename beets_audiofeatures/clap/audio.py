@@ -5,7 +5,8 @@ CLAP hears 10 s at a time. A track's vector is the re-normalised mean of
 the vectors of a few evenly spaced windows, chosen from the track's
 length alone, so the same file always gives the same vector. Decoding
 (ffmpeg processes, in threads) runs ahead while the model works on the
-previous batch.
+previous batch; :class:`EmbeddingLoop` is that, as the runner's
+executor.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..audio_files import (
     truncation_reason,
 )
 from ..errors import TrackError
-from ..runner import Failure
+from ..runner import Failure, Job
 from ..vectors import unit
 from .model import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
 
@@ -256,3 +257,49 @@ def _embed_batch(
             key,
             unit(mean),
         )
+
+
+@dataclass(frozen=True)
+class Track:
+    """What embedding one track needs: its file, and its length as beets
+    recorded it (0: ask ffprobe)."""
+
+    path: str
+    length: float
+
+
+class EmbeddingLoop:
+    """The CLAP executor: ``decoders`` threads run ffmpeg ahead of one
+    model, which gets up to ``batch_clips`` windows at a time. ``load``
+    gives the model's audio embedding function (called once, on the
+    first run that has work)."""
+
+    def __init__(
+        self,
+        load: Callable[[], Callable[[np.ndarray], np.ndarray]],
+        policy: WindowPolicy,
+        *,
+        decoders: int = 2,
+        batch_clips: int = 8,
+    ) -> None:
+        self.load = load
+        self.policy = policy
+        self.decoders = decoders
+        self.batch_clips = batch_clips
+
+    def run(
+        self, jobs: Iterable[Job[Track]]
+    ) -> Iterator[tuple[Job[Track], np.ndarray | Failure]]:
+        jobs = list(jobs)
+        if not jobs:
+            return
+        yield from embed_tracks(
+            ((job, job.task.path, job.task.length) for job in jobs),
+            self.load(),
+            self.policy,
+            decoders=self.decoders,
+            batch_clips=self.batch_clips,
+        )
+
+    def close(self, wait: bool = True) -> None:
+        """Nothing outlives a run: the decoder threads end with it."""

@@ -65,6 +65,8 @@ MIN_VOCABULARY = 100
 class ModelError(SetupError):
     """The model cannot be found or loaded; the message says how to fix it."""
 
+    section = "clap"
+
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -10,7 +10,7 @@ no audio is decoded. No beets here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from string import Formatter
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import SetupError
 from ..naming import field_slug
+from ..runner import Job
 
 PREFIX = "clap_"
 DEFAULT_TEMPLATE = "{} music"
@@ -26,6 +27,10 @@ DEFAULT_TEMPLATE = "{} music"
 
 class LabelSetError(SetupError, ValueError):
     """A label set in the configuration is malformed."""
+
+    def line(self) -> str:
+        # The message starts with the setting's own name (tags.mood).
+        return f"audiofeatures.clap.{self}"
 
 
 @dataclass(frozen=True)
@@ -141,3 +146,40 @@ def tag_values(
     for label, probability in zip(label_set.labels, row, strict=True):
         values[label_set.label_field(label)] = round(float(probability), digits)
     return values
+
+
+class Tagger:
+    """Zero-shot tags as an executor: each job's task is its row in
+    ``matrix``; the rows are scored ``batch`` at a time, in this
+    process (no audio is decoded)."""
+
+    def __init__(
+        self,
+        matrix: np.ndarray,
+        sets: Sequence[LabelSet],
+        prompts: Sequence[np.ndarray],
+        scale: float,
+        batch: int = 500,
+    ) -> None:
+        self.matrix = matrix
+        self.sets = sets
+        self.prompts = prompts
+        self.scale = scale
+        self.batch = batch
+
+    def run(
+        self, jobs: Iterable[Job[int]]
+    ) -> Iterator[tuple[Job[int], dict[str, Any]]]:
+        todo = list(jobs)
+        for start in range(0, len(todo), self.batch):
+            part = todo[start : start + self.batch]
+            vectors = np.asarray(self.matrix[[job.task for job in part]])
+            values: list[dict[str, Any]] = [{} for _ in part]
+            for label_set, prompt in zip(self.sets, self.prompts, strict=True):
+                scored = probabilities(vectors, prompt, self.scale)
+                for row, probs in enumerate(scored):
+                    values[row].update(tag_values(label_set, probs))
+            yield from zip(part, values, strict=True)
+
+    def close(self, wait: bool = True) -> None:
+        """Nothing to stop: it runs in this process."""

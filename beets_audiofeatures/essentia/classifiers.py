@@ -19,6 +19,7 @@ are ``essentia_<task>`` (the most likely class) and
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shutil
 import urllib.request
@@ -39,7 +40,6 @@ LICENCE = (
     "CC BY-NC-SA 4.0 (non-commercial use; Essentia models by the MTG, UPF)"
 )
 SITE = "https://essentia.upf.edu/models/"
-ROUTES = ("auto", "tensorflow", "onnx")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ EXTRACTORS = {
 
 class ClassifierError(SetupError):
     """A model is missing or unusable; the message says what to do."""
+
+    section = "essentia"
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,8 @@ class ModelFiles:
     def needed(self, route: str) -> list[tuple[str, Path]]:
         """``(url, local path)`` of every file the route needs."""
         files: list[tuple[str, Path]] = []
-        extension = ".onnx" if route == "onnx" else ".pb"
+        kind = ROUTE_TYPES[route]
+        extension = kind.extension
         extractors: set[str] = set()
         for name in self.names:
             task = name.split("-", 1)[0]
@@ -208,7 +211,7 @@ class ModelFiles:
             known = EXTRACTORS.get(name)
             if known is None:
                 continue
-            stem = known.onnx_name if route == "onnx" else name
+            stem = kind.extractor_stem(name, known)
             url = f"{self.site}feature-extractors/{known.folder}/{stem}{extension}"
             files.append((url, self.folder / f"{stem}{extension}"))
         return files
@@ -230,16 +233,6 @@ def download(url: str, target: Path, timeout: float = 60) -> None:
         shutil.copyfileobj(response, out)
 
 
-def choose_route(route: str, es: ModuleType | None) -> str:
-    """``auto``: TensorFlow when essentia-tensorflow is installed,
-    otherwise onnxruntime."""
-    if route != "auto":
-        return route
-    if es is not None and hasattr(es, "TensorflowPredict2D"):
-        return "tensorflow"
-    return "onnx"
-
-
 # -- running the models -------------------------------------------------
 
 
@@ -254,6 +247,17 @@ def pad_to_patch(audio: np.ndarray, frames: int) -> np.ndarray:
 
 class TensorflowRoute:
     """The ``.pb`` models through essentia-tensorflow's algorithms."""
+
+    extension = ".pb"
+    #: the distribution it needs, and how to install it
+    needs = (
+        "essentia-tensorflow",
+        "pip uninstall essentia; pip install --pre essentia-tensorflow",
+    )
+
+    @staticmethod
+    def extractor_stem(name: str, known: Extractor) -> str:
+        return name
 
     def __init__(self, es: ModuleType, files: ModelFiles, heads: list[Head]):
         if not hasattr(es, "TensorflowPredict2D"):
@@ -303,6 +307,13 @@ class OnnxRoute:
     Essentia's own front end, so the numbers match the TensorFlow route.
     Tensor names come from the ONNX files (they differ from the names
     in the metadata JSON, which describe the ``.pb``)."""
+
+    extension = ".onnx"
+    needs = ("onnxruntime", "pip install onnxruntime")
+
+    @staticmethod
+    def extractor_stem(name: str, known: Extractor) -> str:
+        return known.onnx_name
 
     def __init__(self, es: ModuleType, files: ModelFiles, heads: list[Head]):
         try:
@@ -395,6 +406,39 @@ def _existing(path: Path) -> str:
     return str(path)
 
 
+#: The classifier routes by name; ``auto`` is :func:`resolve_route`'s.
+ROUTE_TYPES: dict[str, type[TensorflowRoute] | type[OnnxRoute]] = {
+    "tensorflow": TensorflowRoute,
+    "onnx": OnnxRoute,
+}
+ROUTES = ("auto", *ROUTE_TYPES)
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def resolve_route(route: str) -> str:
+    """``auto``: TensorFlow when essentia-tensorflow is installed,
+    otherwise onnxruntime (decided from the installed distributions,
+    without importing Essentia, which costs a second)."""
+    if route != "auto":
+        return route
+    return "tensorflow" if _installed(TensorflowRoute.needs[0]) else "onnx"
+
+
+def route_status(route: str) -> str:
+    """The route, and whether what it needs is installed."""
+    distribution, install = ROUTE_TYPES[route].needs
+    if _installed(distribution):
+        return route
+    return f"{route} ({distribution} is not installed: {install})"
+
+
 class Classifiers:
     """All configured heads, run on one track's 16-kHz mono audio."""
 
@@ -402,9 +446,8 @@ class Classifiers:
         self, es: ModuleType, files: ModelFiles, route: str, top: int
     ) -> None:
         self.heads = files.heads()
-        self.route = choose_route(route, es)
-        runner = TensorflowRoute if self.route == "tensorflow" else OnnxRoute
-        self.run = runner(es, files, self.heads)
+        self.route = resolve_route(route)
+        self.run = ROUTE_TYPES[self.route](es, files, self.heads)
         self.top = top
         self.es = es
 

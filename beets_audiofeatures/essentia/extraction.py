@@ -374,7 +374,6 @@ class AnalysisJob:
     groups: tuple[str, ...] = GROUPS
     classify: bool = False  # run the trained classifiers
     max_seconds: float = 0  # analyse at most this much (0: all)
-    audio: str = ""  # what the library knows of the audio, for provenance
 
     @property
     def too_long(self) -> bool:

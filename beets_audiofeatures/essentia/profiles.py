@@ -48,6 +48,8 @@ DEFAULT_MIN_KEY_STRENGTH = key_estimation.DEFAULT_MIN_STRENGTH
 class ProfileError(SetupError, ValueError):
     """A profile that cannot be used; the message says why."""
 
+    section = "essentia"
+
 
 @dataclass(frozen=True)
 class Profile:

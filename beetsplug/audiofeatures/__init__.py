@@ -1,12 +1,12 @@
 """beets-audiofeatures: Essentia descriptors and CLAP search for beets.
 
-This module is the beets glue: configuration, field types, listeners,
-import stages and template functions; ``subcommands`` holds the command
-lines, ``essentia_command`` and ``clap_command`` what they do. The
-analysis itself lives in modules that do not import beets
-(``extraction``, ``classifiers``, ``descriptors``, ``profiles``, ``keys``,
-``batch``, ``clap_model``, ``clap_audio``, ``embedding_store``,
-``search``, ``zero_shot``).
+This package is the beets side: the plugin class (configuration, field
+types, listeners, import stages, template functions), the command lines
+(``subcommands``), the settings (``essentia_settings``,
+``clap_settings``), what each analysis needs and how its results are
+stored (``essentia_analysis``, ``clap_analysis``), and the one runner
+that drives them (``runner``). The analysis itself lives in the
+``beets_audiofeatures`` package, which never imports beets.
 """
 
 from __future__ import annotations
@@ -20,21 +20,25 @@ from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
 
 from beets_audiofeatures.essentia.keys import parse_key
-from beetsplug.audiofeatures.fields import (
-    ALBUM_TYPES,
-    ITEM_TYPES,
-    MOOD_TAG,
-    type_for,
-)
-from beetsplug.audiofeatures.setting_values import read_setting
 
 from . import (
     albums,
     clap_command,
     clap_settings,
+    clap_store_report,
+    clapquery,
     essentia_command,
+    essentia_settings,
     subcommands,
 )
+from .fields import (
+    ALBUM_TYPES,
+    ITEM_TYPES,
+    MOOD_TAG,
+    type_for,
+)
+from .runner import Runner
+from .setting_values import read_setting
 
 if TYPE_CHECKING:
     from beets.dbcore import types
@@ -59,19 +63,19 @@ class AudioFeaturesPlugin(BeetsPlugin):
         super().__init__()
         self.config.add(
             {
-                "essentia": essentia_command.DEFAULTS,
-                "clap": clap_command.DEFAULTS,
+                "essentia": essentia_settings.DEFAULTS,
+                "clap": clap_settings.DEFAULTS,
             }
         )
         self.item_types = (
             ITEM_TYPES
             | {
                 name: type_for(kind)
-                for name, kind in essentia_command.classifier_field_types(
+                for name, kind in essentia_settings.classifier_field_types(
                     self.config["essentia"]
                 ).items()
             }
-            | clap_command.tag_field_types(self.config["clap"])
+            | clap_settings.tag_field_types(self.config["clap"])
         )
         # The MOOD tag is a file field only for users who tag files with
         # it: a file field is read on every import, and would leave an
@@ -82,8 +86,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
             self.add_media_field("essentia_moods", MOOD_TAG)
         self.template_funcs["camelot"] = _key_code("camelot")
         self.template_funcs["openkey"] = _key_code("open_key")
-        self._import_runner: essentia_command.EssentiaRunner | None = None
-        self._clap_runner: clap_command.ClapRunner | None = None
+        self._import_runner: Runner[Any, Any, Any] | None = None
+        self._clap_runner: Runner[Any, Any, Any] | None = None
         # Both stages are always there and read their ``auto`` setting
         # when an import runs: a bad value must not break other commands.
         self.import_stages = [
@@ -123,16 +127,12 @@ class AudioFeaturesPlugin(BeetsPlugin):
         """Analyse imported tracks (the workers start once per import)."""
         if not self._auto("essentia"):
             return
-        if self._import_runner is None:
-            settings = essentia_command.EssentiaSettings.from_config(
-                self.config["essentia"]
-            )
-            self._import_runner = essentia_command.EssentiaRunner(
-                settings, self._log
-            )
-        essentia_command.import_stage(
-            self._import_runner, session.lib, task.imported_items(), self._log
-        )
+        with subcommands.fatal_errors():
+            if self._import_runner is None:
+                self._import_runner = essentia_command.import_runner(
+                    self.config["essentia"], session.lib, self._log
+                )
+            self._import_runner.run_import(task.imported_items())
 
     def _close_import_runner(self, **_: Any) -> None:
         if self._import_runner is not None:
@@ -143,9 +143,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
         clap_command.run_clap(self.config["clap"], self._log, lib, opts, args)
 
     def _run_clapquery(self, lib: Library, opts: Any, args: list[str]) -> None:
-        clap_command.run_clapquery(
-            self.config["clap"], self._log, lib, opts, args
-        )
+        clapquery.run_clapquery(self.config["clap"], self._log, lib, opts, args)
 
     def clap_import_stage(
         self, session: ImportSession, task: ImportTask
@@ -153,27 +151,20 @@ class AudioFeaturesPlugin(BeetsPlugin):
         """Embed imported tracks (the model is loaded once per import)."""
         if not self._auto("clap"):
             return
-        if self._clap_runner is None:
-            settings = clap_settings.ClapSettings.from_config(
-                self.config["clap"]
-            )
-            self._clap_runner = clap_command.ClapRunner(
-                settings, self._log, session.lib
-            )
-        runner = self._clap_runner
-        todo, tally = clap_command.plan(
-            task.imported_items(), runner.store, runner.settings.force
-        )
-        runner.run(session.lib, todo, tally, fold_index=False)
-        self._log.info("{}", tally.summary("embedded"))
+        with subcommands.fatal_errors():
+            if self._clap_runner is None:
+                self._clap_runner = clap_command.import_runner(
+                    self.config["clap"], session.lib, self._log
+                )
+            self._clap_runner.run_import(task.imported_items())
 
     def _close_clap_runner(self, **_: Any) -> None:
         if self._clap_runner is not None:
-            self._clap_runner.fold_index()  # once per import, not per album
+            self._clap_runner.close()  # folds the index once per import
             self._clap_runner = None
 
     def _forget_item(self, item: Any, **_: Any) -> None:
         # Only the cache location matters here: a CLAP setting that is
         # wrong for embedding must not break `beet rm`.
-        cache = clap_command.cache_dir(self.config["clap"])
-        clap_command.forget_item(cache, item)
+        cache = clap_settings.cache_dir(self.config["clap"])
+        clap_store_report.forget_item(cache, item)

@@ -20,7 +20,6 @@ from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.audio import WindowPolicy
 from beets_audiofeatures.clap.model import (
-    ModelError,
     ModelSpec,
     model_identity,
     model_tag,
@@ -29,12 +28,13 @@ from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.clap.zero_shot import (
     DEFAULT_TEMPLATE,
     LabelSet,
-    LabelSetError,
     parse_label_sets,
 )
-from beetsplug.audiofeatures.fields import PROBABILITY, STRING
-from beetsplug.audiofeatures.library_query import library_name
-from beetsplug.audiofeatures.setting_values import bad_setting
+from beets_audiofeatures.errors import SetupError
+
+from .fields import PROBABILITY, STRING
+from .library_query import library_name
+from .setting_values import bad_setting
 
 if TYPE_CHECKING:
     from beets.library import Library
@@ -113,7 +113,7 @@ def tag_field_types(view: confuse.ConfigView) -> dict[str, Any]:
     none, and ``beet clap --tags`` says what is wrong."""
     try:
         sets = ClapSettings(view).label_sets
-    except UserError:
+    except (UserError, SetupError):
         return {}
     types: dict[str, Any] = {"clap_tags_model": STRING}
     for label_set in sets:
@@ -273,10 +273,7 @@ class ClapSettings:
             "seconds": 10,
             **self.policy.describe(),
         }
-        try:
-            return model_identity(ModelSpec(model=self.model), pipeline)
-        except ModelError as exc:
-            raise UserError(f"audiofeatures.clap: {exc}") from exc
+        return model_identity(ModelSpec(model=self.model), pipeline)
 
     def store(self, lib: Library) -> EmbeddingStore:
         """The configured model's store for this library."""
@@ -288,11 +285,8 @@ class ClapSettings:
 
     @cached_property
     def label_sets(self) -> tuple[LabelSet, ...]:
-        try:
-            return tuple(
-                parse_label_sets(
-                    raw(self.view, "tags"), raw(self.view, "tag_prompt")
-                )
+        return tuple(
+            parse_label_sets(
+                raw(self.view, "tags"), raw(self.view, "tag_prompt")
             )
-        except LabelSetError as exc:
-            raise UserError(f"audiofeatures.clap.{exc}") from exc
+        )

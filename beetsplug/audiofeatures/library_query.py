@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,6 @@ from beets.dbcore.query import MatchQuery, OrQuery, ParsingError
 from beets.exceptions import UserError
 from beets.library import Item
 from beets.library.queries import parse_query_parts
-from beets.util import displayable_path
 
 from beets_audiofeatures.naming import folder_slug
 
@@ -109,34 +108,6 @@ def each_item(lib: Library, ids: Sequence[int]) -> Iterator[Item]:
     """The items with these ids, one by one, loaded a chunk at a time."""
     for chunk in item_chunks(lib, ids):
         yield from chunk
-
-
-def split_ids(
-    lib: Library, ids: Sequence[int], keep: Callable[[Item], bool]
-) -> tuple[list[int], int]:
-    """The ids whose items ``keep`` accepts, and how many it did not."""
-    kept: list[int] = []
-    others = 0
-    for item in each_item(lib, ids):
-        if keep(item) and item.id is not None:
-            kept.append(item.id)
-        else:
-            others += 1
-    return kept, others
-
-
-def live_item(lib: Library, loaded: Item, log: Any, lost: str) -> Item | None:
-    """``loaded`` read afresh just before a result is stored on it, or
-    None (with a line saying ``lost``) when it left the library during the
-    run: storing the old object would bring the removed track back."""
-    item = lib.get_item(item_id(loaded))
-    if item is None:
-        log.warning(
-            "{}: removed from the library during the run; {}",
-            displayable_path(loaded.path),
-            lost,
-        )
-    return item
 
 
 def audio_fingerprint(item: Item | Mapping[str, Any]) -> str:

@@ -1,15 +1,41 @@
 """The command lines of ``beet essentia``, ``beet clap`` and ``beet
-clapquery``: names, options and help texts. The work is done by
-``essentia_command`` and ``clap_command``."""
+clapquery``: names, options and help texts, and the command boundary
+where the core's fatal errors become beets' one-line ``UserError``. The
+work is done by ``essentia_command``, ``clap_command`` and ``clapquery``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from beets import ui
+from beets.exceptions import UserError
+
+from beets_audiofeatures.errors import SetupError
 
 CommandFunc = Callable[..., Any]
+
+
+@contextlib.contextmanager
+def fatal_errors() -> Iterator[None]:
+    """The one place a :class:`SetupError` of the core (a missing tool,
+    model or extra, a damaged model, a profile Essentia refuses) becomes
+    the one line beets prints instead of a traceback."""
+    try:
+        yield
+    except SetupError as exc:
+        raise UserError(exc.line()) from exc
+
+
+def guarded(func: CommandFunc) -> CommandFunc:
+    @functools.wraps(func)
+    def run(*args: Any) -> Any:
+        with fatal_errors():
+            return func(*args)
+
+    return run
 
 
 def add_force_and_pretend(
@@ -81,7 +107,7 @@ def essentia(func: CommandFunc) -> ui.Subcommand:
         help="download the missing model files from Essentia's site",
     )
     parser.add_album_option()
-    cmd.func = func
+    cmd.func = guarded(func)
     return cmd  # fmt: skip
 
 
@@ -124,7 +150,7 @@ def clap(func: CommandFunc) -> ui.Subcommand:
         default=False,
         help="delete vectors of tracks no longer in the library",
     )
-    cmd.func = func
+    cmd.func = guarded(func)
     return cmd  # fmt: skip
 
 
@@ -190,5 +216,5 @@ def clapquery(func: CommandFunc) -> ui.Subcommand:
     )
     parser.add_format_option()
     parser.add_album_option()
-    cmd.func = func
+    cmd.func = guarded(func)
     return cmd  # fmt: skip

@@ -17,7 +17,7 @@ from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from beets_audiofeatures.essentia.profiles import ProfileError, resolve_profile
-from beetsplug.audiofeatures import essentia_command
+from beetsplug.audiofeatures import essentia_analysis
 from beetsplug.audiofeatures.library_query import library_name
 from tests import synth
 from tests.helpers import ClapHelper
@@ -29,7 +29,7 @@ class TestWorkerCrash(ClapHelper):
     def test_a_segfault_on_one_file_costs_that_file_only(
         self, monkeypatch, caplog
     ):
-        monkeypatch.setattr(essentia_command, "Analyzer", CrashingAnalyzer)
+        monkeypatch.setattr(essentia_analysis, "Analyzer", CrashingAnalyzer)
         good = [
             self.add_track(self.audio.a120_flac, title=f"ok{n}")
             for n in range(3)

@@ -1,0 +1,270 @@
+"""The local executor: per-file work in spawned worker processes.
+
+:class:`WorkerPool` hands one job at a time to each of N worker
+processes and yields ``(job, result)`` pairs as they finish. A job that
+raises yields a :class:`Failure` with the reason; a job whose worker dies
+(a segfault in a decoder, the OOM killer) yields a :class:`Failure` too,
+and the worker is replaced, so one bad file never stops a batch.
+Workers never see the beets database: jobs and results are plain values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Generic, TypeVar
+
+from .errors import SetupError
+from .runner import Failure, Job
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class WorkerStartError(SetupError):
+    """A worker could not set itself up (bad profile, missing library)."""
+
+
+# What a worker sends back: one of these per job, or _CannotStart once.
+@dataclass(frozen=True)
+class _Done:
+    value: Any
+    output: str
+
+
+@dataclass(frozen=True)
+class _Failed:
+    reason: str
+    output: str
+
+
+@dataclass(frozen=True)
+class _CannotStart:
+    reason: str
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+@dataclass
+class _Output:
+    text: str = ""
+
+
+@contextlib.contextmanager
+def captured_output() -> Iterator[_Output]:
+    """What native libraries print on file descriptors 1 and 2 (Essentia's
+    ``[ WARNING ]`` lines, FFmpeg's ``[wav @ 0x…]``) while the block runs,
+    instead of the user's terminal."""
+    output = _Output()
+    with tempfile.TemporaryFile() as sink:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield output
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            output.text = sink.read().decode(errors="replace").strip()
+
+
+def _serve(
+    conn: Connection,
+    factory: Callable[[], Callable[[Any], Any]],
+    expected: tuple[type[Exception], ...],
+) -> None:
+    """A worker's life: build the handler once, then answer tasks."""
+    # Ctrl-C reaches the whole process group; the parent decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with captured_output():  # the libraries' start-up chatter
+            handler = factory()
+    except Exception as exc:  # reported to the parent as one line
+        conn.send(_CannotStart(str(exc) or type(exc).__name__))
+        return
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if task is None:
+            return
+        failed: str | None = None
+        with captured_output() as output:
+            try:
+                value = handler(task)
+            except expected as exc:
+                failed = str(exc) or type(exc).__name__
+            except Exception as exc:
+                failed = f"{type(exc).__name__}: {exc}"
+        reply: _Done | _Failed = (
+            _Done(value, output.text)
+            if failed is None
+            else _Failed(failed, output.text)
+        )
+        try:
+            conn.send(reply)
+        except OSError:  # the parent is gone
+            return
+
+
+@dataclass
+class _Worker(Generic[T]):
+    process: BaseProcess
+    conn: Connection
+    job: Job[T] | None = None
+
+
+class WorkerPool(Generic[T, R]):
+    """Crash-tolerant process pool, an :class:`~.runner.Executor`; use as
+    a context manager.
+
+    ``factory`` must be picklable (a class or a ``functools.partial``);
+    each worker calls it once and then calls its result with each job's
+    task. ``retry_after_crash`` may return a changed task to try once
+    more in a fresh worker when a task killed its worker.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Callable[[T], R]],
+        processes: int,
+        *,
+        expected: tuple[type[Exception], ...] = (),
+        retry_after_crash: Callable[[T], T | None] = lambda task: None,
+        on_output: Callable[[Job[T], str], None] = lambda job, text: None,
+    ) -> None:
+        self.factory = factory
+        self.processes = max(1, processes)
+        self.expected = expected
+        self.retry_after_crash = retry_after_crash
+        #: what a job printed (native libraries' own logging)
+        self.on_output = on_output
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker[T]] = []
+
+    def __enter__(self) -> WorkerPool[T, R]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close(wait=exc_info[0] is None)
+
+    def _start_worker(self) -> _Worker[T]:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve,
+            args=(child, self.factory, self.expected),
+            daemon=True,
+            name="audiofeatures-worker",
+        )
+        process.start()
+        child.close()
+        worker: _Worker[T] = _Worker(process, parent)
+        self._workers.append(worker)
+        return worker
+
+    def _retire(self, worker: _Worker[T]) -> None:
+        self._workers.remove(worker)
+        worker.conn.close()
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join()
+
+    def run(
+        self, jobs: Iterable[Job[T]]
+    ) -> Iterator[tuple[Job[T], R | Failure]]:
+        """Yield each job with its result or :class:`Failure`, as done."""
+        todo: deque[Job[T]] = deque(jobs)
+        idle = [w for w in self._workers if w.job is None]
+        while len(self._workers) < min(self.processes, len(todo)):
+            idle.append(self._start_worker())
+
+        def assign(worker: _Worker[T]) -> None:
+            worker.job = todo.popleft()
+            worker.conn.send(worker.job.task)
+
+        for worker in idle:
+            if todo:
+                assign(worker)
+        while busy := [w for w in self._workers if w.job is not None]:
+            ready = wait(
+                [w.conn for w in busy] + [w.process.sentinel for w in busy]
+            )
+            for worker in busy:
+                if (
+                    worker.conn not in ready
+                    and worker.process.sentinel not in ready
+                ):
+                    continue
+                job = worker.job
+                assert job is not None
+                try:
+                    reply = worker.conn.recv()
+                except (EOFError, OSError):
+                    yield from self._crashed(worker, job, todo, assign)
+                    continue
+                if isinstance(reply, _CannotStart):
+                    self.close(wait=False)
+                    raise WorkerStartError(reply.reason)
+                worker.job = None
+                if todo:  # keep the worker busy while the caller stores
+                    assign(worker)
+                if reply.output:
+                    self.on_output(job, reply.output)
+                if isinstance(reply, _Done):
+                    yield job, reply.value
+                else:
+                    yield job, Failure(reply.reason)
+
+    def _crashed(
+        self,
+        worker: _Worker[T],
+        job: Job[T],
+        todo: deque[Job[T]],
+        assign: Callable[[_Worker[T]], None],
+    ) -> Iterator[tuple[Job[T], Failure]]:
+        """A worker died on ``job``: retry it once if asked to, else fail
+        it; a fresh worker takes the next job."""
+        worker.process.join()
+        code = worker.process.exitcode
+        self._retire(worker)
+        retry = self.retry_after_crash(job.task)
+        if retry is not None:
+            todo.appendleft(Job(job.id, retry))
+        else:
+            reason = f"the worker process crashed ({_describe_exit(code)})"
+            yield job, Failure(reason)
+        if todo and len(self._workers) < self.processes:
+            assign(self._start_worker())
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: politely when idle, at once otherwise."""
+        for worker in list(self._workers):
+            if wait and worker.job is None:
+                with contextlib.suppress(OSError):  # already gone
+                    worker.conn.send(None)
+                worker.process.join(timeout=5)
+            self._retire(worker)

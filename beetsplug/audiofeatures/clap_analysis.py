@@ -1,0 +1,150 @@
+"""CLAP embedding as the runner drives it: which tracks lack a current
+vector, the decode-and-embed loop, and storing each vector at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from beets.exceptions import UserError
+
+from beets_audiofeatures.audio_files import require_ffmpeg
+from beets_audiofeatures.clap.audio import CLAP_NEEDS, EmbeddingLoop, Track
+from beets_audiofeatures.clap.store import atomic_save
+from beets_audiofeatures.runner import Tally
+
+from .clap_settings import ClapSettings
+from .clap_text import ModelHolder
+from .library_query import UID, dump_path, item_id, new_uid, source_key
+
+if TYPE_CHECKING:
+    from beets.library import Item, Library
+
+
+def describe_library(folder: Path, database: str) -> None:
+    """Name the library database in its cache folder, for a person who
+    finds the folder (the folder's name is a digest of the path)."""
+    note = folder / "library.json"
+    if not note.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        note.write_text(json.dumps({"database": database}, indent=2) + "\n")
+
+
+class ClapAnalysis:
+    """Embeds tracks with the configured model into this library's store.
+
+    The store is created with its first vector: a model that fails to
+    load, or a batch where every track fails, leaves no empty store."""
+
+    verb = "embedded"
+    doing = "embedding"
+    result = "its vector is"
+    batched = False  # each result is stored as soon as it is computed
+    again = "the next beet clap embeds it again"
+
+    def __init__(self, settings: ClapSettings, lib: Library, log: Any) -> None:
+        self.settings = settings
+        self.lib = lib
+        self.log = log
+        self.store = settings.store(lib)
+        self.model = ModelHolder(settings.spec, log)
+        self.method = f"with {settings.spec.model}"
+        self._opened = False
+
+    def needs(self, item: Item) -> bool:
+        """Whether the item lacks a vector of this store computed from
+        its current file (another model's vector does not count)."""
+        key = source_key(item)
+        return (
+            self.settings.force
+            or key is None
+            or not self.store.has(item_id(item), key)
+        )
+
+    def describe(self, need: bool) -> str:
+        return ""
+
+    def task(self, item: Item, need: bool) -> Track:
+        path = os.fsdecode(os.path.abspath(item.path))
+        return Track(path, float(item.length or 0))
+
+    def executor(self) -> EmbeddingLoop:
+        self.check_tools()
+        settings = self.settings
+        return EmbeddingLoop(
+            lambda: self.model.get().embed_clips,
+            settings.policy,
+            decoders=settings.jobs,
+            batch_clips=settings.batch_size,
+        )
+
+    def check_tools(self) -> None:
+        """Fail before anything is loaded if ffmpeg is missing or the
+        store cannot be created: the nearest existing folder above it
+        must be writable."""
+        require_ffmpeg(CLAP_NEEDS)
+        folder = self.store.folder
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(
+                f"cannot create the CLAP cache in {self.settings.cache_dir}: "
+                f"{folder} is not a writable folder"
+            )
+
+    def _open_store(self) -> None:
+        if self._opened:
+            return
+        try:
+            self.store.open(self.settings.identity())
+            describe_library(self.store.root, os.fsdecode(self.lib.path))
+        except OSError as exc:
+            raise UserError(
+                f"cannot create the CLAP cache in {self.settings.cache_dir}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        self._opened = True
+
+    def keep(
+        self, item: Item, need: bool, vector: np.ndarray, tally: Tally
+    ) -> None:
+        if not item.get(UID):
+            item[UID] = new_uid()
+        key = source_key(item)
+        assert key is not None
+        self._open_store()
+        try:
+            self.store.put(item_id(item), vector, key)
+        except OSError as exc:  # a full disk, a read-only cache: stop
+            raise UserError(
+                f"cannot write to the CLAP cache {self.store.folder}: "
+                f"{exc.strerror or exc}; the tracks embedded so far are kept"
+            ) from exc
+        self.dump(item, vector)
+        item["clap_model"] = self.store.tag
+        item["clap_embedded"] = time.time()
+        item.store()
+
+    def dump(self, item: Item, vector: np.ndarray) -> None:
+        """``--dump``: the vector as a ``.npy`` file beside the others."""
+        if self.settings.dump is None:
+            return
+        target = dump_path(item, self.lib, self.settings.dump, ".npy")
+        atomic_save(Path(os.fsdecode(target)), vector)
+
+    def close(self) -> None:
+        """Bring the search index up to date; if that cannot be written
+        now, the journal keeps it correct for the next reader."""
+        if not self.store.folder.is_dir():  # nothing was ever stored
+            return
+        try:
+            self.store.index()
+        except OSError as exc:
+            self.log.warning(
+                "the CLAP index could not be updated now ({}); the next "
+                "query will", exc.strerror or exc,
+            )  # fmt: skip

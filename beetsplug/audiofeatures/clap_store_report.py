@@ -1,0 +1,128 @@
+"""``beet clap --stats`` / ``--prune``, and a removed track's vectors
+leaving every store of its library (``beet rm``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from beets import logging as beets_logging
+from beets import ui
+
+from beets_audiofeatures.clap.store import EmbeddingStore, stores
+from beets_audiofeatures.runner import count
+
+from .clap_settings import ClapSettings, library_cache
+from .library_query import item_id, source_keys
+
+if TYPE_CHECKING:
+    from beets.library import Item, Library
+
+
+def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
+    """``--stats`` / ``--prune``: how this library's stores match it.
+
+    embedded: a vector of the configured model computed from the
+    track's current file; stale: a vector from another file state (new
+    audio at that path, or a removed track whose id beets gave to a new
+    one); missing: no vector of this model; orphaned: a vector whose
+    track left the library. ``--prune`` deletes stale and orphaned
+    vectors in every store of this library, stores left empty (a model
+    tried once, say), and the stores of earlier versions, which were not
+    kept per library.
+    """
+    current = settings.store(lib)
+    keys = source_keys(lib)
+    with lib.transaction() as tx:
+        ids = {row[0] for row in tx.query("SELECT id FROM items")}
+    lines = [f"model {settings.model} (store {current.tag}):"]
+    mine = [current, *(s for s in stores(current.root) if s.tag != current.tag)]
+    current_vectors: dict[int, str] = {}
+    for store in mine:
+        vectors = store.disk_keys()
+        orphaned = sorted(set(vectors) - ids)
+        stale = sorted(
+            i for i, key in vectors.items() if i in ids and keys.get(i) != key
+        )
+        embedded = len(vectors) - len(orphaned) - len(stale)
+        if store is current:
+            lines.append(
+                f"  embedded {embedded}, missing {len(ids) - embedded}, "
+                f"stale {len(stale)}, orphaned {len(orphaned)}"
+            )
+        elif store.folder.is_dir():
+            line = (
+                f"  other store {store.tag}: "
+                f"{count(embedded, 'current vector')}, {len(stale)} stale, "
+                f"{len(orphaned)} orphaned"
+            )
+            if not vectors and not prune:
+                line += " (empty: --prune removes it)"
+            lines.append(line)
+        if prune:
+            lines.extend(prune_store(store, orphaned, stale))
+            gone = {*orphaned, *stale}
+            vectors = {i: k for i, k in vectors.items() if i not in gone}
+        if store is current:
+            current_vectors = vectors
+    for old in stores(settings.cache_dir):  # before stores were per library
+        if prune:
+            shutil.rmtree(old.folder)
+            lines.append(f"  removed the store {old.tag} of an earlier version")
+        else:
+            lines.append(
+                f"  store {old.tag} of an earlier version: "
+                f"{count(len(old.disk_ids()), 'vector')}, not used "
+                "(--prune removes it)"
+            )
+    if current.folder.is_dir():
+        index = current.index()
+        indexed = dict(
+            zip(index.ids.tolist(), index.keys.tolist(), strict=True)
+        )
+        if indexed != current_vectors:
+            index = current.rebuild()  # vector files changed behind its back
+        lines.append(f"  index: {count(len(index), 'vector')}")
+    for line in lines:
+        ui.print_(line)
+
+
+def prune_store(
+    store: EmbeddingStore, orphaned: list[int], stale: list[int]
+) -> list[str]:
+    """Remove a store's orphaned and stale vectors, and the store itself
+    when nothing is left (the next vector makes it again); what was
+    done, one line each."""
+    lines: list[str] = []
+    if not store.folder.is_dir():
+        return lines
+    for ids, what in ((orphaned, "orphaned"), (stale, "stale")):
+        if ids:
+            removed = store.discard(ids)
+            lines.append(
+                f"  pruned {count(removed, f'{what} vector')} from {store.tag}"
+            )
+    if not len(store.disk_ids()):
+        shutil.rmtree(store.folder)
+        lines.append(f"  removed the empty store {store.tag}")
+    elif orphaned or stale:
+        store.index()
+    return lines
+
+
+def forget_item(cache_dir: Path | None, item: Item) -> None:
+    """An item left the library: its vectors leave every store of its
+    library. Never fails (``beet rm`` goes on): what cannot be removed
+    now is an orphan ``beet clap --prune`` removes."""
+    if cache_dir is None or item._db is None:  # a malformed cache_dir
+        return
+    folder = library_cache(cache_dir, item._db)
+    try:
+        for store in stores(folder):
+            store.discard([item_id(item)])
+    except OSError as exc:
+        beets_logging.getLogger("beets.audiofeatures").warning(
+            "the CLAP vectors of {} stay in {} ({}); beet clap --prune "
+            "removes them", item, folder, exc.strerror or exc,
+        )  # fmt: skip

@@ -1,0 +1,64 @@
+"""The CLAP model, loaded once and only when needed, and prompt vectors
+from the prompt cache (a repeated query never loads the model)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from beets_audiofeatures.clap.model import (
+    ClapEmbedder,
+    ModelSpec,
+    tokenizer_identity,
+)
+from beets_audiofeatures.clap.store import EmbeddingStore
+
+
+class ModelHolder:
+    """Loads the model the first time it is needed, once."""
+
+    def __init__(self, spec: ModelSpec, log: Any) -> None:
+        self.spec = spec
+        self.log = log
+        self._embedder: ClapEmbedder | None = None
+
+    def get(self) -> ClapEmbedder:
+        if self._embedder is None:
+            self.log.info("loading CLAP model {}", self.spec.model)
+            self._embedder = ClapEmbedder(self.spec)
+        return self._embedder
+
+    @functools.cached_property
+    def tokenizer(self) -> str:
+        """What makes the prompts' tokens, for the prompt cache's keys."""
+        return tokenizer_identity(self.spec)
+
+
+def prompt_vectors(
+    store: EmbeddingStore, model: ModelHolder, prompts: Sequence[str]
+) -> np.ndarray:
+    """Text vectors, from the cache where possible."""
+    vectors: dict[str, np.ndarray] = {}
+    tokenizer = model.tokenizer
+    for text in prompts:
+        if (vector := store.get_prompt(text, tokenizer)) is not None:
+            vectors[text] = vector
+    missing = [text for text in prompts if text not in vectors]
+    if missing:
+        for text, vector in zip(
+            missing, model.get().embed_texts(missing), strict=True
+        ):
+            store.put_prompt(text, vector, tokenizer)
+            vectors[text] = vector
+    return np.stack([vectors[text] for text in prompts]).astype(np.float32)
+
+
+def logit_scale(store: EmbeddingStore, model: ModelHolder) -> float:
+    """The model's logit scale, remembered beside its vectors."""
+    if (scale := store.get_logit_scale()) is None:
+        scale = model.get().logit_scale
+        store.put_logit_scale(scale)
+    return scale

@@ -1,0 +1,234 @@
+"""``beet clapquery``: rank the stored vectors against prompts and
+``--like`` seeds, within a beets query, and show the best."""
+
+from __future__ import annotations
+
+import shlex
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import confuse
+import numpy as np
+from beets import ui
+from beets.exceptions import UserError
+
+from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.store import EmbeddingStore, Index
+from beets_audiofeatures.runner import count
+from beets_audiofeatures.vectors import unit
+
+from .clap_settings import QUERY, ClapSettings
+from .clap_text import ModelHolder, prompt_vectors
+from .library_query import (
+    CHUNK,
+    item_id,
+    items_by_id,
+    matching_ids,
+    source_key,
+    source_keys,
+    user_query,
+)
+from .query_output import Playlist, show_albums, show_items
+from .query_words import checked_prompt, split_arguments
+
+if TYPE_CHECKING:
+    from beets.library import Album, Item, Library
+
+
+def run_clapquery(
+    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
+) -> None:
+    prompts, query = split_arguments(lib, opts, args)
+    negative = [checked_prompt(text, "--not") for text in opts.negative or []]
+    if opts.like is not None and not opts.like.strip():
+        raise UserError(
+            "--like needs a beets query, such as --like 'title:Blue in Green'"
+        )
+    settings = ClapSettings(view, opts).require(*QUERY)
+    store = settings.store(lib)
+    if not store.folder.is_dir():
+        raise UserError(
+            f"no CLAP vectors for {settings.model} yet: run beet clap first"
+        )
+    index = store.index()
+    if not len(index):
+        raise UserError(
+            f"no tracks are embedded with {settings.model}: run beet clap first"
+        )
+    # The playlist's place is checked before anything is printed.
+    playlist = Playlist(opts.m3u) if opts.m3u else None
+    try:
+        shown = find_and_show(
+            settings, log, lib, opts, (prompts, negative, query), store, index
+        )
+        if playlist is not None:
+            playlist.write(shown)
+    finally:
+        if playlist is not None:
+            playlist.discard()
+
+
+def find_and_show(
+    settings: ClapSettings,
+    log: Any,
+    lib: Library,
+    opts: Any,
+    words: tuple[list[str], list[str], list[str]],
+    store: EmbeddingStore,
+    index: Index,
+) -> list[Item]:
+    """Rank, print the results (a line saying why when there are none),
+    and return the tracks shown."""
+    prompts, negative, query = words
+    model = ModelHolder(settings.spec, log)
+    noun = "album" if opts.album else "track"
+
+    def nothing(why: str) -> list[Item]:
+        log.info("{}", why)
+        if opts.json:  # still a JSON answer for scripts
+            ui.print_("[]")
+        return []
+
+    rows = None
+    if query:  # checked first: no match loads no model
+        matching = candidate_ids(lib, query, opts.album)
+        written = shlex.join(query)
+        if not matching:
+            return nothing(f"no {noun}s match {written}")
+        rows = index.positions(
+            np.array(matching, np.int64), source_keys(lib, matching)
+        )
+        if not len(rows):
+            return nothing(
+                (
+                    f"the track matching {written} has no vector yet"
+                    if len(matching) == 1
+                    else f"none of the {len(matching)} tracks matching "
+                    f"{written} has a vector yet"
+                )
+                + f": run beet clap {written}"
+            )
+        if unembedded := len(matching) - len(rows):
+            log.info(
+                "{} of the {} matching {} {} no vector yet (beet clap)",
+                unembedded, count(len(matching), "track"), written,
+                "has" if unembedded == 1 else "have",
+            )  # fmt: skip
+    targets = [prompt_vectors(store, model, prompts)] if prompts else []
+    exclude = None
+    if opts.like:
+        with user_query([opts.like]):
+            seeds = {item_id(i): source_key(i) for i in lib.items(opts.like)}
+        if not seeds:
+            raise UserError(f"--like {opts.like} matches no tracks")
+        current = {i: key for i, key in seeds.items() if key}
+        exclude = index.positions(np.fromiter(seeds, np.int64), current)
+        if not len(exclude):
+            raise UserError(
+                f"none of the {count(len(seeds), 'track')} --like {opts.like} "
+                f"matches has a vector yet: run beet clap {opts.like}"
+            )
+        seed = np.asarray(index.matrix[exclude]).mean(axis=0)
+        targets.append(unit(seed)[None])
+    avoid = prompt_vectors(store, model, negative) if negative else None
+    labels = prompts + ([f"like {opts.like}"] if opts.like else [])
+    limit = opts.limit or settings.limit
+
+    def ranked(candidates: int | None) -> Ranking:
+        return rank(
+            index, np.concatenate(targets), avoid=avoid, rows=rows,
+            exclude=exclude, limit=candidates, min_score=opts.min_score,
+        )  # fmt: skip
+
+    if opts.album:  # albums need every track's score, from current vectors
+        if rows is None:
+            keys = source_keys(lib)
+            rows = index.positions(np.fromiter(keys, np.int64), keys)
+        albums = best_albums(lib, ranked(None), limit)
+        shown = bool(albums)
+        if shown or not opts.json:
+            show_albums(albums, opts)
+        items = [item for album, _, _ in albums for item in album.items()]
+    else:
+        # Some of the best vectors may belong to tracks that are gone:
+        # ask for spares, and for everything if the spares run out.
+        candidates = limit * 2 + 50
+        found = _results(lib, index, ranked(candidates), limit)
+        if len(found) < limit and candidates < len(index):
+            found = _results(lib, index, ranked(None), limit)
+        shown = bool(found)
+        if shown or not opts.json:
+            show_items(found, labels, opts)
+        items = [item for item, _, _ in found]
+    if not shown:
+        return nothing(
+            f"no {noun}s score {opts.min_score} or more"
+            if opts.min_score is not None
+            else f"no {noun}s besides the --like ones"
+            if opts.like
+            else f"no {noun}s to rank"
+        )
+    return items
+
+
+def candidate_ids(lib: Library, query: Sequence[str], album: bool) -> list[int]:
+    """The tracks a query leaves to rank (with ``-a``, the tracks of the
+    albums it matches)."""
+    if album:
+        return [
+            item_id(item) for a in lib.albums(list(query)) for item in a.items()
+        ]
+    return matching_ids(lib, query)
+
+
+def _results(
+    lib: Library, index: Index, ranking: Ranking, limit: int
+) -> list[tuple[Item, float, list[float]]]:
+    """The best ``limit`` ranked tracks that are current, their items
+    loaded a few hundred per query, best first."""
+    found = []
+    ids = ranking.ids.tolist()
+    for start in range(0, len(ids), CHUNK):
+        window = ids[start : start + CHUNK]
+        items = items_by_id(lib, window)
+        for offset, number in enumerate(window):
+            item = items.get(number)
+            # A vector whose item is gone, whose id beets gave to a new
+            # track, or whose file has new audio, is not a result.
+            if item is None or index.key(number) != source_key(item):
+                continue
+            row = start + offset
+            scores = [float(s) for s in ranking.per_prompt[row]]
+            found.append((item, float(ranking.scores[row]), scores))
+            if len(found) == limit:
+                return found
+    return found
+
+
+def best_albums(
+    lib: Library, ranking: Ranking, limit: int
+) -> list[tuple[Album, float, int]]:
+    """The best ``limit`` albums by their tracks' mean score, with the
+    number of their tracks ranked."""
+    with lib.transaction() as tx:
+        album_of: dict[int, int] = {
+            row[0]: row[1]
+            for row in tx.query(
+                "SELECT id, album_id FROM items WHERE album_id IS NOT NULL"
+            )
+        }
+    scores: dict[int, list[float]] = defaultdict(list)
+    for number, score in zip(
+        ranking.ids.tolist(), ranking.scores.tolist(), strict=False
+    ):
+        if number in album_of:
+            scores[album_of[number]].append(score)
+    best = sorted(scores, key=lambda a: -float(np.mean(scores[a])))[:limit]
+    found = []
+    for number in best:
+        if (album := lib.get_album(number)) is not None:
+            found.append(
+                (album, float(np.mean(scores[number])), len(scores[number]))
+            )
+    return found

@@ -1,0 +1,131 @@
+"""What ``beet clapquery`` prints (lines, ``-f`` formats, ``--json``)
+and writes (``--m3u``)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from beets import ui
+from beets.exceptions import UserError
+from beets.util import displayable_path
+
+if TYPE_CHECKING:
+    from beets.library import Album, Item
+
+
+def score_detail(labels: Sequence[str], scores: Sequence[float]) -> str:
+    """Each prompt's own score, when there are several:
+    ``(piano 0.410 · strings 0.120)``."""
+    if len(scores) < 2:
+        return ""
+    parts = (
+        f"{label} {score:.3f}"
+        for label, score in zip(labels, scores, strict=False)
+    )
+    return f"  ({' · '.join(parts)})"
+
+
+def show_items(
+    found: list[tuple[Item, float, list[float]]],
+    labels: list[str],
+    opts: Any,
+) -> None:
+    if opts.json:
+        ui.print_(json.dumps([
+            {
+                "id": item.id,
+                "path": displayable_path(item.path),
+                "artist": item.artist,
+                "album": item.album,
+                "title": item.title,
+                "score": round(score, 4),
+                "scores": dict(zip(labels, (round(s, 4) for s in scores), strict=False)),
+            }
+            for item, score, scores in found
+        ], indent=2, ensure_ascii=False))  # fmt: skip
+        return
+    for item, score, scores in found:
+        item["clap_score"] = score
+        if opts.format:
+            ui.print_(format(item, opts.format))
+        else:
+            ui.print_(f"{score:.3f}  {item}{score_detail(labels, scores)}")
+
+
+def show_albums(albums: list[tuple[Album, float, int]], opts: Any) -> None:
+    if opts.json:
+        ui.print_(json.dumps([
+            {"id": album.id, "albumartist": album.albumartist,
+             "album": album.album, "score": round(score, 4),
+             "tracks": tracks}
+            for album, score, tracks in albums
+        ], indent=2, ensure_ascii=False))  # fmt: skip
+        return
+    for album, score, _ in albums:
+        album["clap_score"] = score
+        ui.print_(
+            format(album, opts.format)
+            if opts.format
+            else f"{score:.3f}  {album}"
+        )
+
+
+class Playlist:
+    """The ``--m3u`` file. Checked before anything is printed, by creating
+    its temporary file beside it: a folder, a missing folder or a place
+    that cannot be written costs one line, and no folder is created."""
+
+    def __init__(self, value: str) -> None:
+        path = Path(value).expanduser()
+        if path.is_dir():
+            raise UserError(
+                f"--m3u {value} is a folder: give the playlist's file "
+                f"name, such as {path / 'clap.m3u'}"
+            )
+        if not path.parent.is_dir():
+            raise UserError(
+                f"--m3u {value}: the folder {path.parent} does not exist"
+            )
+        try:
+            handle, tmp = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            )
+        except OSError as exc:
+            raise UserError(
+                f"--m3u {value}: cannot write in {path.parent} "
+                f"({exc.strerror or exc})"
+            ) from exc
+        os.close(handle)
+        self.path = path
+        self.tmp = Path(tmp)
+
+    def write(self, items: Iterable[Item]) -> None:
+        lines = ["#EXTM3U"]
+        for item in items:
+            lines.append(
+                f"#EXTINF:{round(item.length or 0)},{item.artist} - "
+                f"{item.title}"
+            )
+            lines.append(os.fsdecode(os.path.abspath(item.path)))
+        try:
+            self.tmp.write_text(
+                "\n".join(lines) + "\n",
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise UserError(
+                f"cannot write the playlist {self.path}: {exc.strerror or exc}"
+            ) from exc
+
+    def discard(self) -> None:
+        """Remove the temporary file (once written, there is none)."""
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
