@@ -30,12 +30,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from beets_audiofeatures.audio_files import MissingToolError, require_ffmpeg
 from beets_audiofeatures.clap.audio import CLAP_NEEDS, embed_tracks
-from beets_audiofeatures.clap.model import (
-    ClapEmbedder,
-    ModelError,
-    ModelSpec,
-    tokenizer_identity,
-)
+from beets_audiofeatures.clap.embedder import ClapEmbedder
+from beets_audiofeatures.clap.identity import tokenizer_identity
+from beets_audiofeatures.clap.model import ModelError, ModelSpec
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import (
     EmbeddingStore,

@@ -19,12 +19,8 @@ from beets import config as beets_config
 from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.audio import WindowPolicy
-from beets_audiofeatures.clap.model import (
-    ModelError,
-    ModelSpec,
-    model_identity,
-    model_tag,
-)
+from beets_audiofeatures.clap.identity import model_identity, model_tag
+from beets_audiofeatures.clap.model import ModelError, ModelSpec
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.clap.zero_shot import (
     DEFAULT_TEMPLATE,
