@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from beets_audiofeatures.clap.model import ClapEmbedder
+from beets_audiofeatures.clap.embedder import ClapEmbedder
 from tests.clap_fixtures import make_model, make_tokenizer
 
 BEET = Path(sys.executable).with_name("beet")

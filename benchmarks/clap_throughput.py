@@ -53,12 +53,8 @@ from beets_audiofeatures.clap.audio import (
     decode_clips,
     embed_tracks,
 )
-from beets_audiofeatures.clap.model import (
-    CLIP_SAMPLES,
-    SAMPLE_RATE,
-    ClapEmbedder,
-    ModelSpec,
-)
+from beets_audiofeatures.clap.embedder import ClapEmbedder
+from beets_audiofeatures.clap.model import CLIP_SAMPLES, SAMPLE_RATE, ModelSpec
 from beets_audiofeatures.runner import Failure
 from tests.clap_fixtures import make_model, make_tokenizer
 

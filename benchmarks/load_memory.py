@@ -275,7 +275,7 @@ def measured(
 
 def make_model(root: Path) -> Path:
     """The tests' tiny random CLAP model, saved as a folder."""
-    from beets_audiofeatures.clap.model import ClapEmbedder
+    from beets_audiofeatures.clap.embedder import ClapEmbedder
     from tests.clap_fixtures import make_model as tiny_model
     from tests.clap_fixtures import make_tokenizer
 

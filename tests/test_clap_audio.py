@@ -28,7 +28,8 @@ from beets_audiofeatures.clap.audio import (
     decode_window,
     embed_tracks,
 )
-from beets_audiofeatures.clap.model import ClapEmbedder, ModelSpec
+from beets_audiofeatures.clap.embedder import ClapEmbedder
+from beets_audiofeatures.clap.model import ModelSpec
 from beets_audiofeatures.runner import Failure
 from tests import synth
 from tests.conftest import Audio, ClapAssets

@@ -15,15 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from beets_audiofeatures.clap.model import (
-    CLIP_SAMPLES,
-    ClapEmbedder,
-    ModelError,
-    ModelSpec,
-    locate_checkpoint,
-    model_identity,
-    model_tag,
-)
+from beets_audiofeatures.clap.embedder import ClapEmbedder
+from beets_audiofeatures.clap.identity import model_identity, model_tag
+from beets_audiofeatures.clap.laion import locate_checkpoint
+from beets_audiofeatures.clap.model import CLIP_SAMPLES, ModelError, ModelSpec
 from tests import clap_fixtures
 from tests.conftest import ClapAssets
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from beets.exceptions import UserError
 
-from beets_audiofeatures.clap import model as clap_model
-from beets_audiofeatures.clap.model import ClapEmbedder, ModelSpec
+from beets_audiofeatures.clap.embedder import ClapEmbedder
+from beets_audiofeatures.clap.model import ModelSpec
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from tests.helpers import ClapHelper
 
@@ -423,7 +423,7 @@ class TestClapQuery(ClapHelper):
         def no_model(*args, **kwargs):
             raise AssertionError("the model was loaded")
 
-        monkeypatch.setattr(clap_model.ClapEmbedder, "__init__", no_model)
+        monkeypatch.setattr(ClapEmbedder, "__init__", no_model)
         assert self.query("dusty jazz piano at night") == first
 
     def test_clear_errors_without_prompt_or_vectors(self, tmp_path):
@@ -516,7 +516,7 @@ class TestClapQueryArguments(ClapHelper):
         def no_model(*args, **kwargs):
             raise AssertionError("the model was loaded")
 
-        monkeypatch.setattr(clap_model.ClapEmbedder, "__init__", no_model)
+        monkeypatch.setattr(ClapEmbedder, "__init__", no_model)
         self.logged()
         assert self.query("a new prompt", "artist:nobody") == ""
         assert self.logged() == ["no tracks match artist:nobody"]

@@ -19,11 +19,8 @@ from beets import config as beets_config
 from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.audio import WindowPolicy
-from beets_audiofeatures.clap.model import (
-    ModelSpec,
-    model_identity,
-    model_tag,
-)
+from beets_audiofeatures.clap.identity import model_identity, model_tag
+from beets_audiofeatures.clap.model import ModelSpec
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.clap.zero_shot import (
     DEFAULT_TEMPLATE,

@@ -9,11 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from beets_audiofeatures.clap.model import (
-    ClapEmbedder,
-    ModelSpec,
-    tokenizer_identity,
-)
+from beets_audiofeatures.clap.embedder import ClapEmbedder
+from beets_audiofeatures.clap.identity import tokenizer_identity
+from beets_audiofeatures.clap.model import ModelSpec
 from beets_audiofeatures.clap.store import EmbeddingStore
 
 
