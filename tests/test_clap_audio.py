@@ -21,14 +21,13 @@ from beets_audiofeatures.audio_files import (
     truncation_reason,
 )
 from beets_audiofeatures.clap.audio import (
-    CLIP_SAMPLES,
     DecodeError,
     WindowPolicy,
     decode_clips,
     decode_window,
     embed_tracks,
 )
-from beets_audiofeatures.clap.model import ClapEmbedder, ModelSpec
+from beets_audiofeatures.clap.model import CLIP_SAMPLES, ClapEmbedder, ModelSpec
 from beets_audiofeatures.runner import Failure
 from tests import synth
 from tests.conftest import Audio, ClapAssets
@@ -92,9 +91,11 @@ def test_batches_hold_whole_tracks_and_do_not_change_vectors(
     single = dict(
         embed_tracks(tracks[:1], embedder.embed_clips, policy, batch_clips=1)
     )
+    alone = single[0]
+    assert isinstance(alone, np.ndarray), alone
     for vector in batched.values():
         assert isinstance(vector, np.ndarray)
-        np.testing.assert_allclose(vector, single[0], atol=1e-5)
+        np.testing.assert_allclose(vector, alone, atol=1e-5)
         assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
 
 
