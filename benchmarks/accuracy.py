@@ -40,8 +40,9 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -57,14 +58,15 @@ HPCP_KEYS = ("edma", "bgate", "temperley", "shaath")
 VOTERS = ("keyex:edma", "keyex:bgate", "keyex:shaath", "keyex:temperley")
 #: KeyExtractor with other HPCP settings (36 bins as MusicExtractor's
 #: tonal frames, a longer frame, another weighting).
+KEYEX_OPTIONS: dict[str, dict[str, int | str]] = {
+    "hpcp36": {"hpcpSize": 36},
+    "frame8192": {"frameSize": 8192, "hopSize": 4096},
+    "squared": {"weightType": "squaredCosine"},
+}
 KEYEX_VARIANTS = {
     f"keyex-{label}:{profile}": {"profileType": profile, **options}
     for profile in ("edma", "bgate", "temperley")
-    for label, options in {
-        "hpcp36": {"hpcpSize": 36},
-        "frame8192": {"frameSize": 8192, "hopSize": 4096},
-        "squared": {"weightType": "squaredCosine"},
-    }.items()
+    for label, options in KEYEX_OPTIONS.items()
 }
 #: What the plugin shipped before this benchmark.
 OLD_KEY = "music:edma"
@@ -144,7 +146,10 @@ def _essentia() -> Any:
     return _es
 
 
-def _timed(results: dict[str, Any], name: str, run: Callable[[], Any]) -> Any:
+T = TypeVar("T")
+
+
+def _timed(results: dict[str, Any], name: str, run: Callable[[], T]) -> T:
     start = time.process_time()
     value = run()
     results.setdefault("cpu", {})[name] = time.process_time() - start
@@ -161,7 +166,8 @@ def analyse(path: str) -> dict[str, Any]:
     )
 
     def music() -> tuple[Any, Any]:
-        return es.MusicExtractor()(path)
+        pool, frames = es.MusicExtractor()(path)
+        return pool, frames
 
     pool, frames = _timed(out, "music", music)
     for profile in MUSIC_KEYS:
@@ -189,37 +195,42 @@ def analyse(path: str) -> dict[str, Any]:
     )
 
     hpcp = frames["tonal.hpcp"].mean(axis=0)
+
+    def hpcp_key(profile: str) -> Any:
+        return es.Key(
+            profileType=profile, pcpSize=36, numHarmonics=4, slope=0.6,
+            usePolyphony=True, useThreeChords=True,
+        )(hpcp.astype("float32"))  # fmt: skip
+
+    def key_extractor(**options: int | str) -> Any:
+        return es.KeyExtractor(**options)(audio)
+
+    def rhythm2013(method: str) -> Any:
+        return es.RhythmExtractor2013(method=method)(audio)[0]
+
     for profile in HPCP_KEYS:
         key, scale, strength, _ = _timed(
-            out, f"music-hpcp:{profile}",
-            lambda p=profile: es.Key(
-                profileType=p, pcpSize=36, numHarmonics=4, slope=0.6,
-                usePolyphony=True, useThreeChords=True,
-            )(hpcp.astype("float32")),
-        )  # fmt: skip
+            out, f"music-hpcp:{profile}", partial(hpcp_key, profile)
+        )
         out["key"][f"music-hpcp:{profile}"] = f"{key} {scale}"
         out["strength"][f"music-hpcp:{profile}"] = float(strength)
 
     for profile in KEY_PROFILES:
         key, scale, strength = _timed(
-            out, f"keyex:{profile}",
-            lambda p=profile: es.KeyExtractor(profileType=p)(audio),
-        )  # fmt: skip
+            out, f"keyex:{profile}", partial(key_extractor, profileType=profile)
+        )
         out["key"][f"keyex:{profile}"] = f"{key} {scale}"
         out["strength"][f"keyex:{profile}"] = float(strength)
 
     for name, options in KEYEX_VARIANTS.items():
         key, scale, strength = _timed(
-            out, name, lambda o=options: es.KeyExtractor(**o)(audio)
+            out, name, partial(key_extractor, **options)
         )
         out["key"][name] = f"{key} {scale}"
         out["strength"][name] = float(strength)
 
     for method in ("multifeature", "degara"):
-        bpm = _timed(
-            out, f"rhythm2013:{method}",
-            lambda m=method: es.RhythmExtractor2013(method=m)(audio)[0],
-        )  # fmt: skip
+        bpm = _timed(out, f"rhythm2013:{method}", partial(rhythm2013, method))
         out["tempo"][f"rhythm2013:{method}"] = float(bpm)
     out["tempo"]["percival"] = float(
         _timed(out, "percival", lambda: es.PercivalBpmEstimator()(audio))
@@ -274,11 +285,12 @@ def key_table(
 
 
 def estimate(result: dict[str, Any], method: str) -> str | None:
+    keys: dict[str, str] = result["key"]  # "C major" by method
     if method == "vote":
-        votes = Counter(result["key"][m] for m in VOTERS)
+        votes = Counter(keys[m] for m in VOTERS)
         best, count = votes.most_common(1)[0]
-        return best if count > 1 else result["key"][VOTERS[0]]
-    return result["key"].get(method)
+        return best if count > 1 else keys[VOTERS[0]]
+    return keys.get(method)
 
 
 def cpu(
@@ -293,7 +305,9 @@ def cpu(
         return sum(cpu(results, rows, m) for m in VOTERS)
     if method.startswith("octave:"):
         name = method.removeprefix("octave:")
-    times = [results[r["track"]]["cpu"].get(name, 0.0) for r in rows]
+    times: list[float] = [
+        results[r["track"]]["cpu"].get(name, 0.0) for r in rows
+    ]
     return sum(times) / max(len(times), 1)
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from beets_audiofeatures.clap.search import Ranking, rank
-from beets_audiofeatures.clap.store import EmbeddingStore, Index
+from beets_audiofeatures.clap.store import KEY_DTYPE, EmbeddingStore, Index
 
 DIM = 512
 LIMIT = 50
@@ -71,7 +71,9 @@ def synthetic_store(
     for start in range(0, rows, CHUNK):
         stop = min(rows, start + CHUNK)
         matrix[start:stop] = unit_rows(rng, stop - start)
-    store._write_index(np.arange(rows, dtype=np.int64), matrix)
+    ids = np.arange(rows, dtype=np.int64)
+    keys = np.full(rows, "", KEY_DTYPE)  # vectors of no particular file
+    store._write_index(ids, matrix, keys)
     return store
 
 

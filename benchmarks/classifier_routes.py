@@ -161,9 +161,9 @@ def onnx_split(
     split: dict[str, list[float]] = {"decode": [], "mel": [], "rest": []}
     patches = 0
     for path in files:
-        decode, _cpu, audio = timed(lambda p=path: classifiers.load(str(p)))
+        decode, _cpu, audio = timed(partial(classifiers.load, str(path)))
         mel_seconds.clear()
-        total, _cpu, _values = timed(lambda a=audio: classifiers(a))
+        total, _cpu, _values = timed(partial(classifiers, audio))
         split["decode"].append(decode)
         split["mel"].append(sum(mel_seconds))
         split["rest"].append(total - sum(mel_seconds))
@@ -192,9 +192,9 @@ def tensorflow_worker(models: Path, workdir: Path, files: list[Path]) -> None:
     )
     decode, model = [], []
     for path in files:
-        seconds, _cpu, audio = timed(lambda p=path: classifiers.load(str(p)))
+        seconds, _cpu, audio = timed(partial(classifiers.load, str(path)))
         decode.append(seconds)
-        seconds, _cpu, _values = timed(lambda a=audio: classifiers(a))
+        seconds, _cpu, _values = timed(partial(classifiers, audio))
         model.append(seconds)
     result["split"] = {"decode": decode, "model": model}
     print(json.dumps(result, default=float))

@@ -69,21 +69,22 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=180)
     args = parser.parse_args()
+    tracks: int = args.tracks
 
     with tempfile.TemporaryDirectory(prefix="af-bench-") as tmp:
         root = Path(tmp)
-        print(f"generating {args.tracks} tracks of {args.seconds:.0f} s …")
+        print(f"generating {tracks} tracks of {args.seconds:.0f} s …")
         source = synth.make_wav(root / "src.wav", 120, "Am", args.seconds)
         incoming = root / "incoming"
         incoming.mkdir()
         files = [
             synth.encode(source, incoming / f"track{n:03}.flac")
-            for n in range(args.tracks)
+            for n in range(tracks)
         ]
         env, _db = synth.import_library(root, incoming)
 
         def per_minute(seconds: float) -> float:
-            return args.tracks / seconds * 60
+            return tracks / seconds * 60
 
         results: dict[tuple[str, int], float] = {}
         for workers in (1, 2):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests import onnx_graphs, tf_graphs
 
@@ -29,7 +30,7 @@ HEADS = {
 WIDTH = {EFFNET: 1280, MUSICNN: 200}
 
 
-def head_json(name: str) -> dict:
+def head_json(name: str) -> dict[str, Any]:
     classes, input_name, output_name, extractor, activation = HEADS[name]
     return {
         "name": name.split("-")[0],

@@ -12,13 +12,14 @@ from typing import ClassVar
 from unittest.mock import Mock, patch
 
 import beets.ui
+import numpy as np
 import pytest
 from beets.library import Item
 from beets.test.helper import IOMixin, PluginTestHelper
 
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from beetsplug.audiofeatures.clap_settings import library_cache
-from beetsplug.audiofeatures.library_query import source_key
+from beetsplug.audiofeatures.library_query import item_id, source_key
 from tests.conftest import Audio, ClapAssets
 
 
@@ -43,6 +44,13 @@ class AudioFeaturesHelper(IOMixin, PluginTestHelper):
             item = Item(path=target, length=15.0)
         item.update(fields)
         item.add(self.lib)
+        return item
+
+    def item(self, number: int) -> Item:
+        """The library's current copy of the item (the test fails if it
+        is not in the library)."""
+        item = self.lib.get_item(number)
+        assert item is not None, f"no item {number} in the library"
         return item
 
     def essentia(self, *args: str) -> None:
@@ -120,16 +128,21 @@ class ClapHelper(AudioFeaturesHelper):
         (store,) = stores(self.stores)
         return store
 
-    def vector(self, item_id: int, store: EmbeddingStore | None = None):
-        """The item's current vector (None when it has none)."""
-        item = self.lib.get_item(item_id)
-        return (store or self.store()).get(item_id, source_key(item))
+    def vector(
+        self, number: int, store: EmbeddingStore | None = None
+    ) -> np.ndarray:
+        """The item's current vector (the test fails if it has none)."""
+        key = source_key(self.item(number))
+        assert key is not None, f"item {number} has no clap_uid"
+        vector = (store or self.store()).get(number, key)
+        assert vector is not None, f"item {number} has no current vector"
+        return vector
 
     def library(self) -> dict[str, int]:
         """A few tracks: the same music in three formats, and another."""
         a = self.audio
         return {
-            title: self.add_track(source, title=title, artist="synth").id
+            title: item_id(self.add_track(source, title=title, artist="synth"))
             for title, source in [
                 ("a-flac", a.a120_flac), ("a-mp3", a.a120_mp3),
                 ("a-ogg", a.a120_ogg), ("c-mp3", a.c90_mp3),

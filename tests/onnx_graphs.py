@@ -10,14 +10,22 @@ for the same seed, so both routes must give the same numbers.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tests.tf_graphs import EFFNET_PATCH, MUSICNN_PATCH, random_kernel
 
+if TYPE_CHECKING:
+    from onnx import NodeProto, TensorProto, ValueInfoProto
+
 
 def _dense(
-    nodes: list, inits: list, scope: str, value: str, kernel: np.ndarray
+    nodes: list[NodeProto],
+    inits: list[TensorProto],
+    scope: str,
+    value: str,
+    kernel: np.ndarray,
 ) -> str:
     from onnx import helper, numpy_helper
 
@@ -38,7 +46,11 @@ def _dense(
 
 
 def _save(
-    path: Path, nodes: list, inits: list, inputs: list, outputs: list
+    path: Path,
+    nodes: list[NodeProto],
+    inits: list[TensorProto],
+    inputs: list[ValueInfoProto],
+    outputs: list[ValueInfoProto],
 ) -> Path:
     import onnx
     from onnx import helper
@@ -62,12 +74,12 @@ def _extractor(
 
     frames, bands = patch
     rng = np.random.default_rng(seed)
-    nodes: list = [
+    nodes: list[NodeProto] = [
         helper.make_node(
             "ReduceMean", ["melspectrogram"], ["pooled"], axes=[1], keepdims=0
         )
     ]
-    inits: list = []
+    inits: list[TensorProto] = []
     embeddings = _dense(
         nodes, inits, "emb", "pooled", random_kernel(rng, bands, embedding_dim)
     )
@@ -120,8 +132,8 @@ def write_head(
     from onnx import TensorProto, helper
 
     rng = np.random.default_rng(seed)
-    nodes: list = []
-    inits: list = []
+    nodes: list[NodeProto] = []
+    inits: list[TensorProto] = []
     logits = _dense(
         nodes,
         inits,
@@ -129,9 +141,10 @@ def write_head(
         "embeddings",
         random_kernel(rng, in_dim, n_classes),
     )
-    extra = {"axis": -1} if activation == "Softmax" else {}
     nodes.append(
-        helper.make_node(activation, [logits], ["activations"], **extra)
+        helper.make_node(activation, [logits], ["activations"], axis=-1)
+        if activation == "Softmax"
+        else helper.make_node(activation, [logits], ["activations"])
     )
     float_ = TensorProto.FLOAT
     return _save(

@@ -23,3 +23,6 @@ class Squarer:
 class BrokenSetup:
     def __init__(self) -> None:
         raise RuntimeError("cannot load the model")
+
+    def __call__(self, job: int) -> tuple[int, int]:  # never reached
+        raise AssertionError("BrokenSetup never starts")

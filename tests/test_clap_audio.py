@@ -21,7 +21,6 @@ from beets_audiofeatures.audio_files import (
     truncation_reason,
 )
 from beets_audiofeatures.clap.audio import (
-    CLIP_SAMPLES,
     DecodeError,
     WindowPolicy,
     decode_clips,
@@ -29,7 +28,7 @@ from beets_audiofeatures.clap.audio import (
     embed_tracks,
 )
 from beets_audiofeatures.clap.embedder import ClapEmbedder
-from beets_audiofeatures.clap.model import ModelSpec
+from beets_audiofeatures.clap.model import CLIP_SAMPLES, ModelSpec
 from beets_audiofeatures.runner import Failure
 from tests import synth
 from tests.conftest import Audio, ClapAssets
@@ -93,9 +92,11 @@ def test_batches_hold_whole_tracks_and_do_not_change_vectors(
     single = dict(
         embed_tracks(tracks[:1], embedder.embed_clips, policy, batch_clips=1)
     )
+    alone = single[0]
+    assert isinstance(alone, np.ndarray), alone
     for vector in batched.values():
         assert isinstance(vector, np.ndarray)
-        np.testing.assert_allclose(vector, single[0], atol=1e-5)
+        np.testing.assert_allclose(vector, alone, atol=1e-5)
         assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
 
 

@@ -10,6 +10,7 @@ import pickle
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -21,6 +22,9 @@ from beets_audiofeatures.clap.laion import locate_checkpoint
 from beets_audiofeatures.clap.model import CLIP_SAMPLES, ModelError, ModelSpec
 from tests import clap_fixtures
 from tests.conftest import ClapAssets
+
+if TYPE_CHECKING:
+    from transformers import ClapModel
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +39,10 @@ def clips(count: int = 2, seed: int = 0) -> np.ndarray:
 
 
 def reference_audio(
-    model, embedder: ClapEmbedder, data: np.ndarray
+    model: ClapModel, embedder: ClapEmbedder, data: np.ndarray
 ) -> np.ndarray:
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
     features = embedder.features(
         list(data), sampling_rate=48_000, return_tensors="pt"
     )
@@ -45,6 +51,8 @@ def reference_audio(
             input_features=features["input_features"],
             is_longer=torch.zeros((len(data), 1), dtype=torch.bool),
         )
+    assert isinstance(out, BaseModelOutputWithPooling), type(out)
+    assert out.pooler_output is not None
     return out.pooler_output.numpy()
 
 

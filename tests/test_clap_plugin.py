@@ -15,6 +15,7 @@ from beets.exceptions import UserError
 from beets_audiofeatures.clap.embedder import ClapEmbedder
 from beets_audiofeatures.clap.model import ModelSpec
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
+from beetsplug.audiofeatures.library_query import item_id
 from tests.helpers import ClapHelper
 
 
@@ -29,14 +30,14 @@ class TestClap(ClapHelper):
         self.clap("title:a-")
         store = self.store()
         for title in ("a-flac", "a-mp3", "a-ogg"):
-            item = self.lib.get_item(ids[title])
+            item = self.item(ids[title])
             assert item["clap_model"] == store.tag
             assert item["clap_embedded"] > 0
-            vector = self.vector(item.id)
+            vector = self.vector(ids[title])
             assert vector.dtype == np.float32
             assert vector.shape == (32,)
             assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
-        assert "clap_model" not in self.lib.get_item(ids["c-mp3"])
+        assert "clap_model" not in self.item(ids["c-mp3"])
         assert sorted(store.index().ids.tolist()) == sorted(
             ids[t] for t in ("a-flac", "a-mp3", "a-ogg")
         )
@@ -60,14 +61,14 @@ class TestClap(ClapHelper):
         assert planned(self.io.getoutput()) == 4
         assert not self.cache.exists() or not list(self.cache.rglob("*.npy"))
         self.clap("title:a-flac")
-        stamp = self.lib.get_item(ids["a-flac"])["clap_embedded"]
+        stamp = self.item(ids["a-flac"])["clap_embedded"]
         self.io.getoutput()
         self.clap("-p")
         assert planned(self.io.getoutput()) == 3
         self.clap()
-        assert self.lib.get_item(ids["a-flac"])["clap_embedded"] == stamp
+        assert self.item(ids["a-flac"])["clap_embedded"] == stamp
         self.clap("-f", "title:a-flac")
-        assert self.lib.get_item(ids["a-flac"])["clap_embedded"] > stamp
+        assert self.item(ids["a-flac"])["clap_embedded"] > stamp
 
     def test_every_format_decodes(self):
         a = self.audio
@@ -92,7 +93,7 @@ class TestClap(ClapHelper):
     def test_removed_items_leave_the_store_and_the_index(self):
         ids = self.library()
         self.clap()
-        item = self.lib.get_item(ids["a-mp3"])
+        item = self.item(ids["a-mp3"])
         item.remove()
         store = self.store()
         assert store.has(ids["a-mp3"]) is False
@@ -103,7 +104,7 @@ class TestClap(ClapHelper):
     def test_moved_items_are_still_found_at_their_new_place(self, tmp_path):
         ids = self.library()
         self.clap()
-        item = self.lib.get_item(ids["a-ogg"])
+        item = self.item(ids["a-ogg"])
         item.move(basedir=os.fsencode(tmp_path / "elsewhere"))
         item.store()
         out = self.query("--like", "title:a-flac", "--json")
@@ -207,7 +208,7 @@ class TestClap(ClapHelper):
         assert list(stores(self.cache)) == []
         assert self.vector(ids["a-flac"], kept) is not None
         # a store whose every vector was orphaned goes too
-        self.lib.get_item(ids["a-flac"]).remove()
+        self.item(ids["a-flac"]).remove()
         self.clap("--prune")
         assert f"removed the empty store {kept.tag}" in self.io.getoutput()
         assert list(stores(self.stores)) == []
@@ -278,10 +279,10 @@ class TestZeroShotTags(ClapHelper):
         prompts = embedder.embed_texts(
             ["happy music", "sad music", "relaxed music"]
         )
-        for item_id in ids.values():
-            item = self.lib.get_item(item_id)
+        for number in ids.values():
+            item = self.item(number)
             logits = embedder.logit_scale * (
-                prompts @ self.vector(item_id, store)
+                prompts @ self.vector(number, store)
             )
             expected = np.exp(logits - logits.max())
             expected /= expected.sum()
@@ -304,11 +305,11 @@ class TestZeroShotTags(ClapHelper):
     def test_tracks_without_vectors_are_left_alone(self):
         ids = self.library()
         self.clap("title:a-flac")
-        os.remove(self.lib.get_item(ids["c-mp3"]).path)  # fails to embed
+        os.remove(self.item(ids["c-mp3"]).path)  # fails to embed
         with pytest.raises(UserError, match="could not be embedded"):
             self.clap("--tags")
-        assert "clap_mood" not in self.lib.get_item(ids["c-mp3"])
-        assert "clap_mood" in self.lib.get_item(ids["a-flac"])
+        assert "clap_mood" not in self.item(ids["c-mp3"])
+        assert "clap_mood" in self.item(ids["a-flac"])
 
     def test_nothing_to_tag_creates_no_store(self):
         self.add_track(self.audio.text, title="not-audio")
@@ -408,11 +409,11 @@ class TestClapQuery(ClapHelper):
 
     def test_albums_are_ranked_by_their_tracks(self, ids):
         album = self.lib.add_album(
-            [self.lib.get_item(ids["a-flac"]), self.lib.get_item(ids["a-mp3"])]
+            [self.item(ids["a-flac"]), self.item(ids["a-mp3"])]
         )
         album.album = "Same"
         album.store()
-        other = self.lib.add_album([self.lib.get_item(ids["c-mp3"])])
+        other = self.lib.add_album([self.item(ids["c-mp3"])])
         out = json.loads(self.query("-a", "--like", "title:a-ogg", "--json"))
         assert [a["id"] for a in out] == [album.id, other.id]
         assert out[0]["tracks"] == 2
@@ -465,7 +466,7 @@ class TestClapQueryArguments(ClapHelper):
         )
         assert "is a beets query" in self.fails("clapquery", "album:Album One")
         # a flexible field this library has counts as a field
-        item = self.lib.get_item(self._ids["c-mp3"])
+        item = self.item(self._ids["c-mp3"])
         item["mood_by_hand"] = "calm"
         item.store()
         assert "is a beets query" in self.fails(
@@ -530,7 +531,7 @@ class TestClapQueryArguments(ClapHelper):
             "the track matching title:new-one has no vector yet: run beet "
             "clap title:new-one"
         )
-        assert "clap_model" not in self.lib.get_item(new.id)
+        assert "clap_model" not in self.item(item_id(new))
         monkeypatch.undo()
         assert self.query("rain", "--min-score", "0.99") == ""
         assert self.logged()[-1] == "no tracks score 0.99 or more"

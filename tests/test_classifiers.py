@@ -263,6 +263,11 @@ class TestClassifiersInBeetEssentia(ClassifierHelper):
         ) in out
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass  # no line on stderr for each download
+
+
 @pytest.fixture
 def model_site(models: Path, tmp_path: Path) -> Iterator[str]:
     """A local web server laid out like Essentia's model site."""
@@ -275,10 +280,7 @@ def model_site(models: Path, tmp_path: Path) -> Iterator[str]:
     extractors = site / "feature-extractors" / "discogs-effnet"
     extractors.mkdir(parents=True)
     shutil.copy(models / "discogs-effnet-bsdynamic-1.onnx", extractors)
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(site)
-    )
-    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    handler = functools.partial(QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

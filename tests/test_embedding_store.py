@@ -122,7 +122,7 @@ def test_ranking_orders_by_similarity_and_filters(tmp_path):
     for subset in (small, large):
         ranked = rank(index, target[None], rows=index.positions(subset))
         expected = sorted(
-            (i for i in subset if i <= 100),
+            (int(i) for i in subset if i <= 100),
             key=lambda i: -float(vector(i) @ target),
         )
         assert ranked.ids.tolist() == expected

@@ -7,6 +7,7 @@ from beets.library import Item
 
 from beetsplug.audiofeatures.library_query import (
     item_chunks,
+    item_id,
     items_by_id,
     matching_ids,
 )
@@ -38,7 +39,7 @@ class TestChunks(AudioFeaturesHelper):
         ],
     )
     def test_the_same_items_as_lib_items(self, query):
-        expected = sorted(item.id for item in self.lib.items(query))
+        expected = sorted(item_id(item) for item in self.lib.items(query))
         assert matching_ids(self.lib, query) == expected
         chunks = list(item_chunks(self.lib, expected, size=5))
         assert all(len(chunk) <= 5 for chunk in chunks)

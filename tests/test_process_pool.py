@@ -28,9 +28,15 @@ def test_results_come_back_for_every_job() -> None:
     assert len({pid for _, pid in found.values()}) == 2  # two processes
 
 
+def ok(result: tuple[int, int] | Failure) -> tuple[int, int]:
+    """A job's ``(square, worker pid)``; fails the test on a Failure."""
+    assert not isinstance(result, Failure), result
+    return result
+
+
 def test_jobs_come_back_with_their_ids() -> None:
     with WorkerPool(Squarer, 2) as pool:
-        done = {job.id: result[0] for job, result in pool.run(
+        done = {job.id: ok(result)[0] for job, result in pool.run(
             [Job(7, 3), Job(9, 4)]
         )}  # fmt: skip
     assert done == {7: 9, 9: 16}
@@ -62,8 +68,8 @@ def test_a_crashed_job_can_be_retried_in_a_new_worker() -> None:
         done = {job.id: result for job, result in pool.run(
             [Job(1, 13), Job(2, 5)]
         )}  # fmt: skip
-    assert done[1][0] == 196  # the retried task, under its item's id
-    assert done[2][0] == 25
+    assert ok(done[1])[0] == 196  # the retried task, under its item's id
+    assert ok(done[2])[0] == 25
 
 
 def test_a_worker_that_cannot_start_stops_the_pool() -> None:

@@ -32,10 +32,11 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -191,7 +192,7 @@ def first_key_signature(score: stream.Score) -> key.KeySignature | None:
     return score.recurse().getElementsByClass(key.KeySignature).first()
 
 
-def final_bass_pc(part: stream.Stream) -> int | None:
+def final_bass_pc(part: stream.Stream[Any]) -> int | None:
     """Pitch class of the lowest pitch of the part's final note or chord."""
     notes = part.flatten().notes
     if not notes:
@@ -264,13 +265,19 @@ def abc_numbers(source: str) -> list[int]:
     return sorted({int(n) for n in found})
 
 
-def parse(source: str, number: str = "") -> stream.Score:
+def parse(
+    source: str, number: str = ""
+) -> stream.Score | stream.Part | stream.Opus:
     """Parse a corpus score (one tune of an ABC file if ``number``)."""
+    # corpus.parse is not annotated; it returns what converter.parse does
+    parsed: stream.Score | stream.Part | stream.Opus
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if number:
-            return corpus.parse(source, number=int(number))
-        return corpus.parse(source)
+            parsed = corpus.parse(source, number=int(number))
+        else:
+            parsed = corpus.parse(source)
+    return parsed
 
 
 def try_parse(source: str, number: str = "") -> stream.Score | None:
@@ -340,7 +347,7 @@ def make_track(
 
 
 def four_part_chorales(
-    rng: random.Random, used: set[str] = frozenset()
+    rng: random.Random, used: Collection[str] = frozenset()
 ) -> Iterator[tuple[str, stream.Score]]:
     """Four-part Bach chorales with a single meter, in a random order."""
     paths = [
@@ -392,7 +399,9 @@ def select_bands(rng: random.Random, used: set[str]) -> list[Track]:
     return tracks
 
 
-def tune_candidates(rng: random.Random, collection: str) -> list[tuple]:
+def tune_candidates(
+    rng: random.Random, collection: str
+) -> list[tuple[str, str]]:
     """Shuffled (source, number) pairs of every tune in a collection."""
     pairs = [
         (source, str(n))
@@ -522,12 +531,18 @@ def read_manifest() -> list[Track]:
     with MANIFEST.open(newline="", encoding="utf-8") as handle:
         return [
             Track(
-                **{
-                    **row,
-                    "transpose": int(row["transpose"]),
-                    "quarter_bpm": float(row["quarter_bpm"]),
-                    "percussion": int(row["percussion"]),
-                }
+                track=row["track"],
+                style=row["style"],
+                source=row["source"],
+                number=row["number"],
+                title=row["title"],
+                transpose=int(row["transpose"]),
+                meter=row["meter"],
+                quarter_bpm=float(row["quarter_bpm"]),
+                tempo=row["tempo"],
+                key=row["key"],
+                instruments=row["instruments"],
+                percussion=int(row["percussion"]),
             )
             for row in csv.DictReader(handle)
         ]
@@ -646,6 +661,8 @@ def set_tempo(score: stream.Score, quarter_bpm: float) -> None:
 def prepared_score(track: Track) -> stream.Score:
     """Parse and apply transposition, instruments and the single tempo."""
     score = parse(track.source, track.number)
+    # the manifest lists only what try_parse took as a score
+    assert isinstance(score, stream.Score), track.source
     strip_score(score)
     score = expand(score)
     if track.transpose:

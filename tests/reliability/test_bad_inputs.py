@@ -16,6 +16,7 @@ import pytest
 from beets.exceptions import UserError
 from beets.library import Item
 
+from beetsplug.audiofeatures.library_query import item_id
 from tests import synth
 from tests.conftest import Audio
 from tests.helpers import ClapHelper
@@ -74,7 +75,7 @@ def _missing(audio: Audio, folder: Path) -> Path:
 def _odd_name(name: bytes) -> Callable[[Audio, Path], Path]:
     def make(audio: Audio, folder: Path) -> Path:
         target = os.path.join(os.fsencode(folder), name)
-        shutil.copy(audio.a120_flac, target)
+        shutil.copy(os.fsencode(audio.a120_flac), target)
         return Path(os.fsdecode(target))
 
     return make
@@ -122,7 +123,7 @@ class BadInputs(ClapHelper):
         done_field: str,
     ) -> None:
         for case in CASES:
-            item = self.lib.get_item(items[case.name].id)
+            item = self.item(item_id(items[case.name]))
             reason = outcome(case)
             if reason is OK:
                 assert done_field in item, case.name

@@ -42,11 +42,26 @@ def attribute(db: Path, item: int, key: str) -> object:
     return found[0][0] if found else None
 
 
+def number(db: Path, item: int, key: str) -> float:
+    """A stored number (the test fails if the item has none)."""
+    value = attribute(db, item, key)
+    assert isinstance(value, (int, float, str)), value
+    return float(value)
+
+
+def item_id(db: Path, sql: str) -> int:
+    """The one id ``sql`` selects (``SELECT MAX(id) ...``)."""
+    ((found,),) = rows(db, sql)
+    assert isinstance(found, int), found
+    return found
+
+
 def paths(db: Path, music: Path) -> list[Path]:
-    return [
-        music / os.fsdecode(p)
-        for (p,) in rows(db, "SELECT path FROM items ORDER BY id")
-    ]
+    found = []
+    for (p,) in rows(db, "SELECT path FROM items ORDER BY id"):
+        assert isinstance(p, bytes), p  # beets stores paths as BLOBs
+        found.append(music / os.fsdecode(p))
+    return found
 
 
 def start_and_wait_for_one(
@@ -73,7 +88,7 @@ def library(tmp_path: Path, audio: Audio) -> tuple[dict[str, str], Path]:
 
 def test_a_track_removed_during_a_run_stays_removed(library, tmp_path, audio):
     env, db = library
-    last = rows(db, "SELECT MAX(id) FROM items")[0][0]
+    last = item_id(db, "SELECT MAX(id) FROM items")
     run = start_and_wait_for_one(env, db)
     assert beet(env, "rm", "-f", f"id:{last}").returncode == 0
     _out, err = run.communicate(timeout=120)
@@ -96,10 +111,8 @@ def test_a_track_removed_during_a_run_stays_removed(library, tmp_path, audio):
 def test_new_audio_at_the_same_path_is_analysed_again(library, tmp_path):
     env, db = library
     beet(env, "essentia")
-    first = rows(db, "SELECT MIN(id) FROM items")[0][0]
-    assert float(attribute(db, first, "essentia_bpm")) == pytest.approx(
-        120, abs=1
-    )
+    first = item_id(db, "SELECT MIN(id) FROM items")
+    assert number(db, first, "essentia_bpm") == pytest.approx(120, abs=1)
     (path,) = paths(db, tmp_path / "music")[:1]
     synth.make_track(path, 90, "C", seconds=12)  # a re-rip, same name
     beet(env, "update")
@@ -107,14 +120,12 @@ def test_new_audio_at_the_same_path_is_analysed_again(library, tmp_path):
     plan = beet(env, "essentia", "-p")
     assert "would analyse 1 of 4 tracks" in plan.stdout
     beet(env, "essentia")
-    assert float(attribute(db, first, "essentia_bpm")) == pytest.approx(
-        90, abs=1
-    )
+    assert number(db, first, "essentia_bpm") == pytest.approx(90, abs=1)
 
 
 def test_a_concurrent_tag_edit_survives_the_run(library, tmp_path):
     env, db = library
-    last = rows(db, "SELECT MAX(id) FROM items")[0][0]
+    last = item_id(db, "SELECT MAX(id) FROM items")
     run = start_and_wait_for_one(env, db, "-w", "-f")
     assert (
         beet(

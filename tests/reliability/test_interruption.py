@@ -21,9 +21,11 @@ from tests.synth import BEET
 def stored(db: Path, field: str) -> int:
     """How many items have ``field``, read straight from the database."""
     with sqlite3.connect(db) as conn:
-        return conn.execute(
+        (count,) = conn.execute(
             "SELECT COUNT(*) FROM item_attributes WHERE key = ?", (field,)
-        ).fetchone()[0]
+        ).fetchone()
+    assert isinstance(count, int), count
+    return count
 
 
 def analysed(db: Path) -> int:

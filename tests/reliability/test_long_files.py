@@ -29,7 +29,7 @@ def two_hours(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def peak_child_rss_mb(command: list[str], env: dict[str, str]) -> float:
+def peak_child_rss_mb(command: list[str | Path], env: dict[str, str]) -> float:
     """Run ``command`` and return the largest resident size (MB) any of
     its processes reached (the kernel keeps the maximum per child)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
