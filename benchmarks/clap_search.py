@@ -39,8 +39,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from beets_audiofeatures.clap.index import KEY_DTYPE, Index, write_index
 from beets_audiofeatures.clap.search import Ranking, rank
-from beets_audiofeatures.clap.store import KEY_DTYPE, EmbeddingStore, Index
+from beets_audiofeatures.clap.store import EmbeddingStore
 
 DIM = 512
 LIMIT = 50
@@ -73,7 +74,7 @@ def synthetic_store(
         matrix[start:stop] = unit_rows(rng, stop - start)
     ids = np.arange(rows, dtype=np.int64)
     keys = np.full(rows, "", KEY_DTYPE)  # vectors of no particular file
-    store._write_index(ids, matrix, keys)
+    write_index(store.folder, ids, matrix, keys)
     return store
 
 

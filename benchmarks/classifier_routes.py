@@ -54,9 +54,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from beets_audiofeatures.essentia.classifiers import (
-    EXTRACTORS,
     Classifiers,
-    ModelFiles,
     OnnxRoute,
     pad_to_patch,
 )
@@ -65,6 +63,10 @@ from beets_audiofeatures.essentia.extraction import (
     Analyzer,
     ClassifierSpec,
     import_essentia,
+)
+from beets_audiofeatures.essentia.heads import (
+    EXTRACTORS,
+    ModelFiles,
 )
 from beets_audiofeatures.essentia.profiles import resolve_profile
 

@@ -17,11 +17,13 @@ from beets.exceptions import UserError
 
 from beets_audiofeatures.essentia.classifiers import (
     Classifiers,
+)
+from beets_audiofeatures.essentia.extraction import import_essentia
+from beets_audiofeatures.essentia.heads import (
     ModelFiles,
     file_tags,
     read_head,
 )
-from beets_audiofeatures.essentia.extraction import import_essentia
 from tests.essentia_models import GENRES, write_models
 from tests.helpers import AudioFeaturesHelper
 

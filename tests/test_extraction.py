@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from beets_audiofeatures.essentia.extraction import (
-    AnalysisError,
     AnalysisJob,
     Analyzer,
 )
+from beets_audiofeatures.essentia.pipelines import AnalysisError
 from beets_audiofeatures.essentia.profiles import resolve_profile
 from tests.conftest import Audio
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .store import Index
+from .index import Index
 
 #: Below this share of the index a subset's rows are copied out and
 #: scored alone; above it, scoring every row (one pass at memory speed)

@@ -42,24 +42,27 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeGuard
 
 import numpy as np
 from filelock import FileLock
 
-from ..atomic_files import atomic_write
-from ..errors import StoreError
+from ..atomic_files import atomic_save, atomic_write_text
+from .index import (
+    KEY_DTYPE,
+    DamagedIndexError,
+    Index,
+    as_index,
+    dim,
+    is_key,
+    load_index,
+    read_journal,
+    write_index,
+)
 
 SHARD = 1000
-INDEX_FILES = ("index.json", "index-ids.npy", "index-keys.npy", "index.npy")
-KEY_DTYPE = "<U32"
-
-
-class DamagedIndexError(StoreError):
-    """The saved index cannot be used; the message says why."""
 
 
 def _warn(message: str) -> None:
@@ -73,66 +76,6 @@ def _warn(message: str) -> None:
             plugin.warning("%s", message)
     else:
         logging.getLogger("beets.audiofeatures.store").warning("%s", message)
-
-
-@dataclass(frozen=True)
-class Index:
-    """All vectors of a store: ``matrix[i]`` belongs to item ``ids[i]``
-    and was computed from the source named ``keys[i]``."""
-
-    ids: np.ndarray  # int64, sorted
-    matrix: np.ndarray  # float32, len(ids) x dim, usually memory-mapped
-    keys: np.ndarray  # str, one per row
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def positions(
-        self,
-        ids: Iterable[int] | np.ndarray,
-        keys: Mapping[int, str] | None = None,
-    ) -> np.ndarray:
-        """Rows of the given item ids, ascending (ids without a vector are
-        left out; with ``keys``, so are rows whose key is not the item's
-        current one)."""
-        wanted = (
-            ids if isinstance(ids, np.ndarray) else np.fromiter(ids, np.int64)
-        )
-        if not len(self.ids) or not len(wanted):
-            return np.empty(0, np.int64)
-        # A lookup table over the (small, non-negative) item ids: one
-        # pass, several times faster than sorting or np.isin.
-        wanted = wanted[(wanted >= 0) & (wanted <= self.ids[-1])]
-        table = np.zeros(int(self.ids[-1]) + 1, bool)
-        table[wanted] = True
-        rows = np.flatnonzero(table[self.ids])
-        if keys is None:
-            return rows
-        current = np.array(
-            [keys.get(i) == k for i, k in zip(
-                self.ids[rows].tolist(), self.keys[rows].tolist(), strict=True
-            )],
-            bool,
-        )  # fmt: skip
-        kept: np.ndarray = rows[current]
-        return kept
-
-    def key(self, item_id: int) -> str | None:
-        """The key of the item's vector, None when it has none."""
-        row = int(np.searchsorted(self.ids, item_id))
-        if row < len(self.ids) and self.ids[row] == item_id:
-            return str(self.keys[row])
-        return None
-
-
-def atomic_save(path: Path, array: np.ndarray) -> None:
-    with atomic_write(path) as handle:
-        np.save(handle, array)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    with atomic_write(path, "w") as handle:
-        handle.write(text)
 
 
 class EmbeddingStore:
@@ -151,7 +94,7 @@ class EmbeddingStore:
         (self.folder / "vectors").mkdir(parents=True, exist_ok=True)
         description = self.folder / "model.json"
         if not description.exists():
-            _atomic_write_text(
+            atomic_write_text(
                 description, json.dumps(identity, indent=2, sort_keys=True)
             )
         return self
@@ -160,7 +103,7 @@ class EmbeddingStore:
         number = int(item_id)
         if number < 0:
             raise ValueError(f"not an item id: {item_id}")
-        if not _is_key(key):
+        if not is_key(key):
             raise ValueError(f"not a vector key: {key!r}")
         name = f"{number}.{key}.npy" if key else f"{number}.npy"
         return self.folder / "vectors" / f"{number // SHARD:04d}" / name
@@ -275,7 +218,7 @@ class EmbeddingStore:
             try:
                 return self._current_index()
             except DamagedIndexError as exc:
-                index = self._write_index(*self._scan())
+                index = write_index(self.folder, *self._scan())
                 _warn(
                     f"the CLAP index in {self.folder} was damaged ({exc}); "
                     f"rebuilt it from the {len(index)} vector files"
@@ -284,83 +227,21 @@ class EmbeddingStore:
 
     def rebuild(self) -> Index:
         with self._lock:
-            return self._write_index(*self._scan())
+            return write_index(self.folder, *self._scan())
 
     def _current_index(self) -> Index:
-        saved = self._load_index()
+        saved = load_index(self.folder)
         journal = self.folder / "journal"
         size = journal.stat().st_size if journal.exists() else 0
         if saved is None:  # never written: nothing to warn about
-            return self._write_index(*self._scan())
+            return write_index(self.folder, *self._scan())
         index, offset = saved
         if offset > size:
             raise DamagedIndexError("its journal is shorter than it records")
         if offset == size:
             return index
-        added, removed = self._read_journal(offset)
-        return self._write_index(*self._merge(index, added, removed))
-
-    def _load_index(self) -> tuple[Index, int] | None:
-        """The saved index and its journal offset; None when there is
-        none yet. Raises ``DamagedIndexError`` when it cannot be used."""
-        if not any((self.folder / name).exists() for name in INDEX_FILES):
-            return None
-        meta = _read_part(
-            self.folder / "index.json", lambda p: json.loads(p.read_text())
-        )
-        if (
-            not (self.folder / "index-keys.npy").exists()
-            and (self.folder / "index-ids.npy").exists()
-        ):
-            return None  # an index from before keys: rebuilt, silently
-        ids = _read_part(self.folder / "index-ids.npy", np.load)
-        keys = _read_part(self.folder / "index-keys.npy", np.load)
-        matrix = _read_part(
-            self.folder / "index.npy", lambda p: np.load(p, mmap_mode="r")
-        )
-        if not isinstance(meta, dict):
-            raise DamagedIndexError("index.json holds no description")
-        if (
-            ids.ndim != 1
-            or matrix.ndim != 2
-            or len(ids) != meta.get("rows")
-            or matrix.shape[0] != len(ids)
-            or keys.shape != ids.shape
-            or keys.dtype.kind != "U"
-            or (len(ids) and matrix.shape[1] != meta.get("dim"))
-        ):
-            raise DamagedIndexError(
-                f"{len(ids)} ids, a {'x'.join(map(str, matrix.shape))} "
-                f"matrix and {meta.get('rows')} rows recorded do not agree"
-            )
-        if len(ids) > 1 and not (np.diff(ids) > 0).all():
-            raise DamagedIndexError("its ids are out of order")
-        try:
-            offset = int(meta.get("journal_offset", 0))
-        except (TypeError, ValueError) as exc:
-            raise DamagedIndexError(
-                "its journal offset is not a number"
-            ) from exc
-        return Index(ids, matrix, keys), offset
-
-    def _read_journal(self, offset: int) -> tuple[dict[int, str], set[int]]:
-        added: dict[int, str] = {}
-        removed: set[int] = set()
-        with open(self.folder / "journal", "rb") as journal:
-            journal.seek(offset)
-            for line in journal.read().split(b"\n"):
-                sign, rest = line[:1], line[1:].decode(errors="replace")
-                number, _space, key = rest.partition(" ")
-                if not number.isdigit() or not _is_key(key):
-                    continue  # an unfinished line from a crash
-                item_id = int(number)
-                if sign == b"+":
-                    added[item_id] = key
-                    removed.discard(item_id)
-                elif sign == b"-":
-                    removed.add(item_id)
-                    added.pop(item_id, None)
-        return added, removed
+        added, removed = read_journal(self.folder, offset)
+        return write_index(self.folder, *self._merge(index, added, removed))
 
     def _scan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every vector file read into a new index. Files that cannot be
@@ -389,7 +270,7 @@ class EmbeddingStore:
                 f"(items {_some(sorted(bad))}); beet clap embeds them again"
             )
         ids = sorted(found)
-        return _as_index(ids, [found[i] for i in ids], [keys[i] for i in ids])
+        return as_index(ids, [found[i] for i in ids], [keys[i] for i in ids])
 
     def _merge(
         self, index: Index, added: dict[int, str], removed: set[int]
@@ -423,16 +304,16 @@ class EmbeddingStore:
                 new_keys.append(now)
         kept_ids = index.ids[keep]
         try:
-            ids, rows, keys = _as_index(new_ids, new_rows, new_keys)
+            ids, rows, keys = as_index(new_ids, new_rows, new_keys)
         except ValueError as exc:
             raise DamagedIndexError(str(exc)) from exc
         if not len(kept_ids):  # an empty index fits any dimension
             order = np.argsort(ids, kind="stable")
             return ids[order], rows[order], keys[order]
-        if len(ids) and rows.shape[1] != _dim(index.matrix):
+        if len(ids) and rows.shape[1] != dim(index.matrix):
             raise DamagedIndexError(
                 f"new vectors have {rows.shape[1]} values, the index "
-                f"{_dim(index.matrix)}"
+                f"{dim(index.matrix)}"
             )
         kept = np.asarray(index.matrix[keep])
         kept_keys = index.keys[keep]
@@ -443,26 +324,6 @@ class EmbeddingStore:
         matrix = np.concatenate([kept, rows])
         all_keys = np.concatenate([kept_keys, keys]).astype(KEY_DTYPE)
         return all_ids[order], matrix[order], all_keys[order]
-
-    def _write_index(
-        self, ids: np.ndarray, matrix: np.ndarray, keys: np.ndarray
-    ) -> Index:
-        atomic_save(
-            self.folder / "index.npy", np.ascontiguousarray(matrix, np.float32)
-        )
-        atomic_save(self.folder / "index-keys.npy", keys.astype(KEY_DTYPE))
-        atomic_save(self.folder / "index-ids.npy", ids)
-        journal = self.folder / "journal"
-        # The journal is only emptied after the index holding it is safe.
-        meta = {"rows": len(ids), "dim": _dim(matrix), "journal_offset": 0}
-        _atomic_write_text(self.folder / "index.json", json.dumps(meta))
-        with open(journal, "wb"):
-            pass
-        return Index(
-            ids,
-            np.load(self.folder / "index.npy", mmap_mode="r"),
-            keys.astype(KEY_DTYPE),
-        )
 
     # -- prompts ----------------------------------------------------------
 
@@ -475,7 +336,7 @@ class EmbeddingStore:
             return None
 
     def put_logit_scale(self, value: float) -> None:
-        _atomic_write_text(self.folder / "logit_scale.json", json.dumps(value))
+        atomic_write_text(self.folder / "logit_scale.json", json.dumps(value))
 
     def prompt_path(self, text: str, tokenizer: str = "") -> Path:
         """Where a prompt's vector is cached: by its text and what made
@@ -514,10 +375,6 @@ def _load(path: Path) -> np.ndarray | None:
     return array
 
 
-def _dim(matrix: np.ndarray) -> int:
-    return int(matrix.shape[1]) if matrix.ndim == 2 else 0
-
-
 def _is_vector(vector: np.ndarray | None) -> TypeGuard[np.ndarray]:
     return (
         vector is not None
@@ -528,15 +385,11 @@ def _is_vector(vector: np.ndarray | None) -> TypeGuard[np.ndarray]:
     )
 
 
-def _is_key(key: str) -> bool:
-    return not key or key.isalnum()
-
-
 def _vector_name(name: str) -> tuple[int, str] | None:
     """``12345.<key>.npy`` (or ``12345.npy``) as (item id, key)."""
     stem, _dot, rest = name.partition(".")
     key, _dot, ext = rest.rpartition(".")
-    if ext != "npy" or not stem.isdigit() or not _is_key(key):
+    if ext != "npy" or not stem.isdigit() or not is_key(key):
         return None
     return int(stem), key
 
@@ -544,37 +397,3 @@ def _vector_name(name: str) -> tuple[int, str] | None:
 def _some(ids: list[int], shown: int = 5) -> str:
     text = ", ".join(map(str, ids[:shown]))
     return text + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
-
-
-def _read_part(path: Path, read: Callable[[Path], Any]) -> Any:
-    """One file of the saved index; ``DamagedIndexError`` saying which
-    and how, in a few words, when it cannot be read."""
-    try:
-        return read(path)
-    except FileNotFoundError as exc:
-        raise DamagedIndexError(f"{path.name} is missing") from exc
-    except OSError as exc:
-        raise DamagedIndexError(f"{path.name}: {exc.strerror or exc}") from exc
-    except (ValueError, EOFError) as exc:  # JSONDecodeError included
-        raise DamagedIndexError(f"{path.name} is cut short or garbled") from exc
-
-
-def _as_index(
-    ids: list[int], rows: list[np.ndarray], keys: list[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if not rows:
-        return (
-            np.empty(0, np.int64),
-            np.empty((0, 0), np.float32),
-            np.empty(0, KEY_DTYPE),
-        )
-    sizes = {len(row) for row in rows}
-    if len(sizes) != 1:
-        raise ValueError(
-            f"vectors of different sizes in one store: {sorted(sizes)}"
-        )
-    return (
-        np.array(ids, np.int64),
-        np.stack(rows).astype(np.float32),
-        np.array(keys, KEY_DTYPE),
-    )

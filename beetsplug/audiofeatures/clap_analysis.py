@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from beets.exceptions import UserError
 
+from beets_audiofeatures.atomic_files import atomic_save
 from beets_audiofeatures.audio_files import require_ffmpeg
 from beets_audiofeatures.clap.audio import CLAP_NEEDS, EmbeddingLoop, Track
-from beets_audiofeatures.clap.store import atomic_save
 from beets_audiofeatures.runner import Tally
 
 from .clap_settings import ClapSettings

@@ -13,8 +13,9 @@ import numpy as np
 from beets import ui
 from beets.exceptions import UserError
 
+from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.search import Ranking, rank
-from beets_audiofeatures.clap.store import EmbeddingStore, Index
+from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.runner import count
 from beets_audiofeatures.vectors import unit
 

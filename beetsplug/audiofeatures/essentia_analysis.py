@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from beets.util import displayable_path
 
-from beets_audiofeatures.essentia.classifiers import file_tags
 from beets_audiofeatures.essentia.descriptors import (
     BY_FIELD,
     GROUPS,
@@ -21,11 +20,14 @@ from beets_audiofeatures.essentia.descriptors import (
     method_field,
 )
 from beets_audiofeatures.essentia.extraction import (
-    AnalysisError,
     AnalysisJob,
     AnalysisResult,
     Analyzer,
 )
+from beets_audiofeatures.essentia.heads import (
+    file_tags,
+)
+from beets_audiofeatures.essentia.pipelines import AnalysisError
 from beets_audiofeatures.essentia.profiles import Profile
 from beets_audiofeatures.process_pool import WorkerPool
 from beets_audiofeatures.runner import Job, Tally

@@ -10,13 +10,16 @@ from beets import ui
 from beets.exceptions import UserError
 
 from beets_audiofeatures.essentia.classifiers import (
-    LICENCE,
+    ROUTE_TYPES,
     ROUTES,
+    resolve_route,
+    route_status,
+)
+from beets_audiofeatures.essentia.heads import (
+    LICENCE,
     ClassifierError,
     download,
     read_head,
-    resolve_route,
-    route_status,
 )
 from beets_audiofeatures.runner import Tally, count
 
@@ -51,7 +54,7 @@ def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
     if fetch:
         # Twice: the heads' descriptions name the extractors they need.
         for _ in range(2):
-            for url, path in files.missing(route):
+            for url, path in files.missing(ROUTE_TYPES[route]):
                 ui.print_(f"downloading {url}")
                 try:
                     download(url, path)
@@ -78,7 +81,7 @@ def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
             )
         else:
             ui.print_(f"{name}: no description yet")
-    missing = files.missing(route)
+    missing = files.missing(ROUTE_TYPES[route])
     for url, path in missing:
         ui.print_(f"  missing {path.name}: {url}")
     if missing:

@@ -18,13 +18,15 @@ from beets.exceptions import UserError
 from beets_audiofeatures.errors import SetupError
 from beets_audiofeatures.essentia.classifiers import (
     ROUTES,
-    SITE,
-    Head,
-    ModelFiles,
     resolve_route,
 )
 from beets_audiofeatures.essentia.descriptors import Kind
 from beets_audiofeatures.essentia.extraction import ClassifierSpec
+from beets_audiofeatures.essentia.heads import (
+    SITE,
+    Head,
+    ModelFiles,
+)
 from beets_audiofeatures.essentia.profiles import (
     DEFAULT_KEY_PROFILE,
     DEFAULT_MIN_KEY_STRENGTH,
