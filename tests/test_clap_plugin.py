@@ -538,6 +538,9 @@ class TestClapQueryArguments(ClapHelper):
         assert "--like title:nobody matches no tracks" in self.fails(
             "clapquery", "--like", "title:nobody"
         )
+        assert self.fails("clapquery", "--like", "title:'a-") == (
+            "--like title:'a-: No closing quotation"
+        )
 
     def test_each_prompt_score_is_labelled(self):
         rows = json.loads(

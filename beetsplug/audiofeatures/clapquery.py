@@ -28,7 +28,6 @@ from .library_query import (
     matching_ids,
     source_key,
     source_keys,
-    user_query,
 )
 from .query_output import Playlist, show_albums, show_items
 from .query_words import checked_prompt, split_arguments
@@ -119,12 +118,12 @@ def find_and_show(
     targets = [prompt_vectors(store, model, prompts)] if prompts else []
     exclude = None
     if opts.like:
-        with user_query([opts.like]):
-            seeds = {item_id(i): source_key(i) for i in lib.items(opts.like)}
+        seeds = matching_ids(lib, like_terms(opts.like))
         if not seeds:
             raise UserError(f"--like {opts.like} matches no tracks")
-        current = {i: key for i, key in seeds.items() if key}
-        exclude = index.positions(np.fromiter(seeds, np.int64), current)
+        exclude = index.positions(
+            np.array(seeds, np.int64), source_keys(lib, seeds)
+        )
         if not len(exclude):
             raise UserError(
                 f"none of the {count(len(seeds), 'track')} --like {opts.like} "
@@ -171,6 +170,14 @@ def find_and_show(
             else f"no {noun}s to rank"
         )
     return items
+
+
+def like_terms(text: str) -> list[str]:
+    """The terms of ``--like``'s query, split as a shell splits them."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:  # an unclosed quote
+        raise UserError(f"--like {text}: {exc}") from None
 
 
 def candidate_ids(lib: Library, query: Sequence[str], album: bool) -> list[int]:
