@@ -14,12 +14,13 @@ and model loop (``clap.audio``) for CLAP.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import signal
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -59,6 +60,34 @@ class Executor(Protocol[T, R_co]):
     def close(self, wait: bool = True) -> None:
         """Stop its workers: politely with ``wait``, at once otherwise."""
         ...
+
+
+@dataclass(frozen=True)
+class RemoteWork(Generic[T, R_co]):
+    """An analysis as workers run it; everything here is pickled.
+
+    ``factory`` builds the handler once per worker process; with
+    ``batched`` it takes a list of tasks and returns their results (the
+    CLAP model embeds windows of several tracks at once), otherwise one
+    task at a time. ``identity`` is what every worker's ``report`` must
+    match. ``retry_after_crash`` runs on the coordinator: a task that
+    killed its workers gets one more try, changed (Essentia's through
+    ffmpeg)."""
+
+    name: str  # for messages: "essentia (profile music)"
+    factory: Callable[[], Callable[[Any], Any]]
+    identity: dict[str, str]
+    report: Callable[[], dict[str, str]]
+    batch: int = 1
+    batched: bool = False
+    resources: dict[str, float] = field(default_factory=dict)
+    retry_after_crash: Callable[[T], T | None] | None = None
+
+    @property
+    def resource(self) -> str:
+        """The resource a worker gets when it passes the checks."""
+        digest = hashlib.sha256(repr(sorted(self.identity.items())).encode())
+        return f"audiofeatures-{digest.hexdigest()[:12]}"
 
 
 def progress_bar(total: int, shown: bool = True) -> tqdm:

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from beetsplug.audiofeatures import clap_settings, essentia_settings
+from beetsplug.audiofeatures import (
+    clap_settings,
+    cluster_settings,
+    essentia_settings,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "config.yaml"
 
@@ -19,4 +23,5 @@ def test_the_example_configuration_is_the_defaults() -> None:
     assert example["audiofeatures"] == {
         "essentia": essentia_settings.DEFAULTS,
         "clap": clap_settings.DEFAULTS,
+        "cluster": cluster_settings.DEFAULTS,
     }

@@ -8,8 +8,10 @@ of a file is an :class:`AnalysisError` whose message is the reason.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from ..atomic_files import atomic_write
 from ..audio_files import AudioFileError, check_audio_file, truncation_reason
 from ..errors import SetupError
 from ..transcode import TranscodeError, needs_transcode, transcode_to_wav
+from ..version import plugin_version
 from .classifiers import (
     Classifiers,
 )
@@ -41,6 +44,25 @@ from .profiles import Profile
 
 class EssentiaMissingError(SetupError, ImportError):
     """The ``essentia`` module cannot be imported."""
+
+
+def essentia_distribution() -> str:
+    """The installed Essentia distribution and its version, without
+    importing it (``essentia 2.1b6.dev1389``); empty when there is none."""
+    for dist in ("essentia", "essentia-tensorflow"):
+        try:
+            return f"{dist} {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
+def essentia_report() -> dict[str, str]:
+    """What a cluster worker must share with the coordinator."""
+    return {
+        "beets-audiofeatures": plugin_version(),
+        "essentia": essentia_distribution(),
+    }
 
 
 def import_essentia() -> ModuleType:
@@ -103,12 +125,14 @@ class Analyzer:
     def __init__(
         self,
         profile: Profile,
-        workdir: str,
+        workdir: str | None,
         classifiers: ClassifierSpec | None = None,
     ):
         self.profile = profile
-        # Workers share the run's scratch folder; each keeps to its own.
-        self.workdir = Path(workdir) / uuid.uuid4().hex
+        # Workers share the run's scratch folder; each keeps to its own
+        # (a cluster worker makes one in its own temporary folder).
+        base = Path(workdir) if workdir else Path(tempfile.gettempdir())
+        self.workdir = base / f"beets-audiofeatures-{uuid.uuid4().hex}"
         self.workdir.mkdir(parents=True)
         es = import_essentia()
         try:

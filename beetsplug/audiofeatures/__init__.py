@@ -27,6 +27,7 @@ from . import (
     clap_settings,
     clap_store_report,
     clapquery,
+    cluster_settings,
     essentia_command,
     essentia_settings,
     subcommands,
@@ -65,6 +66,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
             {
                 "essentia": essentia_settings.DEFAULTS,
                 "clap": clap_settings.DEFAULTS,
+                "cluster": cluster_settings.DEFAULTS,
             }
         )
         self.item_types = (
@@ -118,8 +120,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def _run_essentia(self, lib: Library, opts: Any, args: list[str]) -> None:
         essentia_command.run_command(
-            self.config["essentia"], self._log, lib, opts, args
-        )
+            self.config["essentia"], self._log, lib, opts, args,
+            self.config["cluster"],
+        )  # fmt: skip
 
     def essentia_import_stage(
         self, session: ImportSession, task: ImportTask
@@ -140,7 +143,10 @@ class AudioFeaturesPlugin(BeetsPlugin):
             self._import_runner = None
 
     def _run_clap(self, lib: Library, opts: Any, args: list[str]) -> None:
-        clap_command.run_clap(self.config["clap"], self._log, lib, opts, args)
+        clap_command.run_clap(
+            self.config["clap"], self._log, lib, opts, args,
+            self.config["cluster"],
+        )  # fmt: skip
 
     def _run_clapquery(self, lib: Library, opts: Any, args: list[str]) -> None:
         clapquery.run_clapquery(self.config["clap"], self._log, lib, opts, args)

@@ -3,6 +3,7 @@ vector, the decode-and-embed loop, and storing each vector at once."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -15,7 +16,9 @@ from beets.exceptions import UserError
 from beets_audiofeatures.atomic_files import atomic_save
 from beets_audiofeatures.audio_files import require_ffmpeg
 from beets_audiofeatures.clap.audio import CLAP_NEEDS, EmbeddingLoop, Track
-from beets_audiofeatures.runner import Tally
+from beets_audiofeatures.clap.remote import ClapBatch, clap_report
+from beets_audiofeatures.runner import RemoteWork, Tally
+from beets_audiofeatures.version import plugin_version
 
 from .clap_settings import ClapSettings
 from .clap_text import ModelHolder
@@ -54,6 +57,8 @@ class ClapAnalysis:
         self.model = ModelHolder(settings.spec, log)
         self.method = f"with {settings.spec.model}"
         self._opened = False
+        #: Dask resources a cluster task needs (clap_resources)
+        self.resources: dict[str, float] = {}
 
     def needs(self, item: Item) -> bool:
         """Whether the item lacks a vector of this store computed from
@@ -82,11 +87,36 @@ class ClapAnalysis:
             batch_clips=settings.batch_size,
         )
 
-    def check_tools(self) -> None:
-        """Fail before anything is loaded if ffmpeg is missing or the
-        store cannot be created: the nearest existing folder above it
-        must be writable."""
-        require_ffmpeg(CLAP_NEEDS)
+    def remote_work(self) -> RemoteWork[Track, np.ndarray]:
+        """Embedding as cluster workers run it: the model once per worker
+        process, a few tracks per task so their windows batch."""
+        settings = self.settings
+        per_track = max(1, settings.policy.count)
+        return RemoteWork(
+            name=f"CLAP ({settings.model})",
+            factory=functools.partial(
+                ClapBatch,
+                settings.spec,
+                settings.policy,
+                settings.jobs,
+                settings.batch_size,
+            ),
+            identity={
+                "beets-audiofeatures": plugin_version(),
+                "model": self.store.tag,
+                "ffmpeg": "yes",
+            },
+            report=functools.partial(
+                clap_report, settings.model, settings.pipeline
+            ),
+            batch=max(1, settings.batch_size // per_track),
+            batched=True,
+            resources=self.resources,
+        )
+
+    def check_store(self) -> None:
+        """Fail before anything is loaded if the store cannot be created:
+        the nearest existing folder above it must be writable."""
         folder = self.store.folder
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
@@ -95,6 +125,13 @@ class ClapAnalysis:
                 f"cannot create the CLAP cache in {self.settings.cache_dir}: "
                 f"{folder} is not a writable folder"
             )
+
+    def check_tools(self) -> None:
+        """Fail before anything is loaded if ffmpeg is missing or the
+        store cannot be created: the nearest existing folder above it
+        must be writable."""
+        require_ffmpeg(CLAP_NEEDS)
+        self.check_store()
 
     def _open_store(self) -> None:
         if self._opened:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import confuse
 from beets import ui
+from beets.exceptions import UserError
 
 from beets_audiofeatures.runner import Tally, count
 
@@ -15,6 +16,7 @@ from .clap_analysis import ClapAnalysis
 from .clap_settings import EMBEDDING, STORE, TAGS, ClapSettings
 from .clap_store_report import report_store
 from .clap_tags import require_label_sets, tag_items
+from .cluster_settings import clap_resources, cluster_address, cluster_executor
 from .library_query import each_item, item_id, matching_ids, source_key
 from .runner import Runner, check_failures, nothing_matched
 
@@ -30,6 +32,7 @@ class ClapOptions(Protocol):
     stats: bool
     prune: bool
     tags: bool
+    cluster: str | None
 
 
 def run_clap(
@@ -38,6 +41,7 @@ def run_clap(
     lib: Library,
     opts: ClapOptions,
     args: list[str],
+    cluster: confuse.ConfigView,
 ) -> None:
     settings = ClapSettings(view, opts)
     if opts.stats or opts.prune:
@@ -50,7 +54,17 @@ def run_clap(
         require_label_sets(settings)
     ids = matching_ids(lib, args)
     analysis = ClapAnalysis(settings, lib, log)
-    runner = Runner(lib, analysis, log)
+    executor = None
+    if address := cluster_address(cluster, opts.cluster):
+        if settings.dump:
+            raise UserError(
+                "--dump writes files on this machine: run it without --cluster"
+            )
+        analysis.resources = clap_resources(cluster)
+        executor = cluster_executor(
+            cluster, address, analysis.remote_work(), log
+        )
+    runner = Runner(lib, analysis, log, executor)
     plan = runner.plan_ids(ids)
     model = settings.spec.model
     nothing = nothing_matched(ids, args) or (
@@ -71,7 +85,10 @@ def run_clap(
         dump_embedded(analysis, [i for i in ids if i not in plan.needs])
     tally = Tally(skipped=plan.skipped)
     if plan:
-        analysis.check_tools()
+        if executor is None:
+            analysis.check_tools()  # ffmpeg here; on a cluster, the workers'
+        else:
+            analysis.check_store()
         log.info(
             "embedding {} with {} ({} already embedded)",
             count(len(plan), "track"), model, tally.skipped,

@@ -261,16 +261,20 @@ class ClapSettings:
             )
         return folder
 
-    def identity(self) -> dict[str, Any]:
-        """What determines the vectors: the model file(s) and the audio
-        pipeline (only the model's name and files count, not how it
-        runs)."""
-        pipeline = {
+    @property
+    def pipeline(self) -> dict[str, Any]:
+        """How audio becomes a vector (with the model, the identity)."""
+        return {
             "version": PIPELINE_VERSION,
             "seconds": 10,
             **self.policy.describe(),
         }
-        return model_identity(ModelSpec(model=self.model), pipeline)
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the vectors: the model file(s) and the audio
+        pipeline (only the model's name and files count, not how it
+        runs)."""
+        return model_identity(ModelSpec(model=self.model), self.pipeline)
 
     def store(self, lib: Library) -> EmbeddingStore:
         """The configured model's store for this library."""

@@ -23,6 +23,7 @@ from beets_audiofeatures.essentia.extraction import (
     AnalysisJob,
     AnalysisResult,
     Analyzer,
+    essentia_report,
 )
 from beets_audiofeatures.essentia.heads import (
     file_tags,
@@ -30,7 +31,7 @@ from beets_audiofeatures.essentia.heads import (
 from beets_audiofeatures.essentia.pipelines import AnalysisError
 from beets_audiofeatures.essentia.profiles import Profile
 from beets_audiofeatures.process_pool import WorkerPool
-from beets_audiofeatures.runner import Job, Tally
+from beets_audiofeatures.runner import Job, RemoteWork, Tally
 
 from .albums import own
 from .essentia_settings import EssentiaSettings, described_heads
@@ -178,6 +179,20 @@ class EssentiaAnalysis:
             expected=(AnalysisError,),
             retry_after_crash=_retry_through_ffmpeg,
             on_output=self._library_output,
+        )
+
+    def remote_work(self) -> RemoteWork[AnalysisJob, AnalysisResult]:
+        """The analysis as cluster workers run it: each worker builds its
+        own ``Analyzer`` once, in its own scratch folder."""
+        settings = self.settings
+        return RemoteWork(
+            name=f"essentia (profile {settings.profile.name})",
+            factory=functools.partial(
+                Analyzer, settings.profile, None, settings.classifiers
+            ),
+            identity=essentia_report(),
+            report=essentia_report,
+            retry_after_crash=_retry_through_ffmpeg,
         )
 
     def _library_output(self, job: Job[AnalysisJob], text: str) -> None:

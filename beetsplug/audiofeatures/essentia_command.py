@@ -24,6 +24,7 @@ from beets_audiofeatures.essentia.heads import (
 from beets_audiofeatures.runner import Tally, count
 
 from .albums import store_album_aggregates
+from .cluster_settings import cluster_address, cluster_executor
 from .essentia_analysis import EssentiaAnalysis
 from .essentia_settings import (
     EssentiaOptions,
@@ -99,6 +100,7 @@ def run_command(
     lib: Library,
     opts: EssentiaOptions,
     args: list[str],
+    cluster: confuse.ConfigView,
 ) -> None:
     if opts.models or opts.download_models:
         manage_models(plugin_config, fetch=opts.download_models)
@@ -110,9 +112,17 @@ def run_command(
         ids = [item_id(i) for album in albums for i in album.items()]
     else:
         ids = matching_ids(lib, args)
-    runner = Runner(
-        lib, EssentiaAnalysis(settings, lib, log, settings.write), log
-    )
+    analysis = EssentiaAnalysis(settings, lib, log, settings.write)
+    executor = None
+    if address := cluster_address(cluster, opts.cluster):
+        if settings.dump:
+            raise UserError(
+                "--dump writes files on this machine: run it without --cluster"
+            )
+        executor = cluster_executor(
+            cluster, address, analysis.remote_work(), log
+        )
+    runner = Runner(lib, analysis, log, executor)
     plan = runner.plan_ids(ids)
     profile = settings.profile.name
 

@@ -75,6 +75,7 @@ class EssentiaOptions(Protocol):
     dump: str | None
     models: bool
     download_models: bool
+    cluster: str | None
 
 
 def essentia_version() -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -113,12 +113,18 @@ class Runner(Generic[N, T, R]):
     calls (the import stage calls once per album) until :meth:`close`."""
 
     def __init__(
-        self, lib: Library, analysis: Analysis[N, T, R], log: Any
+        self,
+        lib: Library,
+        analysis: Analysis[N, T, R],
+        log: Any,
+        executor: Callable[[], Executor[T, R]] | None = None,
     ) -> None:
         self.lib = lib
         self.analysis = analysis
         self.log = log
         self.signals = StopSignals()
+        #: what makes the executor (default: the analysis's own, local)
+        self.make_executor = executor or analysis.executor
         self._executor: Executor[T, R] | None = None
 
     # -- planning -------------------------------------------------------
@@ -185,7 +191,7 @@ class Runner(Generic[N, T, R]):
 
     def executor(self) -> Executor[T, R]:
         if self._executor is None:
-            self._executor = self.analysis.executor()
+            self._executor = self.make_executor()
         return self._executor
 
     def _land(

@@ -50,6 +50,14 @@ def add_force_and_pretend(
     )  # fmt: skip
 
 
+def add_cluster(parser: ui.CommonOptionsParser) -> None:
+    parser.add_option(
+        "--cluster", metavar="ADDRESS", default=None,
+        help="run on the Dask cluster at ADDRESS (tcp://host:8786), or "
+        "on local:N worker processes (see audiofeatures.cluster)",
+    )  # fmt: skip
+
+
 def essentia(func: CommandFunc) -> ui.Subcommand:
     cmd = ui.Subcommand(
         "essentia",
@@ -107,6 +115,7 @@ def essentia(func: CommandFunc) -> ui.Subcommand:
         help="download the missing model files from Essentia's site",
     )
     parser.add_album_option()
+    add_cluster(parser)
     cmd.func = guarded(func)
     return cmd  # fmt: skip
 
@@ -150,6 +159,7 @@ def clap(func: CommandFunc) -> ui.Subcommand:
         default=False,
         help="delete vectors of tracks no longer in the library",
     )
+    add_cluster(parser)
     cmd.func = guarded(func)
     return cmd  # fmt: skip
 

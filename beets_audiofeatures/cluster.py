@@ -1,0 +1,451 @@
+"""The cluster executor: an analysis's jobs on Dask workers.
+
+The ``beet`` process is the coordinator: it submits jobs (a few per
+worker thread at a time, never the whole library), gets each result back
+as it completes and stores it; it is the only writer of the library and
+the embedding store. Workers (``dask worker``, or a ``LocalCluster``)
+receive plain tasks (a path, a length, flags) and build the analyser or
+model once per process.
+
+Before work starts, a worker plugin checks every worker, also those that
+join or restart later: its plugin version and the analysis's identity
+(the Essentia version, or the CLAP model's tag as the store names it),
+and whether it can read a file of the run. A worker that passes gets a
+resource named after the run's identity, and the tasks need that
+resource, so a mismatched worker never computes a value; it is named in
+one line.
+
+Dask runs the tasks: a worker that dies mid-task (a segfault, the OOM
+killer, ``kill -9``) costs nothing, the scheduler gives the task to
+another worker; a file that kills every worker that touches it comes
+back as a ``KilledWorker`` after Dask's ``allowed-failures`` attempts
+and fails alone. No beets here; ``distributed`` is the ``[dask]`` extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import cloudpickle
+from distributed import Client, Future, LocalCluster, as_completed
+from distributed.client import FutureCancelledError
+from distributed.comm.core import CommClosedError
+from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.scheduler import KilledWorker
+from distributed.security import Security
+
+from .errors import SetupError, TrackError
+from .runner import Failure, Job, RemoteWork
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: The in-flight window: this many tasks per worker thread.
+PER_THREAD = 2
+#: How often a run asks the scheduler to place tasks that found no worker.
+NUDGE_SECONDS = 2.0
+
+
+class ClusterError(SetupError):
+    """The cluster cannot run the analysis; the message says why."""
+
+    section = "cluster"
+
+
+class SchedulerGoneError(ClusterError):
+    """The scheduler went away during a run."""
+
+
+# -- paths --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathMap:
+    """Where the workers see the coordinator's files: the longest
+    matching prefix, whole folder names only, is replaced."""
+
+    prefixes: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, mapping: Mapping[str, str]) -> PathMap:
+        pairs = [
+            (k.rstrip("/") or "/", v.rstrip("/") or "/")
+            for k, v in mapping.items()
+        ]
+        return cls(tuple(sorted(pairs, key=lambda p: -len(p[0]))))
+
+    def __call__(self, path: str | bytes) -> str | bytes:
+        text = os.fsdecode(path)
+        for here, there in self.prefixes:
+            if text == here or text.startswith(here.rstrip("/") + "/"):
+                text = there + text[len(here) :]
+                break
+        return os.fsencode(text) if isinstance(path, bytes) else text
+
+
+def map_task(task: T, paths: PathMap) -> T:
+    """The task with its ``path`` as the workers see it."""
+    path = getattr(task, "path", None)
+    if path is None or not paths.prefixes:
+        return task
+    return dataclasses.replace(task, path=paths(path))  # type: ignore[type-var]
+
+
+# -- what the workers run -------------------------------------------------
+
+
+_HANDLERS: dict[str, Any] = {}
+_HANDLER_LOCK = threading.Lock()
+
+
+def _handler(key: str, factory: Callable[[], Any]) -> Any:
+    with _HANDLER_LOCK:
+        if key not in _HANDLERS:
+            _HANDLERS[key] = factory()
+        return _HANDLERS[key]
+
+
+def run_tasks(
+    key: str, factory: Callable[[], Any], batched: bool, tasks: list[Any]
+) -> list[Any]:
+    """On a worker: the results of a few tasks (a :class:`Failure` for a
+    task that fails). A :class:`SetupError` (the analyser cannot be
+    built) fails the whole run."""
+    handler = _handler(key, factory)
+    with _HANDLER_LOCK:  # the analysers are not thread-safe
+        if batched:
+            return list(handler(tasks))
+        results: list[Any] = []
+        for task in tasks:
+            try:
+                results.append(handler(task))
+            except SetupError:
+                raise
+            except TrackError as exc:
+                results.append(Failure(str(exc) or type(exc).__name__))
+            except Exception as exc:
+                results.append(Failure(f"{type(exc).__name__}: {exc}"))
+        return results
+
+
+_REPORTS: dict[str, list[str]] = {}
+
+
+def readable(path: str | bytes) -> str | None:
+    """Why the file cannot be read here, or None."""
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        return f"cannot read {os.fsdecode(path)} ({exc.strerror or exc})"
+    return None
+
+
+def problems_of(
+    expected: Mapping[str, str], found: Mapping[str, str], probe: Any
+) -> list[str]:
+    """What keeps a worker from this run, in a few words each."""
+    problems = [
+        f"{name} {found.get(name) or 'missing'}, not {value}"
+        for name, value in expected.items()
+        if found.get(name) != value
+    ]
+    if probe is not None and (why := readable(probe)):
+        problems.append(why)
+    return problems
+
+
+class Readiness(WorkerPlugin):
+    """Checks each worker (also later ones) and marks those that pass."""
+
+    def __init__(self, work: RemoteWork[Any, Any], probe: Any) -> None:
+        self.name = work.resource
+        self.resource = work.resource
+        self.expected = work.identity
+        self.report = work.report
+        self.probe = probe
+
+    async def setup(self, worker: Any) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.run_in_executor(None, self.report)
+        except Exception as exc:  # a worker without Essentia, say
+            found = {"error": f"{type(exc).__name__}: {exc}"}
+        problems = problems_of(self.expected, found, self.probe)
+        if "error" in found:
+            problems.insert(0, found["error"])
+        _REPORTS[self.resource] = problems
+        # Zero takes back what an earlier run with this identity gave.
+        share = 0.0 if problems else float(worker.state.nthreads)
+        await worker.set_resources(**{self.resource: share})
+
+
+def _report_of(resource: str) -> list[str] | None:
+    return _REPORTS.get(resource)
+
+
+# -- the coordinator --------------------------------------------------------
+
+
+def connect(
+    address: str,
+    tls: Mapping[str, str] | None,
+    log: Callable[[str], None],
+) -> tuple[Client, LocalCluster | None]:
+    """A client of the scheduler at ``address``, or of a new
+    ``LocalCluster`` for ``local:N`` (N worker processes here). ``tls``:
+    the CA file and this client's certificate and key (``ca_file``,
+    ``cert``, ``key``), for a scheduler that requires TLS."""
+    security = (
+        Security(
+            tls_ca_file=tls["ca_file"],
+            tls_client_cert=tls["cert"],
+            tls_client_key=tls["key"],
+            require_encryption=True,
+        )
+        if tls
+        else None
+    )
+    for name in ("distributed", "tornado", "bokeh"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if address.startswith("local:"):
+        count = address.removeprefix("local:")
+        if not count.isdigit() or int(count) < 1:
+            raise ClusterError(
+                f"--cluster {address}: give local:N with N worker processes"
+            )
+        cluster = LocalCluster(
+            n_workers=int(count),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        return Client(cluster), cluster
+    if address.startswith("tls://") and security is None:
+        raise ClusterError(
+            f"the Dask scheduler at {address} speaks TLS: set tls "
+            "(ca_file, cert, key) to the CA and this machine's PEM files"
+        )
+    try:
+        client = Client(address, security=security, timeout=20)
+    except (OSError, TimeoutError, TypeError, ValueError) as exc:
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address}: {exc}"
+        ) from exc
+    log(f"connected to the Dask scheduler at {address}")
+    return client, None
+
+
+class DaskExecutor(Generic[T, R]):
+    """Runs jobs on a Dask cluster; an :class:`~.runner.Executor`."""
+
+    def __init__(
+        self,
+        client: Client,
+        work: RemoteWork[T, R],
+        paths: PathMap,
+        log: Callable[[str], None],
+        cluster: LocalCluster | None = None,
+    ) -> None:
+        self.client = client
+        self.work = work
+        self.paths = paths
+        self.log = log
+        self.cluster = cluster
+        self._ready = False
+        self._futures: dict[Future[Any], list[Job[T]]] = {}
+        #: names the handler a worker builds from the factory (another
+        #: factory, another handler, even for the same identity)
+        self.key = hashlib.sha256(cloudpickle.dumps(work.factory)).hexdigest()
+
+    def _start(self, probe: Any) -> int:
+        """Check the workers; how many threads can take tasks."""
+        work = self.work
+        try:
+            self.client.wait_for_workers(1, timeout=60)
+        except TimeoutError as exc:
+            raise ClusterError("the Dask cluster has no workers") from exc
+        self.client.register_plugin(Readiness(work, probe), name=work.resource)
+        reports = self.client.run(_report_of, work.resource)
+        info = self.client.scheduler_info()["workers"]
+        threads = 0
+        refused = []
+        for address, problems in sorted(reports.items()):
+            name = info.get(address, {}).get("name", address)
+            if problems:
+                refused.append(f"{name}: {'; '.join(problems)}")
+            elif problems is not None:
+                threads += int(info.get(address, {}).get("nthreads", 1))
+        if not threads:
+            unread = any("cannot read" in line for line in refused)
+            raise ClusterError(
+                f"no worker of the cluster can run {work.name}: "
+                + " / ".join(refused or ["none answered"])
+                + (
+                    " (do they see the music there, or elsewhere?)"
+                    if unread
+                    else ""
+                )
+            )
+        for line in refused:
+            self.log(f"worker {line.replace(': ', ' is left out: ', 1)}")
+        self._ready = True
+        return threads
+
+    def _submit(self, jobs: list[Job[T]], ac: as_completed) -> None:
+        tasks = [map_task(job.task, self.paths) for job in jobs]
+        future = self.client.submit(
+            run_tasks,
+            self.key,
+            self.work.factory,
+            self.work.batched,
+            tasks,
+            resources={self.work.resource: 1, **self.work.resources},
+            pure=False,
+        )
+        self._futures[future] = jobs
+        ac.add(future)
+
+    def run(
+        self, jobs: Iterable[Job[T]]
+    ) -> Iterator[tuple[Job[T], R | Failure]]:
+        todo = list(jobs)
+        if not todo:
+            return
+        threads = (
+            self._start(map_task(todo[0].task, self.paths).path)  # type: ignore[attr-defined]
+            if not self._ready
+            else max(1, sum(
+                w.get("nthreads", 1)
+                for w in self.client.scheduler_info()["workers"].values()
+            ))
+        )  # fmt: skip
+        size = self.work.batch
+        batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+        waiting = iter(batches)
+        ac = as_completed()
+        for batch in waiting:
+            self._submit(batch, ac)
+            if len(self._futures) >= PER_THREAD * threads:
+                break
+        retried: set[int] = set()
+        with self._nudging():
+            for future in ac:
+                batch = self._futures.pop(future)
+                yield from self._results(future, batch, ac, retried)
+                for more in waiting:
+                    self._submit(more, ac)
+                    break
+
+    @contextlib.contextmanager
+    def _nudging(self) -> Iterator[None]:
+        """While a run is on, have the scheduler look again at tasks that
+        found no worker: a worker that restarts (after a crash) gets the
+        run's resource from the plugin only after it joined, and Dask
+        looks for workers for such tasks only when a worker joins."""
+        stop = threading.Event()
+
+        def schedule_waiting(dask_scheduler: Any) -> int:
+            # Defined here so that it travels by value: the scheduler
+            # need not import this package.
+            recommendations: dict[Any, str] = {}
+            for worker in dask_scheduler.workers.values():
+                recommendations.update(
+                    dask_scheduler.bulk_schedule_unrunnable_after_adding_worker(
+                        worker
+                    )
+                )
+            if recommendations:
+                dask_scheduler.transitions(
+                    recommendations, stimulus_id="audiofeatures-nudge"
+                )
+            return len(recommendations)
+
+        def nudge() -> None:
+            while not stop.wait(NUDGE_SECONDS):
+                with contextlib.suppress(Exception):  # best effort
+                    self.client.run_on_scheduler(schedule_waiting)
+
+        thread = threading.Thread(target=nudge, name="dask-nudge", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
+    def _results(
+        self,
+        future: Future[Any],
+        batch: list[Job[T]],
+        ac: as_completed,
+        retried: set[int],
+    ) -> Iterator[tuple[Job[T], R | Failure]]:
+        try:
+            results = future.result()
+        except KilledWorker:
+            retry = self.work.retry_after_crash
+            again = [
+                Job(job.id, changed)
+                for job in batch
+                if retry is not None
+                and job.id not in retried
+                and (changed := retry(job.task)) is not None
+            ]
+            if len(again) == len(batch):
+                retried.update(job.id for job in again)
+                self._submit(again, ac)
+                return
+            reason = (
+                "every worker that read it died (a crash or the OOM killer)"
+            )
+            for job in batch:
+                yield job, Failure(reason)
+            return
+        except SetupError:
+            raise
+        except (CommClosedError, FutureCancelledError, OSError) as exc:
+            raise SchedulerGoneError(
+                f"the Dask scheduler went away ({exc or type(exc).__name__})"
+            ) from exc
+        except Exception as exc:  # the task itself failed on the worker
+            reason = f"{type(exc).__name__}: {exc}"
+            for job in batch:
+                yield job, Failure(reason)
+            return
+        for job, result in zip(batch, results, strict=True):
+            if isinstance(result, Failure):
+                mapped = map_task(job.task, self.paths)
+                there = getattr(mapped, "path", None)
+                if there is not None and there != getattr(
+                    job.task, "path", None
+                ):
+                    result = Failure(
+                        f"{result.reason} (at {os.fsdecode(there)} on the worker)"
+                    )
+            yield job, result
+
+    def close(self, wait: bool = True) -> None:
+        """Cancel what is still out; the cluster of ``local:N`` stops."""
+        futures = list(self._futures)
+        self._futures.clear()
+        if futures:
+            self.client.cancel(futures)
+        if self._ready:
+            # The scheduler may be gone already: nothing to undo then.
+            with contextlib.suppress(Exception):
+                self.client.unregister_worker_plugin(self.work.resource)
+            self._ready = False
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

@@ -1,0 +1,355 @@
+"""``--cluster``: a real Dask scheduler and workers started with Dask's
+own ``dask scheduler`` / ``dask worker`` commands, on a real library."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from beets.exceptions import UserError
+from huggingface_hub import constants
+
+from beetsplug.audiofeatures import essentia_analysis
+from tests.helpers import ClapHelper
+from tests.reliability.crashing import CrashingAnalyzer
+
+distributed = pytest.importorskip("distributed")
+
+DASK = str(Path(sys.executable).with_name("dask"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Cluster:
+    """A scheduler and its workers, each in its own process group."""
+
+    def __init__(self, folder: Path, *, tls: dict[str, Path] | None = None):
+        self.folder = folder
+        self.tls = tls
+        folder.mkdir(parents=True, exist_ok=True)
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),  # the workers import tests.* helpers
+            "HF_HUB_OFFLINE": "1",
+            # a poison file gives up after two workers died on it
+            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+        }
+        file = folder / "scheduler.json"
+        self._start(
+            "scheduler", "--scheduler-file", str(file), "--port", "0",
+            "--host", "127.0.0.1", "--no-dashboard",
+            *self._tls_options(), *(["--protocol", "tls"] if tls else []),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.address = json.loads(file.read_text())["address"]
+
+    def _tls_options(self) -> list[str]:
+        if not self.tls:
+            return []
+        return [
+            "--tls-ca-file", str(self.tls["ca"]),
+            "--tls-cert", str(self.tls["cert"]),
+            "--tls-key", str(self.tls["key"]),
+        ]  # fmt: skip
+
+    def _start(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.processes.append(
+            subprocess.Popen(
+                [DASK, *args],
+                env=env or self.env,
+                cwd=self.folder,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+
+    def worker(self, name: str, **env: str) -> None:
+        self._start(
+            "worker", self.address, "--name", name, "--nworkers", "1",
+            "--nthreads", "1", "--no-dashboard",
+            "--local-directory", str(self.folder / name), *self._tls_options(),
+            env={**self.env, **env},
+        )  # fmt: skip
+
+    def client(self) -> Any:
+        security = None
+        if self.tls:
+            security = distributed.security.Security(
+                tls_ca_file=str(self.tls["ca"]),
+                tls_client_cert=str(self.tls["cert"]),
+                tls_client_key=str(self.tls["key"]),
+                require_encryption=True,
+            )
+        return distributed.Client(self.address, security=security, timeout=30)
+
+    def wait_for(self, workers: int) -> None:
+        with self.client() as client:
+            client.wait_for_workers(workers, timeout=120)
+
+    def worker_pids(self) -> dict[str, int]:
+        """Each worker's process id by its name (not its nanny's)."""
+        with self.client() as client:
+            info = client.scheduler_info()["workers"]
+            pids = client.run(os.getpid)
+        return {info[a]["name"]: pid for a, pid in pids.items()}
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            with contextlib.suppress(ProcessLookupError):  # gone already
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    running = Cluster(tmp_path_factory.mktemp("dask"))
+    try:
+        running.worker("w1")
+        running.worker("w2")
+        running.wait_for(2)
+        yield running
+    finally:
+        running.stop()
+
+
+class TestEssentiaOnACluster(ClapHelper):
+    @pytest.fixture(autouse=True)
+    def _cluster(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def tracks(self, count: int, prefix: str = "t") -> list[Any]:
+        return [
+            self.add_track(self.audio.a120_flac, title=f"{prefix}{n}")
+            for n in range(count)
+        ]
+
+    def test_every_item_is_analysed_and_stored_once(self, caplog):
+        items = self.tracks(4)
+        with caplog.at_level(logging.INFO):
+            self.essentia(
+                "--cluster", self.cluster.address, "--profile", "rhythm"
+            )
+        assert "analysed 4, skipped 0, failed 0" in caplog.text
+        for item in items:
+            item.load()
+            assert item["essentia_bpm"] == pytest.approx(120, abs=2)
+            assert item.title.startswith("t")  # tags are left alone
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            self.essentia(
+                "--cluster", self.cluster.address, "--profile", "rhythm"
+            )
+        assert "nothing to analyse: 4 tracks already current" in caplog.text
+
+    def test_a_worker_killed_mid_run_costs_nothing(self, caplog):
+        items = self.tracks(8)
+        pids = self.cluster.worker_pids()
+        killed: list[int] = []
+
+        def kill_after_the_first_result() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                with self.lib.transaction() as tx:
+                    done = tx.query(
+                        "SELECT COUNT(*) FROM item_attributes WHERE key = ?",
+                        ("essentia_analyzed",),
+                    )[0][0]
+                if done >= 1:
+                    os.kill(pids["w1"], signal.SIGKILL)
+                    killed.append(pids["w1"])
+                    return
+                time.sleep(0.02)
+
+        killer = threading.Thread(target=kill_after_the_first_result)
+        killer.start()
+        with caplog.at_level(logging.INFO):
+            self.essentia("--cluster", self.cluster.address)  # music: slower
+        killer.join()
+        assert killed, "no result came back to kill a worker after"
+        assert "analysed 8, skipped 0, failed 0" in caplog.text
+        for item in items:
+            item.load()
+            assert "essentia_bpm" in item
+        self.cluster.wait_for(2)  # the nanny started it again
+
+    def test_workers_read_the_music_where_the_path_map_says(self, caplog):
+        items = self.tracks(2, prefix="mapped")
+        mounted = self.lib_path.parent / "mounted"
+        self.lib_path.rename(mounted)  # only the workers' path exists now
+        try:
+            line = self.fails(
+                "essentia",
+                "--cluster",
+                self.cluster.address,
+                "--profile",
+                "rhythm",
+            )
+            assert line.startswith(
+                "audiofeatures.cluster: no worker of the cluster can run essentia "
+                "(profile rhythm): "
+            )
+            assert f"w1: cannot read {os.fsdecode(items[0].path)}" in line
+            assert line.endswith("(do they see the music there, or elsewhere?)")
+            self.config["audiofeatures"]["cluster"]["path_map"] = {
+                os.fsdecode(self.lib_path): str(mounted)
+            }
+            with caplog.at_level(logging.INFO):
+                self.essentia(
+                    "--cluster", self.cluster.address, "--profile", "rhythm"
+                )
+            assert "analysed 2, skipped 0, failed 0" in caplog.text
+        finally:
+            mounted.rename(self.lib_path)
+        for item in items:
+            item.load()
+            assert "essentia_bpm" in item
+
+    def test_a_file_that_kills_every_worker_fails_alone(
+        self, monkeypatch, caplog
+    ):
+        monkeypatch.setattr(essentia_analysis, "Analyzer", CrashingAnalyzer)
+        good = self.tracks(2, prefix="fine")
+        crash = self.add_track(self.audio.a120_flac, title="crash")
+        with pytest.raises(UserError, match="1 of 3 tracks"):
+            self.essentia(
+                "--cluster", self.cluster.address, "--profile", "rhythm"
+            )
+        assert (
+            f"{os.fsdecode(crash.path)}: every worker that read it died"
+            in caplog.text
+        )
+        for item in good:
+            item.load()
+            assert "essentia_bpm" in item
+        crash.load()
+        assert "essentia_analyzed" not in crash
+        self.cluster.wait_for(2)
+
+    def test_dump_and_bad_addresses_are_one_line(self):
+        self.tracks(1)
+        assert (
+            self.fails(
+                "essentia", "--cluster", self.cluster.address, "--dump", "/tmp"
+            )
+            == "--dump writes files on this machine: run it without --cluster"
+        )
+        line = self.fails("essentia", "--cluster", "tcp://127.0.0.1:9")
+        assert line.startswith(
+            "audiofeatures.cluster: cannot reach the Dask scheduler at "
+            "tcp://127.0.0.1:9"
+        )
+
+
+def _hub_cache(root: Path, model_dir: Path, revision: str) -> Path:
+    """A hub cache holding ``test-org/tiny-clap`` at ``revision``."""
+    repo = root / "models--test-org--tiny-clap"
+    shutil.copytree(model_dir, repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    return root
+
+
+class TestClapOnACluster(ClapHelper):
+    def test_a_worker_with_another_model_is_left_out(
+        self, cluster, tmp_path, monkeypatch, caplog
+    ):
+        mine = _hub_cache(tmp_path / "hub", self.assets.model_dir, "a" * 40)
+        other = _hub_cache(tmp_path / "other", self.assets.model_dir, "b" * 40)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(mine))
+        self.config["audiofeatures"]["clap"]["model"] = "test-org/tiny-clap"
+        items = [
+            self.add_track(self.audio.a120_flac, title=f"c{n}")
+            for n in range(3)
+        ]
+        # A cluster of its own: the shared one's workers see no hub cache.
+        own = Cluster(tmp_path / "dask")
+        try:
+            own.worker("same", HF_HUB_CACHE=str(mine))
+            own.worker("stale", HF_HUB_CACHE=str(other))
+            own.wait_for(2)
+            with caplog.at_level(logging.INFO):
+                self.clap("--cluster", own.address)
+        finally:
+            own.stop()
+        assert "worker stale is left out: model " in caplog.text
+        assert "worker same is left out" not in caplog.text
+        assert "embedded 3, skipped 0, failed 0" in caplog.text
+        for item in items:
+            item.load()
+            assert item["clap_model"].startswith("tiny-clap")
+
+
+def make_certificates(folder: Path) -> dict[str, Path]:
+    """A CA and a certificate it signed, made with openssl."""
+    folder.mkdir()
+    ca, ca_key = folder / "ca.pem", folder / "ca-key.pem"
+    cert, key = folder / "cert.pem", folder / "key.pem"
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=test-ca", "-keyout", str(ca_key), "-out", str(ca),
+    )  # fmt: skip
+    request = folder / "cert.csr"
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", str(key), "-out", str(request),
+    )  # fmt: skip
+    openssl(
+        "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey",
+        str(ca_key), "-CAcreateserial", "-days", "2", "-out", str(cert),
+    )  # fmt: skip
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+class TestTls(ClapHelper):
+    def test_a_tls_cluster_takes_only_clients_with_its_certificates(
+        self, tmp_path, caplog
+    ):
+        files = make_certificates(tmp_path / "tls")
+        item = self.add_track(self.audio.a120_flac, title="secret")
+        secure = Cluster(tmp_path / "dask", tls=files)
+        try:
+            secure.worker("tls-worker")
+            secure.wait_for(1)
+            assert secure.address.startswith("tls://")
+            line = self.fails(
+                "essentia", "--cluster", secure.address, "--profile", "rhythm"
+            )
+            assert line == (
+                f"audiofeatures.cluster: the Dask scheduler at {secure.address} "
+                "speaks TLS: set tls (ca_file, cert, key) to the CA and this "
+                "machine's PEM files"
+            )
+            self.config["audiofeatures"]["cluster"]["tls"] = {
+                "ca_file": str(files["ca"]),
+                "cert": str(files["cert"]),
+                "key": str(files["key"]),
+            }
+            with caplog.at_level(logging.INFO):
+                self.essentia(
+                    "--cluster", secure.address, "--profile", "rhythm"
+                )
+        finally:
+            secure.stop()
+        assert "analysed 1, skipped 0, failed 0" in caplog.text
+        item.load()
+        assert "essentia_bpm" in item
