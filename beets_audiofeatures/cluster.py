@@ -285,7 +285,14 @@ class DaskExecutor(Generic[T, R]):
             if problems:
                 refused.append(f"{name}: {'; '.join(problems)}")
             elif problems is not None:
-                threads += int(info.get(address, {}).get("nthreads", 1))
+                has = info.get(address, {}).get("resources", {})
+                if all(has.get(k, 0) >= v for k, v in work.resources.items()):
+                    threads += int(info.get(address, {}).get("nthreads", 1))
+                elif work.resources:
+                    wanted = ", ".join(
+                        f"{k}={v:g}" for k, v in work.resources.items()
+                    )
+                    refused.append(f"{name}: it has no resources {wanted}")
         if not threads:
             unread = any("cannot read" in line for line in refused)
             raise ClusterError(

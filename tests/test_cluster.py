@@ -78,12 +78,12 @@ class Cluster:
             )
         )
 
-    def worker(self, name: str, **env: str) -> None:
+    def worker(self, name: str, *options: str, **env: str) -> None:
         self._start(
             "worker", self.address, "--name", name, "--nworkers", "1",
             "--nthreads", "1", "--no-dashboard",
             "--local-directory", str(self.folder / name), *self._tls_options(),
-            env={**self.env, **env},
+            *options, env={**self.env, **env},
         )  # fmt: skip
 
     def client(self) -> Any:
@@ -353,3 +353,47 @@ class TestTls(ClapHelper):
         assert "analysed 1, skipped 0, failed 0" in caplog.text
         item.load()
         assert "essentia_bpm" in item
+
+
+def _handlers() -> list[str]:
+    """On a worker: the kinds of handler it has built."""
+    from beets_audiofeatures import cluster
+
+    return sorted(type(h).__name__ for h in cluster._HANDLERS.values())
+
+
+class TestGpuPlacement(ClapHelper):
+    def test_clap_tasks_go_to_the_workers_with_the_resources(
+        self, tmp_path, caplog
+    ):
+        items = [
+            self.add_track(self.audio.a120_flac, title=f"g{n}")
+            for n in range(4)
+        ]
+        own = Cluster(tmp_path / "dask")
+        try:
+            own.worker("cpu-only")
+            own.worker("gpu", "--resources", "GPU=1")
+            own.wait_for(2)
+            self.config["audiofeatures"]["cluster"]["clap_resources"] = {
+                "GPU": 1
+            }
+            with caplog.at_level(logging.INFO):
+                self.clap("--cluster", own.address)
+            with own.client() as client:
+                info = client.scheduler_info()["workers"]
+                built = {
+                    info[address]["name"]: kinds
+                    for address, kinds in client.run(_handlers).items()
+                }
+        finally:
+            own.stop()
+        assert "embedded 4, skipped 0, failed 0" in caplog.text
+        assert (
+            "worker cpu-only is left out: it has no resources GPU=1"
+            in caplog.text
+        )
+        assert built == {"gpu": ["ClapBatch"], "cpu-only": []}
+        for item in items:
+            item.load()
+            assert "clap_model" in item
