@@ -215,8 +215,12 @@ def connect(
         if tls
         else None
     )
-    for name in ("distributed", "tornado", "bokeh"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    # Dask's own log lines (reconnect attempts, tracebacks of a lost
+    # scheduler) are not for the user: each problem is one line of ours.
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("distributed", "tornado", "bokeh"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     if address.startswith("local:"):
         count = address.removeprefix("local:")
         if not count.isdigit() or int(count) < 1:
@@ -262,6 +266,7 @@ class DaskExecutor(Generic[T, R]):
         self.paths = paths
         self.log = log
         self.cluster = cluster
+        self.address = client.scheduler.address if client.scheduler else "?"
         self._ready = False
         self._futures: dict[Future[Any], list[Job[T]]] = {}
         #: names the handler a worker builds from the factory (another
@@ -423,7 +428,8 @@ class DaskExecutor(Generic[T, R]):
             raise
         except (CommClosedError, FutureCancelledError, OSError) as exc:
             raise SchedulerGoneError(
-                f"the Dask scheduler went away ({exc or type(exc).__name__})"
+                f"the Dask scheduler at {self.address} went away; what was "
+                "done is stored: run the command again to resume"
             ) from exc
         except Exception as exc:  # the task itself failed on the worker
             reason = f"{type(exc).__name__}: {exc}"
