@@ -280,7 +280,15 @@ class DaskExecutor(Generic[T, R]):
             self.client.wait_for_workers(1, timeout=60)
         except TimeoutError as exc:
             raise ClusterError("the Dask cluster has no workers") from exc
-        self.client.register_plugin(Readiness(work, probe), name=work.resource)
+        try:
+            self.client.register_plugin(
+                Readiness(work, probe), name=work.resource
+            )
+        except Exception as exc:  # a worker could not unpickle or run it
+            raise ClusterError(
+                f"a worker cannot run beets-audiofeatures ({exc}): install "
+                "the same version on every worker"
+            ) from exc
         reports = self.client.run(_report_of, work.resource)
         info = self.client.scheduler_info()["workers"]
         threads = 0
@@ -335,7 +343,7 @@ class DaskExecutor(Generic[T, R]):
         if not todo:
             return
         threads = (
-            self._start(map_task(todo[0].task, self.paths).path)  # type: ignore[attr-defined]
+            self._start(getattr(map_task(todo[0].task, self.paths), "path", None))
             if not self._ready
             else max(1, sum(
                 w.get("nthreads", 1)
@@ -345,16 +353,18 @@ class DaskExecutor(Generic[T, R]):
         size = self.work.batch
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]
         waiting = iter(batches)
-        ac = as_completed()
+        # Results come with the futures (gathered in the background), and
+        # a failed task's exception in place of its result.
+        ac = as_completed(with_results=True, raise_errors=False)
         for batch in waiting:
             self._submit(batch, ac)
             if len(self._futures) >= PER_THREAD * threads:
                 break
         retried: set[int] = set()
         with self._nudging():
-            for future in ac:
+            for future, outcome in ac:
                 batch = self._futures.pop(future)
-                yield from self._results(future, batch, ac, retried)
+                yield from self._results(outcome, batch, ac, retried)
                 for more in waiting:
                     self._submit(more, ac)
                     break
@@ -398,13 +408,15 @@ class DaskExecutor(Generic[T, R]):
 
     def _results(
         self,
-        future: Future[Any],
+        outcome: Any,
         batch: list[Job[T]],
         ac: as_completed,
         retried: set[int],
     ) -> Iterator[tuple[Job[T], R | Failure]]:
         try:
-            results = future.result()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results = outcome
         except KilledWorker:
             retry = self.work.retry_after_crash
             again = [
