@@ -364,6 +364,13 @@ class DaskExecutor(Generic[T, R]):
         with self._nudging():
             for future, outcome in ac:
                 batch = self._futures.pop(future)
+                if (
+                    future.status != "finished"
+                ):  # the error itself, not its type
+                    try:
+                        future.result()
+                    except BaseException as exc:
+                        outcome = exc
                 yield from self._results(outcome, batch, ac, retried)
                 for more in waiting:
                     self._submit(more, ac)
