@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from beets.exceptions import UserError
 from huggingface_hub import constants
 
 from beetsplug.audiofeatures import essentia_analysis
+from tests import synth
 from tests.helpers import ClapHelper
 from tests.reliability.crashing import CrashingAnalyzer
 
@@ -397,3 +399,35 @@ class TestGpuPlacement(ClapHelper):
         for item in items:
             item.load()
             assert "clap_model" in item
+
+
+def test_the_import_stage_analyses_on_the_configured_cluster(
+    cluster: Cluster, tmp_path: Path, audio: Any
+) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    for n in range(2):
+        synth.encode(audio.a120_wav, incoming / f"{n}.flac")
+    config = tmp_path / "config"
+    config.mkdir()
+    db = tmp_path / "library.db"
+    (config / "config.yaml").write_text(
+        f"directory: {tmp_path / 'music'}\nlibrary: {db}\n"
+        "plugins: audiofeatures\nimport: {copy: yes, write: no}\n"
+        "audiofeatures: {essentia: {auto: yes, profile: rhythm, jobs: 1}, "
+        f"cluster: {{address: '{cluster.address}'}}}}\n"
+    )
+    run = subprocess.run(
+        # -v: beets shows the plugins' import lines only when verbose
+        [synth.BEET, "-v", "import", "-A", "-q", str(incoming)],
+        env={**os.environ, "BEETSDIR": str(config)},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert f"connected to the Dask scheduler at {cluster.address}" in run.stderr
+    assert "Traceback" not in run.stderr
+    with sqlite3.connect(db) as conn:
+        bpms = conn.execute(
+            "SELECT value FROM item_attributes WHERE key = 'essentia_bpm'"
+        ).fetchall()
+    assert len(bpms) == 2
+    assert all(abs(float(bpm) - 120) <= 2 for (bpm,) in bpms)

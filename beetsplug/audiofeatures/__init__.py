@@ -133,8 +133,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
         with subcommands.fatal_errors():
             if self._import_runner is None:
                 self._import_runner = essentia_command.import_runner(
-                    self.config["essentia"], session.lib, self._log
-                )
+                    self.config["essentia"], session.lib, self._log,
+                    self.config["cluster"],
+                )  # fmt: skip
             self._import_runner.run_import(task.imported_items())
 
     def _close_import_runner(self, **_: Any) -> None:
@@ -160,8 +161,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
         with subcommands.fatal_errors():
             if self._clap_runner is None:
                 self._clap_runner = clap_command.import_runner(
-                    self.config["clap"], session.lib, self._log
-                )
+                    self.config["clap"], session.lib, self._log,
+                    self.config["cluster"],
+                )  # fmt: skip
             self._clap_runner.run_import(task.imported_items())
 
     def _close_clap_runner(self, **_: Any) -> None:

@@ -57,8 +57,6 @@ class ClapAnalysis:
         self.model = ModelHolder(settings.spec, log)
         self.method = f"with {settings.spec.model}"
         self._opened = False
-        #: Dask resources a cluster task needs (clap_resources)
-        self.resources: dict[str, float] = {}
 
     def needs(self, item: Item) -> bool:
         """Whether the item lacks a vector of this store computed from
@@ -111,7 +109,6 @@ class ClapAnalysis:
             ),
             batch=max(1, settings.batch_size // per_track),
             batched=True,
-            resources=self.resources,
         )
 
     def check_store(self) -> None:

@@ -16,7 +16,7 @@ from .clap_analysis import ClapAnalysis
 from .clap_settings import EMBEDDING, STORE, TAGS, ClapSettings
 from .clap_store_report import report_store
 from .clap_tags import require_label_sets, tag_items
-from .cluster_settings import clap_resources, cluster_address, cluster_executor
+from .cluster_settings import cluster_executor
 from .library_query import each_item, item_id, matching_ids, source_key
 from .runner import Runner, check_failures, nothing_matched
 
@@ -54,15 +54,12 @@ def run_clap(
         require_label_sets(settings)
     ids = matching_ids(lib, args)
     analysis = ClapAnalysis(settings, lib, log)
-    executor = None
-    if address := cluster_address(cluster, opts.cluster):
-        if settings.dump:
-            raise UserError(
-                "--dump writes files on this machine: run it without --cluster"
-            )
-        analysis.resources = clap_resources(cluster)
-        executor = cluster_executor(
-            cluster, address, analysis.remote_work(), log
+    executor = cluster_executor(
+        cluster, opts.cluster, analysis.remote_work(), log, clap=True
+    )
+    if executor is not None and settings.dump:
+        raise UserError(
+            "--dump writes files on this machine: run it without --cluster"
         )
     runner = Runner(lib, analysis, log, executor)
     plan = runner.plan_ids(ids)
@@ -112,9 +109,17 @@ def dump_embedded(analysis: ClapAnalysis, ids: Sequence[int]) -> None:
 
 
 def import_runner(
-    view: confuse.ConfigView, lib: Library, log: Any
+    view: confuse.ConfigView,
+    lib: Library,
+    log: Any,
+    cluster: confuse.ConfigView,
 ) -> Runner[Any, Any, Any]:
     """The import stage's runner: the model loads once per import, and
-    the index is folded when the import ends (:meth:`Runner.close`)."""
+    the index is folded when the import ends (:meth:`Runner.close`); on
+    the cluster of ``audiofeatures.cluster.address`` when there is one."""
     settings = ClapSettings.from_config(view)
-    return Runner(lib, ClapAnalysis(settings, lib, log), log)
+    analysis = ClapAnalysis(settings, lib, log)
+    executor = cluster_executor(
+        cluster, None, analysis.remote_work(), log, clap=True
+    )
+    return Runner(lib, analysis, log, executor)

@@ -3,6 +3,7 @@ Dask scheduler is, where its workers see the music, and TLS."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -91,12 +92,19 @@ def tls_files(view: confuse.ConfigView) -> dict[str, str] | None:
 
 def cluster_executor(
     view: confuse.ConfigView,
-    address: str,
+    option: str | None,
     work: RemoteWork[Any, Any],
     log: Any,
-) -> Callable[[], DaskExecutor[Any, Any]]:
-    """What makes the run's executor on the cluster at ``address``
-    (the settings are checked now, the scheduler reached later)."""
+    clap: bool = False,
+) -> Callable[[], DaskExecutor[Any, Any]] | None:
+    """What makes the run's executor on the cluster that ``--cluster``
+    (``option``) or the setting names, None for this machine's own. The
+    settings are checked now, the scheduler is reached later."""
+    address = cluster_address(view, option)
+    if not address:
+        return None
+    if clap:
+        work = dataclasses.replace(work, resources=clap_resources(view))
     try:
         from beets_audiofeatures.cluster import (
             DaskExecutor,

@@ -24,7 +24,7 @@ from beets_audiofeatures.essentia.heads import (
 from beets_audiofeatures.runner import Tally, count
 
 from .albums import store_album_aggregates
-from .cluster_settings import cluster_address, cluster_executor
+from .cluster_settings import cluster_executor
 from .essentia_analysis import EssentiaAnalysis
 from .essentia_settings import (
     EssentiaOptions,
@@ -113,14 +113,12 @@ def run_command(
     else:
         ids = matching_ids(lib, args)
     analysis = EssentiaAnalysis(settings, lib, log, settings.write)
-    executor = None
-    if address := cluster_address(cluster, opts.cluster):
-        if settings.dump:
-            raise UserError(
-                "--dump writes files on this machine: run it without --cluster"
-            )
-        executor = cluster_executor(
-            cluster, address, analysis.remote_work(), log
+    executor = cluster_executor(
+        cluster, opts.cluster, analysis.remote_work(), log
+    )
+    if executor is not None and settings.dump:
+        raise UserError(
+            "--dump writes files on this machine: run it without --cluster"
         )
     runner = Runner(lib, analysis, log, executor)
     plan = runner.plan_ids(ids)
@@ -176,9 +174,15 @@ def run_command(
 
 
 def import_runner(
-    view: confuse.ConfigView, lib: Library, log: Any
+    view: confuse.ConfigView,
+    lib: Library,
+    log: Any,
+    cluster: confuse.ConfigView,
 ) -> Runner[Any, Any, Any]:
     """The import stage's runner: values land in the database only, like
-    every import-stage plugin's (files are moved afterwards)."""
+    every import-stage plugin's (files are moved afterwards); on the
+    cluster of ``audiofeatures.cluster.address`` when there is one."""
     settings = EssentiaSettings.from_config(view)
-    return Runner(lib, EssentiaAnalysis(settings, lib, log, write=False), log)
+    analysis = EssentiaAnalysis(settings, lib, log, write=False)
+    executor = cluster_executor(cluster, None, analysis.remote_work(), log)
+    return Runner(lib, analysis, log, executor)
