@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import logging
 import os
 import threading
@@ -322,19 +323,24 @@ class DaskExecutor(Generic[T, R]):
         self._ready = True
         return threads
 
-    def _submit(self, jobs: list[Job[T]], ac: as_completed) -> None:
-        tasks = [map_task(job.task, self.paths) for job in jobs]
-        future = self.client.submit(
+    def _submit(self, batches: list[list[Job[T]]], ac: as_completed) -> None:
+        """Send batches of jobs, one task each, in one message."""
+        if not batches:
+            return
+        tasks = [[map_task(job.task, self.paths) for job in b] for b in batches]
+        count = len(batches)
+        futures = self.client.map(
             run_tasks,
-            self.key,
-            self.work.factory,
-            self.work.batched,
+            [self.key] * count,
+            [self.work.factory] * count,
+            [self.work.batched] * count,
             tasks,
             resources={self.work.resource: 1, **self.work.resources},
             pure=False,
         )
-        self._futures[future] = jobs
-        ac.add(future)
+        for future, jobs in zip(futures, batches, strict=True):
+            self._futures[future] = jobs
+        ac.update(futures)
 
     def run(
         self, jobs: Iterable[Job[T]]
@@ -356,25 +362,21 @@ class DaskExecutor(Generic[T, R]):
         # Results come with the futures (gathered in the background), and
         # a failed task's exception in place of its result.
         ac = as_completed(with_results=True, raise_errors=False)
-        for batch in waiting:
-            self._submit(batch, ac)
-            if len(self._futures) >= PER_THREAD * threads:
-                break
+        self._submit(list(itertools.islice(waiting, PER_THREAD * threads)), ac)
         retried: set[int] = set()
         with self._nudging():
-            for future, outcome in ac:
-                batch = self._futures.pop(future)
-                if (
-                    future.status != "finished"
-                ):  # the error itself, not its type
-                    try:
-                        future.result()
-                    except BaseException as exc:
-                        outcome = exc
-                yield from self._results(outcome, batch, ac, retried)
-                for more in waiting:
-                    self._submit(more, ac)
-                    break
+            # Whatever is done is handled together; as many new tasks go
+            # out, in one message.
+            for done in ac.batches():
+                for future, outcome in done:
+                    batch = self._futures.pop(future)
+                    if future.status != "finished":  # the error, not its type
+                        try:
+                            future.result()
+                        except BaseException as exc:
+                            outcome = exc
+                    yield from self._results(outcome, batch, ac, retried)
+                self._submit(list(itertools.islice(waiting, len(done))), ac)
 
     @contextlib.contextmanager
     def _nudging(self) -> Iterator[None]:
@@ -435,7 +437,7 @@ class DaskExecutor(Generic[T, R]):
             ]
             if len(again) == len(batch):
                 retried.update(job.id for job in again)
-                self._submit(again, ac)
+                self._submit([again], ac)
                 return
             reason = (
                 "every worker that read it died (a crash or the OOM killer)"

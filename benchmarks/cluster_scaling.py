@@ -131,8 +131,12 @@ class NoOpAnalysis:
         pass
 
 
-def coordinator_rate(root: Path, results: int, address: str) -> float:
-    """Results stored per second by the coordinator, no-op analysis."""
+def coordinator_rate(
+    root: Path, results: int, address: str
+) -> tuple[float, float]:
+    """Results stored per second by the coordinator with a no-op
+    analysis: per second of wall time (here the scheduler and the workers
+    share its cores), and per second of its own CPU time."""
     lib = Library(str(root / "noop.db"), str(root))
     probe = root / "probe.flac"
     probe.write_bytes(b"x")
@@ -156,12 +160,13 @@ def coordinator_rate(root: Path, results: int, address: str) -> float:
     plan = runner.plan_ids(ids)
     runner.executor()  # connect and check the workers before timing
     tally = Tally()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     runner.run(plan, tally)
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     runner.close()
     assert tally.done == results, tally.summary("done")
-    return results / seconds
+    return results / seconds, results / cpu
 
 
 def main() -> None:
@@ -200,12 +205,15 @@ def main() -> None:
     print(f"\n{'beet essentia, music profile':<34}{'wall s':>8}{'vs -j 2':>9}")
     for name, seconds in rows.items():
         print(f"{name:<34}{seconds:>8.1f}{seconds / base - 1:>+9.1%}")
-    workers = rate * args.cpu_per_track
+    wall, own = rate
     print(
-        f"\ncoordinator, no-op analysis on the Dask executor: "
-        f"{rate:.0f} results/s stored ({args.results} items)\n"
-        f"one coordinator keeps about {workers:.0f} music-profile worker "
-        f"cores busy ({args.cpu_per_track:g} CPU-s per track)"
+        f"\ncoordinator, no-op analysis on the Dask executor "
+        f"({args.results} items): {wall:.0f} results/s stored on this "
+        f"machine, {own:.0f} per second of the coordinator's own CPU "
+        f"({1000 / own:.1f} ms each)\n"
+        f"one coordinator core keeps about {own * args.cpu_per_track:.0f} "
+        f"music-profile worker cores busy ({args.cpu_per_track:g} CPU-s "
+        "per track)"
     )
     print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
 
