@@ -183,12 +183,11 @@ def have_tools() -> bool:
     return bool(shutil.which("sox") and shutil.which("ffmpeg"))
 
 
-def import_library(
-    root: Path, incoming: Path, extra_config: str = ""
+def library_config(
+    root: Path, extra_config: str = ""
 ) -> tuple[dict[str, str], Path]:
-    """A beets library under ``root`` with the plugin on and the files of
-    ``incoming`` imported as-is by the real ``beet``; returns the
-    environment that selects it, and the database path."""
+    """A beets configuration under ``root`` with the plugin on, and an
+    empty library; the environment that selects it, and the database."""
     config = root / "config"
     config.mkdir()
     db = root / "library.db"
@@ -197,7 +196,16 @@ def import_library(
         "plugins: audiofeatures\nimport: {copy: yes, write: no}\n"
         + extra_config
     )
-    env = {**os.environ, "BEETSDIR": str(config)}
+    return {**os.environ, "BEETSDIR": str(config)}, db
+
+
+def import_library(
+    root: Path, incoming: Path, extra_config: str = ""
+) -> tuple[dict[str, str], Path]:
+    """A beets library under ``root`` with the plugin on and the files of
+    ``incoming`` imported as-is by the real ``beet``; returns the
+    environment that selects it, and the database path."""
+    env, db = library_config(root, extra_config)
     subprocess.run(
         [BEET, "import", "-A", "-q", str(incoming)], env=env, check=True,
         capture_output=True,

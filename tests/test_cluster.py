@@ -408,19 +408,15 @@ def test_the_import_stage_analyses_on_the_configured_cluster(
     incoming.mkdir()
     for n in range(2):
         synth.encode(audio.a120_wav, incoming / f"{n}.flac")
-    config = tmp_path / "config"
-    config.mkdir()
-    db = tmp_path / "library.db"
-    (config / "config.yaml").write_text(
-        f"directory: {tmp_path / 'music'}\nlibrary: {db}\n"
-        "plugins: audiofeatures\nimport: {copy: yes, write: no}\n"
+    env, db = synth.library_config(
+        tmp_path,
         "audiofeatures: {essentia: {auto: yes, profile: rhythm, jobs: 1}, "
-        f"cluster: {{address: '{cluster.address}'}}}}\n"
+        f"cluster: {{address: '{cluster.address}'}}}}\n",
     )
     run = subprocess.run(
         # -v: beets shows the plugins' import lines only when verbose
         [synth.BEET, "-v", "import", "-A", "-q", str(incoming)],
-        env={**os.environ, "BEETSDIR": str(config)},
+        env=env,
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert f"connected to the Dask scheduler at {cluster.address}" in run.stderr
