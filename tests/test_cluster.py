@@ -427,3 +427,27 @@ def test_the_import_stage_analyses_on_the_configured_cluster(
         ).fetchall()
     assert len(bpms) == 2
     assert all(abs(float(bpm) - 120) <= 2 for (bpm,) in bpms)
+
+
+class TestClusterSettings(ClapHelper):
+    def test_a_bad_cluster_setting_stops_only_runs_that_use_it(self):
+        self.add_track(self.audio.a120_flac, title="one")
+        self.config["audiofeatures"]["cluster"]["address"] = 5
+        self.run_command("ls")  # no traceback, no error
+        assert "one" in self.io.getoutput()
+        self.essentia("-p", "--profile", "rhythm")
+        assert "would analyse 1 of 1 track" in self.io.getoutput()
+        assert self.fails("essentia", "--profile", "rhythm") == (
+            "audiofeatures.cluster.address is 5: use a scheduler address "
+            "or local:N"
+        )
+        self.config["audiofeatures"]["cluster"]["address"] = ""
+        self.config["audiofeatures"]["cluster"]["path_map"] = ["/music"]
+        assert self.fails("clap", "--cluster", "local:1") == (
+            "audiofeatures.cluster.path_map is ['/music']: use a mapping of "
+            "this machine's folders to the workers' folders"
+        )
+        self.config["audiofeatures"]["cluster"]["path_map"] = {}
+        assert self.fails("essentia", "--cluster", "local:zero").startswith(
+            "audiofeatures.cluster: --cluster local:zero: give local:N"
+        )

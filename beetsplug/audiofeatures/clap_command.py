@@ -54,14 +54,7 @@ def run_clap(
         require_label_sets(settings)
     ids = matching_ids(lib, args)
     analysis = ClapAnalysis(settings, lib, log)
-    executor = cluster_executor(
-        cluster, opts.cluster, analysis.remote_work(), log, clap=True
-    )
-    if executor is not None and settings.dump:
-        raise UserError(
-            "--dump writes files on this machine: run it without --cluster"
-        )
-    runner = Runner(lib, analysis, log, executor)
+    runner = Runner(lib, analysis, log)
     plan = runner.plan_ids(ids)
     model = settings.spec.model
     nothing = nothing_matched(ids, args) or (
@@ -76,6 +69,16 @@ def run_clap(
         )
         runner.pretend(plan, "embed")
         return
+    # Read only by runs that do work: a bad cluster setting never stops -p.
+    executor = cluster_executor(
+        cluster, opts.cluster, analysis.remote_work(), log, clap=True
+    )
+    if executor is not None:
+        if settings.dump:
+            raise UserError(
+                "--dump writes files on this machine: run it without --cluster"
+            )
+        runner.make_executor = executor
     if not plan:
         log.info("nothing to embed: {}", nothing)
     if settings.dump:  # what is already embedded is dumped from the store

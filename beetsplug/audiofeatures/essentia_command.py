@@ -113,14 +113,7 @@ def run_command(
     else:
         ids = matching_ids(lib, args)
     analysis = EssentiaAnalysis(settings, lib, log, settings.write)
-    executor = cluster_executor(
-        cluster, opts.cluster, analysis.remote_work(), log
-    )
-    if executor is not None and settings.dump:
-        raise UserError(
-            "--dump writes files on this machine: run it without --cluster"
-        )
-    runner = Runner(lib, analysis, log, executor)
+    runner = Runner(lib, analysis, log)
     plan = runner.plan_ids(ids)
     profile = settings.profile.name
 
@@ -139,6 +132,16 @@ def run_command(
         runner.pretend(plan, "analyse")
         return
 
+    # Read only by runs that do work: a bad cluster setting never stops -p.
+    executor = cluster_executor(
+        cluster, opts.cluster, analysis.remote_work(), log
+    )
+    if executor is not None:
+        if settings.dump:
+            raise UserError(
+                "--dump writes files on this machine: run it without --cluster"
+            )
+        runner.make_executor = executor
     tally = Tally(skipped=plan.skipped)
     if not plan:
         log.info(
