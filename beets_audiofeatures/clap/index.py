@@ -14,8 +14,9 @@ No beets here.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from ..atomic_files import atomic_save, atomic_write_text
 from ..errors import StoreError
+from . import engine
 
 INDEX_FILES = ("index.json", "index-ids.npy", "index-keys.npy", "index.npy")
 KEY_DTYPE = "<U32"
@@ -40,6 +42,8 @@ class Index:
     ids: np.ndarray  # int64, sorted
     matrix: np.ndarray  # float32, len(ids) x dim, usually memory-mapped
     keys: np.ndarray  # str, one per row
+    #: the 8-bit copy faiss scans for candidates (``engine``), if any
+    engine: Any = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -130,7 +134,10 @@ def load_index(folder: Path) -> tuple[Index, int] | None:
         offset = int(meta.get("journal_offset", 0))
     except (TypeError, ValueError) as exc:
         raise DamagedIndexError("its journal offset is not a number") from exc
-    return Index(ids, matrix, keys), offset
+    scan = engine.load(
+        folder, str(meta.get("generation", "")), len(ids), dim(matrix)
+    )
+    return Index(ids, matrix, keys, scan), offset
 
 
 def read_journal(folder: Path, offset: int) -> tuple[dict[int, str], set[int]]:
@@ -159,16 +166,27 @@ def write_index(
     atomic_save(folder / "index.npy", np.ascontiguousarray(matrix, np.float32))
     atomic_save(folder / "index-keys.npy", keys.astype(KEY_DTYPE))
     atomic_save(folder / "index-ids.npy", ids)
+    # The 8-bit copy is named by this write's generation, recorded last
+    # in index.json: a reader never pairs a matrix with another's copy.
+    generation = secrets.token_hex(8)
+    engine.build(folder, generation, matrix)
     journal = folder / "journal"
     # The journal is only emptied after the index holding it is safe.
-    meta = {"rows": len(ids), "dim": dim(matrix), "journal_offset": 0}
+    meta = {
+        "rows": len(ids),
+        "dim": dim(matrix),
+        "journal_offset": 0,
+        "generation": generation,
+    }
     atomic_write_text(folder / "index.json", json.dumps(meta))
+    engine.remove_others(folder, generation)
     with open(journal, "wb"):
         pass
     return Index(
         ids,
         np.load(folder / "index.npy", mmap_mode="r"),
         keys.astype(KEY_DTYPE),
+        engine.load(folder, generation, len(ids), dim(matrix)),
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import engine
 from .index import Index
 
 #: Below this share of the index a subset's rows are copied out and
@@ -49,10 +50,22 @@ def rank(
     if exclude is not None and len(exclude):
         base = rows if rows is not None else np.arange(len(index))
         rows = np.setdiff1d(base, exclude, assume_unique=True)
+    large = rows is None or len(rows) > GATHER_SHARE * len(index)
+    scanned = limit is not None and index.engine is not None and large
+    if scanned:
+        # The scan picks candidates by the combined score (a mean of
+        # dot products is the dot product with the mean); they are
+        # scored exactly below, as a small subset.
+        query = targets.mean(axis=0)
+        if len(wanted) > len(targets):
+            query = query - wanted[len(targets) :].mean(axis=0)
+        assert limit is not None
+        count = max(limit * engine.RERANK, engine.MIN_CANDIDATES)
+        rows = engine.candidates(index.engine, query, count, rows)
     if rows is None:
         similarity = index.matrix @ wanted.T
         ids = index.ids
-    elif len(rows) > GATHER_SHARE * len(index):
+    elif len(rows) > GATHER_SHARE * len(index) and not scanned:
         similarity = (index.matrix @ wanted.T)[rows]
         ids = index.ids[rows]
     else:
@@ -68,5 +81,6 @@ def rank(
     if limit is not None and limit < len(keep):
         part = np.argpartition(-scores[keep], limit - 1)[:limit]
         keep = keep[part]
-    order = keep[np.argsort(-scores[keep], kind="stable")]
+    # Best first; equal scores in index order, whichever path found them.
+    order = keep[np.lexsort((keep, -scores[keep]))]
     return Ranking(ids[order], scores[order], positive[order])

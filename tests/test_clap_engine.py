@@ -1,0 +1,139 @@
+"""The 8-bit scan picks candidates; the results are exact search's."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beets_audiofeatures.clap import engine
+from beets_audiofeatures.clap.index import (
+    KEY_DTYPE,
+    Index,
+    load_index,
+    write_index,
+)
+from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.store import stores
+from beetsplug.audiofeatures.clap_settings import library_cache
+from tests.helpers import ClapHelper
+
+pytest.importorskip("faiss")
+
+ROWS = 30_000
+DIM = 64
+
+
+def unit(matrix: np.ndarray) -> np.ndarray:
+    rows: np.ndarray = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    return rows.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Index]:
+    """Clustered vectors (like real embeddings) in a written index."""
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((300, DIM))
+    matrix = unit(
+        centres[rng.integers(0, 300, ROWS)]
+        + 0.6 * rng.standard_normal((ROWS, DIM))
+    )
+    folder = tmp_path_factory.mktemp("index")
+    ids = np.arange(1, ROWS + 1, dtype=np.int64) * 3  # not the row numbers
+    keys = np.full(ROWS, "k", KEY_DTYPE)
+    return folder, write_index(folder, ids, matrix, keys)
+
+
+def same(scanned: Ranking, exact: Ranking) -> None:
+    assert scanned.ids.tolist() == exact.ids.tolist()
+    np.testing.assert_allclose(scanned.scores, exact.scores, atol=1e-5)
+    np.testing.assert_allclose(scanned.per_prompt, exact.per_prompt, atol=1e-5)
+
+
+def test_the_scan_gives_the_results_of_exact_search(indexed):
+    _folder, index = indexed
+    assert index.engine is not None
+    exact = dataclasses.replace(index, engine=None)
+    rng = np.random.default_rng(1)
+    matrix = np.asarray(index.matrix)
+    for _ in range(5):
+        prompts = unit(matrix[rng.integers(0, ROWS, 2)] + 0.2)
+        avoid = unit(rng.standard_normal((1, DIM)))
+        rows = np.sort(rng.choice(ROWS, int(ROWS * 0.6), replace=False))
+        exclude = rows[:10]
+        for kwargs in (
+            {"limit": 50},
+            {"limit": 20, "avoid": avoid},
+            {"limit": 50, "rows": rows},
+            {"limit": 10, "rows": rows, "exclude": exclude},
+            {"limit": 50, "min_score": 0.3},
+        ):
+            same(
+                rank(index, prompts[:1], **kwargs),
+                rank(exact, prompts[:1], **kwargs),
+            )
+            same(rank(index, prompts, **kwargs), rank(exact, prompts, **kwargs))
+
+
+def test_a_reader_finds_the_copy_of_its_generation_only(indexed, monkeypatch):
+    folder, index = indexed
+    saved = load_index(folder)
+    assert saved is not None
+    assert saved[0].engine is not None
+    (copy,) = folder.glob("index-*.sq8")
+    # another index's copy under this generation's name is not used
+    other = folder / "other"
+    other.mkdir()
+    rows = engine.MIN_ROWS
+    small = write_index(
+        other, np.arange(rows, dtype=np.int64),
+        np.asarray(index.matrix[:rows]), np.full(rows, "k", KEY_DTYPE),
+    )  # fmt: skip
+    assert small.engine is not None
+    (foreign,) = other.glob("index-*.sq8")
+    foreign.replace(copy)
+    reread = load_index(folder)
+    assert reread is not None
+    assert reread[0].engine is None  # exact search instead
+    # without faiss there is no copy either, and search is exact
+    monkeypatch.setattr(engine, "_faiss", lambda: None)
+    plain = load_index(folder)
+    assert plain is not None
+    assert plain[0].engine is None
+
+
+def test_a_small_index_gets_no_copy(tmp_path):
+    rows = engine.MIN_ROWS - 1
+    matrix = unit(np.random.default_rng(2).standard_normal((rows, 8)))
+    index = write_index(
+        tmp_path, np.arange(rows, dtype=np.int64), matrix,
+        np.full(rows, "k", KEY_DTYPE),
+    )  # fmt: skip
+    assert index.engine is None
+    assert not list(tmp_path.glob("index-*.sq8"))
+
+
+class TestClapqueryScans(ClapHelper):
+    def test_clapquery_through_the_scan_equals_exact_search(self, monkeypatch):
+        monkeypatch.setattr(engine, "MIN_ROWS", 1)  # the test library is small
+        for n, source in enumerate(
+            [self.audio.a120_flac, self.audio.c90_mp3, self.audio.a120_flac]
+        ):
+            self.add_track(source, title=f"t{n}")
+        self.clap()
+        (store,) = stores(library_cache(self.cache, self.lib))
+        assert list(store.folder.glob("index-*.sq8"))
+        assert store.index().engine is not None
+        scanned = json.loads(self.query("rain", "--json", "-n", "2"))
+        liked = self.query("--like", "title:t1", "-n", "2")
+        monkeypatch.setattr(engine, "_faiss", lambda: None)
+        assert store.index().engine is None
+        exact = json.loads(self.query("rain", "--json", "-n", "2"))
+        assert [r["id"] for r in scanned] == [r["id"] for r in exact]
+        assert [r["score"] for r in scanned] == pytest.approx(
+            [r["score"] for r in exact], abs=1e-4
+        )
+        assert self.query("--like", "title:t1", "-n", "2") == liked
