@@ -19,6 +19,7 @@ from beets_audiofeatures.clap.index import (
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import stores
 from beetsplug.audiofeatures.clap_settings import library_cache
+from tests import synth
 from tests.helpers import ClapHelper
 
 pytest.importorskip("faiss")
@@ -117,10 +118,14 @@ def test_a_small_index_gets_no_copy(tmp_path):
 
 
 class TestClapqueryScans(ClapHelper):
-    def test_clapquery_through_the_scan_equals_exact_search(self, monkeypatch):
+    def test_clapquery_through_the_scan_equals_exact_search(
+        self, monkeypatch, tmp_path
+    ):
         monkeypatch.setattr(engine, "MIN_ROWS", 1)  # the test library is small
+        third = synth.make_track(tmp_path / "c140.wav", 140, "C")
+        # three different pieces: copies of one would tie, in any order
         for n, source in enumerate(
-            [self.audio.a120_flac, self.audio.c90_mp3, self.audio.a120_flac]
+            [self.audio.a120_flac, self.audio.c90_mp3, third]
         ):
             self.add_track(source, title=f"t{n}")
         self.clap()
