@@ -28,6 +28,9 @@ MIN_ROWS = 20_000
 RERANK = 4
 #: Fewest candidates, for small limits.
 MIN_CANDIDATES = 64
+#: From this share of the index on, a filtered query scans every row
+#: (faster than skipping rows by a bitmap) and keeps the subset's.
+OVERFETCH_SHARE = 0.25
 
 
 def _faiss() -> Any:
@@ -102,15 +105,32 @@ def candidates(
     among ``rows`` if given (a bitmap the scan skips the others by),
     ascending."""
     faiss = _faiss()
-    params = None
-    if rows is not None:
-        table = np.zeros(engine.ntotal, bool)
-        table[rows] = True
-        bitmap = np.packbits(table, bitorder="little")
-        params = faiss.SearchParameters(
-            sel=faiss.IDSelectorBitmap(engine.ntotal, faiss.swig_ptr(bitmap))
-        )
     query = np.ascontiguousarray(np.atleast_2d(query), np.float32)
+    if rows is None:
+        return _best(engine, query, wanted)
+    table = np.zeros(engine.ntotal, bool)
+    table[rows] = True
+    share = len(rows) / max(1, engine.ntotal)
+    if share >= OVERFETCH_SHARE:
+        # A large subset: the plain scan (faiss's fast path) over-fetches
+        # and the subset's rows are kept, if enough of them came back.
+        found = _best(
+            engine, query, min(engine.ntotal, int(2 * wanted / share))
+        )
+        kept: np.ndarray = found[table[found]]
+        if len(kept) >= min(wanted, len(rows)):
+            return kept
+    bitmap = np.packbits(table, bitorder="little")
+    params = faiss.SearchParameters(
+        sel=faiss.IDSelectorBitmap(engine.ntotal, faiss.swig_ptr(bitmap))
+    )
+    return _best(engine, query, wanted, params)
+
+
+def _best(
+    engine: Any, query: np.ndarray, wanted: int, params: Any = None
+) -> np.ndarray:
+    """The scan's best ``wanted`` row positions, ascending."""
     _scores, found = engine.search(query, wanted, params=params)
     picked = found[0]
     return np.sort(picked[picked >= 0])
