@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +143,28 @@ class TestClapqueryScans(ClapHelper):
             [r["score"] for r in exact], abs=1e-4
         )
         assert self.query("--like", "title:t1", "-n", "2") == liked
+
+
+def test_a_copy_in_shards_gives_the_same_results(
+    indexed, tmp_path, monkeypatch
+):
+    _folder, index = indexed
+    monkeypatch.setattr(engine, "MIN_ROWS", 10_000)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    sharded = write_index(
+        tmp_path, index.ids, np.asarray(index.matrix), index.keys
+    )
+    assert sharded.engine is not None
+    assert len(sharded.engine.shards) == 3
+    assert len(list(tmp_path.glob("index-*.sq8"))) == 3
+    exact = dataclasses.replace(index, engine=None)
+    rng = np.random.default_rng(3)
+    rows = np.sort(rng.choice(ROWS, ROWS // 10, replace=False))
+    for _ in range(5):
+        prompt = unit(rng.standard_normal((1, DIM)))
+        for kwargs in ({"limit": 50}, {"limit": 20, "rows": rows}):
+            same(rank(sharded, prompt, **kwargs), rank(exact, prompt, **kwargs))
+    reread = load_index(tmp_path)
+    assert reread is not None
+    assert reread[0].engine is not None
+    assert len(reread[0].engine.shards) == 3

@@ -134,8 +134,13 @@ def load_index(folder: Path) -> tuple[Index, int] | None:
         offset = int(meta.get("journal_offset", 0))
     except (TypeError, ValueError) as exc:
         raise DamagedIndexError("its journal offset is not a number") from exc
+    shards = meta.get("scan_shards", 0)
     scan = engine.load(
-        folder, str(meta.get("generation", "")), len(ids), dim(matrix)
+        folder,
+        str(meta.get("generation", "")),
+        shards if isinstance(shards, int) else 0,
+        len(ids),
+        dim(matrix),
     )
     return Index(ids, matrix, keys, scan), offset
 
@@ -169,7 +174,7 @@ def write_index(
     # The 8-bit copy is named by this write's generation, recorded last
     # in index.json: a reader never pairs a matrix with another's copy.
     generation = secrets.token_hex(8)
-    engine.build(folder, generation, matrix)
+    shards = engine.build(folder, generation, matrix)
     journal = folder / "journal"
     # The journal is only emptied after the index holding it is safe.
     meta = {
@@ -177,6 +182,7 @@ def write_index(
         "dim": dim(matrix),
         "journal_offset": 0,
         "generation": generation,
+        "scan_shards": shards,
     }
     atomic_write_text(folder / "index.json", json.dumps(meta))
     engine.remove_others(folder, generation)
@@ -186,7 +192,7 @@ def write_index(
         ids,
         np.load(folder / "index.npy", mmap_mode="r"),
         keys.astype(KEY_DTYPE),
-        engine.load(folder, generation, len(ids), dim(matrix)),
+        engine.load(folder, generation, shards, len(ids), dim(matrix)),
     )
 
 
