@@ -78,12 +78,19 @@ class Index:
         kept: np.ndarray = rows[current]
         return kept
 
-    def key(self, item_id: int) -> str | None:
-        """The key of the item's vector, None when it has none."""
+    def row(self, item_id: int) -> int | None:
+        """The row of the item's vector, None when it has none (one
+        binary search: for one item, ``positions`` would build a table
+        the size of the largest id)."""
         row = int(np.searchsorted(self.ids, item_id))
         if row < len(self.ids) and self.ids[row] == item_id:
-            return str(self.keys[row])
+            return row
         return None
+
+    def key(self, item_id: int) -> str | None:
+        """The key of the item's vector, None when it has none."""
+        row = self.row(item_id)
+        return None if row is None else str(self.keys[row])
 
 
 def is_key(key: str) -> bool:

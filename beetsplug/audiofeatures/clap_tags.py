@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.store import EmbeddingStore
@@ -66,10 +65,10 @@ class TagAnalysis:
         key = source_key(item)
         if self.index is None or key is None:
             return None
-        rows = self.index.positions(
-            np.array([item_id(item)], np.int64), {item_id(item): key}
-        )
-        return Row(int(rows[0])) if len(rows) else None
+        row = self.index.row(item_id(item))
+        if row is None or str(self.index.keys[row]) != key:
+            return None  # no vector, or one of other audio
+        return Row(row)
 
     def describe(self, need: Row) -> str:
         return ""
