@@ -96,9 +96,7 @@ def find_and_show(
         written = shlex.join(query)
         if not matching:
             return nothing(f"no {noun}s match {written}")
-        rows = index.positions(
-            np.array(matching, np.int64), source_keys(lib, matching)
-        )
+        rows = current_rows(lib, index, matching)
         if not len(rows):
             return nothing(
                 (
@@ -121,9 +119,7 @@ def find_and_show(
         seeds = matching_ids(lib, like_terms(opts.like))
         if not seeds:
             raise UserError(f"--like {opts.like} matches no tracks")
-        exclude = index.positions(
-            np.array(seeds, np.int64), source_keys(lib, seeds)
-        )
+        exclude = current_rows(lib, index, seeds)
         if not len(exclude):
             raise UserError(
                 f"none of the {count(len(seeds), 'track')} --like {opts.like} "
@@ -143,8 +139,7 @@ def find_and_show(
 
     if opts.album:  # albums need every track's score, from current vectors
         if rows is None:
-            keys = source_keys(lib)
-            rows = index.positions(np.fromiter(keys, np.int64), keys)
+            rows = current_rows(lib, index)
         albums = best_albums(lib, ranked(None), limit)
         shown = bool(albums)
         if shown or not opts.json:
@@ -170,6 +165,15 @@ def find_and_show(
             else f"no {noun}s to rank"
         )
     return items
+
+
+def current_rows(
+    lib: Library, index: Index, ids: Sequence[int] | None = None
+) -> np.ndarray:
+    """The index rows of these items' (default: every item's) vectors
+    computed from their current files, ascending."""
+    keys = source_keys(lib, ids)
+    return index.positions(np.fromiter(keys, np.int64, len(keys)), keys)
 
 
 def like_terms(text: str) -> list[str]:
