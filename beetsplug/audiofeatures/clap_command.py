@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import confuse
 from beets import ui
-from beets.exceptions import UserError
 
 from beets_audiofeatures.runner import Tally, count
 
@@ -71,13 +70,10 @@ def run_clap(
         return
     # Read only by runs that do work: a bad cluster setting never stops -p.
     executor = cluster_executor(
-        cluster, opts.cluster, analysis.remote_work(), log, clap=True
-    )
+        cluster, opts.cluster, analysis.remote_work, log, clap=True,
+        dump=settings.dump,
+    )  # fmt: skip
     if executor is not None:
-        if settings.dump:
-            raise UserError(
-                "--dump writes files on this machine: run it without --cluster"
-            )
         runner.make_executor = executor
     if not plan:
         log.info("nothing to embed: {}", nothing)
@@ -123,6 +119,6 @@ def import_runner(
     settings = ClapSettings.from_config(view)
     analysis = ClapAnalysis(settings, lib, log)
     executor = cluster_executor(
-        cluster, None, analysis.remote_work(), log, clap=True
+        cluster, None, analysis.remote_work, log, clap=True
     )
     return Runner(lib, analysis, log, executor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import confuse
@@ -93,16 +94,25 @@ def tls_files(view: confuse.ConfigView) -> dict[str, str] | None:
 def cluster_executor(
     view: confuse.ConfigView,
     option: str | None,
-    work: RemoteWork[Any, Any],
+    remote: Callable[[], RemoteWork[Any, Any]],
     log: Any,
+    *,
     clap: bool = False,
+    dump: Path | None = None,
 ) -> Callable[[], DaskExecutor[Any, Any]] | None:
     """What makes the run's executor on the cluster that ``--cluster``
-    (``option``) or the setting names, None for this machine's own. The
+    (``option``) or the setting names, None for this machine's own.
+    ``remote`` describes the analysis for the workers (asked only when
+    there is a cluster); ``dump`` is refused (it writes files here). The
     settings are checked now, the scheduler is reached later."""
     address = cluster_address(view, option)
     if not address:
         return None
+    if dump is not None:
+        raise UserError(
+            "--dump writes files on this machine: run it without --cluster"
+        )
+    work = remote()
     if clap:
         work = dataclasses.replace(work, resources=clap_resources(view))
     try:

@@ -134,13 +134,10 @@ def run_command(
 
     # Read only by runs that do work: a bad cluster setting never stops -p.
     executor = cluster_executor(
-        cluster, opts.cluster, analysis.remote_work(), log
-    )
+        cluster, opts.cluster, analysis.remote_work, log,
+        dump=settings.dump,
+    )  # fmt: skip
     if executor is not None:
-        if settings.dump:
-            raise UserError(
-                "--dump writes files on this machine: run it without --cluster"
-            )
         runner.make_executor = executor
     tally = Tally(skipped=plan.skipped)
     if not plan:
@@ -187,5 +184,5 @@ def import_runner(
     cluster of ``audiofeatures.cluster.address`` when there is one."""
     settings = EssentiaSettings.from_config(view)
     analysis = EssentiaAnalysis(settings, lib, log, write=False)
-    executor = cluster_executor(cluster, None, analysis.remote_work(), log)
+    executor = cluster_executor(cluster, None, analysis.remote_work, log)
     return Runner(lib, analysis, log, executor)
