@@ -1,12 +1,31 @@
-"""The installed version of beets-audiofeatures."""
+"""Installed versions, read from the distributions' metadata (without
+importing them: Essentia's import costs a second and prints)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 
+#: The distributions that install the ``essentia`` module (never both).
+ESSENTIA_DISTRIBUTIONS = ("essentia", "essentia-tensorflow")
+
+
+def installed_version(distribution: str) -> str | None:
+    """The distribution's version, None when it is not installed."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
 
 def plugin_version() -> str:
-    try:
-        return importlib.metadata.version("beets-audiofeatures")
-    except importlib.metadata.PackageNotFoundError:  # a source tree
-        return "unknown"
+    return (
+        installed_version("beets-audiofeatures") or "unknown"
+    )  # a source tree
+
+
+def essentia_installed() -> tuple[str, str] | None:
+    """The installed Essentia distribution and its version, if any."""
+    for distribution in ESSENTIA_DISTRIBUTIONS:
+        if (version := installed_version(distribution)) is not None:
+            return distribution, version
+    return None

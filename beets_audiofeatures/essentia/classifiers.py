@@ -15,13 +15,13 @@ are ``essentia_<task>`` (the most likely class) and
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from ..version import installed_version
 from .heads import EXTRACTORS, ClassifierError, Extractor, Head, ModelFiles
 
 SAMPLE_RATE = 16_000
@@ -208,27 +208,23 @@ ROUTE_TYPES: dict[str, type[TensorflowRoute] | type[OnnxRoute]] = {
 ROUTES = ("auto", *ROUTE_TYPES)
 
 
-def _installed(distribution: str) -> bool:
-    try:
-        importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 def resolve_route(route: str) -> str:
     """``auto``: TensorFlow when essentia-tensorflow is installed,
     otherwise onnxruntime (decided from the installed distributions,
     without importing Essentia, which costs a second)."""
     if route != "auto":
         return route
-    return "tensorflow" if _installed(TensorflowRoute.needs[0]) else "onnx"
+    return (
+        "tensorflow"
+        if installed_version(TensorflowRoute.needs[0]) is not None
+        else "onnx"
+    )
 
 
 def route_status(route: str) -> str:
     """The route, and whether what it needs is installed."""
     distribution, install = ROUTE_TYPES[route].needs
-    if _installed(distribution):
+    if installed_version(distribution) is not None:
         return route
     return f"{route} ({distribution} is not installed: {install})"
 

@@ -8,7 +8,6 @@ of a file is an :class:`AnalysisError` whose message is the reason.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from ..atomic_files import atomic_write
 from ..audio_files import AudioFileError, check_audio_file, truncation_reason
 from ..errors import SetupError
 from ..transcode import TranscodeError, needs_transcode, transcode_to_wav
-from ..version import plugin_version
+from ..version import essentia_installed, plugin_version
 from .classifiers import (
     Classifiers,
 )
@@ -49,12 +48,8 @@ class EssentiaMissingError(SetupError, ImportError):
 def essentia_distribution() -> str:
     """The installed Essentia distribution and its version, without
     importing it (``essentia 2.1b6.dev1389``); empty when there is none."""
-    for dist in ("essentia", "essentia-tensorflow"):
-        try:
-            return f"{dist} {importlib.metadata.version(dist)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return ""
+    found = essentia_installed()
+    return " ".join(found) if found else ""
 
 
 def essentia_report() -> dict[str, str]:

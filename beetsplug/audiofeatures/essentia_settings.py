@@ -5,7 +5,6 @@ run, and the classifier heads and route they name."""
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from beets_audiofeatures.essentia.profiles import (
     Profile,
     resolve_profile,
 )
+from beets_audiofeatures.version import essentia_installed
 
 from .setting_values import bad_setting, read_choice, read_number, read_setting
 
@@ -81,12 +81,10 @@ class EssentiaOptions(Protocol):
 def essentia_version() -> str:
     """Version of the installed Essentia distribution, without importing
     it (an import costs a second and prints to stdout)."""
-    for dist in ("essentia", "essentia-tensorflow"):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    raise UserError("Essentia is not installed: pip install --pre essentia")
+    found = essentia_installed()
+    if found is None:
+        raise UserError("Essentia is not installed: pip install --pre essentia")
+    return found[1]
 
 
 @dataclass(frozen=True)
