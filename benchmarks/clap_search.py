@@ -14,14 +14,19 @@ Measures, in one run:
   brute-force the dot products, at 10k tracks (and 100k with ``--big``),
   against ``store.index()`` + ``rank`` over the same files (opening the
   index is counted, as every ``beet clapquery`` pays it);
-* ``EmbeddingStore.index()`` folding a journal of 1,000 new vectors into
-  a 100k index, and the same call with nothing to fold.
+* ``EmbeddingStore.index()`` appending a journal of 1,000 new vectors
+  to the largest index (a search right after must find them), a top-50
+  query then, the same call with nothing to fold, and the merge into a
+  new generation that comes once appended rows pass their share;
+* the resident memory of a process that opens the largest index (and
+  each ``--memory`` size) and answers 20 queries.
 
 Page caches are warm throughout (files were just written): these are the
 times of a second query, not of the first after a reboot.
 
     python benchmarks/clap_search.py [--sizes 10000 100000 500000 1000000]
-                                     [--queries 20] [--big]
+                                     [--queries 20] [--big] [--json PATH]
+                                     [--memory 10000000]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from beets_audiofeatures.clap import store as store_module
 from beets_audiofeatures.clap.index import KEY_DTYPE, Index, write_index
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
@@ -53,8 +60,7 @@ TARGET_ROWS = 500_000
 TARGET_MS = 100.0
 #: Filtered times within this factor of the full query count as equal.
 NOISE = 1.05
-JOURNAL_BASE = 100_000
-JOURNAL_ADDED = 1_000
+APPENDED = 1_000
 
 
 def unit_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -177,7 +183,8 @@ def bench_index_sizes(
 def write_json(
     path: Path,
     results: dict[int, dict[str, float]],
-    journal: dict[str, float],
+    append: dict[str, float],
+    memory: dict[int, dict[str, float]],
 ) -> None:
     """The figures to compare from run to run."""
     figures = {
@@ -192,8 +199,9 @@ def write_json(
             }
             for rows, times in results.items()
         },
-        # No append segment yet: new vectors are folded into a rewrite.
-        f"fold_{JOURNAL_ADDED}_into_{JOURNAL_BASE}_s": journal["merge"] / 1000,
+        f"append_{APPENDED}_into_{int(append['rows'])}_s": append["append"],
+        f"merge_{int(append['rows'])}_s": append["merge"],
+        "resident_mb": {str(rows): mb for rows, mb in memory.items()},
     }
     path.write_text(json.dumps(figures, indent=2) + "\n")
 
@@ -249,22 +257,81 @@ def bench_baseline(
     return {"baseline": baseline, "index": indexed, "build": build_ms}
 
 
-def bench_journal(root: Path, rng: np.random.Generator) -> dict[str, float]:
-    """``index()`` folding 1,000 journalled vectors into a 100k index,
-    and ``index()`` with an empty journal."""
-    store = synthetic_store(root, JOURNAL_BASE, rng)
-    for offset, vector in enumerate(unit_rows(rng, JOURNAL_ADDED)):
-        store.put(JOURNAL_BASE + offset, vector)
+def bench_append(
+    root: Path, rows: int, rng: np.random.Generator, repeats: int
+) -> dict[str, float]:
+    """``index()`` folding ``APPENDED`` journalled vectors (new tracks)
+    into an index of ``rows``: appended to it, as ``beet clap`` after an
+    import leaves them; a search right after must find them. Then the
+    merge a later run pays once the appended rows pass their share, and
+    ``index()`` with nothing to fold."""
+    store = synthetic_store(root, rows, rng)
+    store.index()
+    added = unit_rows(rng, APPENDED)
+    for offset, vector in enumerate(added):
+        store.put(rows + offset, vector)
+    start = time.perf_counter()
+    index = store.index()
+    append_s = time.perf_counter() - start
+    if len(index) != rows + APPENDED or index.appended != APPENDED:
+        raise SystemExit(f"the appended index has {len(index)} rows")
+    for offset in (0, APPENDED - 1):
+        found = rank(index, added[offset], limit=1).ids.tolist()
+        if found != [rows + offset]:
+            raise SystemExit("a search right after the append missed it")
+    after_ms = median_ms(top_k(index, None), rng, repeats)
+    start = time.perf_counter()
+    index = store.index()
+    clean_ms = (time.perf_counter() - start) * 1000
+    # What the merge costs when it comes: a new generation written whole.
+    share = store_module.MERGE_SHARE
+    store_module.MERGE_SHARE = 0.0
+    store.put(rows + APPENDED, added[0])
     start = time.perf_counter()
     merged = store.index()
-    merge_ms = (time.perf_counter() - start) * 1000
-    if len(merged) != JOURNAL_BASE + JOURNAL_ADDED:
-        raise SystemExit(f"the merged index has {len(merged)} rows")
-    start = time.perf_counter()
-    store.index()
-    clean_ms = (time.perf_counter() - start) * 1000
+    merge_s = time.perf_counter() - start
+    store_module.MERGE_SHARE = share
+    if merged.appended:
+        raise SystemExit("the merge did not happen")
     shutil.rmtree(store.folder)
-    return {"merge": merge_ms, "clean": clean_ms}
+    return {
+        "append": append_s,
+        "after": after_ms,
+        "clean": clean_ms,
+        "merge": merge_s,
+        "rows": rows,
+    }
+
+
+def resident_memory(
+    root: Path, rows: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Resident memory (MB) of a process that opens an index of ``rows``
+    and answers 20 top-50 queries: file pages (the memory-mapped matrix
+    and 8-bit copy, shared and evictable) and its own (anonymous)."""
+    store = synthetic_store(root, rows, rng)
+    script = f"""
+import sys, numpy as np
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from beets_audiofeatures.clap.search import rank
+from beets_audiofeatures.clap import store as store_module
+from beets_audiofeatures.clap.store import EmbeddingStore
+index = EmbeddingStore({str(store.root)!r}, {store.tag!r}).index()
+rng = np.random.default_rng(1)
+for _ in range(20):
+    prompt = rng.standard_normal({DIM}).astype(np.float32)
+    rank(index, prompt / np.linalg.norm(prompt), limit={LIMIT})
+fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(*(int(fields[k].split()[0]) for k in ("VmHWM", "RssAnon", "RssFile")))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    peak, anon, file = (int(kb) / 1024 for kb in done.stdout.split())
+    on_disk = sum(p.stat().st_size for p in store.folder.glob("index-*"))
+    shutil.rmtree(store.folder)
+    return {"peak": peak, "anon": anon, "file": file, "disk": on_disk / 2**20}
 
 
 def print_index_table(results: dict[int, dict[str, float]]) -> None:
@@ -303,6 +370,20 @@ def print_baseline_table(results: dict[int, dict[str, float]]) -> None:
     print("(build ms: the first index() over the files, a full scan)")
 
 
+def print_memory_table(memory: dict[int, dict[str, float]]) -> None:
+    print(
+        f"\nresident memory, one process answering 20 top-{LIMIT} queries (MB)"
+    )
+    print(f"{'rows':>12}{'on disk':>10}{'peak RSS':>10}{'file':>8}{'own':>8}")
+    for rows, mb in memory.items():
+        print(
+            f"{rows:>12,}{mb['disk']:>10.0f}{mb['peak']:>10.0f}"
+            f"{mb['file']:>8.0f}{mb['anon']:>8.0f}"
+        )
+    print("(file: pages of the mapped index, shared and evictable; own: the")
+    print(" process's memory: Python, numpy, faiss, the live-row mask)")
+
+
 def verdict(results: dict[int, dict[str, float]]) -> str:
     target = results.get(TARGET_ROWS)
     fast = (
@@ -339,6 +420,13 @@ def main() -> None:
     parser.add_argument(
         "--big", action="store_true", help="also the baseline at 100k files"
     )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also the resident memory of indexes of these sizes",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -354,25 +442,33 @@ def main() -> None:
             tracks: bench_baseline(root, tracks, rng, args.queries)
             for tracks in ([10_000, 100_000] if args.big else [10_000])
         }
-        print("journal merge:")
-        journal = bench_journal(root, rng)
+        print("appending to the largest index:")
+        append = bench_append(root, max(args.sizes), rng, args.queries)
+        print("resident memory:")
+        memory = {
+            rows: resident_memory(root, rows, rng)
+            for rows in sorted({max(args.sizes), *args.memory})
+        }
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
     print_index_table(by_size)
     print_baseline_table(baseline)
     print(
-        f"\nindex() folding {JOURNAL_ADDED:,} journalled vectors into "
-        f"{JOURNAL_BASE:,}: {journal['merge']:.0f} ms; "
-        f"with nothing to fold: {journal['clean']:.2f} ms"
+        f"\nindex() appending {APPENDED:,} journalled vectors to "
+        f"{int(append['rows']):,}: {append['append']:.3f} s (found by the "
+        f"next search); top-{LIMIT} after: {append['after']:.1f} ms; "
+        f"index() with nothing to fold: {append['clean']:.2f} ms; "
+        f"the merge when it comes: {append['merge']:.1f} s"
     )
+    print_memory_table(memory)
     print(
         f"\nmachine: {os.cpu_count()} cores, load {load_before:.2f} before, "
         f"{os.getloadavg()[0]:.2f} after"
     )
     print(verdict(by_size))
     if args.json:
-        write_json(args.json, by_size, journal)
+        write_json(args.json, by_size, append, memory)
 
 
 if __name__ == "__main__":
