@@ -100,10 +100,21 @@ def shard_count(rows: int) -> int:
 class Scan:
     """The 8-bit copy, in shards of consecutive rows scanned at once."""
 
-    def __init__(self, shards: list[Any], kind: str = "exact", nprobe: int = 0):
+    def __init__(
+        self,
+        shards: list[Any],
+        kind: str = "exact",
+        nprobe: int = 0,
+        scale: np.ndarray | None = None,
+    ) -> None:
         self.shards = shards
         self.kind = kind
         self.nprobe = nprobe
+        #: the codes' steps per unit of each dimension: the query is
+        #: divided by it, so that its product with the codes ranks rows
+        #: as its product with the vectors they stand for (the codes'
+        #: offset adds the same to every row's score)
+        self.scale = scale
         for shard in shards:
             if kind == "ivf":
                 shard.nprobe = nprobe
@@ -117,6 +128,8 @@ class Scan:
         """Row positions of the best ``wanted`` rows (among the rows
         ``table`` marks, if given), best first."""
         faiss = _faiss()
+        if self.scale is not None:
+            query = np.ascontiguousarray(query / self.scale, np.float32)
 
         def one(shard: int) -> tuple[np.ndarray, np.ndarray]:
             index = self.shards[shard]
@@ -182,26 +195,61 @@ def build(
         sample = min(rows, IVF_TRAINING * count)
         every = np.random.default_rng(0).choice(rows, sample, replace=False)
         trained.train(np.ascontiguousarray(matrix[np.sort(every)], np.float32))
+        encode = _as_float32
     else:
+        # Each dimension is mapped onto 0..1 first, so that one range
+        # serves them all ("uniform"): faiss decodes those codes about
+        # 1.5 times as fast as codes of a range per dimension. The
+        # mapping goes into the query instead (``Scan.search``).
         trained = faiss.IndexScalarQuantizer(
-            width, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            width,
+            faiss.ScalarQuantizer.QT_8bit_uniform,
+            faiss.METRIC_INNER_PRODUCT,
         )
-        # the range of each dimension
-        trained.train(
-            np.ascontiguousarray(matrix[:: max(1, rows // step)], np.float32)
+        low_values, scale = _ranges(matrix, step)
+        generation_file(folder, generation, "scale").write_bytes(
+            scale.tobytes()
         )
+
+        def encode(part: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray((part - low_values) * scale, np.float32)
+
+        trained.train(encode(np.asarray(matrix[:: max(1, rows // step)])))
+
     count = shard_count(rows)
     for shard in range(count):
         low, high = shard * rows // count, (shard + 1) * rows // count
         index = faiss.clone_index(trained)
         for start in range(low, high, step):
             stop = min(high, start + step)
-            index.add(np.ascontiguousarray(matrix[start:stop], np.float32))
+            index.add(encode(np.asarray(matrix[start:stop], np.float32)))
         target = folder / engine_name(generation, shard, kind)
         partial = target.with_suffix(".tmp")
         faiss.write_index(index, str(partial))
         partial.replace(target)
     return kind, count
+
+
+def _as_float32(part: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(part, np.float32)
+
+
+def _ranges(matrix: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each dimension's least value and the scale that maps its range
+    onto 0..1, over every row."""
+    low = np.full(matrix.shape[1], np.inf, np.float32)
+    high = np.full(matrix.shape[1], -np.inf, np.float32)
+    for start in range(0, len(matrix), step):
+        part = np.asarray(matrix[start : start + step], np.float32)
+        np.minimum(low, part.min(axis=0), out=low)
+        np.maximum(high, part.max(axis=0), out=high)
+    scale = 1 / np.maximum(high - low, 1e-12)
+    return low, scale.astype(np.float32)
+
+
+def generation_file(folder: Path, generation: str, part: str) -> Path:
+    """A file of one generation of the index (``index``)."""
+    return folder / f"index-{generation}.{part}"
 
 
 def load(
@@ -228,7 +276,17 @@ def load(
             parts.append(faiss.read_index(str(path), flag))
         except RuntimeError:  # missing, cut short: exact search works
             return None
-    scan = Scan(parts, kind, nprobe)
+    scale = None
+    if kind == "exact":
+        try:
+            scale = np.fromfile(
+                generation_file(folder, generation, "scale"), np.float32
+            )
+        except OSError:
+            return None
+        if len(scale) != width:
+            return None
+    scan = Scan(parts, kind, nprobe, scale)
     if scan.ntotal != rows or scan.d != width:
         return None
     return scan

@@ -9,7 +9,8 @@ scan engine's copy) and rows appended since, in the same files::
     index-<gen>.ids       int64, the item id of each row
     index-<gen>.keys      32 bytes, the source key of each row
     index-<gen>.dead      int64, rows masked since (removed or replaced)
-    index-<gen>-<n>.sq8   the scan engine's copy of the base (``engine``)
+    index-<gen>-<n>.sq8   the scan engine's copy of the base (``engine``),
+    index-<gen>.scale     and the range of its codes
     journal               "+12345 <key>" / "-12345": changes since
 
 Appending writes past the ends the current ``index.json`` records and
@@ -184,10 +185,6 @@ def dim(matrix: np.ndarray) -> int:
     return int(matrix.shape[1]) if matrix.ndim == 2 else 0
 
 
-def _part(folder: Path, generation: str, part: str) -> Path:
-    return folder / f"index-{generation}.{part}"
-
-
 def load_index(
     folder: Path, options: engine.ScanOptions | None = None
 ) -> tuple[Index, int] | None:
@@ -228,7 +225,7 @@ def load_index(
     }
     arrays: dict[str, np.ndarray] = {}
     for part, dtype in PARTS.items():
-        path = _part(folder, generation, part)
+        path = engine.generation_file(folder, generation, part)
         arrays[part] = _read_part(
             path,
             lambda p: _map(p, dtype, shapes[part]),  # noqa: B023
@@ -295,7 +292,9 @@ def write_index(
         "dead": np.empty(0, np.int64),
     }
     for part, values in parts.items():
-        with open(_part(folder, generation, part), "wb") as target:
+        with open(
+            engine.generation_file(folder, generation, part), "wb"
+        ) as target:
             _write_rows(target, values)
     kind, shards = engine.build(folder, generation, matrix, options)
     meta = {
@@ -346,7 +345,9 @@ def append_index(
         width = np.dtype(PARTS[part]).itemsize * (  # type: ignore[call-overload]
             meta["dim"] if part == "f32" else 1
         )
-        with open(_part(folder, generation, part), "r+b") as target:
+        with open(
+            engine.generation_file(folder, generation, part), "r+b"
+        ) as target:
             target.truncate(recorded * width)
             target.seek(0, os.SEEK_END)
             _write_rows(target, values)
