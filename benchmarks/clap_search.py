@@ -48,8 +48,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from beets_audiofeatures.clap import store as store_module
+from beets_audiofeatures.clap.engine import ScanOptions, groups
 from beets_audiofeatures.clap.index import KEY_DTYPE, Index, write_index
-from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.search import Ranking, measured_recall, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
 
 DIM = 512
@@ -61,6 +62,8 @@ TARGET_MS = 100.0
 #: Filtered times within this factor of the full query count as equal.
 NOISE = 1.05
 APPENDED = 1_000
+#: Larger synthetic indexes are made on disk.
+IN_MEMORY_ROWS = 2_000_000
 
 
 def unit_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -71,18 +74,38 @@ def unit_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
 
 
 def synthetic_store(
-    root: Path, rows: int, rng: np.random.Generator
+    root: Path,
+    rows: int,
+    rng: np.random.Generator,
+    scan: ScanOptions | None = None,
+    clustered: bool = False,
 ) -> EmbeddingStore:
     """A store whose saved index holds ``rows`` random vectors (ids
-    0..rows-1), written directly: no per-track files."""
-    store = EmbeddingStore(root, f"synthetic-{rows}").open({"rows": rows})
-    matrix = np.empty((rows, DIM), np.float32)
+    0..rows-1), written directly: no per-track files. Past
+    ``IN_MEMORY_ROWS`` the vectors are made in a file on disk (ten
+    million take 20 GB). ``clustered``: around 2,000 centres, as real
+    embeddings are (an inverted file's recall depends on it)."""
+    store = EmbeddingStore(root, f"synthetic-{rows}", scan).open({"rows": rows})
+    matrix: np.ndarray
+    if rows > IN_MEMORY_ROWS:
+        matrix = np.lib.format.open_memmap(
+            root / "vectors.npy", "w+", np.float32, (rows, DIM)
+        )
+    else:
+        matrix = np.empty((rows, DIM), np.float32)
+    centres = unit_rows(rng, 2_000)
     for start in range(0, rows, CHUNK):
         stop = min(rows, start + CHUNK)
-        matrix[start:stop] = unit_rows(rng, stop - start)
+        part = unit_rows(rng, stop - start)
+        if clustered:
+            part = centres[rng.integers(0, len(centres), len(part))] + part
+            part /= np.linalg.norm(part, axis=1, keepdims=True)
+        matrix[start:stop] = part
     ids = np.arange(rows, dtype=np.int64)
     keys = np.full(rows, "", KEY_DTYPE)  # vectors of no particular file
-    write_index(store.folder, ids, matrix, keys)
+    write_index(store.folder, ids, matrix, keys, scan)
+    del matrix
+    (root / "vectors.npy").unlink(missing_ok=True)
     return store
 
 
@@ -185,6 +208,7 @@ def write_json(
     results: dict[int, dict[str, float]],
     append: dict[str, float],
     memory: dict[int, dict[str, float]],
+    ivf: dict[str, float] | None,
 ) -> None:
     """The figures to compare from run to run."""
     figures = {
@@ -202,6 +226,7 @@ def write_json(
         f"append_{APPENDED}_into_{int(append['rows'])}_s": append["append"],
         f"merge_{int(append['rows'])}_s": append["merge"],
         "resident_mb": {str(rows): mb for rows, mb in memory.items()},
+        "ivf": ivf,
     }
     path.write_text(json.dumps(figures, indent=2) + "\n")
 
@@ -315,8 +340,12 @@ import sys, numpy as np
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
 from beets_audiofeatures.clap.search import rank
 from beets_audiofeatures.clap import store as store_module
+from beets_audiofeatures.clap.engine import ScanOptions, groups
+from beets_audiofeatures.clap.engine import ScanOptions
 from beets_audiofeatures.clap.store import EmbeddingStore
-index = EmbeddingStore({str(store.root)!r}, {store.tag!r}).index()
+scan = ScanOptions(kind="exact")
+index = EmbeddingStore({str(store.root)!r}, {store.tag!r}, scan).index()
+assert index.scan_kind == "exact"
 rng = np.random.default_rng(1)
 for _ in range(20):
     prompt = rng.standard_normal({DIM}).astype(np.float32)
@@ -332,6 +361,28 @@ print(*(int(fields[k].split()[0]) for k in ("VmHWM", "RssAnon", "RssFile")))
     on_disk = sum(p.stat().st_size for p in store.folder.glob("index-*"))
     shutil.rmtree(store.folder)
     return {"peak": peak, "anon": anon, "file": file, "disk": on_disk / 2**20}
+
+
+def bench_ivf(
+    root: Path, rows: int, rng: np.random.Generator, repeats: int
+) -> dict[str, float]:
+    """The inverted file over ``rows`` clustered vectors, at a few
+    ``nprobe``: top-50 latency and recall against exact search."""
+    start = time.perf_counter()
+    store = synthetic_store(
+        root, rows, rng, ScanOptions(kind="ivf"), clustered=True
+    )
+    figures = {"build": time.perf_counter() - start, "groups": groups(rows)}
+    for nprobe in (8, 32, 128):
+        index = EmbeddingStore(
+            store.root, store.tag, ScanOptions(kind="ivf", nprobe=nprobe)
+        ).index()
+        figures[f"{nprobe} ms"] = median_ms(top_k(index, None), rng, repeats)
+        figures[f"{nprobe} recall"] = measured_recall(index)
+    exact = dataclasses.replace(index, engine=None)
+    figures["exact ms"] = median_ms(top_k(exact, None), rng, repeats)
+    shutil.rmtree(store.folder)
+    return figures
 
 
 def print_index_table(results: dict[int, dict[str, float]]) -> None:
@@ -384,6 +435,20 @@ def print_memory_table(memory: dict[int, dict[str, float]]) -> None:
     print(" process's memory: Python, numpy, faiss, the live-row mask)")
 
 
+def print_ivf(ivf: dict[str, float], rows: int) -> None:
+    print(
+        f"\ninverted file over {rows:,} clustered vectors "
+        f"({int(ivf['groups']):,} groups, built in {ivf['build']:.0f} s); "
+        f"numpy in the same run: {ivf['exact ms']:.1f} ms"
+    )
+    print(f"{'nprobe':>8}{'top-50 ms':>11}{'recall@50':>11}")
+    for nprobe in (8, 32, 128):
+        print(
+            f"{nprobe:>8}{ivf[f'{nprobe} ms']:>11.2f}"
+            f"{ivf[f'{nprobe} recall']:>11.3f}"
+        )
+
+
 def verdict(results: dict[int, dict[str, float]]) -> str:
     target = results.get(TARGET_ROWS)
     fast = (
@@ -427,6 +492,11 @@ def main() -> None:
         default=[],
         help="also the resident memory of indexes of these sizes",
     )
+    parser.add_argument(
+        "--ivf",
+        action="store_true",
+        help="also the inverted file over the largest size, clustered",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -444,6 +514,11 @@ def main() -> None:
         }
         print("appending to the largest index:")
         append = bench_append(root, max(args.sizes), rng, args.queries)
+        ivf = (
+            bench_ivf(root, max(args.sizes), rng, args.queries)
+            if args.ivf
+            else None
+        )
         print("resident memory:")
         memory = {
             rows: resident_memory(root, rows, rng)
@@ -462,13 +537,15 @@ def main() -> None:
         f"the merge when it comes: {append['merge']:.1f} s"
     )
     print_memory_table(memory)
+    if ivf is not None:
+        print_ivf(ivf, max(args.sizes))
     print(
         f"\nmachine: {os.cpu_count()} cores, load {load_before:.2f} before, "
         f"{os.getloadavg()[0]:.2f} after"
     )
     print(verdict(by_size))
     if args.json:
-        write_json(args.json, by_size, append, memory)
+        write_json(args.json, by_size, append, memory, ivf)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from beets_audiofeatures.clap import store as store_module
 from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.search import rank
 from beets_audiofeatures.clap.store import EmbeddingStore
+from tests import synth
+from tests.helpers import ClapHelper
 
 pytest.importorskip("faiss")
 
@@ -279,3 +281,46 @@ def test_a_writer_killed_during_an_append_loses_nothing(
     assert index.appended == 30
     assert index.item_keys() == expected(store)
     same_as_rebuilt(index, store, tmp_path)
+
+
+class TestAppendThroughBeet(ClapHelper):
+    def test_new_and_removed_tracks_reach_search_without_a_rewrite(
+        self, monkeypatch, tmp_path
+    ):
+        # A small library standing in for a large one: a copy from the
+        # first vector on, and appends until they pass ten times the base.
+        monkeypatch.setattr(engine, "MIN_ROWS", 1)
+        monkeypatch.setattr(store_module, "MERGE_MIN_ROWS", 1)
+        monkeypatch.setattr(store_module, "MERGE_SHARE", 10.0)
+        third = synth.make_track(tmp_path / "c140.wav", 140, "C")
+        first = self.add_track(self.audio.a120_flac, title="t0")
+        self.add_track(self.audio.c90_mp3, title="t1")
+        self.clap()
+        store = self.store()
+        base = generation(store)
+        self.add_track(third, title="t2")
+        self.clap()
+        index = store.index()
+        assert generation(store) == base  # appended
+        assert index.appended == 1
+        assert len(index) == 3
+        scanned = json.loads(self.query("rain", "--json"))
+        assert len(scanned) == 3
+        real = engine._faiss
+        monkeypatch.setattr(engine, "_faiss", lambda: None)
+        exact = json.loads(self.query("rain", "--json"))
+        assert [r["id"] for r in scanned] == [r["id"] for r in exact]
+        monkeypatch.setattr(engine, "_faiss", real)
+        self.run_command("rm", "-f", "title:t0")
+        found = json.loads(self.query("rain", "--json"))
+        assert first.id not in [r["id"] for r in found]
+        assert len(found) == 2
+        index = store.index()
+        assert generation(store) == base  # masked, not rewritten
+        assert len(index) == 2
+        assert index.size == 3
+        self.io.getoutput()
+        self.clap("--stats")
+        stats = self.io.getoutput()
+        assert "embedded 2, missing 0, stale 0, orphaned 0" in stats
+        assert "index: 2 vectors" in stats
