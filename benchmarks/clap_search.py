@@ -332,15 +332,15 @@ def resident_memory(
     root: Path, rows: int, rng: np.random.Generator
 ) -> dict[str, float]:
     """Resident memory (MB) of a process that opens an index of ``rows``
-    and answers 20 top-50 queries: file pages (the memory-mapped matrix
-    and 8-bit copy, shared and evictable) and its own (anonymous)."""
-    store = synthetic_store(root, rows, rng)
+    (the exact scan's, at any size) and answers 20 top-50 queries: file
+    pages (the memory-mapped matrix and 8-bit copy, shared with the page
+    cache and evictable) and its own (anonymous); and the size on disk
+    of the matrix and of the copy every query reads whole."""
+    store = synthetic_store(root, rows, rng, ScanOptions(kind="exact"))
     script = f"""
 import sys, numpy as np
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
 from beets_audiofeatures.clap.search import rank
-from beets_audiofeatures.clap import store as store_module
-from beets_audiofeatures.clap.engine import ScanOptions, groups
 from beets_audiofeatures.clap.engine import ScanOptions
 from beets_audiofeatures.clap.store import EmbeddingStore
 scan = ScanOptions(kind="exact")
@@ -358,9 +358,12 @@ print(*(int(fields[k].split()[0]) for k in ("VmHWM", "RssAnon", "RssFile")))
         check=True,
     )  # fmt: skip
     peak, anon, file = (int(kb) / 1024 for kb in done.stdout.split())
-    on_disk = sum(p.stat().st_size for p in store.folder.glob("index-*"))
+    sizes = {
+        part: sum(p.stat().st_size for p in store.folder.glob(pattern)) / 2**20
+        for part, pattern in (("disk", "index-*"), ("codes", "index-*.sq8"))
+    }
     shutil.rmtree(store.folder)
-    return {"peak": peak, "anon": anon, "file": file, "disk": on_disk / 2**20}
+    return {"peak": peak, "anon": anon, "file": file, **sizes}
 
 
 def bench_ivf(
@@ -425,14 +428,18 @@ def print_memory_table(memory: dict[int, dict[str, float]]) -> None:
     print(
         f"\nresident memory, one process answering 20 top-{LIMIT} queries (MB)"
     )
-    print(f"{'rows':>12}{'on disk':>10}{'peak RSS':>10}{'file':>8}{'own':>8}")
+    print(
+        f"{'rows':>12}{'on disk':>10}{'codes':>8}{'peak RSS':>10}"
+        f"{'file':>8}{'own':>8}"
+    )
     for rows, mb in memory.items():
         print(
-            f"{rows:>12,}{mb['disk']:>10.0f}{mb['peak']:>10.0f}"
-            f"{mb['file']:>8.0f}{mb['anon']:>8.0f}"
+            f"{rows:>12,}{mb['disk']:>10.0f}{mb['codes']:>8.0f}"
+            f"{mb['peak']:>10.0f}{mb['file']:>8.0f}{mb['anon']:>8.0f}"
         )
-    print("(file: pages of the mapped index, shared and evictable; own: the")
-    print(" process's memory: Python, numpy, faiss, the live-row mask)")
+    print("(codes: the 8-bit copy each query reads whole, to keep in memory;")
+    print(" file: pages of the mapped index, shared with the page cache and")
+    print(" evictable; own: Python, numpy, faiss, the live-row mask)")
 
 
 def print_ivf(ivf: dict[str, float], rows: int) -> None:
