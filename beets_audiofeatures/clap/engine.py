@@ -152,11 +152,23 @@ class Scan:
             keep = found[0] >= 0
             return scores[0][keep], found[0][keep] + self.starts[shard]
 
+        # The shards are the parallelism: faiss's own threads for one
+        # query only wait for each other (8 ms for 20k rows on a busy
+        # machine, against 1 ms alone). The setting is the calling
+        # thread's; the main thread's is given back (builds use it).
+        def alone(shard: int) -> tuple[np.ndarray, np.ndarray]:
+            faiss.omp_set_num_threads(1)
+            return one(shard)
+
         if len(self.shards) == 1:
-            parts = [one(0)]
+            threads = faiss.omp_get_max_threads()
+            try:
+                parts = [alone(0)]
+            finally:
+                faiss.omp_set_num_threads(threads)
         else:
             parts = list(
-                _threads(len(self.shards)).map(one, range(len(self.shards)))
+                _threads(len(self.shards)).map(alone, range(len(self.shards)))
             )
         scores = np.concatenate([p[0] for p in parts])
         rows = np.concatenate([p[1] for p in parts])
