@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,3 +129,19 @@ class Playlist:
         """Remove the temporary file (once written, there is none)."""
         with contextlib.suppress(OSError):
             self.tmp.unlink()
+
+
+def show_and_write(
+    m3u: str | None, find_and_show: Callable[[], list[Item]]
+) -> None:
+    """Run ``find_and_show`` (which prints the results and returns the
+    tracks shown) and write them to the ``--m3u`` playlist, whose place
+    is checked before anything is printed."""
+    playlist = Playlist(m3u) if m3u else None
+    try:
+        shown = find_and_show()
+        if playlist is not None:
+            playlist.write(shown)
+    finally:
+        if playlist is not None:
+            playlist.discard()
