@@ -27,6 +27,7 @@ from . import (
     clap_settings,
     clap_store_report,
     clapquery,
+    clapradio,
     cluster_settings,
     essentia_command,
     essentia_settings,
@@ -116,6 +117,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
             subcommands.essentia(self._run_essentia),
             subcommands.clap(self._run_clap),
             subcommands.clapquery(self._run_clapquery),
+            subcommands.clapradio(self._run_clapradio),
+            subcommands.clappath(self._run_clappath),
         ]
 
     def _run_essentia(self, lib: Library, opts: Any, args: list[str]) -> None:
@@ -151,6 +154,12 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def _run_clapquery(self, lib: Library, opts: Any, args: list[str]) -> None:
         clapquery.run_clapquery(self.config["clap"], self._log, lib, opts, args)
+
+    def _run_clapradio(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapradio.run_clapradio(self.config["clap"], self._log, lib, opts, args)
+
+    def _run_clappath(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapradio.run_clappath(self.config["clap"], self._log, lib, opts, args)
 
     def clap_import_stage(
         self, session: ImportSession, task: ImportTask

@@ -145,9 +145,9 @@ def find_and_show(
         # Some of the best vectors may belong to tracks that are gone:
         # ask for spares, and for everything if the spares run out.
         candidates = limit * 2 + 50
-        found = _results(lib, index, ranked(candidates), limit)
+        found = current_results(lib, index, ranked(candidates), limit)
         if len(found) < limit and candidates < len(index):
-            found = _results(lib, index, ranked(None), limit)
+            found = current_results(lib, index, ranked(None), limit)
         shown = bool(found)
         if shown or not opts.json:
             show_items(found, labels, opts)
@@ -209,7 +209,7 @@ def candidate_ids(lib: Library, query: Sequence[str], album: bool) -> list[int]:
     return matching_ids(lib, query)
 
 
-def _results(
+def current_results(
     lib: Library, index: Index, ranking: Ranking, limit: int
 ) -> list[tuple[Item, float, list[float]]]:
     """The best ``limit`` ranked tracks that are current, their items

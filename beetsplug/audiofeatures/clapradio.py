@@ -1,0 +1,261 @@
+"""``beet clapradio``: a playlist around seed tracks, and ``beet
+clappath``: a playlist that walks from one track to another. The walks
+are ``beets_audiofeatures.clap.playlists``'; here are the library's
+side (seeds, candidates, facts) and the output, as ``beet clapquery``
+prints and writes it."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+import confuse
+import numpy as np
+from beets import ui
+from beets.exceptions import UserError
+
+from beets_audiofeatures.clap.index import Index
+from beets_audiofeatures.clap.playlists import (
+    FLOW,
+    Rules,
+    path,
+    radio,
+    waypoints,
+)
+from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.store import EmbeddingStore
+from beets_audiofeatures.runner import count
+from beets_audiofeatures.vectors import unit
+
+from .clap_settings import PLAYLISTS, ClapSettings
+from .clap_text import ModelHolder, prompt_vectors
+from .clapquery import current_rows, embedded_index, like_terms, seed_rows
+from .library_query import items_by_id
+from .playlist_tracks import (
+    Pool,
+    playlist_rules,
+    track_evidence,
+    track_facts,
+    with_dj_fields,
+    within_ids,
+)
+from .query_output import show_and_write, show_items
+from .query_words import checked_prompt
+
+if TYPE_CHECKING:
+    from beets.library import Item, Library
+
+#: Candidates ranked per track asked for; more are ranked only when the
+#: rules leave too few of them.
+POOL_PER_TRACK = 20
+POOL_EXTRA = 100
+
+
+class Playlist:
+    """What both commands share: settings, rules, index, candidates."""
+
+    def __init__(
+        self, view: confuse.ConfigView, log: Any, lib: Library, opts: Any
+    ) -> None:
+        self.log = log
+        self.lib = lib
+        self.opts = opts
+        self.settings = ClapSettings(view, opts).require(*PLAYLISTS)
+        self.rules: Rules = playlist_rules(self.settings, opts)
+        self.within = within_ids(opts, lib)
+        self.store: EmbeddingStore
+        self.index: Index
+        self.store, self.index = embedded_index(self.settings, lib)
+
+    def candidate_rows(self) -> np.ndarray | None:
+        """The rows of current vectors the playlist may take; None (with
+        a line saying why) when there are none."""
+        if self.within is not None and not self.within:
+            self.log.info("no tracks match --within {}", self.opts.within)
+            return None
+        ids = with_dj_fields(self.lib, self.within, self.rules, self.log)
+        rows = current_rows(self.lib, self.index, ids)
+        if not len(rows):
+            self.log.info("no tracks with vectors to choose from")
+            return None
+        return rows
+
+    def seed_items(self, rows: np.ndarray) -> list[Item]:
+        """The items of these (current) rows, in id order."""
+        ids = sorted(int(i) for i in self.index.ids[rows].tolist())
+        found = items_by_id(self.lib, ids)
+        return [found[number] for number in ids if number in found]
+
+    def show(
+        self,
+        found: list[tuple[Item, float, list[float]]],
+        labels: list[str],
+        asked: int,
+    ) -> list[Item]:
+        if len(found) < asked:
+            self.log.info(
+                "{} of the {} asked for meet the rules and caps",
+                "none" if not found else count(len(found), "track"), asked,
+            )  # fmt: skip
+        if found or self.opts.json:
+            show_items(found, labels, self.opts)
+        return [item for item, _, _ in found]
+
+    def nothing(self) -> list[Item]:
+        if self.opts.json:
+            ui.print_("[]")
+        return []
+
+
+def run_clapradio(
+    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
+) -> None:
+    if not args:
+        raise UserError(
+            "clapradio needs a SEED_QUERY, the tracks the radio starts "
+            "from: beet clapradio 'title:Blue in Green'"
+        )
+    prompts = [checked_prompt(text, "--text") for text in opts.text or []]
+    negative = [checked_prompt(text, "--not") for text in opts.negative or []]
+    playlist = Playlist(view, log, lib, opts)
+    show_and_write(
+        opts.m3u, lambda: play_radio(playlist, args, prompts, negative)
+    )
+
+
+def play_radio(
+    playlist: Playlist, seed_query: list[str], prompts: list[str],
+    negative: list[str],
+) -> list[Item]:  # fmt: skip
+    """Choose, print and return the radio's tracks."""
+    lib, index, opts = playlist.lib, playlist.index, playlist.opts
+    seeds = seed_rows(lib, index, seed_query)
+    rows = playlist.candidate_rows()
+    if rows is None:
+        return playlist.nothing()
+    seed_vectors = np.asarray(index.matrix[seeds], np.float32)
+    centre = unit(seed_vectors.mean(axis=0))
+    model = ModelHolder(playlist.settings.spec, playlist.log)
+    store = playlist.store
+    targets = centre[None]
+    if prompts:
+        targets = np.concatenate(
+            [targets, prompt_vectors(store, model, prompts)]
+        )
+    avoid = prompt_vectors(store, model, negative) if negative else None
+    seed_items = playlist.seed_items(seeds)
+    # Versions of the seeds are not played: the seeds are already heard.
+    seed_versions = [
+        (vector, track_evidence(item))
+        for vector, item in zip(seed_vectors, seed_items, strict=False)
+    ]
+    length = playlist.settings.radio_length
+    size = length * POOL_PER_TRACK + POOL_EXTRA
+    while True:
+        ranking = rank(
+            index, targets, avoid=avoid, rows=rows, exclude=seeds, limit=size
+        )
+        pool = Pool.of(lib, index, ranking)
+        picked = radio(
+            pool.vectors,
+            np.array([score for _, score, _ in pool.found], np.float32),
+            pool.facts,
+            playlist.rules,
+            length,
+            start=centre,
+            start_facts=track_facts(seed_items[0]) if seed_items else None,
+            seeds=seed_versions,
+            flow=0.0 if opts.ranked else FLOW,
+        )
+        if len(picked) == length or size >= len(rows):
+            break
+        size *= 8
+    labels = ["seeds", *prompts]
+    return playlist.show([pool.found[p] for p in picked], labels, length)
+
+
+def run_clappath(
+    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
+) -> None:
+    if len(args) != 2:
+        raise UserError(
+            "clappath needs FROM_QUERY and TO_QUERY, each quoted: beet "
+            "clappath 'title:Blue in Green' 'title:So What' -n 10"
+        )
+    ends = [like_terms(text) for text in args]
+    playlist = Playlist(view, log, lib, opts)
+    if playlist.settings.radio_length < 2:
+        raise UserError("-n/--limit must be 2 or more for a path")
+    show_and_write(opts.m3u, lambda: walk_path(playlist, ends))
+
+
+def one_track_row(playlist: Playlist, query: list[str], which: str) -> int:
+    rows = seed_rows(playlist.lib, playlist.index, query)
+    if len(rows) > 1:
+        raise UserError(
+            f"{which} {shlex.join(query)} matches {len(rows)} tracks with "
+            "vectors: a path goes from one track to one track"
+        )
+    return int(rows[0])
+
+
+def walk_path(playlist: Playlist, ends: list[list[str]]) -> list[Item]:
+    """Choose, print and return the path's tracks."""
+    lib, index = playlist.lib, playlist.index
+    first = one_track_row(playlist, ends[0], "FROM")
+    last = one_track_row(playlist, ends[1], "TO")
+    if first == last:
+        raise UserError("FROM and TO are the same track: a path needs two")
+    rows = playlist.candidate_rows()
+    if rows is None:
+        return playlist.nothing()
+    length = playlist.settings.radio_length
+    endpoints = np.array(sorted((first, last)), np.int64)
+    end_vectors = np.asarray(index.matrix[[first, last]], np.float32)
+    points = waypoints(end_vectors[0], end_vectors[1], length)
+    by_id = {item.id: item for item in playlist.seed_items(endpoints)}
+    first_item = by_id.get(int(index.ids[first]))
+    last_item = by_id.get(int(index.ids[last]))
+    if first_item is None or last_item is None:
+        raise UserError("FROM or TO left the library while the path was made")
+    # One pass scores every candidate against every waypoint between.
+    ranking = (
+        rank(index, points[1:-1], rows=rows, exclude=endpoints)
+        if length > 2
+        else Ranking(
+            np.empty(0, np.int64), np.empty(0, np.float32),
+            np.empty((0, 1), np.float32),
+        )
+    )  # fmt: skip
+    size = POOL_PER_TRACK + POOL_EXTRA // length
+    while True:
+        pool = Pool.of(lib, index, nearest_each(ranking, size))
+        steps = path(
+            np.concatenate([end_vectors, pool.vectors]),
+            [track_facts(first_item), track_facts(last_item), *pool.facts],
+            playlist.rules,
+            points,
+            first=0,
+            last=1,
+        )
+        if len(steps) == length or size >= len(ranking.ids):
+            break
+        size *= 8
+    items = [first_item, last_item, *(item for item, _, _ in pool.found)]
+    vectors = np.concatenate([end_vectors, pool.vectors])
+    found = []
+    for position, step in steps:
+        score = float(vectors[position] @ points[step])
+        found.append((items[position], score, [score]))
+    return playlist.show(found, ["waypoint"], length)
+
+
+def nearest_each(ranking: Ranking, size: int) -> Ranking:
+    """The part of a ranking against several waypoints that holds the
+    ``size`` best candidates for each, in ranking order."""
+    scores = ranking.per_prompt
+    if size >= len(scores):
+        return ranking
+    best = np.argpartition(-scores, size - 1, axis=0)[:size]
+    keep = np.unique(best)
+    return Ranking(ranking.ids[keep], ranking.scores[keep], scores[keep])
