@@ -26,6 +26,7 @@ from . import (
     clap_command,
     clap_settings,
     clap_store_report,
+    clapdupes,
     clapquery,
     clapradio,
     cluster_settings,
@@ -119,6 +120,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
             subcommands.clapquery(self._run_clapquery),
             subcommands.clapradio(self._run_clapradio),
             subcommands.clappath(self._run_clappath),
+            subcommands.clapdupes(self._run_clapdupes),
         ]
 
     def _run_essentia(self, lib: Library, opts: Any, args: list[str]) -> None:
@@ -160,6 +162,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def _run_clappath(self, lib: Library, opts: Any, args: list[str]) -> None:
         clapradio.run_clappath(self.config["clap"], self._log, lib, opts, args)
+
+    def _run_clapdupes(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapdupes.run_clapdupes(self.config["clap"], self._log, lib, opts, args)
 
     def clap_import_stage(
         self, session: ImportSession, task: ImportTask

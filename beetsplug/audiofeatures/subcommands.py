@@ -349,3 +349,30 @@ def clappath(func: CommandFunc) -> ui.Subcommand:
     add_playlist_options(cmd.parser, "path")
     cmd.func = guarded(func)
     return cmd  # fmt: skip
+
+
+def clapdupes(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand(
+        "clapdupes",
+        help="list groups of tracks that are one recording in other files "
+        "(changes nothing)",
+    )
+    cmd.parser.usage = "%prog [QUERY...] [options]"
+    parser = cmd.parser
+    parser.add_option(
+        "--threshold",
+        dest="duplicate_threshold",
+        type="float",
+        default=None,
+        metavar="SIMILARITY",
+        help="the least similarity of two versions' vectors (default 0.98)",
+    )
+    parser.add_option(
+        "--json",
+        action="store_true",
+        default=False,
+        help="print the groups as JSON",
+    )
+    parser.add_format_option()
+    cmd.func = guarded(func)
+    return cmd  # fmt: skip
