@@ -205,6 +205,12 @@ class TestRadio(VectorLibrary):
         assert rows[0]["title"] == "B"
         assert rows[0]["scores"] == {"seeds": 0.8, "strings": 0.8944}
 
+    def test_a_radio_from_a_prompt_alone(self):
+        self.prompt("strings", (axis(2) + axis(0) / 2) / np.sqrt(1.25))
+        assert self.radio("--text", "strings", "--ranked") == [
+            "D", "B", "seed", "A", "C",
+        ]  # fmt: skip
+
     def test_output_formats_and_m3u(self, tmp_path: Path):
         out = self.run(
             "clapradio", "title:seed", "--ranked", "-n", "2",
@@ -227,7 +233,10 @@ class TestRadio(VectorLibrary):
         assert {i.id: dict(i) for i in self.lib.items()} == before
 
     def test_one_line_errors(self):
-        assert "needs a SEED_QUERY" in self.fails("clapradio")
+        assert self.fails("clapradio") == (
+            "clapradio needs a SEED_QUERY, the tracks the radio starts from "
+            "(beet clapradio 'title:Blue in Green'), or a --text PROMPT"
+        )
         assert self.fails("clapradio", "title:nobody") == (
             "title:nobody matches no tracks"
         )

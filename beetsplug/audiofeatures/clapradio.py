@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import confuse
 import numpy as np
-from beets import ui
 from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.index import Index
@@ -51,8 +50,9 @@ POOL_PER_TRACK = 20
 POOL_EXTRA = 100
 
 
-class Playlist:
-    """What both commands share: settings, rules, index, candidates."""
+class PlaylistRequest:
+    """What a radio or a path is asked to be (options, settings, rules)
+    and what it chooses from (index, candidates)."""
 
     def __init__(
         self, view: confuse.ConfigView, log: Any, lib: Library, opts: Any
@@ -80,11 +80,16 @@ class Playlist:
             return None
         return rows
 
-    def seed_items(self, rows: np.ndarray) -> list[Item]:
-        """The items of these (current) rows, in id order."""
-        ids = sorted(int(i) for i in self.index.ids[rows].tolist())
+    def items_of(self, rows: np.ndarray) -> dict[int, Item]:
+        """The items of these rows that are still in the library, by
+        row."""
+        ids = [int(number) for number in self.index.ids[rows].tolist()]
         found = items_by_id(self.lib, ids)
-        return [found[number] for number in ids if number in found]
+        return {
+            int(row): found[number]
+            for row, number in zip(rows.tolist(), ids, strict=True)
+            if number in found
+        }
 
     def show(
         self,
@@ -92,7 +97,7 @@ class Playlist:
         labels: list[str],
         asked: int,
     ) -> list[Item]:
-        if len(found) < asked:
+        if found and len(found) < asked:
             self.log.info(
                 "{} of the {} asked for meet the rules and caps",
                 "none" if not found else count(len(found), "track"), asked,
@@ -101,60 +106,71 @@ class Playlist:
             show_items(found, labels, self.opts)
         return [item for item, _, _ in found]
 
-    def nothing(self) -> list[Item]:
-        if self.opts.json:
-            ui.print_("[]")
-        return []
-
 
 def run_clapradio(
     view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
 ) -> None:
-    if not args:
-        raise UserError(
-            "clapradio needs a SEED_QUERY, the tracks the radio starts "
-            "from: beet clapradio 'title:Blue in Green'"
-        )
     prompts = [checked_prompt(text, "--text") for text in opts.text or []]
     negative = [checked_prompt(text, "--not") for text in opts.negative or []]
-    playlist = Playlist(view, log, lib, opts)
+    if not args and not prompts:
+        raise UserError(
+            "clapradio needs a SEED_QUERY, the tracks the radio starts "
+            "from (beet clapradio 'title:Blue in Green'), or a --text PROMPT"
+        )
+    playlist = PlaylistRequest(view, log, lib, opts)
     show_and_write(
-        opts.m3u, lambda: play_radio(playlist, args, prompts, negative)
+        opts.m3u,
+        lambda: playlist.show(
+            choose_radio(playlist, args, prompts, negative),
+            ["seeds", *prompts] if args else prompts,
+            playlist.settings.radio_length,
+        ),
     )
 
 
-def play_radio(
-    playlist: Playlist, seed_query: list[str], prompts: list[str],
+def choose_radio(
+    playlist: PlaylistRequest, seed_query: list[str], prompts: list[str],
     negative: list[str],
-) -> list[Item]:  # fmt: skip
-    """Choose, print and return the radio's tracks."""
+) -> list[tuple[Item, float, list[float]]]:  # fmt: skip
+    """The radio's tracks, with their scores: around the tracks
+    ``seed_query`` matches, steered by the prompts, or around the prompts
+    alone when there is no query."""
     lib, index, opts = playlist.lib, playlist.index, playlist.opts
-    seeds = seed_rows(lib, index, seed_query)
+    seeds = (
+        seed_rows(lib, index, seed_query)
+        if seed_query
+        else np.empty(0, np.int64)
+    )
     rows = playlist.candidate_rows()
     if rows is None:
-        return playlist.nothing()
-    seed_vectors = np.asarray(index.matrix[seeds], np.float32)
-    centre = unit(seed_vectors.mean(axis=0))
+        return []
     model = ModelHolder(playlist.settings.spec, playlist.log)
     store = playlist.store
-    targets = centre[None]
+    seed_vectors = np.asarray(index.matrix[seeds], np.float32)
+    targets = [seed_vectors.mean(axis=0)[None]] if len(seeds) else []
     if prompts:
-        targets = np.concatenate(
-            [targets, prompt_vectors(store, model, prompts)]
-        )
+        targets.append(prompt_vectors(store, model, prompts))
     avoid = prompt_vectors(store, model, negative) if negative else None
-    seed_items = playlist.seed_items(seeds)
+    # The walk starts where the seeds are (or the prompts point).
+    centre = unit(targets[0].mean(axis=0))
+    targets[0] = centre[None]
+    seed_items = playlist.items_of(seeds)
     # Versions of the seeds are not played: the seeds are already heard.
     seed_versions = [
-        (vector, track_evidence(item))
-        for vector, item in zip(seed_vectors, seed_items, strict=False)
+        (vector, track_evidence(seed_items[row]))
+        for row, vector in zip(seeds.tolist(), seed_vectors, strict=True)
+        if row in seed_items
     ]
+    first_seed = min(
+        seed_items.values(), key=lambda item: item.id or 0, default=None
+    )
     length = playlist.settings.radio_length
     size = length * POOL_PER_TRACK + POOL_EXTRA
     while True:
         ranking = rank(
-            index, targets, avoid=avoid, rows=rows, exclude=seeds, limit=size
-        )
+            index, np.concatenate(targets), avoid=avoid, rows=rows,
+            exclude=seeds, limit=size,
+        )  # fmt: skip
         pool = Pool.of(lib, index, ranking)
         picked = radio(
             pool.vectors,
@@ -163,15 +179,16 @@ def play_radio(
             playlist.rules,
             length,
             start=centre,
-            start_facts=track_facts(seed_items[0]) if seed_items else None,
+            start_facts=None if first_seed is None else track_facts(first_seed),
             seeds=seed_versions,
             flow=0.0 if opts.ranked else FLOW,
         )
         if len(picked) == length or size >= len(rows):
             break
         size *= 8
-    labels = ["seeds", *prompts]
-    return playlist.show([pool.found[p] for p in picked], labels, length)
+    if not picked:
+        playlist.log.info("no tracks meet the rules and caps")
+    return [pool.found[p] for p in picked]
 
 
 def run_clappath(
@@ -183,13 +200,15 @@ def run_clappath(
             "clappath 'title:Blue in Green' 'title:So What' -n 10"
         )
     ends = [like_terms(text) for text in args]
-    playlist = Playlist(view, log, lib, opts)
+    playlist = PlaylistRequest(view, log, lib, opts)
     if playlist.settings.radio_length < 2:
         raise UserError("-n/--limit must be 2 or more for a path")
     show_and_write(opts.m3u, lambda: walk_path(playlist, ends))
 
 
-def one_track_row(playlist: Playlist, query: list[str], which: str) -> int:
+def one_track_row(
+    playlist: PlaylistRequest, query: list[str], which: str
+) -> int:
     rows = seed_rows(playlist.lib, playlist.index, query)
     if len(rows) > 1:
         raise UserError(
@@ -199,7 +218,7 @@ def one_track_row(playlist: Playlist, query: list[str], which: str) -> int:
     return int(rows[0])
 
 
-def walk_path(playlist: Playlist, ends: list[list[str]]) -> list[Item]:
+def walk_path(playlist: PlaylistRequest, ends: list[list[str]]) -> list[Item]:
     """Choose, print and return the path's tracks."""
     lib, index = playlist.lib, playlist.index
     first = one_track_row(playlist, ends[0], "FROM")
@@ -208,14 +227,13 @@ def walk_path(playlist: Playlist, ends: list[list[str]]) -> list[Item]:
         raise UserError("FROM and TO are the same track: a path needs two")
     rows = playlist.candidate_rows()
     if rows is None:
-        return playlist.nothing()
+        return playlist.show([], ["waypoint"], 0)
     length = playlist.settings.radio_length
     endpoints = np.array(sorted((first, last)), np.int64)
     end_vectors = np.asarray(index.matrix[[first, last]], np.float32)
     points = waypoints(end_vectors[0], end_vectors[1], length)
-    by_id = {item.id: item for item in playlist.seed_items(endpoints)}
-    first_item = by_id.get(int(index.ids[first]))
-    last_item = by_id.get(int(index.ids[last]))
+    by_row = playlist.items_of(endpoints)
+    first_item, last_item = by_row.get(first), by_row.get(last)
     if first_item is None or last_item is None:
         raise UserError("FROM or TO left the library while the path was made")
     # One pass scores every candidate against every waypoint between.
