@@ -8,6 +8,7 @@ to end."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -352,3 +353,70 @@ class TestWithTheModel(ClapHelper):
         assert paths[0] == self.item(ids["a-flac"]).path.decode()
         assert paths[-1] == self.item(ids["c-mp3"]).path.decode()
         assert len(paths) == 2  # the other a- files are versions of FROM
+
+
+class TestSavedPlaylists(VectorLibrary):
+    @pytest.fixture(autouse=True)
+    def tracks(self, _clap: None, tmp_path: Path) -> None:
+        self.track("seed", axis(0))
+        self.track("A", towards(0, 1, 0.9))
+        self.track("B", towards(0, 2, 0.8))
+        self.track("C", towards(0, 1, 0.7))
+        self.prompt("strings", axis(2))
+        self.folder = tmp_path / "lists"
+        self.settings_view = self.config["audiofeatures"]["clap"]
+        self.settings_view["playlist_dir"] = str(self.folder)
+
+    def listed(self, name: str) -> list[str]:
+        lines = (self.folder / f"{name}.m3u8").read_text().splitlines()
+        return [Path(line).stem for line in lines if not line.startswith("#")]
+
+    def test_clap_playlists_writes_each_saved_radio(self):
+        self.settings_view["playlists"] = {
+            "strings": {"prompt": "strings", "ranked": True, "limit": 2},
+            "around-seed": {"seeds": "title:seed", "query": "^title:B"},
+        }
+        self.run_command("clap", "--playlists")
+        assert self.listed("strings") == ["B", "seed"]
+        assert self.listed("around-seed") == ["A", "C"]
+        assert sorted(os.listdir(self.folder)) == [
+            "around-seed.m3u8",
+            "strings.m3u8",
+        ]  # fmt: skip  (no temporary file left)
+        assert "wrote " in " ".join(self.logged())
+
+    def test_smartplaylists_folder_is_the_default(self, tmp_path: Path):
+        self.settings_view["playlist_dir"] = None
+        self.settings_view["playlists"] = {"jazz": {"prompt": "strings"}}
+        assert self.fails("clap", "--playlists") == (
+            "audiofeatures.clap.playlist_dir is not set (nor "
+            "smartplaylist.playlist_dir): name the folder the playlists go in"
+        )
+        self.config["smartplaylist"]["playlist_dir"] = str(tmp_path / "spl")
+        self.run_command("clap", "--playlists")
+        assert (tmp_path / "spl" / "jazz.m3u8").read_text().count(
+            "#EXTINF"
+        ) == 4
+
+    def test_a_malformed_playlist_is_one_line_and_writes_nothing(self):
+        cases = {
+            "no playlists are configured: add them under "
+            "audiofeatures.clap.playlists (see the docs)": {},
+            "audiofeatures.clap.playlists.x needs a prompt, seeds or both": {
+                "x": {"limit": 2}
+            },
+            "audiofeatures.clap.playlists.x.colour is not a playlist setting: "
+            "use prompt, not, seeds, query, limit, ranked, max_per_artist, "
+            "max_per_album, bpm_window, half_double, harmonic": {
+                "x": {"prompt": "jazz", "colour": "red"}
+            },
+            "audiofeatures.clap.playlists.x.limit is 'ten': use a whole "
+            "number, 1 or more": {"x": {"prompt": "jazz", "limit": "ten"}},
+            "audiofeatures.clap.playlists.x: title:nobody matches no tracks": {
+                "x": {"seeds": "title:nobody"}
+            },
+        }
+        for message, playlists in cases.items():
+            self.settings_view["playlists"] = playlists
+            assert self.fails("clap", "--playlists") == message
+        assert not self.folder.exists()

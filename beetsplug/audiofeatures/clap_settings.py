@@ -70,6 +70,10 @@ DEFAULTS: dict[str, Any] = {
     # the least cosine similarity, the most seconds their durations differ.
     "duplicate_threshold": DuplicateRules.threshold,
     "duplicate_tolerance": DuplicateRules.tolerance,
+    # Saved playlists for `beet clap --playlists`: name -> a radio (see
+    # the docs), written as <playlist_dir>/<name>.m3u8.
+    "playlists": {},
+    "playlist_dir": None,  # default: smartplaylist.playlist_dir
 }
 
 #: What ``beet clap`` (and the import stage) uses to embed tracks.

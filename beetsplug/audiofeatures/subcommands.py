@@ -159,6 +159,13 @@ def clap(func: CommandFunc) -> ui.Subcommand:
         default=False,
         help="delete vectors of tracks no longer in the library",
     )
+    parser.add_option(
+        "--playlists",
+        action="store_true",
+        default=False,
+        help="also rewrite the saved playlists of "
+        "audiofeatures.clap.playlists in playlist_dir",
+    )
     add_cluster(parser)
     cmd.func = guarded(func)
     return cmd  # fmt: skip
