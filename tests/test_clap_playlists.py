@@ -227,6 +227,14 @@ class TestRadio(VectorLibrary):
         assert lines[1].endswith(",artist of A - A")
         assert lines[2] == str(self.lib_path / "A.flac")
         assert lines[4] == str(self.lib_path / "C.flac")
+        # relative to the playlist, as smartplaylist's relative_to says
+        self.config["smartplaylist"]["relative_to"] = "playlist"
+        self.run("clapradio", "title:seed", "--m3u", str(playlist), "-n", "1")
+        line = playlist.read_text().splitlines()[2]
+        assert not Path(line).is_absolute()
+        assert (tmp_path / line).resolve() == (
+            self.lib_path / "A.flac"
+        ).resolve()
 
     def test_nothing_changes_in_the_library(self):
         before = {i.id: dict(i) for i in self.lib.items()}
