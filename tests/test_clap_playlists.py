@@ -428,3 +428,21 @@ class TestSavedPlaylists(VectorLibrary):
             self.settings_view["playlists"] = playlists
             assert self.fails("clap", "--playlists") == message
         assert not self.folder.exists()
+
+
+class TestSavedPlaylistsOnImport(ClapHelper):
+    def test_an_auto_import_rewrites_the_saved_playlists(self, tmp_path: Path):
+        clap = self.config["audiofeatures"]["clap"]
+        clap["auto"] = True
+        clap["playlist_dir"] = str(tmp_path / "lists")
+        clap["playlists"] = {"all": {"prompt": "rain"}}
+        self.unload_plugins()
+        self.load_plugins("audiofeatures")
+        incoming = tmp_path / "incoming"
+        incoming.mkdir()
+        (incoming / "x.flac").write_bytes(self.audio.a120_flac.read_bytes())
+        self.config["import"]["copy"] = False
+        self.run_command("import", "-A", "-q", str(incoming))
+        (item,) = self.lib.items()
+        lines = (tmp_path / "lists" / "all.m3u8").read_text().splitlines()
+        assert lines[2] == item.path.decode()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from beets import config as beets_config
 from beets import ui
+from beets.exceptions import UserError
 from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
 
@@ -32,6 +33,7 @@ from . import (
     cluster_settings,
     essentia_command,
     essentia_settings,
+    saved_playlists,
     subcommands,
 )
 from .fields import (
@@ -101,6 +103,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self.register_listener("import", self._close_import_runner)
         self.register_listener("cli_exit", self._close_import_runner)
         self.register_listener("import", self._close_clap_runner)
+        # After the runner: the playlists see what the import embedded.
+        self.register_listener("import", self._rewrite_saved_playlists)
         self.register_listener("item_removed", self._forget_item)
         self.register_listener("library_opened", self._repair_albums)
 
@@ -184,6 +188,18 @@ class AudioFeaturesPlugin(BeetsPlugin):
         if self._clap_runner is not None:
             self._clap_runner.close()  # folds the index once per import
             self._clap_runner = None
+
+    def _rewrite_saved_playlists(self, lib: Library, **_: Any) -> None:
+        """With ``auto``, an import rewrites the saved playlists; one that
+        cannot be written is a warning, not a failed import."""
+        view = self.config["clap"]
+        try:
+            if not self._auto("clap") or not view["playlists"].get():
+                return
+            with subcommands.fatal_errors():
+                saved_playlists.write_saved_playlists(view, self._log, lib)
+        except UserError as exc:
+            self._log.warning("saved playlists not rewritten: {}", exc)
 
     def _forget_item(self, item: Any, **_: Any) -> None:
         # Only the cache location matters here: a CLAP setting that is
