@@ -206,6 +206,19 @@ class TestRadio(VectorLibrary):
         assert rows[0]["title"] == "B"
         assert rows[0]["scores"] == {"seeds": 0.8, "strings": 0.8944}
 
+    def test_mix_aims_at_each_seed_in_turn(self):
+        self.track("far-seed", axis(3))
+        self.track("T", towards(3, 4, 0.9))
+        self.track("U", towards(3, 4, 0.7))
+        seeds = ("title:seed", ",", "title:far-seed")
+        assert self.radio(*seeds, "--mix", "--ranked") == [
+            "A", "T", "B", "U", "C", "D",
+        ]  # fmt: skip
+        # Flowing, the pull of the previous track wins over an aim that
+        # is far from it: after A, C (0.94 from A) beats T (0.9 from its
+        # seed, 0 from A); the far side comes once the near one is done.
+        assert self.radio(*seeds, "--mix") == ["A", "C", "B", "D", "T", "U"]
+
     def test_a_radio_from_a_prompt_alone(self):
         self.prompt("strings", (axis(2) + axis(0) / 2) / np.sqrt(1.25))
         assert self.radio("--text", "strings", "--ranked") == [
@@ -414,7 +427,7 @@ class TestSavedPlaylists(VectorLibrary):
                 "x": {"limit": 2}
             },
             "audiofeatures.clap.playlists.x.colour is not a playlist setting: "
-            "use prompt, not, seeds, query, limit, ranked, max_per_artist, "
+            "use prompt, not, seeds, query, limit, ranked, mix, max_per_artist, "
             "max_per_album, bpm_window, half_double, harmonic": {
                 "x": {"prompt": "jazz", "colour": "red"}
             },

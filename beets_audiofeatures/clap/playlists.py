@@ -195,10 +195,12 @@ def radio(
     into ``vectors``).
 
     ``seed_scores`` is each candidate's closeness to the seeds (and
-    prompts); ``start`` is the vector the walk starts from (the seeds'
-    mean), ``start_facts`` the tempo and key the first track follows.
-    Each next track is the open candidate with the best mix of closeness
-    to the seeds and (weighted by ``flow``; 0 for a ranked list) to the
+    prompts), or one column of it per seed for a radio that takes each
+    seed in turn (step ``k`` reads column ``k`` modulo their number);
+    ``start`` is the vector the walk starts from (the seeds' mean),
+    ``start_facts`` the tempo and key the first track follows. Each next
+    track is the open candidate with the best mix of closeness to the
+    seeds and (weighted by ``flow``; 0 for a ranked list) to the
     previous track, that meets the rules. Versions of the ``seeds``
     themselves are never picked.
     """
@@ -206,12 +208,11 @@ def radio(
     for vector, evidence in seeds:
         selection.close_versions_of(vector, evidence)
     previous_vector, previous = start, start_facts
+    turns = seed_scores if seed_scores.ndim == 2 else seed_scores[:, None]
     while len(selection.picked) < length:
-        scores = seed_scores
+        scores = turns[:, len(selection.picked) % turns.shape[1]]
         if flow:
-            scores = (1 - flow) * seed_scores + flow * (
-                vectors @ previous_vector
-            )
+            scores = (1 - flow) * scores + flow * (vectors @ previous_vector)
         chosen = selection.best(scores, previous)
         if chosen is None:
             break

@@ -147,13 +147,20 @@ def choose_radio(
     model = ModelHolder(playlist.settings.spec, playlist.log)
     store = playlist.store
     seed_vectors = np.asarray(index.matrix[seeds], np.float32)
-    targets = [seed_vectors.mean(axis=0)[None]] if len(seeds) else []
-    if prompts:
-        targets.append(prompt_vectors(store, model, prompts))
+    steering = prompt_vectors(store, model, prompts) if prompts else None
     avoid = prompt_vectors(store, model, negative) if negative else None
     # The walk starts where the seeds are (or the prompts point).
-    centre = unit(targets[0].mean(axis=0))
-    targets[0] = centre[None]
+    sources = seed_vectors if len(seeds) or steering is None else steering
+    centre = unit(sources.mean(axis=0))
+    # What each step aims at: the seeds' mean, or with --mix each seed
+    # in turn; with the prompts, when there are seeds.
+    aims = (
+        [vector[None] for vector in seed_vectors]
+        if opts.mix and len(seeds) > 1
+        else [centre[None]] if len(seeds) else []
+    )  # fmt: skip
+    if steering is not None:
+        aims = [np.concatenate([aim, steering]) for aim in aims] or [steering]
     seed_items = playlist.items_of(seeds)
     # Versions of the seeds are not played: the seeds are already heard.
     seed_versions = [
@@ -167,14 +174,19 @@ def choose_radio(
     length = playlist.settings.radio_length
     size = length * POOL_PER_TRACK + POOL_EXTRA
     while True:
-        ranking = rank(
-            index, np.concatenate(targets), avoid=avoid, rows=rows,
-            exclude=seeds, limit=size,
-        )  # fmt: skip
-        pool = Pool.of(lib, index, ranking)
+        pool = Pool.of(lib, index, merged([
+            rank(
+                index, aim, avoid=avoid, rows=rows, exclude=seeds,
+                limit=-(-size // len(aims)),
+            )
+            for aim in aims
+        ]))  # fmt: skip
         picked = radio(
             pool.vectors,
-            np.array([score for _, score, _ in pool.found], np.float32),
+            np.stack(
+                [aimed_scores(pool.vectors, aim, avoid) for aim in aims],
+                axis=1,
+            ),
             pool.facts,
             playlist.rules,
             length,
@@ -189,6 +201,32 @@ def choose_radio(
     if not picked:
         playlist.log.info("no tracks meet the rules and caps")
     return [pool.found[p] for p in picked]
+
+
+def merged(rankings: list[Ranking]) -> Ranking:
+    """The rankings' candidates, each once, in the order they first
+    come (one ranking: itself)."""
+    if len(rankings) == 1:
+        return rankings[0]
+    ids = np.concatenate([r.ids for r in rankings])
+    _, first = np.unique(ids, return_index=True)
+    keep = np.sort(first)
+    return Ranking(
+        ids[keep],
+        np.concatenate([r.scores for r in rankings])[keep],
+        np.concatenate([r.per_prompt for r in rankings])[keep],
+    )
+
+
+def aimed_scores(
+    vectors: np.ndarray, aim: np.ndarray, avoid: np.ndarray | None
+) -> np.ndarray:
+    """Each candidate's score against one aim, as ``search.rank`` scores
+    it: the mean similarity to its vectors less the mean to ``avoid``."""
+    scores: np.ndarray = (vectors @ aim.T).mean(axis=1)
+    if avoid is not None and len(vectors):
+        scores = scores - (vectors @ avoid.T).mean(axis=1)
+    return scores.astype(np.float32)
 
 
 def run_clappath(

@@ -31,6 +31,7 @@ FIELDS: dict[str, str] = {
     "query": "a beets query (the tracks it chooses among)",
     "limit": "a whole number, 1 or more",
     "ranked": "yes or no",
+    "mix": "yes or no",
     "max_per_artist": "a whole number, 0 (no cap) or more",
     "max_per_album": "a whole number, 0 (no cap) or more",
     "bpm_window": "a percentage above 0",
@@ -135,6 +136,7 @@ def write_saved_playlists(
             half_double=entry.get("half_double", False),
             harmonic=entry.get("harmonic", False),
             ranked=entry.get("ranked", False),
+            mix=entry.get("mix", False),
         )
         where = f"audiofeatures.clap.playlists.{name}"
         try:

@@ -333,6 +333,13 @@ def clapradio(func: CommandFunc) -> ui.Subcommand:
         help="steer the radio away from a prompt (repeatable)",
     )
     parser.add_option(
+        "--mix",
+        action="store_true",
+        default=False,
+        help="with several seeds, aim at each seed in turn instead of "
+        "their mean",
+    )
+    parser.add_option(
         "--ranked",
         action="store_true",
         default=False,
