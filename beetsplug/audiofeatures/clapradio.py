@@ -153,9 +153,9 @@ def choose_radio(
     sources = seed_vectors if len(seeds) or steering is None else steering
     centre = unit(sources.mean(axis=0))
     # What each step aims at: the seeds' mean, or with --mix each seed
-    # in turn; with the prompts, when there are seeds.
+    # in turn (in the library's order); with the prompts, if any.
     aims = (
-        [vector[None] for vector in seed_vectors]
+        [seed_vectors[n][None] for n in np.argsort(index.ids[seeds])]
         if opts.mix and len(seeds) > 1
         else [centre[None]] if len(seeds) else []
     )  # fmt: skip
