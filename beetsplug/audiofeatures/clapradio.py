@@ -100,7 +100,7 @@ class PlaylistRequest:
         if found and len(found) < asked:
             self.log.info(
                 "{} of the {} asked for meet the rules and caps",
-                "none" if not found else count(len(found), "track"), asked,
+                count(len(found), "track"), asked,
             )  # fmt: skip
         if found or self.opts.json:
             show_items(found, labels, self.opts)
