@@ -11,7 +11,7 @@ few hundred small products, whatever the library's size.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,6 +85,31 @@ def harmonic_fits(previous: Key, key: Key) -> bool:
     return number == other_number
 
 
+#: Pools up to this size get a table of every pair's similarity.
+SIMILARITY_TABLE = 4096
+
+
+@dataclass(frozen=True)
+class _Codes:
+    """Strings as small integers, for masks over the whole pool; code 0
+    stands for the empty string (no artist, no album, no id)."""
+
+    values: np.ndarray
+    numbers: dict[str, int]
+
+    def code(self, text: str) -> int:
+        return self.numbers.get(text, 0) if text else 0
+
+
+def _codes(texts: Sequence[str]) -> _Codes:
+    numbers: dict[str, int] = {}
+    values = np.array(
+        [numbers.setdefault(t, len(numbers) + 1) if t else 0 for t in texts],
+        np.int64,
+    )
+    return _Codes(values, numbers)
+
+
 class Selection:
     """The tracks picked so far, and which candidates the rules still
     allow after them."""
@@ -102,14 +127,31 @@ class Selection:
         #: False for candidates no later step may take (already picked,
         #: their artist or album full, another version of a pick).
         self.open = np.ones(len(facts), bool)
-        self._artists: Counter[str] = Counter()
-        self._albums: Counter[str] = Counter()
+        # Every pair's similarity at once: one product instead of two
+        # per step (a pool is a few thousand candidates at most).
+        self._similarity = (
+            vectors @ vectors.T if len(vectors) <= SIMILARITY_TABLE else None
+        )
+        self._artists = _codes([fact.artist for fact in facts])
+        self._albums = _codes([fact.album for fact in facts])
+        self._recordings = _codes([fact.evidence.recording for fact in facts])
+        self._played_artists: Counter[int] = Counter()
+        self._played_albums: Counter[int] = Counter()
 
-    def close_versions_of(self, vector: np.ndarray, evidence: Evidence) -> None:
-        """Close the candidates that are versions of this recording."""
+    def closeness(self, position: int) -> np.ndarray:
+        """Every candidate's similarity to this one."""
+        if self._similarity is not None:
+            row: np.ndarray = self._similarity[position]
+            return row
+        return np.asarray(self.vectors @ self.vectors[position])
+
+    def close_versions_of(
+        self, closeness: np.ndarray, evidence: Evidence
+    ) -> None:
+        """Close the candidates that are versions of a recording, given
+        their similarity to it."""
         similar = np.flatnonzero(
-            self.open
-            & (self.vectors @ vector >= self.rules.duplicates.threshold)
+            self.open & (closeness >= self.rules.duplicates.threshold)
         )
         for position in similar.tolist():
             if same_recording(
@@ -119,32 +161,24 @@ class Selection:
                 self.rules.duplicates,
             ):
                 self.open[position] = False
-        if evidence.recording:
-            for position in np.flatnonzero(self.open).tolist():
-                if self.facts[position].evidence.recording == (
-                    evidence.recording
-                ):
-                    self.open[position] = False
+        if code := self._recordings.code(evidence.recording):
+            self.open &= self._recordings.values != code
 
     def add(self, position: int) -> None:
         self.picked.append(position)
         self.open[position] = False
         fact = self.facts[position]
-        self.close_versions_of(self.vectors[position], fact.evidence)
-        rules = self.rules
-        if fact.artist and rules.max_per_artist:
-            self._artists[fact.artist] += 1
-            if self._artists[fact.artist] >= rules.max_per_artist:
-                self._close(lambda f: f.artist == fact.artist)
-        if fact.album and rules.max_per_album:
-            self._albums[fact.album] += 1
-            if self._albums[fact.album] >= rules.max_per_album:
-                self._close(lambda f: f.album == fact.album)
-
-    def _close(self, matches: Callable[[TrackFacts], bool]) -> None:
-        for position in np.flatnonzero(self.open).tolist():
-            if matches(self.facts[position]):
-                self.open[position] = False
+        self.close_versions_of(self.closeness(position), fact.evidence)
+        caps = (
+            (self._artists, self._played_artists, self.rules.max_per_artist),
+            (self._albums, self._played_albums, self.rules.max_per_album),
+        )
+        for codes, played, cap in caps:
+            code = int(codes.values[position])
+            if code and cap:
+                played[code] += 1
+                if played[code] >= cap:
+                    self.open &= codes.values != code
 
     def follows(self, previous: TrackFacts | None, position: int) -> bool:
         """Whether the candidate may come right after ``previous`` (the
@@ -206,18 +240,18 @@ def radio(
     """
     selection = Selection(vectors, facts, rules)
     for vector, evidence in seeds:
-        selection.close_versions_of(vector, evidence)
-    previous_vector, previous = start, start_facts
+        selection.close_versions_of(vectors @ vector, evidence)
+    closeness, previous = vectors @ start, start_facts
     turns = seed_scores if seed_scores.ndim == 2 else seed_scores[:, None]
     while len(selection.picked) < length:
         scores = turns[:, len(selection.picked) % turns.shape[1]]
         if flow:
-            scores = (1 - flow) * scores + flow * (vectors @ previous_vector)
+            scores = (1 - flow) * scores + flow * closeness
         chosen = selection.best(scores, previous)
         if chosen is None:
             break
         selection.add(chosen)
-        previous_vector, previous = vectors[chosen], facts[chosen]
+        closeness, previous = selection.closeness(chosen), facts[chosen]
     return selection.picked
 
 
