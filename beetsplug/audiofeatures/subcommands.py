@@ -245,6 +245,7 @@ def add_playlist_options(parser: ui.CommonOptionsParser, noun: str) -> None:
         "--limit",
         dest="radio_length",
         type="int",
+        metavar="N",
         default=None,
         help=f"how many tracks the {noun} lists (default 25)",
     )
@@ -314,7 +315,8 @@ def clapradio(func: CommandFunc) -> ui.Subcommand:
         "clapradio", help="a playlist of tracks that sound like seed tracks"
     )
     cmd.parser.usage = (
-        "%prog SEED_QUERY... [options]\n\n"
+        "%prog SEED_QUERY... [options]\n"
+        "       %prog --text PROMPT [--text PROMPT...] [options]\n\n"
         "The arguments are a beets query: the radio's seed tracks."
     )
     parser = cmd.parser
