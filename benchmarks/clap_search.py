@@ -14,14 +14,19 @@ Measures, in one run:
   brute-force the dot products, at 10k tracks (and 100k with ``--big``),
   against ``store.index()`` + ``rank`` over the same files (opening the
   index is counted, as every ``beet clapquery`` pays it);
-* ``EmbeddingStore.index()`` folding a journal of 1,000 new vectors into
-  a 100k index, and the same call with nothing to fold.
+* ``EmbeddingStore.index()`` appending a journal of 1,000 new vectors
+  to the largest index (a search right after must find them), a top-50
+  query then, the same call with nothing to fold, and the merge into a
+  new generation that comes once appended rows pass their share;
+* the resident memory of a process that opens the largest index (and
+  each ``--memory`` size) and answers 20 queries.
 
 Page caches are warm throughout (files were just written): these are the
 times of a second query, not of the first after a reboot.
 
     python benchmarks/clap_search.py [--sizes 10000 100000 500000 1000000]
-                                     [--queries 20] [--big]
+                                     [--queries 20] [--big] [--json PATH]
+                                     [--memory 10000000]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,8 +47,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from beets_audiofeatures.clap import store as store_module
+from beets_audiofeatures.clap.engine import ScanOptions, groups
 from beets_audiofeatures.clap.index import KEY_DTYPE, Index, write_index
-from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.search import Ranking, measured_recall, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
 
 DIM = 512
@@ -53,8 +61,9 @@ TARGET_ROWS = 500_000
 TARGET_MS = 100.0
 #: Filtered times within this factor of the full query count as equal.
 NOISE = 1.05
-JOURNAL_BASE = 100_000
-JOURNAL_ADDED = 1_000
+APPENDED = 1_000
+#: Larger synthetic indexes are made on disk.
+IN_MEMORY_ROWS = 2_000_000
 
 
 def unit_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -65,18 +74,38 @@ def unit_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
 
 
 def synthetic_store(
-    root: Path, rows: int, rng: np.random.Generator
+    root: Path,
+    rows: int,
+    rng: np.random.Generator,
+    scan: ScanOptions | None = None,
+    clustered: bool = False,
 ) -> EmbeddingStore:
     """A store whose saved index holds ``rows`` random vectors (ids
-    0..rows-1), written directly: no per-track files."""
-    store = EmbeddingStore(root, f"synthetic-{rows}").open({"rows": rows})
-    matrix = np.empty((rows, DIM), np.float32)
+    0..rows-1), written directly: no per-track files. Past
+    ``IN_MEMORY_ROWS`` the vectors are made in a file on disk (ten
+    million take 20 GB). ``clustered``: around 2,000 centres, as real
+    embeddings are (an inverted file's recall depends on it)."""
+    store = EmbeddingStore(root, f"synthetic-{rows}", scan).open({"rows": rows})
+    matrix: np.ndarray
+    if rows > IN_MEMORY_ROWS:
+        matrix = np.lib.format.open_memmap(
+            root / "vectors.npy", "w+", np.float32, (rows, DIM)
+        )
+    else:
+        matrix = np.empty((rows, DIM), np.float32)
+    centres = unit_rows(rng, 2_000)
     for start in range(0, rows, CHUNK):
         stop = min(rows, start + CHUNK)
-        matrix[start:stop] = unit_rows(rng, stop - start)
+        part = unit_rows(rng, stop - start)
+        if clustered:
+            part = centres[rng.integers(0, len(centres), len(part))] + part
+            part /= np.linalg.norm(part, axis=1, keepdims=True)
+        matrix[start:stop] = part
     ids = np.arange(rows, dtype=np.int64)
     keys = np.full(rows, "", KEY_DTYPE)  # vectors of no particular file
-    write_index(store.folder, ids, matrix, keys)
+    write_index(store.folder, ids, matrix, keys, scan)
+    del matrix
+    (root / "vectors.npy").unlink(missing_ok=True)
     return store
 
 
@@ -177,7 +206,9 @@ def bench_index_sizes(
 def write_json(
     path: Path,
     results: dict[int, dict[str, float]],
-    journal: dict[str, float],
+    append: dict[str, float],
+    memory: dict[int, dict[str, float]],
+    ivf: dict[str, float] | None,
 ) -> None:
     """The figures to compare from run to run."""
     figures = {
@@ -192,8 +223,10 @@ def write_json(
             }
             for rows, times in results.items()
         },
-        # No append segment yet: new vectors are folded into a rewrite.
-        f"fold_{JOURNAL_ADDED}_into_{JOURNAL_BASE}_s": journal["merge"] / 1000,
+        f"append_{APPENDED}_into_{int(append['rows'])}_s": append["append"],
+        f"merge_{int(append['rows'])}_s": append["merge"],
+        "resident_mb": {str(rows): mb for rows, mb in memory.items()},
+        "ivf": ivf,
     }
     path.write_text(json.dumps(figures, indent=2) + "\n")
 
@@ -249,22 +282,110 @@ def bench_baseline(
     return {"baseline": baseline, "index": indexed, "build": build_ms}
 
 
-def bench_journal(root: Path, rng: np.random.Generator) -> dict[str, float]:
-    """``index()`` folding 1,000 journalled vectors into a 100k index,
-    and ``index()`` with an empty journal."""
-    store = synthetic_store(root, JOURNAL_BASE, rng)
-    for offset, vector in enumerate(unit_rows(rng, JOURNAL_ADDED)):
-        store.put(JOURNAL_BASE + offset, vector)
+def bench_append(
+    root: Path, rows: int, rng: np.random.Generator, repeats: int
+) -> dict[str, float]:
+    """``index()`` folding ``APPENDED`` journalled vectors (new tracks)
+    into an index of ``rows``: appended to it, as ``beet clap`` after an
+    import leaves them; a search right after must find them. Then the
+    merge a later run pays once the appended rows pass their share, and
+    ``index()`` with nothing to fold."""
+    store = synthetic_store(root, rows, rng)
+    store.index()
+    added = unit_rows(rng, APPENDED)
+    for offset, vector in enumerate(added):
+        store.put(rows + offset, vector)
+    start = time.perf_counter()
+    index = store.index()
+    append_s = time.perf_counter() - start
+    if len(index) != rows + APPENDED or index.appended != APPENDED:
+        raise SystemExit(f"the appended index has {len(index)} rows")
+    for offset in (0, APPENDED - 1):
+        found = rank(index, added[offset], limit=1).ids.tolist()
+        if found != [rows + offset]:
+            raise SystemExit("a search right after the append missed it")
+    after_ms = median_ms(top_k(index, None), rng, repeats)
+    start = time.perf_counter()
+    index = store.index()
+    clean_ms = (time.perf_counter() - start) * 1000
+    # What the merge costs when it comes: a new generation written whole.
+    share = store_module.MERGE_SHARE
+    store_module.MERGE_SHARE = 0.0
+    store.put(rows + APPENDED, added[0])
     start = time.perf_counter()
     merged = store.index()
-    merge_ms = (time.perf_counter() - start) * 1000
-    if len(merged) != JOURNAL_BASE + JOURNAL_ADDED:
-        raise SystemExit(f"the merged index has {len(merged)} rows")
-    start = time.perf_counter()
-    store.index()
-    clean_ms = (time.perf_counter() - start) * 1000
+    merge_s = time.perf_counter() - start
+    store_module.MERGE_SHARE = share
+    if merged.appended:
+        raise SystemExit("the merge did not happen")
     shutil.rmtree(store.folder)
-    return {"merge": merge_ms, "clean": clean_ms}
+    return {
+        "append": append_s,
+        "after": after_ms,
+        "clean": clean_ms,
+        "merge": merge_s,
+        "rows": rows,
+    }
+
+
+def resident_memory(
+    root: Path, rows: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Resident memory (MB) of a process that opens an index of ``rows``
+    (the exact scan's, at any size) and answers 20 top-50 queries: file
+    pages (the memory-mapped matrix and 8-bit copy, shared with the page
+    cache and evictable) and its own (anonymous); and the size on disk
+    of the matrix and of the copy every query reads whole."""
+    store = synthetic_store(root, rows, rng, ScanOptions(kind="exact"))
+    script = f"""
+import sys, numpy as np
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from beets_audiofeatures.clap.search import rank
+from beets_audiofeatures.clap.engine import ScanOptions
+from beets_audiofeatures.clap.store import EmbeddingStore
+scan = ScanOptions(kind="exact")
+index = EmbeddingStore({str(store.root)!r}, {store.tag!r}, scan).index()
+assert index.scan_kind == "exact"
+rng = np.random.default_rng(1)
+for _ in range(20):
+    prompt = rng.standard_normal({DIM}).astype(np.float32)
+    rank(index, prompt / np.linalg.norm(prompt), limit={LIMIT})
+fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(*(int(fields[k].split()[0]) for k in ("VmHWM", "RssAnon", "RssFile")))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    peak, anon, file = (int(kb) / 1024 for kb in done.stdout.split())
+    sizes = {
+        part: sum(p.stat().st_size for p in store.folder.glob(pattern)) / 2**20
+        for part, pattern in (("disk", "index-*"), ("codes", "index-*.sq8"))
+    }
+    shutil.rmtree(store.folder)
+    return {"peak": peak, "anon": anon, "file": file, **sizes}
+
+
+def bench_ivf(
+    root: Path, rows: int, rng: np.random.Generator, repeats: int
+) -> dict[str, float]:
+    """The inverted file over ``rows`` clustered vectors, at a few
+    ``nprobe``: top-50 latency and recall against exact search."""
+    start = time.perf_counter()
+    store = synthetic_store(
+        root, rows, rng, ScanOptions(kind="ivf"), clustered=True
+    )
+    figures = {"build": time.perf_counter() - start, "groups": groups(rows)}
+    for nprobe in (8, 32, 128):
+        index = EmbeddingStore(
+            store.root, store.tag, ScanOptions(kind="ivf", nprobe=nprobe)
+        ).index()
+        figures[f"{nprobe} ms"] = median_ms(top_k(index, None), rng, repeats)
+        figures[f"{nprobe} recall"] = measured_recall(index)
+    exact = dataclasses.replace(index, engine=None)
+    figures["exact ms"] = median_ms(top_k(exact, None), rng, repeats)
+    shutil.rmtree(store.folder)
+    return figures
 
 
 def print_index_table(results: dict[int, dict[str, float]]) -> None:
@@ -303,6 +424,38 @@ def print_baseline_table(results: dict[int, dict[str, float]]) -> None:
     print("(build ms: the first index() over the files, a full scan)")
 
 
+def print_memory_table(memory: dict[int, dict[str, float]]) -> None:
+    print(
+        f"\nresident memory, one process answering 20 top-{LIMIT} queries (MB)"
+    )
+    print(
+        f"{'rows':>12}{'on disk':>10}{'codes':>8}{'peak RSS':>10}"
+        f"{'file':>8}{'own':>8}"
+    )
+    for rows, mb in memory.items():
+        print(
+            f"{rows:>12,}{mb['disk']:>10.0f}{mb['codes']:>8.0f}"
+            f"{mb['peak']:>10.0f}{mb['file']:>8.0f}{mb['anon']:>8.0f}"
+        )
+    print("(codes: the 8-bit copy each query reads whole, to keep in memory;")
+    print(" file: pages of the mapped index, shared with the page cache and")
+    print(" evictable; own: Python, numpy, faiss, the live-row mask)")
+
+
+def print_ivf(ivf: dict[str, float], rows: int) -> None:
+    print(
+        f"\ninverted file over {rows:,} clustered vectors "
+        f"({int(ivf['groups']):,} groups, built in {ivf['build']:.0f} s); "
+        f"numpy in the same run: {ivf['exact ms']:.1f} ms"
+    )
+    print(f"{'nprobe':>8}{'top-50 ms':>11}{'recall@50':>11}")
+    for nprobe in (8, 32, 128):
+        print(
+            f"{nprobe:>8}{ivf[f'{nprobe} ms']:>11.2f}"
+            f"{ivf[f'{nprobe} recall']:>11.3f}"
+        )
+
+
 def verdict(results: dict[int, dict[str, float]]) -> str:
     target = results.get(TARGET_ROWS)
     fast = (
@@ -339,6 +492,18 @@ def main() -> None:
     parser.add_argument(
         "--big", action="store_true", help="also the baseline at 100k files"
     )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also the resident memory of indexes of these sizes",
+    )
+    parser.add_argument(
+        "--ivf",
+        action="store_true",
+        help="also the inverted file over the largest size, clustered",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -354,25 +519,40 @@ def main() -> None:
             tracks: bench_baseline(root, tracks, rng, args.queries)
             for tracks in ([10_000, 100_000] if args.big else [10_000])
         }
-        print("journal merge:")
-        journal = bench_journal(root, rng)
+        print("appending to the largest index:")
+        append = bench_append(root, max(args.sizes), rng, args.queries)
+        ivf = (
+            bench_ivf(root, max(args.sizes), rng, args.queries)
+            if args.ivf
+            else None
+        )
+        print("resident memory:")
+        memory = {
+            rows: resident_memory(root, rows, rng)
+            for rows in sorted({max(args.sizes), *args.memory})
+        }
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
     print_index_table(by_size)
     print_baseline_table(baseline)
     print(
-        f"\nindex() folding {JOURNAL_ADDED:,} journalled vectors into "
-        f"{JOURNAL_BASE:,}: {journal['merge']:.0f} ms; "
-        f"with nothing to fold: {journal['clean']:.2f} ms"
+        f"\nindex() appending {APPENDED:,} journalled vectors to "
+        f"{int(append['rows']):,}: {append['append']:.3f} s (found by the "
+        f"next search); top-{LIMIT} after: {append['after']:.1f} ms; "
+        f"index() with nothing to fold: {append['clean']:.2f} ms; "
+        f"the merge when it comes: {append['merge']:.1f} s"
     )
+    print_memory_table(memory)
+    if ivf is not None:
+        print_ivf(ivf, max(args.sizes))
     print(
         f"\nmachine: {os.cpu_count()} cores, load {load_before:.2f} before, "
         f"{os.getloadavg()[0]:.2f} after"
     )
     print(verdict(by_size))
     if args.json:
-        write_json(args.json, by_size, journal)
+        write_json(args.json, by_size, append, memory, ivf)
 
 
 if __name__ == "__main__":

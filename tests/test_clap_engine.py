@@ -17,7 +17,7 @@ from beets_audiofeatures.clap.index import (
     load_index,
     write_index,
 )
-from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.search import Ranking, measured_recall, rank
 from beets_audiofeatures.clap.store import stores
 from beetsplug.audiofeatures.clap_settings import library_cache
 from tests import synth
@@ -168,3 +168,83 @@ def test_a_copy_in_shards_gives_the_same_results(
     assert reread is not None
     assert reread[0].engine is not None
     assert len(reread[0].engine.shards) == 3
+
+
+def test_an_inverted_file_scanning_every_group_is_exact(indexed, tmp_path):
+    _folder, index = indexed
+    every = engine.groups(ROWS)
+    options = engine.ScanOptions(kind="ivf", nprobe=every)
+    ivf = write_index(
+        tmp_path, index.ids, np.asarray(index.matrix), index.keys, options
+    )
+    assert ivf.scan_kind == "ivf"
+    assert list(tmp_path.glob("index-*.ivf"))
+    assert not list(tmp_path.glob("index-*.sq8"))
+    exact = dataclasses.replace(index, engine=None)
+    rng = np.random.default_rng(4)
+    rows = np.sort(rng.choice(ROWS, ROWS // 10, replace=False))
+    for _ in range(5):
+        prompt = unit(rng.standard_normal((1, DIM)))
+        for kwargs in ({"limit": 50}, {"limit": 20, "rows": rows}):
+            same(rank(ivf, prompt, **kwargs), rank(exact, prompt, **kwargs))
+    assert measured_recall(ivf) == 1.0
+
+
+def test_an_inverted_file_scanning_few_groups_reports_its_recall(tmp_path):
+    # vectors without clusters: the hardest case for an inverted file
+    rng = np.random.default_rng(8)
+    matrix = unit(rng.standard_normal((ROWS, DIM)))
+    ids, keys = np.arange(ROWS, dtype=np.int64), np.full(ROWS, "k", KEY_DTYPE)
+    (tmp_path / "exact").mkdir()
+    index = write_index(tmp_path / "exact", ids, matrix, keys)
+    few = engine.ScanOptions(kind="ivf", nprobe=1)
+    ivf = write_index(tmp_path, ids, matrix, keys, few)
+    recall = measured_recall(ivf)
+    assert 0.0 < recall < 1.0
+    more = load_index(tmp_path, engine.ScanOptions(kind="ivf", nprobe=16))
+    assert more is not None
+    assert recall < measured_recall(more[0]) <= 1.0
+    assert measured_recall(index) == 1.0  # the exact scan
+
+
+def test_auto_turns_to_an_inverted_file_past_its_size(monkeypatch):
+    auto = engine.ScanOptions()
+    assert auto.wanted(engine.MIN_ROWS - 1) == ""
+    assert auto.wanted(engine.IVF_FROM_ROWS - 1) == "exact"
+    assert auto.wanted(engine.IVF_FROM_ROWS) == "ivf"
+    assert engine.ScanOptions(kind="exact").wanted(10**8) == "exact"
+    monkeypatch.setattr(engine, "_faiss", lambda: None)
+    assert engine.ScanOptions(kind="ivf").wanted(10**8) == ""
+
+
+class TestInvertedFileSetting(ClapHelper):
+    def test_the_setting_rebuilds_the_copy_and_stats_show_its_recall(
+        self, monkeypatch
+    ):
+        monkeypatch.setattr(engine, "MIN_ROWS", 1)  # the test library is small
+        for n, source in enumerate([self.audio.a120_flac, self.audio.c90_mp3]):
+            self.add_track(source, title=f"t{n}")
+        self.clap()
+        store = self.store()
+        assert store.index().scan_kind == "exact"
+        before = json.loads(self.query("rain", "--json"))
+        self.config["audiofeatures"]["clap"]["index"] = "ivf"
+        self.io.getoutput()
+        self.clap("--stats")
+        stats = self.io.getoutput()
+        assert (
+            "index: 2 vectors, an inverted file of 2 groups scanning 32: "
+            in stats
+        )
+        assert "recall@50 1.000 over 20 queries" in stats
+        assert list(store.folder.glob("index-*.ivf"))
+        assert json.loads(self.query("rain", "--json")) == before
+        self.config["audiofeatures"]["clap"]["nprobe"] = 0
+        line = self.fails("clapquery", "rain")
+        assert line == ("audiofeatures.clap.nprobe is 0: use 1 or more")
+        self.config["audiofeatures"]["clap"]["nprobe"] = 32
+        self.config["audiofeatures"]["clap"]["index"] = "hnsw"
+        assert self.fails("clap", "--stats") == (
+            "audiofeatures.clap.index is 'hnsw': use one of auto, exact, ivf"
+        )
+        self.run_command("ls")  # a command that does not use it works

@@ -45,7 +45,8 @@ def test_a_lost_or_damaged_index_is_rebuilt_from_the_vectors(tmp_path):
     for item_id in range(5):
         store.put(item_id, vector(item_id))
     store.index()
-    (store.folder / "index.npy").write_bytes(b"garbage")
+    (matrix,) = store.folder.glob("index-*.f32")
+    matrix.write_bytes(b"garbage")
     assert store.index().ids.tolist() == [0, 1, 2, 3, 4]
     (store.folder / "index.json").unlink()
     assert len(store.index()) == 5
@@ -178,11 +179,12 @@ def test_a_damaged_index_is_rebuilt_with_one_warning(tmp_path, caplog):
     for item_id in range(3):
         store.put(item_id, vector(item_id))
     store.index()
-    (store.folder / "index-ids.npy").write_bytes(b"\x93NUMPY cut")
+    (ids,) = store.folder.glob("index-*.ids")
+    ids.write_bytes(b"cut")
     with caplog.at_level("WARNING"):
         assert store.index().ids.tolist() == [0, 1, 2]
     (warning,) = [r.getMessage() for r in caplog.records]
-    assert "index-ids.npy is cut short or garbled" in warning
+    assert f"{ids.name} is cut short or garbled" in warning
     assert "rebuilt it from the 3 vector files" in warning
     caplog.clear()
     with caplog.at_level("WARNING"):

@@ -1,12 +1,25 @@
-"""The search index of a store: every current vector as one
-memory-mapped matrix, with the item id and source key of each row, and
-the files it is saved in (written whole, then the journal emptied).
+"""The search index of a store: every current vector in one memory-mapped
+matrix, with the item id and source key of each row.
 
-    index.npy        all vectors as one matrix
-    index-ids.npy    their item ids, sorted
-    index-keys.npy   the key of each row's source
-    index.json       rows, dimension, journal offset
-    journal          "+12345 <key>" / "-12345": changes since
+A *generation* of the index is a base (rows sorted by item id, with the
+scan engine's copy) and rows appended since, in the same files::
+
+    index.json            the current generation and its counts
+    index-<gen>.f32       float32 rows: the base, then the appended rows
+    index-<gen>.ids       int64, the item id of each row
+    index-<gen>.keys      32 bytes, the source key of each row
+    index-<gen>.dead      int64, rows masked since (removed or replaced)
+    index-<gen>-<n>.sq8   the scan engine's copy of the base (``engine``),
+    index-<gen>.scale     and the range of its codes
+    journal               "+12345 <key>" / "-12345": changes since
+
+Appending writes past the ends the current ``index.json`` records and
+then replaces ``index.json``; rows past its counts (a writer that died)
+are cut off by the next writer and never read. A merge writes a new
+generation whole, then ``index.json`` naming it, then deletes the old
+one. So a reader, even one that takes no lock, always sees a complete
+index, and a writer killed at any point loses nothing: the journal still
+holds what the index does not.
 
 No beets here.
 """
@@ -14,6 +27,7 @@ No beets here.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,12 +36,22 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic_files import atomic_save, atomic_write_text
+from ..atomic_files import atomic_write_text
 from ..errors import StoreError
 from . import engine
 
-INDEX_FILES = ("index.json", "index-ids.npy", "index-keys.npy", "index.npy")
-KEY_DTYPE = "<U32"
+FORMAT = 2
+KEY_DTYPE = "S32"
+#: Files of the index before generations: removed when a new one is
+#: written.
+OLD_FILES = ("index.npy", "index-ids.npy", "index-keys.npy")
+#: The parts of a generation, and the dtype of each one's rows.
+PARTS = {
+    "f32": np.float32,
+    "ids": np.int64,
+    "keys": KEY_DTYPE,
+    "dead": np.int64,
+}
 
 
 class DamagedIndexError(StoreError):
@@ -37,16 +61,48 @@ class DamagedIndexError(StoreError):
 @dataclass(frozen=True)
 class Index:
     """All vectors of a store: ``matrix[i]`` belongs to item ``ids[i]``
-    and was computed from the source named ``keys[i]``."""
+    and was computed from the source named ``keys[i]``, unless row ``i``
+    is masked (``live[i]`` False). The first ``base`` rows are sorted by
+    id; rows appended since follow them."""
 
-    ids: np.ndarray  # int64, sorted
-    matrix: np.ndarray  # float32, len(ids) x dim, usually memory-mapped
-    keys: np.ndarray  # str, one per row
+    ids: np.ndarray  # int64
+    matrix: np.ndarray  # float32, rows x dim, usually memory-mapped
+    keys: np.ndarray  # S32, one per row
+    #: which rows hold a current vector; None: all of them
+    live: np.ndarray | None = field(default=None, compare=False, repr=False)
+    #: rows sorted by id (and in the scan engine's copy); -1: all
+    base: int = -1
     #: the 8-bit copy faiss scans for candidates (``engine``), if any
     engine: Any = field(default=None, compare=False, repr=False)
+    #: the largest item id (0 when empty)
+    top_id: int = field(default=-1, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.base < 0:
+            object.__setattr__(self, "base", len(self.ids))
+        if self.top_id < 0:
+            top = int(self.ids.max()) if len(self.ids) else 0
+            object.__setattr__(self, "top_id", top)
 
     def __len__(self) -> int:
+        """How many vectors (masked rows do not count)."""
+        if self.live is None:
+            return len(self.ids)
+        return int(np.count_nonzero(self.live))
+
+    @property
+    def size(self) -> int:
+        """How many rows, masked ones included."""
         return len(self.ids)
+
+    @property
+    def appended(self) -> int:
+        """Rows appended since the base."""
+        return len(self.ids) - self.base
+
+    def live_rows(self) -> np.ndarray | None:
+        """The rows that hold vectors, ascending; None: all rows."""
+        return None if self.live is None else np.flatnonzero(self.live)
 
     def positions(
         self,
@@ -63,14 +119,17 @@ class Index:
             return np.empty(0, np.int64)
         # A lookup table over the (small, non-negative) item ids: one
         # pass, several times faster than sorting or np.isin.
-        wanted = wanted[(wanted >= 0) & (wanted <= self.ids[-1])]
-        table = np.zeros(int(self.ids[-1]) + 1, bool)
+        wanted = wanted[(wanted >= 0) & (wanted <= self.top_id)]
+        table = np.zeros(self.top_id + 1, bool)
         table[wanted] = True
-        rows = np.flatnonzero(table[self.ids])
+        hit = table[self.ids]
+        if self.live is not None:
+            hit &= self.live
+        rows = np.flatnonzero(hit)
         if keys is None:
             return rows
         current = np.array(
-            [keys.get(i) == k for i, k in zip(
+            [keys.get(i) == k.decode() for i, k in zip(
                 self.ids[rows].tolist(), self.keys[rows].tolist(), strict=True
             )],
             bool,
@@ -79,77 +138,120 @@ class Index:
         return kept
 
     def row(self, item_id: int) -> int | None:
-        """The row of the item's vector, None when it has none (one
-        binary search: for one item, ``positions`` would build a table
-        the size of the largest id)."""
-        row = int(np.searchsorted(self.ids, item_id))
-        if row < len(self.ids) and self.ids[row] == item_id:
-            return row
-        return None
+        """The row of the item's vector, None when it has none (a binary
+        search of the base, then a look at the rows appended since)."""
+        found = None
+        row = int(np.searchsorted(self.ids[: self.base], item_id))
+        if row < self.base and self.ids[row] == item_id:
+            found = row
+        if self.appended:
+            later = np.flatnonzero(self.ids[self.base :] == item_id)
+            if len(later):
+                found = self.base + int(later[-1])
+        if found is None or (self.live is not None and not self.live[found]):
+            return None
+        return found
 
     def key(self, item_id: int) -> str | None:
         """The key of the item's vector, None when it has none."""
         row = self.row(item_id)
-        return None if row is None else str(self.keys[row])
+        return None if row is None else self.key_at(row)
+
+    @property
+    def scan_kind(self) -> str:
+        """The kind of the scan engine's copy ("": none, exact search)."""
+        return str(self.engine.kind) if self.engine is not None else ""
+
+    def key_at(self, row: int) -> str:
+        return bytes(self.keys[row]).decode()
+
+    def item_keys(self) -> dict[int, str]:
+        """Every item with a vector, and its key."""
+        rows = self.live_rows()
+        ids = self.ids if rows is None else self.ids[rows]
+        keys = self.keys if rows is None else self.keys[rows]
+        return {
+            i: k.decode()
+            for i, k in zip(ids.tolist(), keys.tolist(), strict=True)
+        }
 
 
 def is_key(key: str) -> bool:
     """Whether ``key`` can be a source key (empty: a vector of 0.1)."""
-    return not key or key.isalnum()
+    return not key or (key.isalnum() and key.isascii() and len(key) <= 32)
 
 
 def dim(matrix: np.ndarray) -> int:
     return int(matrix.shape[1]) if matrix.ndim == 2 else 0
 
 
-def load_index(folder: Path) -> tuple[Index, int] | None:
+def load_index(
+    folder: Path, options: engine.ScanOptions | None = None
+) -> tuple[Index, int] | None:
     """The saved index and its journal offset; None when there is
-    none yet. Raises ``DamagedIndexError`` when it cannot be used."""
-    if not any((folder / name).exists() for name in INDEX_FILES):
+    none yet (or only one of an earlier version, rebuilt silently).
+    Raises ``DamagedIndexError`` when it cannot be used."""
+    description = folder / "index.json"
+    if not description.exists():
+        if any((folder / name).exists() for name in OLD_FILES):
+            return None
+        if any(folder.glob("index-*.f32")):
+            raise DamagedIndexError("index.json is missing")
         return None
-    meta = _read_part(
-        folder / "index.json", lambda p: json.loads(p.read_text())
-    )
-    if (
-        not (folder / "index-keys.npy").exists()
-        and (folder / "index-ids.npy").exists()
-    ):
-        return None  # an index from before keys: rebuilt, silently
-    ids = _read_part(folder / "index-ids.npy", np.load)
-    keys = _read_part(folder / "index-keys.npy", np.load)
-    matrix = _read_part(
-        folder / "index.npy", lambda p: np.load(p, mmap_mode="r")
-    )
+    meta = _read_part(description, lambda p: json.loads(p.read_text()))
     if not isinstance(meta, dict):
         raise DamagedIndexError("index.json holds no description")
-    if (
-        ids.ndim != 1
-        or matrix.ndim != 2
-        or len(ids) != meta.get("rows")
-        or matrix.shape[0] != len(ids)
-        or keys.shape != ids.shape
-        or keys.dtype.kind != "U"
-        or (len(ids) and matrix.shape[1] != meta.get("dim"))
-    ):
-        raise DamagedIndexError(
-            f"{len(ids)} ids, a {'x'.join(map(str, matrix.shape))} "
-            f"matrix and {meta.get('rows')} rows recorded do not agree"
-        )
-    if len(ids) > 1 and not (np.diff(ids) > 0).all():
-        raise DamagedIndexError("its ids are out of order")
+    if meta.get("format") != FORMAT:
+        return None
     try:
-        offset = int(meta.get("journal_offset", 0))
-    except (TypeError, ValueError) as exc:
-        raise DamagedIndexError("its journal offset is not a number") from exc
-    shards = meta.get("scan_shards", 0)
-    scan = engine.load(
-        folder,
-        str(meta.get("generation", "")),
-        shards if isinstance(shards, int) else 0,
-        len(ids),
-        dim(matrix),
-    )
-    return Index(ids, matrix, keys, scan), offset
+        generation = str(meta["generation"])
+        rows, width = int(meta["rows"]), int(meta["dim"])
+        base, dead = int(meta["base"]), int(meta["dead"])
+        offset = int(meta["journal_offset"])
+        shards = int(meta.get("scan_shards", 0))
+        kind = str(meta.get("scan", ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DamagedIndexError(f"index.json lacks {exc}") from exc
+    if not 0 <= base <= rows or dead < 0 or (rows and width < 1):
+        raise DamagedIndexError(
+            f"index.json records {rows} rows, {base} of them in the base, "
+            f"of dimension {width}"
+        )
+    shapes = {
+        "f32": (rows, width),
+        "ids": (rows,),
+        "keys": (rows,),
+        "dead": (dead,),
+    }
+    arrays: dict[str, np.ndarray] = {}
+    for part, dtype in PARTS.items():
+        path = engine.generation_file(folder, generation, part)
+        arrays[part] = _read_part(
+            path,
+            lambda p: _map(p, dtype, shapes[part]),  # noqa: B023
+        )
+    ids, dead_rows = arrays["ids"], arrays["dead"]
+    live = None
+    if dead:
+        if dead_rows.min() < 0 or dead_rows.max() >= rows:
+            raise DamagedIndexError("it masks rows it does not have")
+        live = np.ones(rows, bool)
+        live[dead_rows] = False
+    nprobe = (options or engine.ScanOptions()).nprobe
+    scan = engine.load(folder, generation, kind, shards, (base, width), nprobe)
+    index = Index(ids, arrays["f32"], arrays["keys"], live, base, scan)
+    return index, offset
+
+
+def _map(path: Path, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The first ``shape`` rows of a raw file, memory-mapped (bytes past
+    them are a dead writer's and are ignored)."""
+    needed = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if path.stat().st_size < needed:
+        raise ValueError(f"{path.name} is shorter than recorded")
+    if needed == 0:
+        return np.empty(shape, dtype)
+    return np.memmap(path, dtype, "r", shape=shape)
 
 
 def read_journal(folder: Path, offset: int) -> tuple[dict[int, str], set[int]]:
@@ -173,34 +275,109 @@ def read_journal(folder: Path, offset: int) -> tuple[dict[int, str], set[int]]:
 
 
 def write_index(
-    folder: Path, ids: np.ndarray, matrix: np.ndarray, keys: np.ndarray
+    folder: Path,
+    ids: np.ndarray,
+    matrix: np.ndarray,
+    keys: np.ndarray,
+    options: engine.ScanOptions | None = None,
 ) -> Index:
-    atomic_save(folder / "index.npy", np.ascontiguousarray(matrix, np.float32))
-    atomic_save(folder / "index-keys.npy", keys.astype(KEY_DTYPE))
-    atomic_save(folder / "index-ids.npy", ids)
-    # The 8-bit copy is named by this write's generation, recorded last
-    # in index.json: a reader never pairs a matrix with another's copy.
+    """Write a new generation holding these rows (sorted by id), name it
+    in ``index.json``, delete the others and empty the journal."""
     generation = secrets.token_hex(8)
-    shards = engine.build(folder, generation, matrix)
-    journal = folder / "journal"
-    # The journal is only emptied after the index holding it is safe.
+    matrix = np.ascontiguousarray(matrix, np.float32)
+    parts = {
+        "f32": matrix,
+        "ids": np.asarray(ids, np.int64),
+        "keys": np.asarray(keys).astype(KEY_DTYPE),
+        "dead": np.empty(0, np.int64),
+    }
+    for part, values in parts.items():
+        with open(
+            engine.generation_file(folder, generation, part), "wb"
+        ) as target:
+            _write_rows(target, values)
+    kind, shards = engine.build(folder, generation, matrix, options)
     meta = {
+        "format": FORMAT,
+        "generation": generation,
         "rows": len(ids),
+        "base": len(ids),
+        "dead": 0,
         "dim": dim(matrix),
         "journal_offset": 0,
-        "generation": generation,
+        "scan": kind,
         "scan_shards": shards,
     }
+    # The generation exists only once index.json names it; the journal
+    # is only emptied after the index holding it is safe.
     atomic_write_text(folder / "index.json", json.dumps(meta))
-    engine.remove_others(folder, generation)
-    with open(journal, "wb"):
+    remove_others(folder, generation)
+    with open(folder / "journal", "wb"):
         pass
-    return Index(
-        ids,
-        np.load(folder / "index.npy", mmap_mode="r"),
-        keys.astype(KEY_DTYPE),
-        engine.load(folder, generation, shards, len(ids), dim(matrix)),
+    saved = load_index(folder, options)
+    assert saved is not None
+    return saved[0]
+
+
+def append_index(
+    folder: Path,
+    new: tuple[np.ndarray, np.ndarray, np.ndarray],
+    masked: np.ndarray,
+    journal_offset: int,
+    options: engine.ScanOptions | None = None,
+) -> Index:
+    """Append rows (ids, vectors, keys) and masked rows to the current
+    generation, recording the journal as read up to ``journal_offset``.
+    Each file is cut back to what ``index.json`` records first: a writer
+    that died mid-append left its rows past there."""
+    meta = json.loads((folder / "index.json").read_text())
+    generation = meta["generation"]
+    ids, matrix, keys = new
+    if len(ids) and not meta["rows"]:
+        meta["dim"] = dim(matrix)
+    parts: dict[str, tuple[int, np.ndarray]] = {
+        "f32": (meta["rows"], np.ascontiguousarray(matrix, np.float32)),
+        "ids": (meta["rows"], np.asarray(ids, np.int64)),
+        "keys": (meta["rows"], np.asarray(keys).astype(KEY_DTYPE)),
+        "dead": (meta["dead"], np.asarray(masked, np.int64)),
+    }
+    for part, (recorded, values) in parts.items():
+        width = np.dtype(PARTS[part]).itemsize * (  # type: ignore[call-overload]
+            meta["dim"] if part == "f32" else 1
+        )
+        with open(
+            engine.generation_file(folder, generation, part), "r+b"
+        ) as target:
+            target.truncate(recorded * width)
+            target.seek(0, os.SEEK_END)
+            _write_rows(target, values)
+    meta.update(
+        rows=meta["rows"] + len(ids),
+        dead=meta["dead"] + len(masked),
+        journal_offset=journal_offset,
     )
+    atomic_write_text(folder / "index.json", json.dumps(meta))
+    remove_others(folder, generation)  # a merge that died left these
+    saved = load_index(folder, options)
+    assert saved is not None
+    return saved[0]
+
+
+def _write_rows(target: Any, values: np.ndarray) -> None:
+    target.flush()
+    np.ascontiguousarray(values).tofile(target)  # no copy of the rows
+    target.flush()
+    os.fsync(target.fileno())
+
+
+def remove_others(folder: Path, generation: str) -> None:
+    """Delete the files of other generations (and of the index before
+    generations)."""
+    for old in folder.glob("index-*"):
+        if not old.name.startswith(f"index-{generation}"):
+            old.unlink(missing_ok=True)
+    for name in OLD_FILES:
+        (folder / name).unlink(missing_ok=True)
 
 
 def _read_part(path: Path, read: Callable[[Path], Any]) -> Any:

@@ -7,7 +7,7 @@ score is their mean; negative prompts subtract their mean. No beets here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -47,10 +47,12 @@ def rank(
         if avoid is not None and len(avoid)
         else targets
     )
+    if rows is None:
+        rows = index.live_rows()  # None: every row holds a vector
     if exclude is not None and len(exclude):
-        base = rows if rows is not None else np.arange(len(index))
+        base = rows if rows is not None else np.arange(index.size)
         rows = np.setdiff1d(base, exclude, assume_unique=True)
-    large = rows is None or len(rows) > GATHER_SHARE * len(index)
+    large = rows is None or len(rows) > GATHER_SHARE * index.size
     scanned = limit is not None and index.engine is not None and large
     if scanned:
         # The scan picks candidates by the combined score (a mean of
@@ -61,11 +63,11 @@ def rank(
             query = query - wanted[len(targets) :].mean(axis=0)
         assert limit is not None
         count = max(limit * engine.RERANK, engine.MIN_CANDIDATES)
-        rows = engine.candidates(index.engine, query, count, rows)
+        rows = engine.candidates(index.engine, query, count, rows, index.size)
     if rows is None:
         similarity = index.matrix @ wanted.T
         ids = index.ids
-    elif len(rows) > GATHER_SHARE * len(index) and not scanned:
+    elif len(rows) > GATHER_SHARE * index.size and not scanned:
         similarity = (index.matrix @ wanted.T)[rows]
         ids = index.ids[rows]
     else:
@@ -81,6 +83,25 @@ def rank(
     if limit is not None and limit < len(keep):
         part = np.argpartition(-scores[keep], limit - 1)[:limit]
         keep = keep[part]
-    # Best first; equal scores in index order, whichever path found them.
-    order = keep[np.lexsort((keep, -scores[keep]))]
+    # Best first; equal scores by item id, whichever path found them.
+    order = keep[np.lexsort((ids[keep], -scores[keep]))]
     return Ranking(ids[order], scores[order], positive[order])
+
+
+def measured_recall(index: Index, queries: int = 20, limit: int = 50) -> float:
+    """Share of exact search's best ``limit`` that the index's own path
+    finds, over ``queries`` of its vectors taken as seeds (1.0 for the
+    exact scan, by construction; below it for an inverted file)."""
+    rows = index.live_rows()
+    pool = np.arange(index.size) if rows is None else rows
+    if not len(pool):
+        return 1.0
+    exact = replace(index, engine=None)
+    chosen = np.random.default_rng(0).choice(pool, min(queries, len(pool)))
+    found = []
+    for row in chosen.tolist():
+        seed = np.asarray(index.matrix[row])
+        mine = set(rank(index, seed, limit=limit).ids.tolist())
+        truth = rank(exact, seed, limit=limit).ids.tolist()
+        found.append(len(mine.intersection(truth)) / max(1, len(truth)))
+    return float(np.mean(found))

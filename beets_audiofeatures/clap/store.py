@@ -6,10 +6,9 @@ different models never mix::
     <root>/<tag>/model.json           what made these vectors
     <root>/<tag>/vectors/0012/12345.<key>.npy  item 12345, a unit vector
     <root>/<tag>/journal              "+12345 <key>" / "-12345", per change
-    <root>/<tag>/index.npy            all vectors as one matrix
-    <root>/<tag>/index-ids.npy        their item ids, sorted
-    <root>/<tag>/index-keys.npy       the key of each row's source
-    <root>/<tag>/index.json           rows, dimension, journal offset
+    <root>/<tag>/index.json           the index's generation (``index``)
+    <root>/<tag>/index-<gen>.*        all vectors as one matrix, their
+                                      ids and keys, rows masked since
     <root>/<tag>/prompts/<sha>.npy    cached text vectors
 
 A vector's *key* names what it was computed from (the caller's digest
@@ -21,7 +20,9 @@ Every file is written to a temporary name and renamed into place, so a
 crash leaves either the old or the new file. A vector is written before
 its journal line, and the journal is replayed into the index by the next
 reader, so the index never misses a finished vector; replaying twice is
-harmless. Writers hold a file lock; the index matrix is memory-mapped.
+harmless. Changes are appended to the index (the item's old row masked)
+until they pass a share of it; then it is merged into a new generation.
+Writers hold a file lock; the index matrix is memory-mapped.
 
 An empty index is a valid index. A damaged one (unreadable, cut short,
 out of step with its journal, or of another dimension than the vectors)
@@ -50,10 +51,12 @@ import numpy as np
 from filelock import FileLock
 
 from ..atomic_files import atomic_save, atomic_write_text
+from .engine import ScanOptions
 from .index import (
     KEY_DTYPE,
     DamagedIndexError,
     Index,
+    append_index,
     as_index,
     dim,
     is_key,
@@ -63,6 +66,11 @@ from .index import (
 )
 
 SHARD = 1000
+#: Indexes below this many rows are rewritten whole on every change.
+MERGE_MIN_ROWS = 20_000
+#: Appended plus masked rows, as a share of the base, that make the
+#: next change a merge into a new generation.
+MERGE_SHARE = 0.05
 
 
 def _warn(message: str) -> None:
@@ -81,9 +89,12 @@ def _warn(message: str) -> None:
 class EmbeddingStore:
     """Vectors of one model + pipeline, keyed by beets item id."""
 
-    def __init__(self, root: Path, tag: str) -> None:
+    def __init__(
+        self, root: Path, tag: str, scan: ScanOptions | None = None
+    ) -> None:
         self.root = Path(root)
         self.tag = tag
+        self.scan = scan or ScanOptions()
         self.folder = self.root / tag
         self._lock = FileLock(str(self.folder / ".lock"))
 
@@ -151,10 +162,13 @@ class EmbeddingStore:
             entries = list(os.scandir(shard))
         except FileNotFoundError:
             return {}
+        prefix = f"{item_id}."
         return {
             parsed[1]: Path(entry.path)
             for entry in entries
-            if (parsed := _vector_name(entry.name)) and parsed[0] == item_id
+            if entry.name.startswith(prefix)
+            and (parsed := _vector_name(entry.name))
+            and parsed[0] == item_id
         }
 
     def _newest_key(self, item_id: int) -> str | None:
@@ -211,14 +225,21 @@ class EmbeddingStore:
     # -- the index ------------------------------------------------------
 
     def index(self) -> Index:
-        """The up-to-date index: the journal replayed into the last saved
-        matrix, or a full rebuild (with a warning) when the saved one is
-        damaged."""
+        """The up-to-date index: the journal folded into the saved one,
+        or a full rebuild (with a warning) when the saved one is
+        damaged. A saved index with nothing to fold is read without the
+        lock, so readers never wait for a writer's merge."""
+        try:
+            saved = load_index(self.folder, self.scan)
+            if saved is not None and self._is_current(*saved):
+                return saved[0]
+        except DamagedIndexError:
+            pass  # perhaps a writer's merge in between: look again, locked
         with self._lock:
             try:
                 return self._current_index()
             except DamagedIndexError as exc:
-                index = write_index(self.folder, *self._scan())
+                index = self._write(*self._scan())
                 _warn(
                     f"the CLAP index in {self.folder} was damaged ({exc}); "
                     f"rebuilt it from the {len(index)} vector files"
@@ -227,21 +248,49 @@ class EmbeddingStore:
 
     def rebuild(self) -> Index:
         with self._lock:
-            return write_index(self.folder, *self._scan())
+            return self._write(*self._scan())
+
+    def _write(
+        self, ids: np.ndarray, matrix: np.ndarray, keys: np.ndarray
+    ) -> Index:
+        return write_index(self.folder, ids, matrix, keys, self.scan)
+
+    def _is_current(self, index: Index, offset: int) -> bool:
+        """Whether the saved index holds the whole journal, with the
+        kind of scan copy asked for."""
+        return offset == self._journal_size() and index.scan_kind == (
+            self.scan.wanted(index.base)
+        )
+
+    def _journal_size(self) -> int:
+        try:
+            return (self.folder / "journal").stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def _current_index(self) -> Index:
-        saved = load_index(self.folder)
-        journal = self.folder / "journal"
-        size = journal.stat().st_size if journal.exists() else 0
+        saved = load_index(self.folder, self.scan)
+        size = self._journal_size()
         if saved is None:  # never written: nothing to warn about
-            return write_index(self.folder, *self._scan())
+            return self._write(*self._scan())
         index, offset = saved
         if offset > size:
             raise DamagedIndexError("its journal is shorter than it records")
-        if offset == size:
+        if self._is_current(index, offset):
             return index
         added, removed = read_journal(self.folder, offset)
-        return write_index(self.folder, *self._merge(index, added, removed))
+        new = self._added_vectors(added)
+        if len(new[0]) and len(index) and new[1].shape[1] != dim(index.matrix):
+            raise DamagedIndexError(
+                f"new vectors have {new[1].shape[1]} values, the index "
+                f"{dim(index.matrix)}"
+            )
+        masked = index.positions(np.fromiter(set(added) | removed, np.int64))
+        if should_merge(index, len(new[0]), len(masked)) or (
+            index.scan_kind != self.scan.wanted(index.base)
+        ):
+            return self._write(*_merged(index, masked, new))
+        return append_index(self.folder, new, masked, size, self.scan)
 
     def _scan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every vector file read into a new index. Files that cannot be
@@ -272,18 +321,23 @@ class EmbeddingStore:
         ids = sorted(found)
         return as_index(ids, [found[i] for i in ids], [keys[i] for i in ids])
 
-    def _merge(
-        self, index: Index, added: dict[int, str], removed: set[int]
+    def _added_vectors(
+        self, added: dict[int, str]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        changed = np.fromiter(set(added) | removed, np.int64)
-        keep = ~np.isin(index.ids, changed)
+        """The vectors the journal added (ids, rows, keys; sorted by id):
+        each from its file, or from the file that replaced it since."""
         new_ids = []
         new_rows = []
         new_keys = []
         for item_id, key in sorted(added.items()):
             vector = self.get(item_id, key)
             if vector is None and not self.has(item_id, key):
-                continue  # removed or replaced again since
+                # Replaced again since (its line follows), or removed
+                # (its "-" line follows).
+                newer = self._newest_key(item_id)
+                if newer is None:
+                    continue
+                key, vector = newer, self.get(item_id, newer)
             if not _is_vector(vector):
                 raise DamagedIndexError(
                     f"the vector file of item {item_id} cannot be read"
@@ -291,39 +345,10 @@ class EmbeddingStore:
             new_ids.append(item_id)
             new_rows.append(vector)
             new_keys.append(key)
-        stored = set(new_ids)
-        replaced = [i for i in added if i not in stored]
-        # A newer file may have replaced the journalled one.
-        for item_id in replaced:
-            if (now := self._newest_key(item_id)) is None:
-                continue  # removed: its "-" line follows
-            vector = self.get(item_id, now)
-            if _is_vector(vector):
-                new_ids.append(item_id)
-                new_rows.append(vector)
-                new_keys.append(now)
-        kept_ids = index.ids[keep]
         try:
-            ids, rows, keys = as_index(new_ids, new_rows, new_keys)
+            return as_index(new_ids, new_rows, new_keys)
         except ValueError as exc:
             raise DamagedIndexError(str(exc)) from exc
-        if not len(kept_ids):  # an empty index fits any dimension
-            order = np.argsort(ids, kind="stable")
-            return ids[order], rows[order], keys[order]
-        if len(ids) and rows.shape[1] != dim(index.matrix):
-            raise DamagedIndexError(
-                f"new vectors have {rows.shape[1]} values, the index "
-                f"{dim(index.matrix)}"
-            )
-        kept = np.asarray(index.matrix[keep])
-        kept_keys = index.keys[keep]
-        if not len(ids):
-            return kept_ids, kept, kept_keys
-        all_ids = np.concatenate([kept_ids, ids])
-        order = np.argsort(all_ids, kind="stable")
-        matrix = np.concatenate([kept, rows])
-        all_keys = np.concatenate([kept_keys, keys]).astype(KEY_DTYPE)
-        return all_ids[order], matrix[order], all_keys[order]
 
     # -- prompts ----------------------------------------------------------
 
@@ -354,6 +379,41 @@ class EmbeddingStore:
         atomic_save(
             self.prompt_path(text, tokenizer), np.asarray(vector, np.float32)
         )
+
+
+def should_merge(index: Index, added: int, masked: int) -> bool:
+    """Whether folding changes writes a new generation rather than
+    appending: always for a small index (rewriting it costs less than a
+    scan of its appended rows), and once the appended and masked rows
+    pass ``MERGE_SHARE`` of the base."""
+    rows = index.size + added
+    if rows < MERGE_MIN_ROWS:
+        return True
+    waste = index.appended + added + (index.size - len(index)) + masked
+    return waste > MERGE_SHARE * index.base
+
+
+def _merged(
+    index: Index,
+    masked: np.ndarray,
+    new: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The index's live rows less ``masked``, and the new rows, sorted
+    by id."""
+    keep = (
+        np.ones(index.size, bool) if index.live is None else index.live.copy()
+    )
+    keep[masked] = False
+    ids, rows, keys = new
+    if not keep.any():  # an empty index fits any dimension
+        return ids, rows, keys
+    all_ids = np.concatenate([index.ids[keep], ids])
+    order = np.argsort(all_ids, kind="stable")
+    matrix = np.asarray(index.matrix[keep])
+    if len(ids):
+        matrix = np.concatenate([matrix, rows])
+    all_keys = np.concatenate([index.keys[keep], keys]).astype(KEY_DTYPE)
+    return all_ids[order], matrix[order], all_keys[order]
 
 
 def stores(root: Path) -> Iterator[EmbeddingStore]:

@@ -20,6 +20,7 @@ from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.audio import WindowPolicy
 from beets_audiofeatures.clap.duplicates import DuplicateRules
+from beets_audiofeatures.clap.engine import KINDS, ScanOptions
 from beets_audiofeatures.clap.identity import model_identity, model_tag
 from beets_audiofeatures.clap.model import ModelSpec
 from beets_audiofeatures.clap.store import EmbeddingStore
@@ -57,6 +58,11 @@ DEFAULTS: dict[str, Any] = {
     "cache_dir": None,  # default: <beets config dir>/audiofeatures/clap
     "force": False,
     "limit": 20,
+    # The search index's scan copy: auto (exact scan below two million
+    # vectors, an inverted file past), exact, or ivf; and how many of
+    # the inverted file's groups a query scans.
+    "index": "auto",
+    "nprobe": 32,
     # Zero-shot tags for `beet clap --tags`: name -> labels (heard as
     # the prompt template) or name -> {label: prompt}.
     "tags": {},
@@ -77,20 +83,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: What ``beet clap`` (and the import stage) uses to embed tracks.
-EMBEDDING = ("spec", "policy", "cache_dir", "jobs", "batch_size", "force")
+EMBEDDING = (
+    "spec", "policy", "cache_dir", "scan", "jobs", "batch_size", "force",
+)  # fmt: skip
 #: What ``beet clap --stats`` / ``--prune`` use: where the stores are and
 #: which one is current.
-STORE = ("model", "policy", "cache_dir")
+STORE = ("model", "policy", "cache_dir", "scan")
 #: What ``beet clapquery`` uses (``limit`` unless ``-n`` is given).
-QUERY = ("spec", "policy", "cache_dir", "limit")
+QUERY = ("spec", "policy", "cache_dir", "scan", "limit")
 #: What ``--tags`` adds.
 TAGS = ("label_sets",)
 #: What ``beet clapdupes`` uses.
-DUPLICATES = ("policy", "cache_dir", "duplicate_rules")
+DUPLICATES = ("policy", "cache_dir", "scan", "duplicate_rules")
 #: What ``beet clapradio`` and ``beet clappath`` use.
 PLAYLISTS = (
-    "spec", "policy", "cache_dir", "radio_length", "max_per_artist",
-    "max_per_album", "duplicate_rules",
+    "spec", "policy", "cache_dir", "scan", "radio_length",
+    "max_per_artist", "max_per_album", "duplicate_rules",
 )  # fmt: skip
 
 #: Options that stand for a setting, as the user typed them.
@@ -311,6 +319,13 @@ class ClapSettings:
     # -- where the vectors are ------------------------------------------
 
     @cached_property
+    def scan(self) -> ScanOptions:
+        """The search index's scan copy (``index``, ``nprobe``)."""
+        return ScanOptions(
+            kind=self._choice("index", KINDS), nprobe=self._count("nprobe", 1)
+        )
+
+    @cached_property
     def cache_dir(self) -> Path:
         """Where the stores live (``cache_dir``, or beets' config folder)."""
         value = raw(self.view, "cache_dir")
@@ -349,7 +364,9 @@ class ClapSettings:
     def store(self, lib: Library) -> EmbeddingStore:
         """The configured model's store for this library."""
         return EmbeddingStore(
-            library_cache(self.cache_dir, lib), model_tag(self.identity())
+            library_cache(self.cache_dir, lib),
+            model_tag(self.identity()),
+            self.scan,
         )
 
     # -- zero-shot tags -------------------------------------------------

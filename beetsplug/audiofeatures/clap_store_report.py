@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from beets import logging as beets_logging
 from beets import ui
 
+from beets_audiofeatures.clap.index import Index
+from beets_audiofeatures.clap.search import measured_recall
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from beets_audiofeatures.runner import count
 
@@ -78,14 +80,27 @@ def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
             )
     if current.folder.is_dir():
         index = current.index()
-        indexed = dict(
-            zip(index.ids.tolist(), index.keys.tolist(), strict=True)
-        )
-        if indexed != current_vectors:
+        if index.item_keys() != current_vectors:
             index = current.rebuild()  # vector files changed behind its back
-        lines.append(f"  index: {count(len(index), 'vector')}")
+        lines.append(
+            f"  index: {count(len(index), 'vector')}{scan_line(index)}"
+        )
     for line in lines:
         ui.print_(line)
+
+
+def scan_line(index: Index) -> str:
+    """What the index's scan copy is, and for an inverted file (which is
+    not exact) its recall, measured now."""
+    if index.scan_kind != "ivf":
+        return ""
+    scan = index.engine
+    lists = scan.shards[0].nlist
+    return (
+        f", an inverted file of {lists:,} groups scanning {scan.nprobe}: "
+        f"recall@50 {measured_recall(index):.3f} over 20 queries "
+        "(raise audiofeatures.clap.nprobe for more)"
+    )
 
 
 def prune_store(

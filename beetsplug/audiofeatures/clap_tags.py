@@ -66,7 +66,7 @@ class TagAnalysis:
         if self.index is None or key is None:
             return None
         row = self.index.row(item_id(item))
-        if row is None or str(self.index.keys[row]) != key:
+        if row is None or self.index.key_at(row) != key:
             return None  # no vector, or one of other audio
         return Row(row)
 
