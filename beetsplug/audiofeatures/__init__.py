@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from beets import config as beets_config
 from beets import ui
+from beets.exceptions import UserError
 from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
 
@@ -26,10 +27,13 @@ from . import (
     clap_command,
     clap_settings,
     clap_store_report,
+    clapdupes,
     clapquery,
+    clapradio,
     cluster_settings,
     essentia_command,
     essentia_settings,
+    saved_playlists,
     subcommands,
 )
 from .fields import (
@@ -99,6 +103,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self.register_listener("import", self._close_import_runner)
         self.register_listener("cli_exit", self._close_import_runner)
         self.register_listener("import", self._close_clap_runner)
+        # After the runner: the playlists see what the import embedded.
+        self.register_listener("import", self._rewrite_saved_playlists)
         self.register_listener("item_removed", self._forget_item)
         self.register_listener("library_opened", self._repair_albums)
 
@@ -116,6 +122,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
             subcommands.essentia(self._run_essentia),
             subcommands.clap(self._run_clap),
             subcommands.clapquery(self._run_clapquery),
+            subcommands.clapradio(self._run_clapradio),
+            subcommands.clappath(self._run_clappath),
+            subcommands.clapdupes(self._run_clapdupes),
         ]
 
     def _run_essentia(self, lib: Library, opts: Any, args: list[str]) -> None:
@@ -152,6 +161,15 @@ class AudioFeaturesPlugin(BeetsPlugin):
     def _run_clapquery(self, lib: Library, opts: Any, args: list[str]) -> None:
         clapquery.run_clapquery(self.config["clap"], self._log, lib, opts, args)
 
+    def _run_clapradio(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapradio.run_clapradio(self.config["clap"], self._log, lib, opts, args)
+
+    def _run_clappath(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapradio.run_clappath(self.config["clap"], self._log, lib, opts, args)
+
+    def _run_clapdupes(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapdupes.run_clapdupes(self.config["clap"], self._log, lib, opts, args)
+
     def clap_import_stage(
         self, session: ImportSession, task: ImportTask
     ) -> None:
@@ -170,6 +188,18 @@ class AudioFeaturesPlugin(BeetsPlugin):
         if self._clap_runner is not None:
             self._clap_runner.close()  # folds the index once per import
             self._clap_runner = None
+
+    def _rewrite_saved_playlists(self, lib: Library, **_: Any) -> None:
+        """With ``auto``, an import rewrites the saved playlists; one that
+        cannot be written is a warning, not a failed import."""
+        view = self.config["clap"]
+        try:
+            if not self._auto("clap") or not view["playlists"].get():
+                return
+            with subcommands.fatal_errors():
+                saved_playlists.write_saved_playlists(view, self._log, lib)
+        except UserError as exc:
+            self._log.warning("saved playlists not rewritten: {}", exc)
 
     def _forget_item(self, item: Any, **_: Any) -> None:
         # Only the cache location matters here: a CLAP setting that is

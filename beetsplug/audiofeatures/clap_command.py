@@ -1,5 +1,5 @@
 """``beet clap``: embed tracks through the one runner; ``--dump``,
-``--tags``, ``--stats`` and ``--prune`` around it."""
+``--tags``, ``--playlists``, ``--stats`` and ``--prune`` around it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ from .clap_tags import require_label_sets, tag_items
 from .cluster_settings import cluster_executor
 from .library_query import each_item, item_id, matching_ids, source_key
 from .runner import Runner, check_failures, nothing_matched
+from .saved_playlists import (
+    playlist_folder,
+    saved_playlists,
+    write_saved_playlists,
+)
 
 if TYPE_CHECKING:
     from beets.library import Library
@@ -31,6 +36,7 @@ class ClapOptions(Protocol):
     stats: bool
     prune: bool
     tags: bool
+    playlists: bool
     cluster: str | None
 
 
@@ -51,6 +57,9 @@ def run_clap(
     settings.require(*EMBEDDING, *(TAGS if opts.tags else ()))
     if opts.tags:
         require_label_sets(settings)
+    if opts.playlists:  # checked before anything is embedded
+        saved_playlists(view)
+        playlist_folder(view)
     ids = matching_ids(lib, args)
     analysis = ClapAnalysis(settings, lib, log)
     runner = Runner(lib, analysis, log)
@@ -93,6 +102,8 @@ def run_clap(
         log.info("{}", tally.summary("embedded"))
     if opts.tags:
         tag_items(settings, log, lib, ids, analysis.store, analysis.model)
+    if opts.playlists:
+        write_saved_playlists(view, log, lib)
     check_failures(tally, len(plan), "embedded")
 
 

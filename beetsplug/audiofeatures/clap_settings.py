@@ -19,6 +19,7 @@ from beets import config as beets_config
 from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.audio import WindowPolicy
+from beets_audiofeatures.clap.duplicates import DuplicateRules
 from beets_audiofeatures.clap.engine import KINDS, ScanOptions
 from beets_audiofeatures.clap.identity import model_identity, model_tag
 from beets_audiofeatures.clap.model import ModelSpec
@@ -66,6 +67,19 @@ DEFAULTS: dict[str, Any] = {
     # the prompt template) or name -> {label: prompt}.
     "tags": {},
     "tag_prompt": DEFAULT_TEMPLATE,
+    # `beet clapradio` / `beet clappath`: tracks listed, and how many may
+    # share an artist or an album (0: no cap).
+    "radio_length": 25,
+    "max_per_artist": 2,
+    "max_per_album": 1,
+    # Versions of one recording (`beet clapdupes`; a radio plays one):
+    # the least cosine similarity, the most seconds their durations differ.
+    "duplicate_threshold": DuplicateRules.threshold,
+    "duplicate_tolerance": DuplicateRules.tolerance,
+    # Saved playlists for `beet clap --playlists`: name -> a radio (see
+    # the docs), written as <playlist_dir>/<name>.m3u8.
+    "playlists": {},
+    "playlist_dir": None,  # default: smartplaylist.playlist_dir
 }
 
 #: What ``beet clap`` (and the import stage) uses to embed tracks.
@@ -79,9 +93,20 @@ STORE = ("model", "policy", "cache_dir", "scan")
 QUERY = ("spec", "policy", "cache_dir", "scan", "limit")
 #: What ``--tags`` adds.
 TAGS = ("label_sets",)
+#: What ``beet clapdupes`` uses.
+DUPLICATES = ("policy", "cache_dir", "scan", "duplicate_rules")
+#: What ``beet clapradio`` and ``beet clappath`` use.
+PLAYLISTS = (
+    "spec", "policy", "cache_dir", "scan", "radio_length",
+    "max_per_artist", "max_per_album", "duplicate_rules",
+)  # fmt: skip
 
 #: Options that stand for a setting, as the user typed them.
-OPTIONS = {"jobs": "-j/--jobs", "limit": "-n/--limit"}
+OPTIONS = {
+    "jobs": "-j/--jobs", "limit": "-n/--limit", "radio_length": "-n/--limit",
+    "max_per_artist": "--max-per-artist", "max_per_album": "--max-per-album",
+    "duplicate_threshold": "--threshold",
+}  # fmt: skip
 
 
 def raw(view: confuse.ConfigView, name: str) -> Any:
@@ -240,6 +265,51 @@ class ClapSettings:
     @cached_property
     def limit(self) -> int:
         return self._count("limit", 1)
+
+    @cached_property
+    def radio_length(self) -> int:
+        return self._count("radio_length", 1)
+
+    @cached_property
+    def max_per_artist(self) -> int:
+        return self._count("max_per_artist", 0, " (0: no cap)")
+
+    @cached_property
+    def max_per_album(self) -> int:
+        return self._count("max_per_album", 0, " (0: no cap)")
+
+    @cached_property
+    def duplicate_rules(self) -> DuplicateRules:
+        threshold = self._option("duplicate_threshold")
+        if threshold is None:
+            threshold = raw(self.view, "duplicate_threshold")
+            where = None
+        else:
+            where = OPTIONS["duplicate_threshold"]
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not 0 < threshold <= 1
+        ):
+            if where:
+                raise UserError(
+                    f"{where} must be a similarity above 0 and at most 1, "
+                    f"not {threshold}"
+                )
+            raise bad_setting(
+                self.view["duplicate_threshold"],
+                "a similarity above 0 and at most 1, such as 0.98",
+            )
+        tolerance = raw(self.view, "duplicate_tolerance")
+        if (
+            isinstance(tolerance, bool)
+            or not isinstance(tolerance, (int, float))
+            or tolerance < 0
+        ):
+            raise bad_setting(
+                self.view["duplicate_tolerance"], "seconds, 0 or more"
+            )
+        return DuplicateRules(float(threshold), float(tolerance))
 
     @cached_property
     def dump(self) -> Path | None:

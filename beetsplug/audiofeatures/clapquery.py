@@ -29,7 +29,7 @@ from .library_query import (
     source_key,
     source_keys,
 )
-from .query_output import Playlist, show_albums, show_items
+from .query_output import show_albums, show_and_write, show_items
 from .query_words import checked_prompt, split_arguments
 
 if TYPE_CHECKING:
@@ -46,6 +46,20 @@ def run_clapquery(
             "--like needs a beets query, such as --like 'title:Blue in Green'"
         )
     settings = ClapSettings(view, opts).require(*QUERY)
+    store, index = embedded_index(settings, lib)
+    show_and_write(
+        opts.m3u,
+        lambda: find_and_show(
+            settings, log, lib, opts, (prompts, negative, query), store, index
+        ),
+    )
+
+
+def embedded_index(
+    settings: ClapSettings, lib: Library
+) -> tuple[EmbeddingStore, Index]:
+    """The configured model's store and its index; a line saying to run
+    ``beet clap`` when nothing is embedded with it yet."""
     store = settings.store(lib)
     if not store.folder.is_dir():
         raise UserError(
@@ -56,17 +70,7 @@ def run_clapquery(
         raise UserError(
             f"no tracks are embedded with {settings.model}: run beet clap first"
         )
-    # The playlist's place is checked before anything is printed.
-    playlist = Playlist(opts.m3u) if opts.m3u else None
-    try:
-        shown = find_and_show(
-            settings, log, lib, opts, (prompts, negative, query), store, index
-        )
-        if playlist is not None:
-            playlist.write(shown)
-    finally:
-        if playlist is not None:
-            playlist.discard()
+    return store, index
 
 
 def find_and_show(
@@ -116,15 +120,7 @@ def find_and_show(
     targets = [prompt_vectors(store, model, prompts)] if prompts else []
     exclude = None
     if opts.like:
-        seeds = matching_ids(lib, like_terms(opts.like))
-        if not seeds:
-            raise UserError(f"--like {opts.like} matches no tracks")
-        exclude = current_rows(lib, index, seeds)
-        if not len(exclude):
-            raise UserError(
-                f"none of the {count(len(seeds), 'track')} --like {opts.like} "
-                f"matches has a vector yet: run beet clap {opts.like}"
-            )
+        exclude = seed_rows(lib, index, like_terms(opts.like), "--like ")
         seed = np.asarray(index.matrix[exclude]).mean(axis=0)
         targets.append(unit(seed)[None])
     avoid = prompt_vectors(store, model, negative) if negative else None
@@ -149,9 +145,9 @@ def find_and_show(
         # Some of the best vectors may belong to tracks that are gone:
         # ask for spares, and for everything if the spares run out.
         candidates = limit * 2 + 50
-        found = _results(lib, index, ranked(candidates), limit)
+        found = current_results(lib, index, ranked(candidates), limit)
         if len(found) < limit and candidates < len(index):
-            found = _results(lib, index, ranked(None), limit)
+            found = current_results(lib, index, ranked(None), limit)
         shown = bool(found)
         if shown or not opts.json:
             show_items(found, labels, opts)
@@ -176,6 +172,25 @@ def current_rows(
     return index.positions(np.fromiter(keys, np.int64, len(keys)), keys)
 
 
+def seed_rows(
+    lib: Library, index: Index, query: Sequence[str], option: str = ""
+) -> np.ndarray:
+    """The rows of current vectors of the tracks ``query`` matches (the
+    seeds of ``--like`` or of a radio); a line saying why when there are
+    none. ``option`` names where the query was given."""
+    written = shlex.join(query)
+    seeds = matching_ids(lib, query)
+    if not seeds:
+        raise UserError(f"{option}{written} matches no tracks")
+    rows = current_rows(lib, index, seeds)
+    if not len(rows):
+        raise UserError(
+            f"none of the {count(len(seeds), 'track')} {option}{written} "
+            f"matches has a vector yet: run beet clap {written}"
+        )
+    return rows
+
+
 def like_terms(text: str) -> list[str]:
     """The terms of ``--like``'s query, split as a shell splits them."""
     try:
@@ -194,7 +209,7 @@ def candidate_ids(lib: Library, query: Sequence[str], album: bool) -> list[int]:
     return matching_ids(lib, query)
 
 
-def _results(
+def current_results(
     lib: Library, index: Index, ranking: Ranking, limit: int
 ) -> list[tuple[Item, float, list[float]]]:
     """The best ``limit`` ranked tracks that are current, their items

@@ -7,10 +7,12 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import confuse
+from beets import config as beets_config
 from beets import ui
 from beets.exceptions import UserError
 from beets.util import displayable_path
@@ -105,14 +107,30 @@ class Playlist:
         self.path = path
         self.tmp = Path(tmp)
 
+    def relative_to(self) -> str | None:
+        """The folder the paths are written relative to, as beets'
+        smartplaylist ``relative_to`` says (``playlist``: the playlist's
+        own folder); None for absolute paths."""
+        try:
+            value = beets_config["smartplaylist"]["relative_to"].get()
+        except confuse.NotFoundError:
+            return None
+        if not value or not isinstance(value, str):
+            return None
+        if value == "playlist":
+            return os.path.abspath(self.path.parent)
+        return os.path.abspath(os.path.expanduser(value))
+
     def write(self, items: Iterable[Item]) -> None:
         lines = ["#EXTM3U"]
+        base = self.relative_to()
         for item in items:
             lines.append(
                 f"#EXTINF:{round(item.length or 0)},{item.artist} - "
                 f"{item.title}"
             )
-            lines.append(os.fsdecode(os.path.abspath(item.path)))
+            path = os.fsdecode(os.path.abspath(item.path))
+            lines.append(path if base is None else os.path.relpath(path, base))
         try:
             self.tmp.write_text(
                 "\n".join(lines) + "\n",
@@ -129,3 +147,19 @@ class Playlist:
         """Remove the temporary file (once written, there is none)."""
         with contextlib.suppress(OSError):
             self.tmp.unlink()
+
+
+def show_and_write(
+    m3u: str | None, find_and_show: Callable[[], list[Item]]
+) -> None:
+    """Run ``find_and_show`` (which prints the results and returns the
+    tracks shown) and write them to the ``--m3u`` playlist, whose place
+    is checked before anything is printed."""
+    playlist = Playlist(m3u) if m3u else None
+    try:
+        shown = find_and_show()
+        if playlist is not None:
+            playlist.write(shown)
+    finally:
+        if playlist is not None:
+            playlist.discard()

@@ -159,6 +159,13 @@ def clap(func: CommandFunc) -> ui.Subcommand:
         default=False,
         help="delete vectors of tracks no longer in the library",
     )
+    parser.add_option(
+        "--playlists",
+        action="store_true",
+        default=False,
+        help="also rewrite the saved playlists of "
+        "audiofeatures.clap.playlists in playlist_dir",
+    )
     add_cluster(parser)
     cmd.func = guarded(func)
     return cmd  # fmt: skip
@@ -226,5 +233,162 @@ def clapquery(func: CommandFunc) -> ui.Subcommand:
     )
     parser.add_format_option()
     parser.add_album_option()
+    cmd.func = guarded(func)
+    return cmd  # fmt: skip
+
+
+def add_playlist_options(parser: ui.CommonOptionsParser, noun: str) -> None:
+    """The options ``beet clapradio`` and ``beet clappath`` share: length,
+    candidates, caps, DJ rules and clapquery's output."""
+    parser.add_option(
+        "-n",
+        "--limit",
+        dest="radio_length",
+        type="int",
+        metavar="N",
+        default=None,
+        help=f"how many tracks the {noun} lists (default 25)",
+    )
+    parser.add_option(
+        "--within",
+        metavar="QUERY",
+        default=None,
+        help="choose only among the tracks this beets query matches",
+    )
+    parser.add_option(
+        "--max-per-artist",
+        dest="max_per_artist",
+        type="int",
+        default=None,
+        metavar="N",
+        help="at most N tracks of one artist (default 2; 0: any)",
+    )
+    parser.add_option(
+        "--max-per-album",
+        dest="max_per_album",
+        type="int",
+        default=None,
+        metavar="N",
+        help="at most N tracks of one album (default 1; 0: any)",
+    )
+    parser.add_option(
+        "--bpm-window",
+        dest="bpm_window",
+        type="float",
+        default=None,
+        metavar="PCT",
+        help="each next tempo within PCT percent of the previous one "
+        "(tracks without a tempo are left out)",
+    )
+    parser.add_option(
+        "--half-double",
+        dest="half_double",
+        action="store_true",
+        default=False,
+        help="with --bpm-window, half or double the tempo fits too",
+    )
+    parser.add_option(
+        "--harmonic",
+        action="store_true",
+        default=False,
+        help="each next key the same or a Camelot neighbour (a step round "
+        "the wheel or the relative key; tracks without a key are left out)",
+    )
+    parser.add_option(
+        "--json",
+        action="store_true",
+        default=False,
+        help="print the tracks as JSON",
+    )
+    parser.add_option(
+        "--m3u",
+        metavar="FILE",
+        help="also write the tracks to FILE, an M3U playlist (its folder "
+        "must exist)",
+    )
+    parser.add_format_option()
+    parser.add_path_option()
+
+
+def clapradio(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand(
+        "clapradio", help="a playlist of tracks that sound like seed tracks"
+    )
+    cmd.parser.usage = (
+        "%prog SEED_QUERY... [options]\n"
+        "       %prog --text PROMPT [--text PROMPT...] [options]\n\n"
+        "The arguments are a beets query: the radio's seed tracks."
+    )
+    parser = cmd.parser
+    parser.add_option(
+        "-t",
+        "--text",
+        action="append",
+        metavar="PROMPT",
+        help="steer the radio towards a prompt as well (repeatable)",
+    )
+    parser.add_option(
+        "--not",
+        dest="negative",
+        action="append",
+        metavar="PROMPT",
+        help="steer the radio away from a prompt (repeatable)",
+    )
+    parser.add_option(
+        "--mix",
+        action="store_true",
+        default=False,
+        help="with several seeds, aim at each seed in turn instead of "
+        "their mean",
+    )
+    parser.add_option(
+        "--ranked",
+        action="store_true",
+        default=False,
+        help="list the tracks closest to the seeds first, instead of a "
+        "walk where each next track is also close to the previous one",
+    )
+    add_playlist_options(parser, "radio")
+    cmd.func = guarded(func)
+    return cmd  # fmt: skip
+
+
+def clappath(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand(
+        "clappath",
+        help="a playlist that moves from one track's sound to another's",
+    )
+    cmd.parser.usage = (
+        "%prog FROM_QUERY TO_QUERY [options]\n\n"
+        "Each query, quoted, matches one track: the first and the last."
+    )
+    add_playlist_options(cmd.parser, "path")
+    cmd.func = guarded(func)
+    return cmd  # fmt: skip
+
+
+def clapdupes(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand(
+        "clapdupes",
+        help="list groups of tracks that are one recording in other files "
+        "(changes nothing)",
+    )
+    cmd.parser.usage = "%prog [QUERY...] [options]"
+    parser = cmd.parser
+    parser.add_option(
+        "--threshold",
+        dest="duplicate_threshold",
+        type="float",
+        default=None,
+        metavar="SIMILARITY",
+        help="the least similarity of two versions' vectors (default 0.98)",
+    )
+    parser.add_option(
+        "--json",
+        action="store_true",
+        default=False,
+        help="print the groups as JSON",
+    )
+    parser.add_format_option()
     cmd.func = guarded(func)
     return cmd  # fmt: skip

@@ -1,0 +1,160 @@
+"""Saved playlists: ``audiofeatures.clap.playlists`` names radios (a
+prompt, seed tracks or both, within a beets query, with the options of
+``beet clapradio``), and ``beet clap --playlists`` rewrites each as
+``<playlist_dir>/<name>.m3u8``, atomically, as smartplaylist's
+``splupdate`` does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import confuse
+from beets import config as beets_config
+from beets.exceptions import UserError
+
+from .clap_settings import raw
+from .clapquery import like_terms
+from .clapradio import PlaylistRequest, choose_radio
+from .query_output import Playlist
+from .query_words import checked_prompt
+
+if TYPE_CHECKING:
+    from beets.library import Library
+
+#: What a saved playlist may say, and the kind of value of each.
+FIELDS: dict[str, str] = {
+    "prompt": "a sentence or a list of them",
+    "not": "a sentence or a list of them",
+    "seeds": "a beets query (the radio's seed tracks)",
+    "query": "a beets query (the tracks it chooses among)",
+    "limit": "a whole number, 1 or more",
+    "ranked": "yes or no",
+    "mix": "yes or no",
+    "max_per_artist": "a whole number, 0 (no cap) or more",
+    "max_per_album": "a whole number, 0 (no cap) or more",
+    "bpm_window": "a percentage above 0",
+    "half_double": "yes or no",
+    "harmonic": "yes or no",
+}
+
+
+def saved_playlists(view: confuse.ConfigView) -> dict[str, dict[str, Any]]:
+    """The configured playlists, each checked; a line naming the first
+    thing wrong."""
+    entries = raw(view, "playlists")
+    if not isinstance(entries, dict):
+        raise UserError(
+            "audiofeatures.clap.playlists must map names to playlists "
+            "(see the docs)"
+        )
+    if not entries:
+        raise UserError(
+            "no playlists are configured: add them under "
+            "audiofeatures.clap.playlists (see the docs)"
+        )
+    return {str(name): _checked(str(name), e) for name, e in entries.items()}
+
+
+def _checked(name: str, entry: Any) -> dict[str, Any]:
+    where = f"audiofeatures.clap.playlists.{name}"
+    if not name or "/" in name or name.startswith("."):
+        raise UserError(f"{where}: a playlist's name is its file's name")
+    if not isinstance(entry, dict):
+        raise UserError(f"{where} must be a mapping, such as {{prompt: jazz}}")
+    for field, value in entry.items():
+        if field not in FIELDS:
+            raise UserError(
+                f"{where}.{field} is not a playlist setting: use "
+                f"{', '.join(FIELDS)}"
+            )
+        if not _fits(field, value):
+            raise UserError(
+                f"{where}.{field} is {value!r}: use {FIELDS[field]}"
+            )
+    if not entry.get("prompt") and not entry.get("seeds"):
+        raise UserError(f"{where} needs a prompt, seeds or both")
+    return dict(entry)
+
+
+def _fits(field: str, value: Any) -> bool:
+    kind = FIELDS[field]
+    if kind.startswith("a sentence"):
+        texts = [value] if isinstance(value, str) else value
+        return isinstance(texts, list) and all(
+            isinstance(text, str) and text.strip() for text in texts
+        )
+    if kind.startswith("a beets query"):
+        return isinstance(value, str) and bool(value.strip())
+    if kind == "yes or no":
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind.startswith("a whole number"):
+        return isinstance(value, int) and value >= (1 if "1" in kind else 0)
+    return value > 0
+
+
+def _texts(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def playlist_folder(view: confuse.ConfigView) -> Path:
+    """``playlist_dir``, else smartplaylist's ``playlist_dir``."""
+    value = raw(view, "playlist_dir")
+    if not value:
+        try:
+            value = beets_config["smartplaylist"]["playlist_dir"].get()
+        except confuse.NotFoundError:
+            value = None
+    if not value or not isinstance(value, str):
+        raise UserError(
+            "audiofeatures.clap.playlist_dir is not set (nor "
+            "smartplaylist.playlist_dir): name the folder the playlists go in"
+        )
+    return Path(value).expanduser()
+
+
+def write_saved_playlists(
+    view: confuse.ConfigView, log: Any, lib: Library
+) -> None:
+    """Rewrite every saved playlist; a file is replaced only when its new
+    content is complete."""
+    playlists = saved_playlists(view)
+    folder = playlist_folder(view)
+    for name, entry in playlists.items():
+        opts = SimpleNamespace(
+            radio_length=entry.get("limit"),
+            max_per_artist=entry.get("max_per_artist"),
+            max_per_album=entry.get("max_per_album"),
+            duplicate_threshold=None,
+            within=entry.get("query"),
+            bpm_window=entry.get("bpm_window"),
+            half_double=entry.get("half_double", False),
+            harmonic=entry.get("harmonic", False),
+            ranked=entry.get("ranked", False),
+            mix=entry.get("mix", False),
+        )
+        where = f"audiofeatures.clap.playlists.{name}"
+        try:
+            request = PlaylistRequest(view, log, lib, opts)
+            prompts = [
+                checked_prompt(t, "prompt") for t in _texts(entry.get("prompt"))
+            ]
+            negative = [
+                checked_prompt(t, "not") for t in _texts(entry.get("not"))
+            ]
+            seeds = like_terms(entry["seeds"]) if entry.get("seeds") else []
+            found = choose_radio(request, seeds, prompts, negative)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        folder.mkdir(parents=True, exist_ok=True)
+        playlist = Playlist(str(folder / f"{name}.m3u8"))
+        try:
+            playlist.write(item for item, _, _ in found)
+        finally:
+            playlist.discard()
+        log.info("wrote {} ({} tracks)", playlist.path, len(found))
