@@ -76,6 +76,20 @@ def show_albums(albums: list[tuple[Album, float, int]], opts: Any) -> None:
         )
 
 
+def m3u_text(items: Iterable[Item]) -> str:
+    """An extended M3U playlist of the items' absolute paths (write it
+    as UTF-8, with ``surrogateescape`` for paths that are not)."""
+    lines = ["#EXTM3U"]
+    for item in items:
+        # A tag's line break would start a line of its own.
+        artist, title = (
+            " ".join(str(v).split()) for v in (item.artist, item.title)
+        )
+        lines.append(f"#EXTINF:{round(item.length or 0)},{artist} - {title}")
+        lines.append(os.fsdecode(os.path.abspath(item.path)))
+    return "\n".join(lines) + "\n"
+
+
 class Playlist:
     """The ``--m3u`` file. Checked before anything is printed, by creating
     its temporary file beside it: a folder, a missing folder or a place
@@ -106,18 +120,9 @@ class Playlist:
         self.tmp = Path(tmp)
 
     def write(self, items: Iterable[Item]) -> None:
-        lines = ["#EXTM3U"]
-        for item in items:
-            lines.append(
-                f"#EXTINF:{round(item.length or 0)},{item.artist} - "
-                f"{item.title}"
-            )
-            lines.append(os.fsdecode(os.path.abspath(item.path)))
         try:
             self.tmp.write_text(
-                "\n".join(lines) + "\n",
-                encoding="utf-8",
-                errors="surrogateescape",
+                m3u_text(items), encoding="utf-8", errors="surrogateescape"
             )
             os.replace(self.tmp, self.path)
         except OSError as exc:
