@@ -27,10 +27,12 @@ from . import (
     clap_settings,
     clap_store_report,
     clapquery,
+    clapweb,
     cluster_settings,
     essentia_command,
     essentia_settings,
     subcommands,
+    web_settings,
 )
 from .fields import (
     ALBUM_TYPES,
@@ -67,6 +69,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
                 "essentia": essentia_settings.DEFAULTS,
                 "clap": clap_settings.DEFAULTS,
                 "cluster": cluster_settings.DEFAULTS,
+                "web": web_settings.DEFAULTS,
             }
         )
         self.item_types = (
@@ -116,6 +119,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
             subcommands.essentia(self._run_essentia),
             subcommands.clap(self._run_clap),
             subcommands.clapquery(self._run_clapquery),
+            subcommands.clapweb(self._run_clapweb),
+            subcommands.clapmap(self._run_clapmap),
         ]
 
     def _run_essentia(self, lib: Library, opts: Any, args: list[str]) -> None:
@@ -144,6 +149,11 @@ class AudioFeaturesPlugin(BeetsPlugin):
             self._import_runner = None
 
     def _run_clap(self, lib: Library, opts: Any, args: list[str]) -> None:
+        if opts.map:
+            clapweb.run_map(
+                self.config["clap"], self.config["web"], self._log, lib, opts
+            )
+            return
         clap_command.run_clap(
             self.config["clap"], self._log, lib, opts, args,
             self.config["cluster"],
@@ -151,6 +161,16 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def _run_clapquery(self, lib: Library, opts: Any, args: list[str]) -> None:
         clapquery.run_clapquery(self.config["clap"], self._log, lib, opts, args)
+
+    def _run_clapweb(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapweb.run_clapweb(
+            self.config["clap"], self.config["web"], self._log, lib, opts
+        )
+
+    def _run_clapmap(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapweb.run_clapmap(
+            self.config["clap"], self.config["web"], self._log, lib, opts
+        )
 
     def clap_import_stage(
         self, session: ImportSession, task: ImportTask
