@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from beets import context
 from beets.exceptions import UserError
 from flask import (
     Flask,
@@ -49,9 +50,12 @@ TOKEN_COOKIE = "clapweb_token"
 #: hidden; the ``.m3u8`` is added.
 PLAYLIST_NAME = re.compile(r"[^/\\\x00-\x1f\x7f.][^/\\\x00-\x1f\x7f]{0,99}")
 MOST_PLAYLIST_TRACKS = 10_000
-#: What the page may load: only itself (plotly's styles are inline).
+#: What the page may load: only itself. plotly sets inline styles, and
+#: its WebGL code (regl) compiles its shaders' glue with ``Function``;
+#: no inline script runs.
 CONTENT_POLICY = (
-    "default-src 'self'; img-src 'self' data: blob:; "
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; "
+    "img-src 'self' data: blob:; "
     "style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
@@ -144,6 +148,12 @@ def create_app(
         return failure(
             500, f"internal error ({type(exc).__name__}): see the server's log"
         )
+
+    @app.before_request
+    def library_paths() -> None:
+        # beets keeps paths relative to the music folder, resolved by a
+        # context variable: each request thread starts without it.
+        context.set_music_dir(lib.directory)
 
     @app.before_request
     def require_token() -> Response | None:
