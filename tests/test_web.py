@@ -155,6 +155,16 @@ class TestSearch(WebHelper):
         page = client.get(f"/?radio={ids['a-flac']}").get_data(as_text=True)
         assert "more like synth - a-flac" in page
 
+    def test_tracks_embedded_while_the_server_runs_are_found(self):
+        ids = self.embedded()
+        client = self.client()
+        url = "/api/search?q=jazz&query=artist:synth"
+        assert len(client.get(url).get_json()["results"]) == len(ids)
+        self.add_track(self.audio.a120_m4a, title="a-m4a", artist="synth")
+        self.clap()
+        titles = [r["title"] for r in client.get(url).get_json()["results"]]
+        assert sorted(titles) == ["a-flac", "a-m4a", "a-mp3", "a-ogg", "c-mp3"]
+
     def test_a_query_alone_lists_its_tracks_unranked(self):
         ids = self.embedded()
         results = (
@@ -352,6 +362,18 @@ class TestToken(WebHelper):
         assert "SameSite=Strict" in cookie
         assert client.get("/?q=jazz").status_code == 200
 
+    def test_without_a_token_only_this_machines_names_are_served(self):
+        self.embedded()
+        client = self.client()
+        for host in ("127.0.0.1:8337", "localhost:8337", "[::1]:8337"):
+            answer = client.get("/api/search?q=jazz", headers={"Host": host})
+            assert answer.status_code == 200, host
+        rebound = client.get(
+            "/api/search?q=jazz", headers={"Host": "attacker.example:8337"}
+        )
+        assert rebound.status_code == 403
+        assert "not this machine" in rebound.get_json()["error"]
+
     def test_off_this_machine_clapweb_needs_a_token(self):
         line = self.fails("clapweb", "--host", "0.0.0.0")
         assert "audiofeatures.web.token" in line
@@ -469,15 +491,20 @@ class TestMap(WebHelper):
         ):
             item = self.item(number)
             item.year = year
-            item.genre = "jazz" if year < 2000 else "metal"
+            item.genres = ["jazz"] if year < 2000 else ["metal", "rock"]
             item.store()
         client = self.client()
         years = client.get("/api/map?colour=year").get_json()
         assert years["colour"]["numeric"] is True
         assert sorted(years["colour"]["values"]) == [1990, 1991, 1992, 2001]
-        genres = client.get("/api/map?colour=genre").get_json()["colour"]
+        genres = client.get("/api/map?colour=genres").get_json()["colour"]
         assert genres["numeric"] is False
-        assert sorted(genres["values"]) == ["jazz", "jazz", "jazz", "metal"]
+        assert sorted(genres["values"]) == [
+            "jazz",
+            "jazz",
+            "jazz",
+            "metal, rock",
+        ]
         answer = client.get("/api/map?colour=no_such_field")
         assert answer.status_code == 400
         answer = client.get("/api/map?colour=year;drop table items")

@@ -144,7 +144,8 @@ def load_projection(folder: Path) -> Projection | None:
     if not path.exists():
         return None
     with contextlib.suppress(OSError, ValueError, KeyError, zipfile.BadZipFile):
-        with np.load(path, allow_pickle=False) as saved:
+        # Opened here: numpy leaves its own handle open on a garbled file.
+        with open(path, "rb") as handle, np.load(handle) as saved:
             ids, keys, xy = saved["ids"], saved["keys"], saved["xy"]
         if (
             ids.ndim == 1

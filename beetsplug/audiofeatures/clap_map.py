@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 #: Colour fields offered on the page (any other field of the library can
 #: be typed in).
 SUGGESTED_COLOURS = (
-    "genre", "year", "essentia_bpm", "essentia_key", "essentia_danceability",
+    "genres", "year", "essentia_bpm", "essentia_key", "essentia_danceability",
     "artist", "album", "format",
 )  # fmt: skip
 #: A text field colours its most frequent values; the rest are "other".
@@ -46,11 +46,14 @@ def library_map(
     sample: int,
     log: Any,
     compute: bool = True,
+    keys: dict[int, str] | None = None,
 ) -> Projection | None:
     """The map of every current vector: the saved one while it still
     holds exactly the current tracks, else (with ``compute``) a new one,
-    saved beside the index."""
-    keys = source_keys(lib)
+    saved beside the index. ``keys``: every item's ``source_keys``, when
+    the caller has them."""
+    if keys is None:
+        keys = source_keys(lib)
     rows = current_rows(lib, index, keys=keys)
     ids = np.asarray(index.ids[rows], np.int64)
     current = {number: keys[number] for number in ids.tolist()}
@@ -106,7 +109,11 @@ def field_values(
     values = {}
     for number, value in rows:
         if number in wanted and value not in (None, ""):
-            values[number] = kind.from_sql(value)
+            read = kind.from_sql(value)
+            if isinstance(read, list | tuple):  # genres: one text
+                read = ", ".join(map(str, read))
+            if read not in (None, ""):
+                values[number] = read
     return values
 
 

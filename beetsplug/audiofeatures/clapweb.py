@@ -6,6 +6,7 @@ commands runs: without them every other command works."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,10 @@ def run_clapweb(
     from .web.library_search import LibrarySearch
 
     app, audio = create_app(LibrarySearch(lib, settings, log), web, log)
+    # The map's points are read while the first visitor types.
+    threading.Thread(
+        target=app.extensions["clapweb.warm_map"], daemon=True
+    ).start()
     shown = f"[{host}]" if ":" in host else host
     log.info("the library's page: http://{}:{}/ (Ctrl-C stops)", shown, port)
     try:

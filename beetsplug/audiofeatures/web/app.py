@@ -11,6 +11,7 @@ and writes only into ``playlist_dir``.
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -35,17 +36,24 @@ from werkzeug.exceptions import HTTPException
 from beets_audiofeatures.atomic_files import atomic_write
 from beets_audiofeatures.errors import SetupError
 
-from ..clap_map import SUGGESTED_COLOURS, library_map, map_payload
+from ..clap_map import SUGGESTED_COLOURS, colours, library_map, map_payload
 from ..library_query import items_by_id
 from ..query_output import m3u_text
 from ..web_settings import WebSettings
 from .browser_audio import BrowserAudio
-from .library_search import MOST_RESULTS, LibrarySearch, WebError
+from .library_search import (
+    MOST_RESULTS,
+    LibrarySearch,
+    WebError,
+    database_stamp,
+)
 
 if TYPE_CHECKING:
     from beets.library import Item
 
 TOKEN_COOKIE = "clapweb_token"
+#: The names of this machine a browser may use without a token.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: A playlist's name: no folder separators, no control characters, not
 #: hidden; the ``.m3u8`` is added.
 PLAYLIST_NAME = re.compile(r"[^/\\\x00-\x1f\x7f.][^/\\\x00-\x1f\x7f]{0,99}")
@@ -158,6 +166,13 @@ def create_app(
     @app.before_request
     def require_token() -> Response | None:
         if token is None:
+            # Served to this machine only: a page elsewhere that points
+            # its own host name at 127.0.0.1 (DNS rebinding) is refused.
+            if request.host.rsplit(":", 1)[0].strip("[]") not in LOCAL_HOSTS:
+                raise WebError(
+                    403, f"{request.host} is not this machine's address: "
+                    "open http://127.0.0.1 (or set audiofeatures.web.token)",
+                )  # fmt: skip
             return None
         given = request.cookies.get(TOKEN_COOKIE, "")
         header = request.headers.get("Authorization", "")
@@ -238,16 +253,48 @@ def create_app(
             results=[t.as_json() for t in tracks], radio="more like this"
         )
 
+    # The map's points and labels as sent, until the database changes
+    # (embedding a track writes to it): at 100k tracks, reading them is
+    # a second, sending them a few milliseconds.
+    map_cache: dict[str, tuple[Any, dict[str, Any], bytes]] = {}
+
+    def current_map() -> tuple[dict[str, Any], bytes]:
+        stamp = database_stamp(lib.path)
+        with map_lock:  # one computation for concurrent first requests
+            cached = map_cache.get("map")
+            if cached is None or stamp is None or cached[0] != stamp:
+                store, index = search.index()
+                projection = library_map(
+                    lib, store, index, web.map_sample, log,
+                    keys=search.source_keys(),
+                )  # fmt: skip
+                assert projection is not None
+                payload = map_payload(lib, projection, None)
+                body = json.dumps(
+                    payload, ensure_ascii=False, separators=(",", ":")
+                ).encode()
+                map_cache["map"] = cached = (stamp, payload, body)
+            return cached[1], cached[2]
+
+    def warm_map() -> None:
+        """Read (or compute) the map before the page asks for it."""
+        with app.app_context():
+            try:
+                current_map()
+            except Exception as exc:  # the page's request says it again
+                log.debug("clapweb: the map is not ready: {}", exc)
+
+    app.extensions["clapweb.warm_map"] = warm_map
+
     @app.get("/api/map")
     def api_map() -> Response:
         colour = request.args.get("colour") or None
-        store, index = search.index()
-        with map_lock:  # one computation for concurrent first requests
-            projection = library_map(
-                lib, store, index, web.map_sample, log, compute=True
+        payload, body = current_map()
+        if colour:
+            return jsonify(
+                {**payload, "colour": colours(lib, colour, payload["ids"])}
             )
-        assert projection is not None
-        return jsonify(map_payload(lib, projection, colour))
+        return Response(body, mimetype="application/json")
 
     @app.get("/audio/<int:item_id>")
     def audio_file(item_id: int) -> Response:

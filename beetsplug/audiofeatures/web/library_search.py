@@ -4,6 +4,7 @@ beets query and a seed track, described as plain values. The ranking is
 
 from __future__ import annotations
 
+import os
 import shlex
 import threading
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from beets_audiofeatures.clap.store import EmbeddingStore
 from ..clap_settings import ClapSettings
 from ..clap_text import ModelHolder, prompt_vectors
 from ..clapquery import best_items, current_rows, seed_vector
-from ..library_query import items_by_id, matching_ids
+from ..library_query import items_by_id, matching_ids, source_keys
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
@@ -53,7 +54,10 @@ class Track:
 
     @classmethod
     def of(cls, item: Item, score: float | None = None) -> Track:
-        bpm = item.get("essentia_bpm") or item.get("bpm") or None
+        def field(name: str) -> Any:  # the track's own, not its album's
+            return item.get(name, with_album=False)
+
+        bpm = field("essentia_bpm") or field("bpm") or None
         return cls(
             id=int(item.id or 0),
             title=str(item.title or ""),
@@ -61,13 +65,30 @@ class Track:
             album=str(item.album or ""),
             year=int(item.year) if item.year else None,
             bpm=round(float(bpm), 1) if bpm else None,
-            key=str(item.get("essentia_key") or item.get("initial_key") or ""),
+            key=str(field("essentia_key") or field("initial_key") or ""),
             length=round(float(item.length or 0), 1),
             score=None if score is None else round(score, 4),
         )
 
     def as_json(self) -> dict[str, Any]:
         return {**self.__dict__, "audio": f"/audio/{self.id}"}
+
+
+def database_stamp(
+    path: str | bytes | os.PathLike[str],
+) -> tuple[int, ...] | None:
+    """When and how big the database file and its write-ahead log are;
+    None for a database without a file."""
+    stamp: list[int] = []
+    for suffix in (b"", b"-wal"):
+        try:
+            info = os.stat(os.fsencode(os.fspath(path)) + suffix)
+        except OSError:
+            if not suffix:
+                return None
+            continue
+        stamp += [info.st_mtime_ns, info.st_size]
+    return tuple(stamp)
 
 
 def query_terms(text: str) -> list[str]:
@@ -89,6 +110,20 @@ class LibrarySearch:
         self.log = log
         self.model = ModelHolder(settings.spec, log)
         self._model_lock = threading.Lock()
+        self._keys: dict[int, str] = {}
+        self._keys_stamp: tuple[int, ...] | None = None
+        self._keys_lock = threading.Lock()
+
+    def source_keys(self) -> dict[int, str]:
+        """Every item's source key, read again only when the database
+        file changed (reading them is most of a filtered search's time
+        on a big library)."""
+        stamp = database_stamp(self.lib.path)
+        with self._keys_lock:
+            if stamp is None or stamp != self._keys_stamp:
+                self._keys = source_keys(self.lib)
+                self._keys_stamp = stamp
+            return self._keys
 
     @property
     def store(self) -> EmbeddingStore:
@@ -135,7 +170,11 @@ class LibrarySearch:
             matching = self._matching(terms)
             if not matching:
                 return []
-            rows = current_rows(self.lib, index, matching)
+            keys = self.source_keys()
+            rows = current_rows(
+                self.lib, index, matching,
+                {n: keys[n] for n in matching if n in keys},
+            )  # fmt: skip
         targets = []
         if prompt:
             with self._model_lock:  # one text model, one request at a time
