@@ -38,6 +38,7 @@ def main() -> None:
         import web as bench
         from beets import logging as beets_logging
         from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
         from selenium.webdriver.support.ui import WebDriverWait
 
         from beetsplug.audiofeatures.clap_settings import QUERY, ClapSettings
@@ -70,12 +71,18 @@ def main() -> None:
                     + "/?q=rainy+night+jazz+piano&query=year:1990..&n=12"
                 )
                 browser.save_screenshot(str(args.out / "web-page.png"))
-                colour = browser.find_element(By.ID, "colour")
-                colour.send_keys("genres")
                 browser.find_element(By.ID, "show-map").click()
                 WebDriverWait(browser, 300).until(
                     lambda d: d.execute_script(
                         "return document.getElementById('map').dataset.points"
+                    )
+                )
+                colour = browser.find_element(By.ID, "colour")
+                colour.send_keys("genres", Keys.TAB)
+                WebDriverWait(browser, 60).until(  # a trace per genre
+                    lambda d: d.execute_script(
+                        "return document.getElementById('map')"
+                        "._fullData.length > 2"
                     )
                 )
                 browser.execute_script("window.scrollTo(0, 0)")

@@ -74,7 +74,7 @@ def project(
     seed: int = 0,
 ) -> np.ndarray:
     """2-D coordinates (count x 2, scaled into 0..1) of ``count`` vectors
-    that ``read`` returns by position."""
+    that ``read`` returns by position (``seed`` picks the sample)."""
     if count == 0:
         return np.empty((0, 2), np.float32)
     if count < FEW:
@@ -88,15 +88,19 @@ def project(
         ) from None
     rng = np.random.default_rng(seed)
     fitted = np.sort(rng.choice(count, size=min(sample, count), replace=False))
+    # No random_state: a fixed one would run UMAP on one core, twice as
+    # long on two. The map is only computed again when the tracks have
+    # changed, and then points move anyway. The principal components
+    # start the layout: UMAP's spectral start cost about 25 s more at a
+    # 50k sample on two cores (benchmarks/web.py).
     model = umap.UMAP(
         n_neighbors=min(NEIGHBOURS, len(fitted) - 1),
-        random_state=seed,
-        init="spectral" if len(fitted) > NEIGHBOURS * 4 else "random",
+        init="pca" if len(fitted) > NEIGHBOURS * 4 else "random",
+        n_jobs=-1,
     )
     xy = np.empty((count, 2), np.float32)
     with warnings.catch_warnings():
-        # "n_jobs overridden by setting random_state": a fixed seed is
-        # what makes the same store give the same map.
+        # numba's and pynndescent's chatter about threads and jit
         warnings.simplefilter("ignore", UserWarning)
         xy[fitted] = model.fit_transform(read(fitted))
         rest = np.setdiff1d(np.arange(count), fitted, assume_unique=True)

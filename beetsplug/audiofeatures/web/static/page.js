@@ -120,9 +120,11 @@ async function drawMap() {
   mapStatus.textContent = "loading the map…";
   const started = performance.now();
   try {
-    await loadPlotly();
     const colour = colourInput.value.trim();
-    const data = await fetchJson(`/api/map${colour ? `?colour=${encodeURIComponent(colour)}` : ""}`);
+    const [, data] = await Promise.all([
+      loadPlotly(),
+      fetchJson(`/api/map${colour ? `?colour=${encodeURIComponent(colour)}` : ""}`),
+    ]);
     const layout = mapLayout(data);
     await window.Plotly.react(mapDiv, [...mapTraces(data), highlight(data)], layout, { responsive: true, displaylogo: false });
     mapDiv.dataset.points = String(data.ids.length);
@@ -168,6 +170,10 @@ saveForm.addEventListener("submit", async (event) => {
     saveStatus.textContent = error.message;
   }
 });
+
+// plotly.js (4.6 MB) is read while the page is idle, so the map opens
+// without waiting for it.
+(window.requestIdleCallback || ((run) => setTimeout(run, 500)))(() => loadPlotly().catch(() => {}));
 
 // Test and benchmark hooks: open the map and select tracks by id.
 window.clapweb = {
