@@ -80,7 +80,7 @@ def plotly_bundle() -> Path:
 def number(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise WebError(400, f"{name} must be a whole number, not {value!r}")
     return int(value)
 
@@ -88,7 +88,7 @@ def number(value: str | None, name: str) -> int | None:
 def id_list(text: str, most: int) -> list[int]:
     """``1,2,3`` as item ids."""
     parts = [p for p in text.replace(" ", "").split(",") if p]
-    if not all(p.isdigit() for p in parts):
+    if not all(p.isascii() and p.isdigit() for p in parts):
         raise WebError(400, "ids must be whole numbers separated by commas")
     if len(parts) > most:
         raise WebError(400, f"at most {most} tracks at once")
@@ -120,8 +120,9 @@ def create_app(
                     "page.html",
                     error=message,
                     tracks=[],
-                    prompt="",
-                    query="",
+                    # the boxes keep what was typed, to correct it
+                    prompt=request.args.get("q", ""),
+                    query=request.args.get("query", ""),
                     heading="",
                     csrf=csrf,
                     colours=SUGGESTED_COLOURS,
