@@ -16,6 +16,7 @@ from beets.exceptions import UserError
 from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
+from beets_audiofeatures.errors import TrackError
 
 from ..clap_settings import ClapSettings
 from ..clap_text import ModelHolder, prompt_vectors
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
 MOST_RESULTS = 500
 
 
-class WebError(Exception):
-    """A request the page cannot answer: an HTTP status and one line."""
+class WebError(TrackError):
+    """A request the page cannot answer: an HTTP status and one line.
+    Like a track's error in a batch, it fails that request alone; the
+    server goes on."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
