@@ -68,3 +68,43 @@ def transcode_to_wav(
         target.unlink(missing_ok=True)
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         raise TranscodeError(lines[-1] if lines else "ffmpeg failed")
+
+
+def transcode_for_browser(
+    source: bytes | str, target: Path, lossless: bool, expected_seconds: float
+) -> None:
+    """Re-encode ``source`` into a file every browser plays: FLAC from a
+    lossless source (ALAC, APE, WavPack: nothing is lost), else MP3 at
+    256 kbit/s. The format follows ``target``'s name (``.flac`` or
+    ``.mp3``). Written beside ``target`` and renamed over it when whole;
+    no shell is involved."""
+    try:
+        ffmpeg = require_ffmpeg("it is needed to play this format in a browser")
+    except MissingToolError as exc:
+        raise TranscodeError(str(exc)) from exc
+    codec = (
+        ["-c:a", "flac", "-f", "flac"]
+        if lossless
+        else ["-c:a", "libmp3lame", "-b:a", "256k", "-f", "mp3"]
+    )
+    partial = target.with_name(f".{target.name}.part")
+    command = [
+        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-i", "file:" + os.fsdecode(source), "-map", "0:a:0", "-vn",
+        *codec, str(partial),
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, check=False,
+            timeout=decode_timeout(expected_seconds),
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        partial.unlink(missing_ok=True)
+        raise TranscodeError(
+            f"ffmpeg was still transcoding after {exc.timeout:.0f} s"
+        ) from None
+    if proc.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise TranscodeError(lines[-1] if lines else "ffmpeg failed")
+    os.replace(partial, target)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system programs the plugin and its tests need (ffmpeg to
-# decode formats Essentia cannot, sox and flac to synthesise test audio),
-# from Debian/Ubuntu packages when they are missing.
+# decode formats Essentia cannot, sox and flac to synthesise test audio,
+# chromium and its driver for the web page's browser tests), from
+# Debian/Ubuntu packages when they are missing.
 set -euo pipefail
 missing=()
-for tool in ffmpeg sox flac; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+for tool in ffmpeg sox flac chromium chromium-driver; do
+  # chromium-driver's program is chromedriver
+  command -v "${tool/chromium-driver/chromedriver}" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

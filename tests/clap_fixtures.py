@@ -46,7 +46,12 @@ def make_tokenizer(folder: Path) -> Path:
     return folder
 
 
-def tiny_config(vocab_size: int, fusion: bool = False, width: int = 16) -> Any:
+def tiny_config(
+    vocab_size: int,
+    fusion: bool = False,
+    width: int = 16,
+    projection_dim: int = 32,
+) -> Any:
     from transformers import ClapConfig
 
     return ClapConfig(
@@ -64,12 +69,16 @@ def tiny_config(vocab_size: int, fusion: bool = False, width: int = 16) -> Any:
             "num_attention_heads": 1,
             "intermediate_size": 96,
         },
-        projection_dim=32,
+        projection_dim=projection_dim,
     )
 
 
-def make_model(folder: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
-    """A random ClapModel + processor in ``save_pretrained`` layout."""
+def make_model(
+    folder: Path, tokenizer_dir: Path, seed: int = 0, projection_dim: int = 32
+) -> Path:
+    """A random ClapModel + processor in ``save_pretrained`` layout
+    (vectors of ``projection_dim``; the benchmarks ask for a real
+    model's 512)."""
     import torch
     from transformers import (
         AutoTokenizer,
@@ -80,7 +89,9 @@ def make_model(folder: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     torch.manual_seed(seed)
-    model = ClapModel(tiny_config(len(tokenizer)))
+    model = ClapModel(
+        tiny_config(len(tokenizer), projection_dim=projection_dim)
+    )
     model.save_pretrained(str(folder))
     features = ClapFeatureExtractor(
         frequency_min=50, frequency_max=14_000, truncation="rand_trunc",

@@ -12,6 +12,7 @@ from beetsplug.audiofeatures import (
     clap_settings,
     cluster_settings,
     essentia_settings,
+    web_settings,
 )
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "config.yaml"
@@ -24,4 +25,5 @@ def test_the_example_configuration_is_the_defaults() -> None:
         "essentia": essentia_settings.DEFAULTS,
         "clap": clap_settings.DEFAULTS,
         "cluster": cluster_settings.DEFAULTS,
+        "web": web_settings.DEFAULTS,
     }

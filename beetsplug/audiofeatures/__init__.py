@@ -30,11 +30,13 @@ from . import (
     clapdupes,
     clapquery,
     clapradio,
+    clapweb,
     cluster_settings,
     essentia_command,
     essentia_settings,
     saved_playlists,
     subcommands,
+    web_settings,
 )
 from .fields import (
     ALBUM_TYPES,
@@ -71,6 +73,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
                 "essentia": essentia_settings.DEFAULTS,
                 "clap": clap_settings.DEFAULTS,
                 "cluster": cluster_settings.DEFAULTS,
+                "web": web_settings.DEFAULTS,
             }
         )
         self.item_types = (
@@ -125,6 +128,8 @@ class AudioFeaturesPlugin(BeetsPlugin):
             subcommands.clapradio(self._run_clapradio),
             subcommands.clappath(self._run_clappath),
             subcommands.clapdupes(self._run_clapdupes),
+            subcommands.clapweb(self._run_clapweb),
+            subcommands.clapmap(self._run_clapmap),
         ]
 
     def _run_essentia(self, lib: Library, opts: Any, args: list[str]) -> None:
@@ -153,6 +158,11 @@ class AudioFeaturesPlugin(BeetsPlugin):
             self._import_runner = None
 
     def _run_clap(self, lib: Library, opts: Any, args: list[str]) -> None:
+        if opts.map:
+            clapweb.run_map(
+                self.config["clap"], self.config["web"], self._log, lib, opts
+            )
+            return
         clap_command.run_clap(
             self.config["clap"], self._log, lib, opts, args,
             self.config["cluster"],
@@ -169,6 +179,16 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def _run_clapdupes(self, lib: Library, opts: Any, args: list[str]) -> None:
         clapdupes.run_clapdupes(self.config["clap"], self._log, lib, opts, args)
+
+    def _run_clapweb(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapweb.run_clapweb(
+            self.config["clap"], self.config["web"], self._log, lib, opts
+        )
+
+    def _run_clapmap(self, lib: Library, opts: Any, args: list[str]) -> None:
+        clapweb.run_clapmap(
+            self.config["clap"], self.config["web"], self._log, lib, opts
+        )
 
     def clap_import_stage(
         self, session: ImportSession, task: ImportTask

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import confuse
@@ -121,8 +121,7 @@ def find_and_show(
     exclude = None
     if opts.like:
         exclude = seed_rows(lib, index, like_terms(opts.like), "--like ")
-        seed = np.asarray(index.matrix[exclude]).mean(axis=0)
-        targets.append(unit(seed)[None])
+        targets.append(seed_vector(index, exclude))
     avoid = prompt_vectors(store, model, negative) if negative else None
     labels = prompts + ([f"like {opts.like}"] if opts.like else [])
     limit = opts.limit or settings.limit
@@ -142,12 +141,7 @@ def find_and_show(
             show_albums(albums, opts)
         items = [item for album, _, _ in albums for item in album.items()]
     else:
-        # Some of the best vectors may belong to tracks that are gone:
-        # ask for spares, and for everything if the spares run out.
-        candidates = limit * 2 + 50
-        found = current_results(lib, index, ranked(candidates), limit)
-        if len(found) < limit and candidates < len(index):
-            found = current_results(lib, index, ranked(None), limit)
+        found = best_items(lib, index, ranked, limit)
         shown = bool(found)
         if shown or not opts.json:
             show_items(found, labels, opts)
@@ -164,11 +158,16 @@ def find_and_show(
 
 
 def current_rows(
-    lib: Library, index: Index, ids: Sequence[int] | None = None
+    lib: Library,
+    index: Index,
+    ids: Sequence[int] | None = None,
+    keys: dict[int, str] | None = None,
 ) -> np.ndarray:
     """The index rows of these items' (default: every item's) vectors
-    computed from their current files, ascending."""
-    keys = source_keys(lib, ids)
+    computed from their current files, ascending; ``keys``: their
+    ``source_keys``, when the caller has them already."""
+    if keys is None:
+        keys = source_keys(lib, ids)
     return index.positions(np.fromiter(keys, np.int64, len(keys)), keys)
 
 
@@ -189,6 +188,29 @@ def seed_rows(
             f"matches has a vector yet: run beet clap {written}"
         )
     return rows
+
+
+def seed_vector(index: Index, rows: np.ndarray) -> np.ndarray:
+    """The target of ``--like`` (and the page's "more like this"): the
+    unit mean of the seeds' vectors, as a 1 x dim matrix."""
+    return unit(np.asarray(index.matrix[rows]).mean(axis=0))[None]
+
+
+def best_items(
+    lib: Library,
+    index: Index,
+    ranked: Callable[[int | None], Ranking],
+    limit: int,
+) -> list[tuple[Item, float, list[float]]]:
+    """The best ``limit`` current tracks of a ranking (``ranked(n)``
+    ranks and keeps the best ``n``, all with None), best first."""
+    # Some of the best vectors may belong to tracks that are gone: ask
+    # for spares, and for everything if the spares run out.
+    candidates = limit * 2 + 50
+    found = current_results(lib, index, ranked(candidates), limit)
+    if len(found) < limit and candidates < len(index):
+        found = current_results(lib, index, ranked(None), limit)
+    return found
 
 
 def like_terms(text: str) -> list[str]:

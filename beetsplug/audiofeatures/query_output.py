@@ -78,6 +78,37 @@ def show_albums(albums: list[tuple[Album, float, int]], opts: Any) -> None:
         )
 
 
+def m3u_text(items: Iterable[Item], base: str | None = None) -> str:
+    """An extended M3U playlist of the items' paths, absolute or relative
+    to ``base`` (write it as UTF-8, with ``surrogateescape`` for paths
+    that are not)."""
+    lines = ["#EXTM3U"]
+    for item in items:
+        # A tag's line break would start a line of its own.
+        artist, title = (
+            " ".join(str(v).split()) for v in (item.artist, item.title)
+        )
+        lines.append(f"#EXTINF:{round(item.length or 0)},{artist} - {title}")
+        path = os.fsdecode(os.path.abspath(item.path))
+        lines.append(path if base is None else os.path.relpath(path, base))
+    return "\n".join(lines) + "\n"
+
+
+def relative_base(playlist: Path) -> str | None:
+    """The folder a playlist's paths are written relative to, as beets'
+    smartplaylist ``relative_to`` says (``playlist``: the playlist's own
+    folder); None for absolute paths."""
+    try:
+        value = beets_config["smartplaylist"]["relative_to"].get()
+    except confuse.NotFoundError:
+        return None
+    if not value or not isinstance(value, str):
+        return None
+    if value == "playlist":
+        return os.path.abspath(playlist.parent)
+    return os.path.abspath(os.path.expanduser(value))
+
+
 class Playlist:
     """The ``--m3u`` file. Checked before anything is printed, by creating
     its temporary file beside it: a folder, a missing folder or a place
@@ -107,33 +138,10 @@ class Playlist:
         self.path = path
         self.tmp = Path(tmp)
 
-    def relative_to(self) -> str | None:
-        """The folder the paths are written relative to, as beets'
-        smartplaylist ``relative_to`` says (``playlist``: the playlist's
-        own folder); None for absolute paths."""
-        try:
-            value = beets_config["smartplaylist"]["relative_to"].get()
-        except confuse.NotFoundError:
-            return None
-        if not value or not isinstance(value, str):
-            return None
-        if value == "playlist":
-            return os.path.abspath(self.path.parent)
-        return os.path.abspath(os.path.expanduser(value))
-
     def write(self, items: Iterable[Item]) -> None:
-        lines = ["#EXTM3U"]
-        base = self.relative_to()
-        for item in items:
-            lines.append(
-                f"#EXTINF:{round(item.length or 0)},{item.artist} - "
-                f"{item.title}"
-            )
-            path = os.fsdecode(os.path.abspath(item.path))
-            lines.append(path if base is None else os.path.relpath(path, base))
         try:
             self.tmp.write_text(
-                "\n".join(lines) + "\n",
+                m3u_text(items, relative_base(self.path)),
                 encoding="utf-8",
                 errors="surrogateescape",
             )

@@ -166,6 +166,13 @@ def clap(func: CommandFunc) -> ui.Subcommand:
         help="also rewrite the saved playlists of "
         "audiofeatures.clap.playlists in playlist_dir",
     )
+    parser.add_option(
+        "--map",
+        action="store_true",
+        default=False,
+        help="compute the 2-D map of the vectors that beet clapweb and "
+        "beet clapmap draw ([web] extra)",
+    )
     add_cluster(parser)
     cmd.func = guarded(func)
     return cmd  # fmt: skip
@@ -392,3 +399,38 @@ def clapdupes(func: CommandFunc) -> ui.Subcommand:
     parser.add_format_option()
     cmd.func = guarded(func)
     return cmd  # fmt: skip
+
+
+def clapweb(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand(
+        "clapweb",
+        help="serve a page to search by sentence, listen, see the map "
+        "and save playlists ([web] extra)",
+    )
+    cmd.parser.add_option(
+        "--host", default=None,
+        help="the address to serve on (default 127.0.0.1, this machine "
+        "only; another needs audiofeatures.web.token)",
+    )  # fmt: skip
+    cmd.parser.add_option(
+        "--port", type="int", default=None, help="the port (default 8337)"
+    )
+    cmd.func = guarded(func)
+    return cmd
+
+
+def clapmap(func: CommandFunc) -> ui.Subcommand:
+    cmd = ui.Subcommand(
+        "clapmap",
+        help="write the map of the library's CLAP vectors as one HTML "
+        "file ([web] extra)",
+    )
+    cmd.parser.add_option(
+        "-o", "--output", metavar="FILE", help="the HTML file to write"
+    )
+    cmd.parser.add_option(
+        "--colour", "--color", dest="colour", metavar="FIELD", default=None,
+        help="colour the points by this field (genre, year, essentia_bpm...)",
+    )  # fmt: skip
+    cmd.func = guarded(func)
+    return cmd

@@ -1,0 +1,137 @@
+"""``beet clapweb`` (serve the library's page) and ``beet clapmap``
+(write the map as one HTML file). Flask, plotly and umap-learn come
+with the ``[web]`` extra and are imported only here, when one of these
+commands runs: without them every other command works."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import confuse
+from beets.exceptions import UserError
+
+from beets_audiofeatures.runner import count
+
+from .clap_map import library_map, map_payload
+from .clap_settings import QUERY, STORE, ClapSettings
+from .web import require_web_extra
+from .web_settings import WebSettings, is_loopback
+
+if TYPE_CHECKING:
+    from beets.library import Library
+
+
+def run_clapweb(
+    clap_view: confuse.ConfigView,
+    web_view: confuse.ConfigView,
+    log: Any,
+    lib: Library,
+    opts: Any,
+) -> None:
+    require_web_extra("clapweb")
+    web = WebSettings(web_view, opts)
+    host, port, token = web.host, web.port, web.token
+    if not is_loopback(host):
+        if token is None:
+            raise UserError(
+                f"--host {host} lets other machines reach your library: "
+                "set audiofeatures.web.token (a secret of 16 characters or "
+                "more) first"
+            )
+        log.warning(
+            "serving on {} port {}: other machines can reach it; every "
+            "request needs audiofeatures.web.token",
+            host, port,
+        )  # fmt: skip
+    settings = ClapSettings(clap_view, opts).require(*QUERY)
+    from .web.app import create_app
+    from .web.library_search import LibrarySearch
+
+    app, audio = create_app(LibrarySearch(lib, settings, log), web, log)
+    # The map's points are read while the first visitor types.
+    threading.Thread(
+        target=app.extensions["clapweb.warm_map"], daemon=True
+    ).start()
+    shown = f"[{host}]" if ":" in host else host
+    log.info("the library's page: http://{}:{}/ (Ctrl-C stops)", shown, port)
+    try:
+        app.run(host=host, port=port, threaded=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot serve on {host} port {port}: {exc.strerror or exc} "
+            "(another port: --port N)"
+        ) from None
+    finally:
+        audio.close()
+
+
+def run_clapmap(
+    clap_view: confuse.ConfigView,
+    web_view: confuse.ConfigView,
+    log: Any,
+    lib: Library,
+    opts: Any,
+) -> None:
+    require_web_extra("clapmap")
+    if not opts.output:
+        raise UserError("clapmap needs -o FILE, such as -o map.html")
+    target = Path(opts.output).expanduser()
+    if target.is_dir() or not target.parent.is_dir():
+        raise UserError(
+            f"-o {opts.output}: give an HTML file's name in a folder that "
+            "exists"
+        )
+    web = WebSettings(web_view, opts)
+    store, index = open_index(ClapSettings(clap_view, opts), lib)
+    projection = library_map(lib, store, index, web.map_sample, log)
+    assert projection is not None
+    payload = map_payload(lib, projection, opts.colour)
+    from .web.map_file import map_html
+
+    target.write_text(map_html(payload), encoding="utf-8")
+    log.info(
+        "wrote the map of {} to {}", count(len(projection), "track"), target
+    )
+
+
+def run_map(
+    view: confuse.ConfigView,
+    web_view: confuse.ConfigView,
+    log: Any,
+    lib: Library,
+    opts: Any,
+) -> None:
+    """``beet clap --map``: compute the map now (the page and clapmap
+    would compute it when first asked)."""
+    store, index = open_index(ClapSettings(view, opts).require(*STORE), lib)
+    web = WebSettings(web_view, opts)
+    projection = library_map(
+        lib, store, index, web.map_sample, log, compute=False
+    )
+    if projection is not None:
+        log.info("the map of {} is up to date", count(len(projection), "track"))
+        return
+    library_map(lib, store, index, web.map_sample, log)
+
+
+def open_index(settings: ClapSettings, lib: Library) -> tuple[Any, Any]:
+    store = settings.store(lib)
+    if not store.folder.is_dir():
+        raise UserError(
+            f"no CLAP vectors for {settings.model} yet: run beet clap first"
+        )
+    index = store.index()
+    if not len(index):
+        raise UserError(
+            f"no tracks are embedded with {settings.model}: run beet clap first"
+        )
+    return store, index
+
+
+def script_json(value: Any) -> str:
+    """JSON to place inside a ``<script>`` element: ``<`` is escaped, so
+    no tag text can close the element."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")

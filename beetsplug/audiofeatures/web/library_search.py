@@ -1,0 +1,211 @@
+"""What the page asks of the library: ranked tracks for a prompt, a
+beets query and a seed track, described as plain values. The ranking is
+``clapquery``'s; the text model loads once per server."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from beets.exceptions import UserError
+
+from beets_audiofeatures.clap.index import Index
+from beets_audiofeatures.clap.search import Ranking, rank
+from beets_audiofeatures.clap.store import EmbeddingStore
+from beets_audiofeatures.errors import TrackError
+
+from ..clap_settings import ClapSettings
+from ..clap_text import ModelHolder, prompt_vectors
+from ..clapquery import best_items, current_rows, seed_vector
+from ..library_query import items_by_id, matching_ids, source_keys
+
+if TYPE_CHECKING:
+    from beets.library import Item, Library
+
+#: The most results one request may ask for.
+MOST_RESULTS = 500
+
+
+class WebError(TrackError):
+    """A request the page cannot answer: an HTTP status and one line.
+    Like a track's error in a batch, it fails that request alone; the
+    server goes on."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Track:
+    """One result as the page shows it (tag text as it is: the page
+    escapes it)."""
+
+    id: int
+    title: str
+    artist: str
+    album: str
+    year: int | None
+    bpm: float | None
+    key: str
+    length: float
+    score: float | None
+
+    @classmethod
+    def of(cls, item: Item, score: float | None = None) -> Track:
+        def field(name: str) -> Any:  # the track's own, not its album's
+            return item.get(name, with_album=False)
+
+        bpm = field("essentia_bpm") or field("bpm") or None
+        return cls(
+            id=int(item.id or 0),
+            title=str(item.title or ""),
+            artist=str(item.artist or ""),
+            album=str(item.album or ""),
+            year=int(item.year) if item.year else None,
+            bpm=round(float(bpm), 1) if bpm else None,
+            key=str(field("essentia_key") or field("initial_key") or ""),
+            length=round(float(item.length or 0), 1),
+            score=None if score is None else round(score, 4),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "audio": f"/audio/{self.id}"}
+
+
+def database_stamp(
+    path: str | bytes | os.PathLike[str],
+) -> tuple[int, ...] | None:
+    """When and how big the database file and its write-ahead log are;
+    None for a database without a file."""
+    stamp: list[int] = []
+    for suffix in (b"", b"-wal"):
+        try:
+            info = os.stat(os.fsencode(os.fspath(path)) + suffix)
+        except OSError:
+            if not suffix:
+                return None
+            continue
+        stamp += [info.st_mtime_ns, info.st_size]
+    return tuple(stamp)
+
+
+def query_terms(text: str) -> list[str]:
+    """A beets query typed in one box, split as a shell splits it."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:  # an unclosed quote
+        raise WebError(400, f"invalid query {text!r}: {exc}") from None
+
+
+class LibrarySearch:
+    """The library, its store for the configured model, and the text
+    model (loaded by the first prompt that is not in the prompt cache,
+    once)."""
+
+    def __init__(self, lib: Library, settings: ClapSettings, log: Any) -> None:
+        self.lib = lib
+        self.settings = settings
+        self.log = log
+        self.model = ModelHolder(settings.spec, log)
+        self._model_lock = threading.Lock()
+        self._keys: dict[int, str] = {}
+        self._keys_stamp: tuple[int, ...] | None = None
+        self._keys_lock = threading.Lock()
+
+    def source_keys(self) -> dict[int, str]:
+        """Every item's source key, read again only when the database
+        file changed (reading them is most of a filtered search's time
+        on a big library)."""
+        stamp = database_stamp(self.lib.path)
+        with self._keys_lock:
+            if stamp is None or stamp != self._keys_stamp:
+                self._keys = source_keys(self.lib)
+                self._keys_stamp = stamp
+            return self._keys
+
+    @property
+    def store(self) -> EmbeddingStore:
+        return self.settings.store(self.lib)
+
+    def index(self) -> tuple[EmbeddingStore, Index]:
+        """The store and its up-to-date index (tracks embedded while the
+        server runs are found)."""
+        store = self.store
+        if not store.folder.is_dir():
+            raise WebError(
+                503, f"no CLAP vectors for {self.settings.model} yet: "
+                "run beet clap first",
+            )  # fmt: skip
+        return store, store.index()
+
+    def item(self, item_id: int) -> Item:
+        item = self.lib.get_item(item_id)
+        if item is None:
+            raise WebError(404, f"no track {item_id} in the library")
+        return item
+
+    def tracks(self, ids: list[int]) -> list[Track]:
+        """These items, in this order (ids not in the library left out)."""
+        found = items_by_id(self.lib, ids[:MOST_RESULTS])
+        return [Track.of(found[n]) for n in ids if n in found]
+
+    def search(
+        self, prompt: str, query: str, like: int | None, limit: int
+    ) -> list[Track]:
+        """The best ``limit`` current tracks for the prompt and the seed
+        track, among those the query matches; with neither, the query's
+        first tracks, unranked."""
+        limit = max(1, min(limit, MOST_RESULTS))
+        terms = query_terms(query)
+        prompt = prompt.strip()
+        if not prompt and like is None:
+            if not terms:
+                return []
+            return self.tracks(self._matching(terms)[:limit])
+        store, index = self.index()
+        rows = None
+        if terms:
+            matching = self._matching(terms)
+            if not matching:
+                return []
+            keys = self.source_keys()
+            rows = current_rows(
+                self.lib, index, matching,
+                {n: keys[n] for n in matching if n in keys},
+            )  # fmt: skip
+        targets = []
+        if prompt:
+            with self._model_lock:  # one text model, one request at a time
+                targets.append(prompt_vectors(store, self.model, [prompt]))
+        exclude = None
+        if like is not None:
+            self.item(like)
+            exclude = current_rows(self.lib, index, [like])
+            if not len(exclude):
+                raise WebError(
+                    409,
+                    f"track {like} has no vector yet: run beet clap id:{like}",
+                )
+            targets.append(seed_vector(index, exclude))
+        if rows is not None and not len(rows):
+            return []
+
+        def ranked(candidates: int | None) -> Ranking:
+            return rank(
+                index, np.concatenate(targets), rows=rows, exclude=exclude,
+                limit=candidates,
+            )  # fmt: skip
+
+        found = best_items(self.lib, index, ranked, limit)
+        return [Track.of(item, score) for item, score, _ in found]
+
+    def _matching(self, terms: list[str]) -> list[int]:
+        try:
+            return matching_ids(self.lib, terms)
+        except UserError as exc:
+            raise WebError(400, str(exc)) from None
