@@ -7,6 +7,8 @@ prints and writes it."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import confuse
@@ -48,6 +50,24 @@ if TYPE_CHECKING:
 #: rules leave too few of them.
 POOL_PER_TRACK = 20
 POOL_EXTRA = 100
+
+
+def radio_options(entry: Mapping[str, Any]) -> SimpleNamespace:
+    """``beet clapradio``'s options, for a radio asked for elsewhere (a
+    saved playlist, the page): what ``entry`` does not give is the
+    command's default."""
+    return SimpleNamespace(
+        radio_length=entry.get("limit"),
+        max_per_artist=entry.get("max_per_artist"),
+        max_per_album=entry.get("max_per_album"),
+        duplicate_threshold=None,
+        within=entry.get("query"),
+        bpm_window=entry.get("bpm_window"),
+        half_double=entry.get("half_double", False),
+        harmonic=entry.get("harmonic", False),
+        ranked=entry.get("ranked", False),
+        mix=entry.get("mix", False),
+    )
 
 
 class PlaylistRequest:

@@ -7,7 +7,6 @@ prompt, seed tracks or both, within a beets query, with the options of
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import confuse
@@ -16,7 +15,7 @@ from beets.exceptions import UserError
 
 from .clap_settings import raw
 from .clapquery import like_terms
-from .clapradio import PlaylistRequest, choose_radio
+from .clapradio import PlaylistRequest, choose_radio, radio_options
 from .query_output import Playlist
 from .query_words import checked_prompt
 
@@ -126,18 +125,7 @@ def write_saved_playlists(
     playlists = saved_playlists(view)
     folder = playlist_folder(view)
     for name, entry in playlists.items():
-        opts = SimpleNamespace(
-            radio_length=entry.get("limit"),
-            max_per_artist=entry.get("max_per_artist"),
-            max_per_album=entry.get("max_per_album"),
-            duplicate_threshold=None,
-            within=entry.get("query"),
-            bpm_window=entry.get("bpm_window"),
-            half_double=entry.get("half_double", False),
-            harmonic=entry.get("harmonic", False),
-            ranked=entry.get("ranked", False),
-            mix=entry.get("mix", False),
-        )
+        opts = radio_options(entry)
         where = f"audiofeatures.clap.playlists.{name}"
         try:
             request = PlaylistRequest(view, log, lib, opts)

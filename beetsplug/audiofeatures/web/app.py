@@ -218,13 +218,14 @@ def create_app(
         radio = number(request.args.get("radio"), "radio")
         heading = ""
         if radio is not None:
-            # TODO(issue 15): "radio from here" is beet clapradio's engine;
-            # until it lands it is "more like this".
-            like = radio
-        if like is not None:
-            seed = search.item(like)
-            heading = f"more like {seed.artist} - {seed.title}"
-        tracks = search.search(prompt, query, like, limit)
+            seed = search.item(radio)
+            heading = f"radio from {seed.artist} - {seed.title}"
+            tracks = search.radio(radio, query, limit)
+        else:
+            if like is not None:
+                seed = search.item(like)
+                heading = f"more like {seed.artist} - {seed.title}"
+            tracks = search.search(prompt, query, like, limit)
         return render_template(
             "page.html", tracks=tracks, prompt=prompt, query=query,
             heading=heading, error="", csrf=csrf, colours=SUGGESTED_COLOURS,
@@ -244,15 +245,9 @@ def create_app(
 
     @app.get("/api/radio/<int:item_id>")
     def api_radio(item_id: int) -> Response:
-        # TODO(issue 15): beet clapradio's engine (diverse, no repeats);
-        # until it lands, "radio from here" is "more like this".
         limit = number(request.args.get("n"), "n") or search.settings.limit
-        tracks = search.search(
-            "", request.args.get("query", ""), item_id, limit
-        )
-        return jsonify(
-            results=[t.as_json() for t in tracks], radio="more like this"
-        )
+        tracks = search.radio(item_id, request.args.get("query", ""), limit)
+        return jsonify(results=[t.as_json() for t in tracks])
 
     # The map's points and labels as sent, until the database changes
     # (embedding a track writes to it): at 100k tracks, reading them is

@@ -21,6 +21,7 @@ from beets_audiofeatures.errors import TrackError
 from ..clap_settings import ClapSettings
 from ..clap_text import ModelHolder, prompt_vectors
 from ..clapquery import best_items, current_rows, seed_vector
+from ..clapradio import PlaylistRequest, choose_radio, radio_options
 from ..library_query import items_by_id, matching_ids, source_keys
 
 if TYPE_CHECKING:
@@ -202,6 +203,24 @@ class LibrarySearch:
             )  # fmt: skip
 
         found = best_items(self.lib, index, ranked, limit)
+        return [Track.of(item, score) for item, score, _ in found]
+
+    def radio(self, item_id: int, query: str, limit: int) -> list[Track]:
+        """``beet clapradio id:ITEM_ID`` with its defaults (a flowing walk,
+        at most two tracks per artist and one per album, no second
+        version of a recording), among the tracks the query matches."""
+        self.item(item_id)
+        query_terms(query)  # a bad query is a 400 before any work
+        options = radio_options(
+            {"limit": max(1, min(limit, MOST_RESULTS)), "query": query or None}
+        )
+        try:
+            request = PlaylistRequest(
+                self.settings.view, self.log, self.lib, options
+            )
+            found = choose_radio(request, [f"id:{item_id}"], [], [])
+        except UserError as exc:
+            raise WebError(409, str(exc)) from None
         return [Track.of(item, score) for item, score, _ in found]
 
     def _matching(self, terms: list[str]) -> list[int]:
