@@ -152,6 +152,7 @@ class TestSearch(WebHelper):
         # model's vectors barely differ): its key and tempo.
         for title, number in ids.items():
             item = self.lib.get_item(number)
+            assert item is not None
             other = title == "c-mp3"
             item.update({"essentia_key": "C" if other else "Am",
                          "essentia_bpm": 90.0 if other else 120.0})  # fmt: skip
