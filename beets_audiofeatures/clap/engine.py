@@ -329,14 +329,17 @@ def candidates(
 def _scanned(
     scan: Scan, query: np.ndarray, wanted: int, rows: np.ndarray
 ) -> np.ndarray:
-    table = np.zeros(scan.ntotal, bool)
-    table[rows] = True
+    """The scan's best ``wanted`` among ``rows`` (ascending), ascending."""
     share = len(rows) / max(1, scan.ntotal)
     if share >= OVERFETCH_SHARE:
         # A large subset: the plain scan (faiss's fast path) over-fetches
-        # and the subset's rows are kept, if enough of them came back.
+        # and the subset's rows are kept, if enough of them came back
+        # (looked up in the sorted rows: no table of every row).
         found = scan.search(query, min(scan.ntotal, int(2 * wanted / share)))
-        kept: np.ndarray = found[table[found]]
+        at = np.minimum(np.searchsorted(rows, found), len(rows) - 1)
+        kept: np.ndarray = found[rows[at] == found]
         if len(kept) >= min(wanted, len(rows)):
             return np.sort(kept)
+    table = np.zeros(scan.ntotal, bool)
+    table[rows] = True
     return np.sort(scan.search(query, wanted, table))

@@ -71,7 +71,11 @@ def rank(
         similarity = (index.matrix @ wanted.T)[rows]
         ids = index.ids[rows]
     else:
-        similarity = np.asarray(index.matrix[rows]) @ wanted.T
+        # A few rows: numpy's own loop, not BLAS, whose threads would
+        # spin on both cores after the product and slow the next scan
+        # (a query after 1,000 appended rows took 40 ms instead of 24).
+        vectors = np.asarray(index.matrix[rows])
+        similarity = np.einsum("ij,kj->ik", vectors, wanted)
         ids = index.ids[rows]
     positive = similarity[:, : len(targets)]
     scores = positive.mean(axis=1)
