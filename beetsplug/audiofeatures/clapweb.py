@@ -17,6 +17,7 @@ from beets_audiofeatures.runner import count
 
 from .clap_map import library_map, map_payload
 from .clap_settings import QUERY, STORE, ClapSettings
+from .clapquery import embedded_index
 from .web import require_web_extra
 from .web_settings import WebSettings, is_loopback
 
@@ -85,7 +86,7 @@ def run_clapmap(
             "exists"
         )
     web = WebSettings(web_view, opts)
-    store, index = open_index(ClapSettings(clap_view, opts), lib)
+    store, index = embedded_index(ClapSettings(clap_view, opts), lib)
     projection = library_map(lib, store, index, web.map_sample, log)
     assert projection is not None
     payload = map_payload(lib, projection, opts.colour)
@@ -106,7 +107,7 @@ def run_map(
 ) -> None:
     """``beet clap --map``: compute the map now (the page and clapmap
     would compute it when first asked)."""
-    store, index = open_index(ClapSettings(view, opts).require(*STORE), lib)
+    store, index = embedded_index(ClapSettings(view, opts).require(*STORE), lib)
     web = WebSettings(web_view, opts)
     projection = library_map(
         lib, store, index, web.map_sample, log, compute=False
@@ -115,20 +116,6 @@ def run_map(
         log.info("the map of {} is up to date", count(len(projection), "track"))
         return
     library_map(lib, store, index, web.map_sample, log)
-
-
-def open_index(settings: ClapSettings, lib: Library) -> tuple[Any, Any]:
-    store = settings.store(lib)
-    if not store.folder.is_dir():
-        raise UserError(
-            f"no CLAP vectors for {settings.model} yet: run beet clap first"
-        )
-    index = store.index()
-    if not len(index):
-        raise UserError(
-            f"no tracks are embedded with {settings.model}: run beet clap first"
-        )
-    return store, index
 
 
 def script_json(value: Any) -> str:
