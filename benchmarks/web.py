@@ -19,7 +19,7 @@ directly (per-track files would take minutes to write). The model is
 the tests' tiny random CLAP model: the text model's own time is not
 measured here (see benchmarks/clap_query_cold.py for the real one).
 
-    python benchmarks/web.py [--rows 100000] [--sample 50000]
+    python benchmarks/web.py [--rows 100000] [--sample 30000]
                              [--queries 20] [--no-browser]
 """
 
@@ -152,7 +152,7 @@ def map_render_seconds(app: Any) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--sample", type=int, default=50_000)
+    parser.add_argument("--sample", type=int, default=30_000)
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--no-browser", action="store_true")
     args = parser.parse_args()

@@ -72,7 +72,7 @@ class Projection:
 def project(
     count: int,
     read: VectorReader,
-    sample: int = 50_000,
+    sample: int = 30_000,
     seed: int = 0,
 ) -> np.ndarray:
     """2-D coordinates (count x 2, scaled into 0..1) of ``count`` vectors

@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "playlist_dir": None,
     # The map's UMAP is fitted on at most this many vectors; the others
     # are placed by the fitted model.
-    "map_sample": 50_000,
+    "map_sample": 30_000,
 }
 
 LOOPBACK_NAMES = ("localhost",)
