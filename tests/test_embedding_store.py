@@ -238,3 +238,21 @@ def test_a_journalled_vector_replaced_before_the_fold_is_found(tmp_path):
     assert index.ids.tolist() == [5]
     assert index.key(5) == "cc"
     np.testing.assert_array_equal(index.matrix[0], vector(2))
+
+
+def test_an_index_of_the_earlier_layout_is_rebuilt_silently(tmp_path, caplog):
+    store = open_store(tmp_path)
+    for item_id in (1, 2):
+        store.put(item_id, vector(item_id), f"k{item_id}")
+    # what 0.2's store left: whole .npy files and no format in index.json
+    np.save(store.folder / "index.npy", np.stack([vector(1), vector(2)]))
+    np.save(store.folder / "index-ids.npy", np.array([1, 2]))
+    np.save(store.folder / "index-keys.npy", np.array(["k1", "k2"]))
+    (store.folder / "index.json").write_text('{"rows": 2, "dim": 8}')
+    with caplog.at_level("WARNING"):
+        index = store.index()
+    assert not caplog.records
+    assert index.item_keys() == {1: "k1", 2: "k2"}
+    np.testing.assert_array_equal(index.matrix[index.row(2)], vector(2))
+    for name in ("index.npy", "index-ids.npy", "index-keys.npy"):
+        assert not (store.folder / name).exists()
