@@ -20,7 +20,8 @@ Past ``IVF_FROM_ROWS`` rows (or when asked for) the copy is an inverted
 file instead (``IndexIVFScalarQuantizer``): the rows are grouped around
 centroids trained on a sample, and a query scans only the ``nprobe``
 groups nearest to it. That is no longer exact: its recall is measured
-(``recall``) and shown by ``beet clap --stats``. No beets.
+(``search.measured_recall``) and shown by ``beet clap --stats``. No
+beets.
 """
 
 from __future__ import annotations
@@ -188,9 +189,8 @@ def build(
     options: ScanOptions | None = None,
 ) -> tuple[str, int]:
     """Write the copy of ``matrix`` in shards; its kind and how many
-    shards ("", 0: the index is too small, or there is no faiss). Each
-    file is written under a temporary name and renamed, like every store
-    file."""
+    shards ("", 0: the index is too small, or there is no faiss). Its
+    files are the generation's: used only once ``index.json`` names it."""
     faiss = _faiss()
     rows = len(matrix)
     kind = (options or ScanOptions()).wanted(rows)
@@ -224,9 +224,10 @@ def build(
         )
 
         def encode(part: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray((part - low_values) * scale, np.float32)
+            values = np.asarray(part, np.float32)
+            return np.ascontiguousarray((values - low_values) * scale)
 
-        trained.train(encode(np.asarray(matrix[:: max(1, rows // step)])))
+        trained.train(encode(matrix[:: max(1, rows // step)]))
 
     count = shard_count(rows)
     for shard in range(count):
@@ -234,11 +235,10 @@ def build(
         index = faiss.clone_index(trained)
         for start in range(low, high, step):
             stop = min(high, start + step)
-            index.add(encode(np.asarray(matrix[start:stop], np.float32)))
-        target = folder / engine_name(generation, shard, kind)
-        partial = target.with_suffix(".tmp")
-        faiss.write_index(index, str(partial))
-        partial.replace(target)
+            index.add(encode(matrix[start:stop]))
+        faiss.write_index(
+            index, str(folder / engine_name(generation, shard, kind))
+        )
     return kind, count
 
 

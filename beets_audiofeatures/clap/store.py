@@ -71,6 +71,8 @@ MERGE_MIN_ROWS = 20_000
 #: Appended plus masked rows, as a share of the base, that make the
 #: next change a merge into a new generation.
 MERGE_SHARE = 0.05
+#: Rows gathered at a time by a merge.
+MERGE_CHUNK = 100_000
 
 
 def _warn(message: str) -> None:
@@ -258,9 +260,10 @@ class EmbeddingStore:
     def _is_current(self, index: Index, offset: int) -> bool:
         """Whether the saved index holds the whole journal, with the
         kind of scan copy asked for."""
-        return offset == self._journal_size() and index.scan_kind == (
-            self.scan.wanted(index.base)
-        )
+        return offset == self._journal_size() and self._has_wanted_scan(index)
+
+    def _has_wanted_scan(self, index: Index) -> bool:
+        return index.scan_kind == self.scan.wanted(index.base)
 
     def _journal_size(self) -> int:
         try:
@@ -286,9 +289,9 @@ class EmbeddingStore:
                 f"{dim(index.matrix)}"
             )
         masked = index.positions(np.fromiter(set(added) | removed, np.int64))
-        if should_merge(index, len(new[0]), len(masked)) or (
-            index.scan_kind != self.scan.wanted(index.base)
-        ):
+        if should_merge(
+            index, len(new[0]), len(masked)
+        ) or not self._has_wanted_scan(index):
             return self._write(*_merged(index, masked, new))
         return append_index(self.folder, new, masked, size, self.scan)
 
@@ -399,7 +402,9 @@ def _merged(
     new: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The index's live rows less ``masked``, and the new rows, sorted
-    by id."""
+    by id. The matrix is gathered once into its place, a part at a time:
+    a million rows are 2 GB, and concatenating and then reordering them
+    held three copies."""
     keep = (
         np.ones(index.size, bool) if index.live is None else index.live.copy()
     )
@@ -407,13 +412,22 @@ def _merged(
     ids, rows, keys = new
     if not keep.any():  # an empty index fits any dimension
         return ids, rows, keys
-    all_ids = np.concatenate([index.ids[keep], ids])
+    kept = np.flatnonzero(keep)
+    all_ids = np.concatenate([index.ids[kept], ids])
     order = np.argsort(all_ids, kind="stable")
-    matrix = np.asarray(index.matrix[keep])
-    if len(ids):
-        matrix = np.concatenate([matrix, rows])
-    all_keys = np.concatenate([index.keys[keep], keys]).astype(KEY_DTYPE)
-    return all_ids[order], matrix[order], all_keys[order]
+    # Where each row comes from: a row of the index, or (past its size)
+    # one of the new rows.
+    sources = np.concatenate([kept, index.size + np.arange(len(ids))])[order]
+    matrix = np.empty((len(sources), dim(index.matrix)), np.float32)
+    for start in range(0, len(sources), MERGE_CHUNK):
+        part = sources[start : start + MERGE_CHUNK]
+        target = matrix[start : start + MERGE_CHUNK]
+        old = part < index.size
+        target[old] = index.matrix[part[old]]
+        if len(ids):
+            target[~old] = rows[part[~old] - index.size]
+    all_keys = np.concatenate([index.keys[kept], keys]).astype(KEY_DTYPE)
+    return all_ids[order], matrix, all_keys[order]
 
 
 def stores(root: Path) -> Iterator[EmbeddingStore]:
