@@ -199,7 +199,7 @@ def final_bass_pc(part: stream.Stream[Any]) -> int | None:
         return None
     last = notes[-1]
     pitches = [p for p in last.pitches]
-    return min(pitches, key=lambda p: p.ps).pitchClass
+    return int(min(pitches, key=lambda p: p.ps).pitchClass)
 
 
 def signature_key_truth(score: stream.Score) -> tuple[int, str] | None:
