@@ -215,11 +215,6 @@ class TestClap(ClapPretendHelper):
         out = self.pretend("clap", "-p", "--playlists")
         assert "nothing to embed" in out
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="clapweb.run_map ignores --pretend: it computes and saves "
-        "map.npz in the store",
-    )
     def test_clap_map_pretend_computes_no_map(self):
         self.embed_all()
         out = self.pretend("clap", "--map", "-p")
