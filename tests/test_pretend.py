@@ -159,10 +159,14 @@ class ClapPretendHelper(PretendHelper, ClapHelper):
 
 class TestClap(ClapPretendHelper):
     def test_clap_pretend_lists_what_it_would_embed_and_changes_nothing(self):
-        self.clap("title:a-flac")  # a store with an index and a vector
+        self.clap("title:a-flac", ",", "title:c-mp3")
+        self.run_command("rm", "-f", "title:c-mp3")
+        # the removal is a journal line the index has not taken in yet
+        assert (self.store().folder / "journal").stat().st_size > 0
         out = self.pretend("clap", "-p")
-        assert "would embed 3 of 4 tracks" in out
+        assert "would embed 2 of 3 tracks" in out
         assert "embed: synth -  - a-mp3" in out
+        assert "embed: synth -  - a-ogg" in out
         assert "a-flac" not in out
 
     def test_clap_pretend_makes_no_store(self):
