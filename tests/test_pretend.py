@@ -193,6 +193,8 @@ class TestClap(ClapPretendHelper):
             tx.mutate("DELETE FROM items WHERE id = ?", (self.ids["c-mp3"],))
         out = self.pretend("clap", "--prune", "-p")
         assert "stale 1, orphaned 1" in out
+        assert "would prune 1 orphaned vector from " in out
+        assert "would prune 1 stale vector from " in out
 
     def test_clap_tags_pretend_sets_no_tag(self):
         self.clap("title:a-flac")
@@ -203,6 +205,7 @@ class TestClap(ClapPretendHelper):
         self.load_plugins("audiofeatures")
         out = self.pretend("clap", "-p", "--tags")
         assert "would embed 3 of 4 tracks" in out
+        assert "would tag 4 tracks into clap_mood" in out
         assert "clap_mood" not in self.item(self.ids["a-flac"])
 
     def test_clap_playlists_pretend_writes_no_playlist(self):
@@ -218,6 +221,10 @@ class TestClap(ClapPretendHelper):
         }
         out = self.pretend("clap", "-p", "--playlists")
         assert "nothing to embed" in out
+        assert (
+            f"would rewrite 2 saved playlists in {lists}: rain.m3u8, "
+            "strings.m3u8" in out
+        )
 
     def test_clap_map_pretend_computes_no_map(self):
         self.embed_all()

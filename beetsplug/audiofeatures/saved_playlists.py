@@ -13,6 +13,8 @@ import confuse
 from beets import config as beets_config
 from beets.exceptions import UserError
 
+from beets_audiofeatures.runner import count
+
 from .clap_settings import raw
 from .clapquery import like_terms
 from .clapradio import PlaylistRequest, choose_radio, radio_options
@@ -115,6 +117,15 @@ def playlist_folder(view: confuse.ConfigView) -> Path:
             "smartplaylist.playlist_dir): name the folder the playlists go in"
         )
     return Path(value).expanduser()
+
+
+def pretend_saved_playlists(view: confuse.ConfigView) -> str:
+    """What ``--playlists`` would write, in one line, for ``-p``."""
+    names = [f"{name}.m3u8" for name in saved_playlists(view)]
+    return (
+        f"would rewrite {count(len(names), 'saved playlist')} in "
+        f"{playlist_folder(view)}: {', '.join(names)}"
+    )
 
 
 def write_saved_playlists(
