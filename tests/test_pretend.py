@@ -142,6 +142,25 @@ class TestEssentia(PretendHelper):
         assert "lowlevel, classifiers: " in out
 
 
+class TestEssentiaModels(PretendHelper):
+    def test_download_models_pretend_downloads_nothing(self):
+        models = write_models(
+            self.folders / "models", ["mood_happy-discogs-effnet-1"]
+        )
+        (models / "mood_happy-discogs-effnet-1.onnx").unlink()
+        settings = self.config["audiofeatures"]["essentia"]
+        settings["models_dir"] = str(models)
+        settings["models"] = ["mood_happy-discogs-effnet-1"]
+        settings["models_url"] = "http://127.0.0.1:9/"  # nobody answers
+        out = self.pretend("essentia", "--download-models", "-p")
+        assert "would download each missing file below" in out
+        assert (
+            "missing mood_happy-discogs-effnet-1.onnx: "
+            "http://127.0.0.1:9/classification-heads/mood_happy/"
+            "mood_happy-discogs-effnet-1.onnx"
+        ) in out
+
+
 class ClapPretendHelper(PretendHelper, ClapHelper):
     @pytest.fixture(autouse=True)
     def _library(self, _clap: None, _folders: None) -> None:
