@@ -9,9 +9,10 @@ playlist folder) hold the same names, hidden ones included, with the
 same bytes, modes and modification times.
 
 ``clapquery``, ``clapradio``, ``clappath`` and ``clapdupes`` have no
-``--pretend`` (``-p`` is beets' ``--path`` for the playlist commands),
-so they are not here. ``beet import --pretend`` is, because the plugin's
-import listeners run even when beets imports nothing.
+``--pretend`` (``-p`` is beets' ``--path`` for the playlist commands);
+``clapdupes`` is here for its promise to change nothing. ``beet import
+--pretend`` is here because the plugin's import listeners run even when
+beets imports nothing.
 """
 
 from __future__ import annotations
@@ -108,6 +109,19 @@ class TestEssentia(PretendHelper):
         out = self.pretend("essentia", "-p", "-w", "--profile", "rhythm")
         assert "would analyse 2 of 2 tracks" in out
 
+    def test_essentia_force_pretend_keeps_the_current_values(self):
+        self.essentia("--profile", "rhythm", "title:one")
+        analysed = self.item(self.flac.id)["essentia_analyzed"]
+        out = self.pretend("essentia", "-p", "-f", "--profile", "rhythm")
+        assert "would analyse 2 of 2 tracks with profile rhythm" in out
+        assert self.item(self.flac.id)["essentia_analyzed"] == analysed
+
+    def test_essentia_cluster_pretend_starts_no_cluster(self):
+        out = self.pretend(
+            "essentia", "-p", "--cluster", "local:2", "--profile", "rhythm"
+        )
+        assert "would analyse 2 of 2 tracks" in out
+
     def test_essentia_album_pretend_stores_no_album_values(self):
         self.lib.add_album([self.flac, self.mp3])
         out = self.pretend("essentia", "-p", "-a", "--profile", "rhythm")
@@ -188,6 +202,16 @@ class TestClap(ClapPretendHelper):
         assert "embed: synth -  - a-ogg" in out
         assert "a-flac" not in out
 
+    def test_clap_force_pretend_keeps_every_vector(self):
+        self.embed_all()
+        out = self.pretend("clap", "-p", "-f")
+        assert "would embed 4 of 4 tracks" in out
+
+    def test_clap_cluster_pretend_starts_no_cluster(self):
+        self.clap("title:a-flac")
+        out = self.pretend("clap", "-p", "--cluster", "local:2")
+        assert "would embed 3 of 4 tracks" in out
+
     def test_clap_pretend_makes_no_store(self):
         out = self.pretend("clap", "-p")
         assert "would embed 4 of 4 tracks" in out
@@ -250,6 +274,15 @@ class TestClap(ClapPretendHelper):
         out = self.pretend("clap", "--map", "-p")
         assert "would map 4 tracks" in out
         assert load_projection(self.store().folder) is None
+
+
+class TestClapdupes(ClapPretendHelper):
+    def test_clapdupes_changes_nothing(self):
+        # clapdupes has no -p: its help promises it changes nothing. From
+        # a folded index (a reader folds the journal, as clapquery does).
+        self.embed_all()
+        out = self.pretend("clapdupes")
+        assert "a-flac" in out
 
 
 class TestImport(ClapPretendHelper):
