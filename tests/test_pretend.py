@@ -28,6 +28,7 @@ import pytest
 
 from beets_audiofeatures.clap.projection import load_projection
 from beetsplug.audiofeatures.clap_settings import ClapSettings
+from beetsplug.audiofeatures.library_query import item_id
 from tests.essentia_models import write_models
 from tests.helpers import AudioFeaturesHelper, ClapHelper
 
@@ -111,10 +112,10 @@ class TestEssentia(PretendHelper):
 
     def test_essentia_force_pretend_keeps_the_current_values(self):
         self.essentia("--profile", "rhythm", "title:one")
-        analysed = self.item(self.flac.id)["essentia_analyzed"]
+        analysed = self.item(item_id(self.flac))["essentia_analyzed"]
         out = self.pretend("essentia", "-p", "-f", "--profile", "rhythm")
         assert "would analyse 2 of 2 tracks with profile rhythm" in out
-        assert self.item(self.flac.id)["essentia_analyzed"] == analysed
+        assert self.item(item_id(self.flac))["essentia_analyzed"] == analysed
 
     def test_essentia_cluster_pretend_starts_no_cluster(self):
         out = self.pretend(
