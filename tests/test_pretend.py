@@ -117,7 +117,7 @@ class TestEssentia(PretendHelper):
         assert "would analyse 2 of 2 tracks with profile rhythm" in out
         assert self.item(item_id(self.flac))["essentia_analyzed"] == analysed
 
-    def test_essentia_cluster_pretend_starts_no_cluster(self):
+    def test_essentia_cluster_pretend_changes_nothing(self):
         out = self.pretend(
             "essentia", "-p", "--cluster", "local:2", "--profile", "rhythm"
         )
@@ -127,6 +127,14 @@ class TestEssentia(PretendHelper):
         self.lib.add_album([self.flac, self.mp3])
         out = self.pretend("essentia", "-p", "-a", "--profile", "rhythm")
         assert "would analyse 2 of 2 tracks with profile rhythm" in out
+        assert "would store album values of 1 album" in out
+
+    def test_essentia_album_pretend_with_nothing_to_analyse(self):
+        self.lib.add_album([self.flac, self.mp3])
+        self.essentia("--profile", "rhythm")  # the tracks, not the album
+        out = self.pretend("essentia", "-p", "-a", "--profile", "rhythm")
+        assert "nothing to analyse: 2 matching tracks" in out
+        assert "would store album values of 1 album" in out
 
     def test_essentia_dump_pretend_makes_no_dump_folder(self):
         dumps = self.folders / "dumps"
@@ -208,7 +216,7 @@ class TestClap(ClapPretendHelper):
         out = self.pretend("clap", "-p", "-f")
         assert "would embed 4 of 4 tracks" in out
 
-    def test_clap_cluster_pretend_starts_no_cluster(self):
+    def test_clap_cluster_pretend_changes_nothing(self):
         self.clap("title:a-flac")
         out = self.pretend("clap", "-p", "--cluster", "local:2")
         assert "would embed 3 of 4 tracks" in out

@@ -131,13 +131,17 @@ def run_command(
                 f"nothing to analyse: {count(len(ids), 'matching track')}, "
                 f"all current for profile {profile}"
             )
-            return
-        jobs = min(settings.jobs, len(plan))
-        ui.print_(
-            f"would analyse {len(plan)} of {count(len(ids), 'track')} with "
-            f"profile {profile} ({count(jobs, 'worker')}):"
-        )
-        runner.pretend(plan, "analyse")
+        else:
+            jobs = min(settings.jobs, len(plan))
+            ui.print_(
+                f"would analyse {len(plan)} of {count(len(ids), 'track')} "
+                f"with profile {profile} ({count(jobs, 'worker')}):"
+            )
+            runner.pretend(plan, "analyse")
+        if albums:  # stored on every -a run, analysed or not
+            ui.print_(
+                f"would store album values of {count(len(albums), 'album')}"
+            )
         return
 
     # Read only by runs that do work: a bad cluster setting never stops -p.
