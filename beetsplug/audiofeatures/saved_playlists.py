@@ -13,8 +13,6 @@ import confuse
 from beets import config as beets_config
 from beets.exceptions import UserError
 
-from beets_audiofeatures.runner import count
-
 from .clap_settings import raw
 from .clapquery import like_terms
 from .clapradio import PlaylistRequest, choose_radio, radio_options
@@ -122,8 +120,9 @@ def playlist_folder(view: confuse.ConfigView) -> Path:
 def pretend_saved_playlists(view: confuse.ConfigView) -> str:
     """What ``--playlists`` would write, in one line, for ``-p``."""
     names = [f"{name}.m3u8" for name in saved_playlists(view)]
+    plural = "" if len(names) == 1 else "s"
     return (
-        f"would rewrite {count(len(names), 'saved playlist')} in "
+        f"would rewrite {len(names)} saved playlist{plural} in "
         f"{playlist_folder(view)}: {', '.join(names)}"
     )
 
