@@ -20,6 +20,7 @@ from .library_query import each_item, item_id, matching_ids, source_key
 from .runner import Runner, check_failures, nothing_matched
 from .saved_playlists import (
     playlist_folder,
+    pretend_saved_playlists,
     saved_playlists,
     write_saved_playlists,
 )
@@ -76,6 +77,11 @@ def run_clap(
             else f"nothing to embed: {nothing}"
         )
         runner.pretend(plan, "embed")
+        if opts.tags:  # every track with a vector once the embedding ends
+            fields = ", ".join(s.field for s in settings.label_sets)
+            ui.print_(f"would tag {count(len(ids), 'track')} into {fields}")
+        if opts.playlists:
+            ui.print_(pretend_saved_playlists(view))
         return
     # Read only by runs that do work: a bad cluster setting never stops -p.
     executor = cluster_executor(

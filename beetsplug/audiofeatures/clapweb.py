@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import confuse
+from beets import ui
 from beets.exceptions import UserError
 
 from beets_audiofeatures.runner import count
 
 from .clap_map import library_map, map_payload
 from .clap_settings import QUERY, STORE, ClapSettings
-from .clapquery import embedded_index
+from .clapquery import current_rows, embedded_index
 from .web import require_web_extra
 from .web_settings import WebSettings, is_loopback
 
@@ -114,6 +115,10 @@ def run_map(
     )
     if projection is not None:
         log.info("the map of {} is up to date", count(len(projection), "track"))
+        return
+    if opts.pretend:  # the plan is the output: stdout, like clap -p's
+        tracks = count(len(current_rows(lib, index)), "track")
+        ui.print_(f"would map {tracks} (the saved map is missing or stale)")
         return
     library_map(lib, store, index, web.map_sample, log)
 

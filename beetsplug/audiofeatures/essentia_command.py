@@ -39,9 +39,12 @@ if TYPE_CHECKING:
     from beets.library import Album, Library
 
 
-def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
+def manage_models(
+    view: confuse.ConfigView, fetch: bool, pretend: bool = False
+) -> None:
     """``--models`` / ``--download-models``: where the configured models
-    are looked for, which files are missing, and their licence."""
+    are looked for, which files are missing, and their licence; with
+    ``pretend``, ``--download-models`` downloads nothing."""
     files = model_files(view)
     route = resolve_route(read_choice(view["model_route"], ROUTES))
     if not files.names:
@@ -52,7 +55,12 @@ def manage_models(view: confuse.ConfigView, fetch: bool) -> None:
             "effnet-1, genre_discogs400-discogs-effnet-1]"
         )
         return
-    if fetch:
+    if fetch and pretend:
+        ui.print_(
+            "would download each missing file below (and the extractors "
+            "their descriptions name)"
+        )
+    elif fetch:
         # Twice: the heads' descriptions name the extractors they need.
         for _ in range(2):
             for url, path in files.missing(ROUTE_TYPES[route]):
@@ -103,7 +111,7 @@ def run_command(
     cluster: confuse.ConfigView,
 ) -> None:
     if opts.models or opts.download_models:
-        manage_models(plugin_config, fetch=opts.download_models)
+        manage_models(plugin_config, opts.download_models, opts.pretend)
         return
     settings = EssentiaSettings.from_config(plugin_config, opts)
     albums: list[Album] = []
@@ -123,13 +131,17 @@ def run_command(
                 f"nothing to analyse: {count(len(ids), 'matching track')}, "
                 f"all current for profile {profile}"
             )
-            return
-        jobs = min(settings.jobs, len(plan))
-        ui.print_(
-            f"would analyse {len(plan)} of {count(len(ids), 'track')} with "
-            f"profile {profile} ({count(jobs, 'worker')}):"
-        )
-        runner.pretend(plan, "analyse")
+        else:
+            jobs = min(settings.jobs, len(plan))
+            ui.print_(
+                f"would analyse {len(plan)} of {count(len(ids), 'track')} "
+                f"with profile {profile} ({count(jobs, 'worker')}):"
+            )
+            runner.pretend(plan, "analyse")
+        if albums:  # stored on every -a run, analysed or not
+            ui.print_(
+                f"would store album values of {count(len(albums), 'album')}"
+            )
         return
 
     # Read only by runs that do work: a bad cluster setting never stops -p.

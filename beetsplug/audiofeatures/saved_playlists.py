@@ -117,6 +117,16 @@ def playlist_folder(view: confuse.ConfigView) -> Path:
     return Path(value).expanduser()
 
 
+def pretend_saved_playlists(view: confuse.ConfigView) -> str:
+    """What ``--playlists`` would write, in one line, for ``-p``."""
+    names = [f"{name}.m3u8" for name in saved_playlists(view)]
+    plural = "" if len(names) == 1 else "s"
+    return (
+        f"would rewrite {len(names)} saved playlist{plural} in "
+        f"{playlist_folder(view)}: {', '.join(names)}"
+    )
+
+
 def write_saved_playlists(
     view: confuse.ConfigView, log: Any, lib: Library
 ) -> None:
