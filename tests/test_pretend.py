@@ -295,12 +295,6 @@ class TestClapdupes(ClapPretendHelper):
 
 
 class TestImport(ClapPretendHelper):
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the plugin's 'import' listener (_rewrite_saved_playlists "
-        "in beetsplug/audiofeatures/__init__.py) rewrites the saved "
-        "playlists after beet import --pretend, which beets sends too",
-    )
     def test_import_pretend_writes_no_playlist_and_analyses_nothing(self):
         self.embed_all()
         lists = self.folders / "lists"

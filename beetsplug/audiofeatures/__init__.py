@@ -216,6 +216,10 @@ class AudioFeaturesPlugin(BeetsPlugin):
         try:
             if not self._auto("clap") or not view["playlists"].get():
                 return
+            # beets sends ``import`` after ``beet import --pretend`` too,
+            # which must change nothing.
+            if beets_config["import"]["pretend"].get(bool):
+                return
             with subcommands.fatal_errors():
                 saved_playlists.write_saved_playlists(view, self._log, lib)
         except UserError as exc:
