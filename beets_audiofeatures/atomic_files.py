@@ -54,15 +54,6 @@ def sync_folder(folder: str | Path) -> None:
             os.close(fd)
 
 
-def sync_file(path: str | Path) -> None:
-    """Bring a file another library wrote (and closed) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """A temporary file beside ``path`` to write; when the block ends it

@@ -35,8 +35,6 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic_files import sync_file
-
 #: Smallest index that gets an 8-bit copy.
 MIN_ROWS = 20_000
 #: Most shards (threads) one query scans at once.
@@ -240,8 +238,12 @@ def build(
             stop = min(high, start + step)
             index.add(encode(matrix[start:stop]))
         path = folder / engine_name(generation, shard, kind)
-        faiss.write_index(index, str(path))
-        sync_file(path)  # on disk before index.json names it
+        with open(path, "wb") as out:
+            # Through Python's file: a full disk is an OSError with its
+            # errno (faiss's own writer says it in a RuntimeError's text).
+            faiss.write_index(index, faiss.PyCallbackIOWriter(out.write))
+            out.flush()
+            os.fsync(out.fileno())  # on disk before index.json names it
     return kind, count
 
 

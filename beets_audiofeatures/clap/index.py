@@ -419,7 +419,9 @@ def append_index(
 
 def _write_rows(target: Any, values: np.ndarray) -> None:
     target.flush()
-    np.ascontiguousarray(values).tofile(target)  # no copy of the rows
+    # No copy of the rows; a full disk is an OSError with its errno
+    # (ndarray.tofile says "8704 requested and 0 written").
+    target.write(np.ascontiguousarray(values).data)
     target.flush()
     os.fsync(target.fileno())
 
