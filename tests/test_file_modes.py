@@ -60,17 +60,21 @@ class TestClapFiles(ClapHelper):
     @pytest.mark.parametrize("umask", [0o022, 0o077], indirect=True)
     def test_the_cache_and_an_m3u_get_the_users_mode(self, tmp_path, umask):
         self.add_track(self.audio.a120_flac, title="a")
-        self.clap("--dump", str(tmp_path / "dump"))
+        settings = self.config["audiofeatures"]["clap"]
+        settings["playlist_dir"] = str(tmp_path / "lists")
+        settings["playlists"] = {"rainy": {"prompt": "rain"}}
+        self.clap("--dump", str(tmp_path / "dump"), "--playlists")
         playlist = tmp_path / "found.m3u"
         self.query("rain", "--m3u", str(playlist))
         written = {
             **modes(self.cache),
             **modes(tmp_path / "dump"),
+            **modes(tmp_path / "lists"),
             "found.m3u": mode(playlist),
         }
         kinds = {Path(name).suffix or Path(name).name for name in written}
-        # the store's description, vectors, index and journal are there
-        assert {".json", ".npy", ".f32", ".m3u", "journal"} <= kinds
+        # the store's description, vectors, index, journal and playlists
+        assert {".json", ".npy", ".f32", ".m3u", ".m3u8", "journal"} <= kinds
         assert written == dict.fromkeys(written, 0o666 & ~umask)
 
     @pytest.mark.parametrize("umask", [0o077], indirect=True)

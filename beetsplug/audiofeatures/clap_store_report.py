@@ -12,7 +12,7 @@ from beets import ui
 
 from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.search import measured_recall
-from beets_audiofeatures.clap.store import EmbeddingStore, stores
+from beets_audiofeatures.clap.store import EmbeddingStore, is_store, stores
 from beets_audiofeatures.errors import CacheFolderError
 from beets_audiofeatures.runner import count
 
@@ -145,7 +145,7 @@ def prune_store(
             lines.append(
                 f"  pruned {count(removed, f'{what} vector')} from {store.tag}"
             )
-    if not len(store.disk_ids()):
+    if not len(store.disk_ids()) and is_store(store.folder):
         shutil.rmtree(store.folder)
         lines.append(f"  removed the empty store {store.tag}")
     elif orphaned or stale:

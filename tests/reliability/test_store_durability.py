@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -100,7 +99,9 @@ def clustered(rows: int = ROWS, dim: int = DIM) -> np.ndarray:
     return np.stack([unit(row) for row in matrix]).astype(np.float32)
 
 
-def filled_store(root: Path, rows: int = ROWS, dim: int = DIM) -> EmbeddingStore:
+def filled_store(
+    root: Path, rows: int = ROWS, dim: int = DIM
+) -> EmbeddingStore:
     store = EmbeddingStore(root, "tiny-0123456789").open({"model": "tiny"})
     for item_id, row in enumerate(clustered(rows, dim)):
         store.put(item_id, row, "k")
@@ -244,7 +245,7 @@ class TestReadOnlyCache(ClapHelper):
         self.store().discard([1])  # journalled, not folded yet
         with read_only(self.cache):
             found = self.query("synth", "-f", "$title")
-        assert found.split() and "a-flac" not in found.split()
+        assert sorted(found.split()) == ["a-mp3", "a-ogg", "c-mp3"]
         assert self.query("synth", "-f", "$title") == found  # writable
 
     def test_pruning_a_read_only_cache_is_one_line(self):
@@ -275,7 +276,7 @@ class TestPrune(ClapHelper):
         identity = {"model": "earlier", "pipeline": {"version": 1}}
         self.earlier = EmbeddingStore(self.cache, model_tag(identity))
         self.earlier.open(identity).put(1, vector, "k")
-        (self.earlier.folder / MARK).unlink()
+        (self.earlier.folder / MARK).unlink(missing_ok=True)
         self.tfjs = self.cache / "tfjs-model"
         self.tfjs.mkdir()
         (self.tfjs / "model.json").write_text('{"format": "layers-model"}')
@@ -293,7 +294,9 @@ class TestPrune(ClapHelper):
         said = self.io.getoutput()
         assert "would prune 1 orphaned vector from " in said
         assert "would remove the empty store other-0123456789" in said
-        assert f"would remove the store {self.earlier.tag} of an earlier" in said
+        assert (
+            f"would remove the store {self.earlier.tag} of an earlier" in said
+        )
         assert "tfjs-model" not in said
         after = snapshot(self.database, self.cache, self.lists)
         assert after == before
