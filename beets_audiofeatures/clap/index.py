@@ -393,10 +393,12 @@ def append_index(
             dead=meta["dead"] + len(masked),
             journal_offset=journal_offset,
         )
-        digests = dict(meta.get("digests") or {})
-        for name, end in ends.items():
-            digests[name] = _digest(folder / name, end)
-        meta["digests"] = digests
+        # Every file's digest anew (an index written before digests
+        # gets them now; the base was checked when it was loaded).
+        meta["digests"] = {
+            path.name: _digest(path, ends.get(path.name, path.stat().st_size))
+            for path in _generation_files(folder, generation)
+        }
         atomic_write_text(folder / "index.json", json.dumps(meta))
     except BaseException:
         # Rows past the recorded ends are never read: give their space

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from beets_audiofeatures.clap import engine
+from beets_audiofeatures.clap import store as store_module
 from beets_audiofeatures.clap.identity import model_tag
 from beets_audiofeatures.clap.search import rank
 from beets_audiofeatures.clap.store import MARK, EmbeddingStore
@@ -155,6 +156,28 @@ def test_a_damaged_index_file_is_rebuilt_with_one_warning_and_right_results(
     (warning,) = [r.getMessage() for r in caplog.records]
     assert path.name in warning
     assert f"rebuilt it from the {ROWS} vector files" in warning
+
+
+def test_rows_appended_since_the_base_are_checked_too(
+    tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(store_module, "MERGE_MIN_ROWS", 1)  # append, not merge
+    store = filled_store(tmp_path)
+    store.index()
+    later = clustered(ROWS + 5)[ROWS:]
+    for offset, row in enumerate(later):
+        store.put(ROWS + offset, row, "k")
+    appended = store.index()
+    assert appended.appended == 5
+    before = top(store, later)
+    (matrix,) = store.folder.glob("index-*.f32")
+    with open(matrix, "r+b") as data:  # the appended rows zero-filled
+        data.seek(-5 * DIM * 4, os.SEEK_END)
+        data.write(bytes(5 * DIM * 4))
+    with caplog.at_level(logging.WARNING):
+        assert top(store, later) == before
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert matrix.name in warning
 
 
 def test_every_file_of_the_index_is_on_disk_before_index_json_names_it(
