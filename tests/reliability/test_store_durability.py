@@ -271,6 +271,17 @@ class TestReadOnlyCache(ClapHelper):
         assert sorted(found.split()) == ["a-mp3", "a-ogg", "c-mp3"]
         assert self.query("synth", "-f", "$title") == found  # writable
 
+    def test_stats_on_a_read_only_cache_count_its_journal(self):
+        self.library()
+        self.clap()
+        self.store().discard([1])  # journalled, not folded yet
+        self.io.getoutput()
+        with read_only(self.cache):
+            self.clap("--stats")
+        said = self.io.getoutput()
+        assert "embedded 3, missing 1, stale 0, orphaned 0" in said
+        assert "index: 3 vectors" in said
+
     def test_pruning_a_read_only_cache_is_one_line(self):
         self.library()
         self.clap()
