@@ -8,6 +8,8 @@
   with one line, :meth:`SetupError.line`, which names the settings
   section at fault; the beets side turns it into beets' ``UserError`` in
   one place; no traceback.
+  ``CacheFolderError`` is one: the CLAP cache folder is full or
+  cannot be written.
 - ``StoreError``: the vector store found itself damaged and repairs
   itself; it does not leave the store.
 
@@ -15,6 +17,8 @@ Every one is an ``AudioFeaturesError``. No beets here.
 """
 
 from __future__ import annotations
+
+import errno
 
 
 class AudioFeaturesError(Exception):
@@ -39,3 +43,32 @@ class SetupError(AudioFeaturesError):
 
 class StoreError(AudioFeaturesError):
     """The store is damaged; it rebuilds what it can."""
+
+
+class CacheFolderError(SetupError):
+    """The CLAP cache folder cannot be written: the disk is full, or the
+    folder is read-only where a command must write."""
+
+    section = "clap"
+
+    @classmethod
+    def of(cls, folder: object, exc: OSError) -> CacheFolderError:
+        """The one line for ``exc``, raised writing in ``folder``."""
+        reason = exc.strerror or str(exc)
+        if exc.errno in FULL:
+            return cls(
+                f"the cache folder {folder} is full ({reason}): free some "
+                "space there, or set audiofeatures.clap.cache_dir to a "
+                "folder on a disk with room"
+            )
+        return cls(
+            f"cannot write in the cache folder {folder} ({reason}): make it "
+            "writable, or set audiofeatures.clap.cache_dir to a folder you "
+            "can write"
+        )
+
+
+#: Errors of a write that say the disk is full (or the user's quota).
+FULL = (errno.ENOSPC, errno.EDQUOT)
+#: Errors of a write that say the folder cannot be written at all.
+READ_ONLY = (errno.EPERM, errno.EACCES, errno.EROFS)

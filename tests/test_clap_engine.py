@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from beets_audiofeatures.clap import engine
 from beets_audiofeatures.clap.index import (
     KEY_DTYPE,
+    DamagedIndexError,
     Index,
     load_index,
     write_index,
@@ -80,14 +82,24 @@ def test_the_scan_gives_the_results_of_exact_search(indexed):
             same(rank(index, prompts, **kwargs), rank(exact, prompts, **kwargs))
 
 
-def test_a_reader_finds_the_copy_of_its_generation_only(indexed, monkeypatch):
-    folder, index = indexed
+def test_a_reader_never_searches_another_index_s_copy(
+    indexed, tmp_path, monkeypatch
+):
+    source, index = indexed
+    folder = tmp_path / "copied"
+    shutil.copytree(source, folder)
     saved = load_index(folder)
     assert saved is not None
     assert saved[0].engine is not None
+    # without faiss there is no copy, and search is exact
+    monkeypatch.setattr(engine, "_faiss", lambda: None)
+    plain = load_index(folder)
+    assert plain is not None
+    assert plain[0].engine is None
+    monkeypatch.undo()
+    # another index's copy under this generation's name is damage
     (copy,) = folder.glob("index-*.sq8")
-    # another index's copy under this generation's name is not used
-    other = folder / "other"
+    other = tmp_path / "other"
     other.mkdir()
     rows = engine.MIN_ROWS
     small = write_index(
@@ -97,14 +109,8 @@ def test_a_reader_finds_the_copy_of_its_generation_only(indexed, monkeypatch):
     assert small.engine is not None
     (foreign,) = other.glob("index-*.sq8")
     foreign.replace(copy)
-    reread = load_index(folder)
-    assert reread is not None
-    assert reread[0].engine is None  # exact search instead
-    # without faiss there is no copy either, and search is exact
-    monkeypatch.setattr(engine, "_faiss", lambda: None)
-    plain = load_index(folder)
-    assert plain is not None
-    assert plain[0].engine is None
+    with pytest.raises(DamagedIndexError, match=r"\.sq8"):
+        load_index(folder)
 
 
 def test_a_small_index_gets_no_copy(tmp_path):

@@ -219,9 +219,10 @@ def build(
             faiss.METRIC_INNER_PRODUCT,
         )
         low_values, scale = _ranges(matrix, step)
-        generation_file(folder, generation, "scale").write_bytes(
-            scale.tobytes()
-        )
+        with open(generation_file(folder, generation, "scale"), "wb") as out:
+            out.write(scale.tobytes())
+            out.flush()
+            os.fsync(out.fileno())
 
         def encode(part: np.ndarray) -> np.ndarray:
             values = np.asarray(part, np.float32)
@@ -236,9 +237,13 @@ def build(
         for start in range(low, high, step):
             stop = min(high, start + step)
             index.add(encode(matrix[start:stop]))
-        faiss.write_index(
-            index, str(folder / engine_name(generation, shard, kind))
-        )
+        path = folder / engine_name(generation, shard, kind)
+        with open(path, "wb") as out:
+            # Through Python's file: a full disk is an OSError with its
+            # errno (faiss's own writer says it in a RuntimeError's text).
+            faiss.write_index(index, faiss.PyCallbackIOWriter(out.write))
+            out.flush()
+            os.fsync(out.fileno())  # on disk before index.json names it
     return kind, count
 
 
@@ -273,7 +278,9 @@ def load(
     nprobe: int,
 ) -> Scan | None:
     """The copy of this generation, memory-mapped; None when there is
-    none or it does not fit the index."""
+    none (or no faiss to read it). ``ValueError`` saying why when the
+    copy ``index.json`` names is missing, unreadable or does not fit the
+    index: searching it would return wrong tracks."""
     faiss = _faiss()
     if faiss is None or not generation or shards < 1 or not kind:
         return None
@@ -286,21 +293,23 @@ def load(
         path = folder / engine_name(generation, shard, kind)
         try:
             parts.append(faiss.read_index(str(path), flag))
-        except RuntimeError:  # missing, cut short: exact search works
-            return None
+        except RuntimeError as exc:  # missing, cut short, garbled
+            raise ValueError(f"{path.name} cannot be read") from exc
     scale = None
     if kind == "exact":
+        path = generation_file(folder, generation, "scale")
         try:
-            scale = np.fromfile(
-                generation_file(folder, generation, "scale"), np.float32
-            )
-        except OSError:
-            return None
-        if len(scale) != width:
-            return None
+            scale = np.fromfile(path, np.float32)
+        except OSError as exc:
+            raise ValueError(f"{path.name} cannot be read") from exc
+        if len(scale) != width or not (np.isfinite(scale) & (scale > 0)).all():
+            raise ValueError(f"{path.name} does not fit the index")
     scan = Scan(parts, kind, nprobe, scale)
     if scan.ntotal != rows or scan.d != width:
-        return None
+        raise ValueError(
+            f"the scan copy holds {scan.ntotal} rows of {scan.d} values, "
+            f"the index {rows} of {width}"
+        )
     return scan
 
 

@@ -13,6 +13,13 @@ scan engine's copy) and rows appended since, in the same files::
     index-<gen>.scale     and the range of its codes
     journal               "+12345 <key>" / "-12345": changes since
 
+Every file is on disk (the file and its folder synced) before
+``index.json`` names it, and ``index.json`` records a digest of each
+(``DIGEST_BLOCKS`` blocks spread over it, and its length): a file found
+zero-filled, garbled or cut short makes the index damaged, so the store
+rebuilds it from the vector files with one warning rather than search a
+wrong copy. A write that fails removes the generation it was writing.
+
 Appending writes past the ends the current ``index.json`` records and
 then replaces ``index.json``; rows past its counts (a writer that died)
 are cut off by the next writer and never read. A merge writes a new
@@ -26,6 +33,8 @@ No beets here.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -36,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic_files import atomic_write_text
+from ..atomic_files import atomic_write_text, sync_folder
 from ..errors import StoreError
 from . import engine
 
@@ -52,6 +61,13 @@ PARTS = {
     "keys": KEY_DTYPE,
     "dead": np.int64,
 }
+
+#: Blocks of a file read for its digest, spread evenly over it: any large
+#: part zero-filled or garbled changes the digest, for a few reads
+#: whatever the file's size (a checksum of every byte of a million rows'
+#: 2 GB would add most of a second to every load).
+DIGEST_BLOCKS = 16
+DIGEST_BLOCK = 4096
 
 
 class DamagedIndexError(StoreError):
@@ -223,6 +239,9 @@ def load_index(
         "keys": (rows,),
         "dead": (dead,),
     }
+    digests = meta.get("digests")
+    if digests is not None:  # an index written before digests has none
+        _check_digests(folder, digests)
     arrays: dict[str, np.ndarray] = {}
     for part, dtype in PARTS.items():
         path = engine.generation_file(folder, generation, part)
@@ -238,7 +257,12 @@ def load_index(
         live = np.ones(rows, bool)
         live[dead_rows] = False
     nprobe = (options or engine.ScanOptions()).nprobe
-    scan = engine.load(folder, generation, kind, shards, (base, width), nprobe)
+    try:
+        scan = engine.load(
+            folder, generation, kind, shards, (base, width), nprobe
+        )
+    except ValueError as exc:
+        raise DamagedIndexError(str(exc)) from exc
     index = Index(ids, arrays["f32"], arrays["keys"], live, base, scan)
     return index, offset
 
@@ -291,27 +315,38 @@ def write_index(
         "keys": np.asarray(keys).astype(KEY_DTYPE),
         "dead": np.empty(0, np.int64),
     }
-    for part, values in parts.items():
-        with open(
-            engine.generation_file(folder, generation, part), "wb"
-        ) as target:
-            _write_rows(target, values)
-    kind, shards = engine.build(folder, generation, matrix, options)
-    meta = {
-        "format": FORMAT,
-        "generation": generation,
-        "rows": len(ids),
-        "base": len(ids),
-        "dead": 0,
-        "dim": dim(matrix),
-        "journal_offset": 0,
-        "scan": kind,
-        "scan_shards": shards,
-    }
-    # The generation exists only once index.json names it; the journal
-    # is only emptied after the index holding it is safe.
-    atomic_write_text(folder / "index.json", json.dumps(meta))
+    try:
+        for part, values in parts.items():
+            with open(
+                engine.generation_file(folder, generation, part), "wb"
+            ) as target:
+                _write_rows(target, values)
+        kind, shards = engine.build(folder, generation, matrix, options)
+        meta = {
+            "format": FORMAT,
+            "generation": generation,
+            "rows": len(ids),
+            "base": len(ids),
+            "dead": 0,
+            "dim": dim(matrix),
+            "journal_offset": 0,
+            "scan": kind,
+            "scan_shards": shards,
+            "digests": {
+                path.name: _digest(path, path.stat().st_size)
+                for path in _generation_files(folder, generation)
+            },
+        }
+        # The generation exists only once index.json names it, and
+        # index.json names it only once its files are on disk.
+        sync_folder(folder)
+        atomic_write_text(folder / "index.json", json.dumps(meta))
+    except BaseException:
+        if _named_generation(folder) != generation:
+            _remove_generation(folder, generation)
+        raise
     remove_others(folder, generation)
+    # The journal is only emptied after the index holding it is safe.
     with open(folder / "journal", "wb"):
         pass
     saved = load_index(folder, options)
@@ -341,22 +376,43 @@ def append_index(
         "keys": (meta["rows"], np.asarray(keys).astype(KEY_DTYPE)),
         "dead": (meta["dead"], np.asarray(masked, np.int64)),
     }
-    for part, (recorded, values) in parts.items():
-        width = np.dtype(PARTS[part]).itemsize * (  # type: ignore[call-overload]
-            meta["dim"] if part == "f32" else 1
+    ends: dict[str, int] = {}
+    try:
+        for part, (recorded, values) in parts.items():
+            path = engine.generation_file(folder, generation, part)
+            width = np.dtype(PARTS[part]).itemsize * (  # type: ignore[call-overload]
+                meta["dim"] if part == "f32" else 1
+            )
+            with open(path, "r+b") as target:
+                target.truncate(recorded * width)
+                target.seek(0, os.SEEK_END)
+                _write_rows(target, values)
+                ends[path.name] = target.tell()
+        meta.update(
+            rows=meta["rows"] + len(ids),
+            dead=meta["dead"] + len(masked),
+            journal_offset=journal_offset,
         )
-        with open(
-            engine.generation_file(folder, generation, part), "r+b"
-        ) as target:
-            target.truncate(recorded * width)
-            target.seek(0, os.SEEK_END)
-            _write_rows(target, values)
-    meta.update(
-        rows=meta["rows"] + len(ids),
-        dead=meta["dead"] + len(masked),
-        journal_offset=journal_offset,
-    )
-    atomic_write_text(folder / "index.json", json.dumps(meta))
+        # Every file's digest anew (an index written before digests
+        # gets them now; the base was checked when it was loaded).
+        meta["digests"] = {
+            path.name: _digest(path, ends.get(path.name, path.stat().st_size))
+            for path in _generation_files(folder, generation)
+        }
+        atomic_write_text(folder / "index.json", json.dumps(meta))
+    except BaseException:
+        # Rows past the recorded ends are never read: give their space
+        # back now (a full disk is the likeliest cause).
+        for part, (recorded, _values) in parts.items():
+            width = np.dtype(PARTS[part]).itemsize * (  # type: ignore[call-overload]
+                meta["dim"] if part == "f32" else 1
+            )
+            with contextlib.suppress(OSError):
+                os.truncate(
+                    engine.generation_file(folder, generation, part),
+                    recorded * width,
+                )
+        raise
     remove_others(folder, generation)  # a merge that died left these
     saved = load_index(folder, options)
     assert saved is not None
@@ -365,9 +421,77 @@ def append_index(
 
 def _write_rows(target: Any, values: np.ndarray) -> None:
     target.flush()
-    np.ascontiguousarray(values).tofile(target)  # no copy of the rows
+    # No copy of the rows; a full disk is an OSError with its errno
+    # (ndarray.tofile says "8704 requested and 0 written").
+    target.write(np.ascontiguousarray(values).data)
     target.flush()
     os.fsync(target.fileno())
+
+
+def _generation_files(folder: Path, generation: str) -> list[Path]:
+    return sorted(folder.glob(f"index-{generation}[.-]*"))
+
+
+def _remove_generation(folder: Path, generation: str) -> None:
+    """Delete what a failed write of ``generation`` left."""
+    for path in _generation_files(folder, generation):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _named_generation(folder: Path) -> str | None:
+    """The generation ``index.json`` names now, None if unreadable."""
+    try:
+        return str(
+            json.loads((folder / "index.json").read_text())["generation"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _digest(path: Path, length: int) -> list[Any]:
+    """``[length, digest]`` of the first ``length`` bytes of a file: a
+    blake2b of ``DIGEST_BLOCKS`` blocks spread over them (of all of them
+    when they are few)."""
+    digest = hashlib.blake2b(length.to_bytes(8, "little"), digest_size=8)
+    span = DIGEST_BLOCKS * DIGEST_BLOCK
+    if length <= span:
+        blocks = [(0, length)]
+    else:
+        last = length - DIGEST_BLOCK
+        blocks = [
+            (last * i // (DIGEST_BLOCKS - 1), DIGEST_BLOCK)
+            for i in range(DIGEST_BLOCKS)
+        ]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for start, size in blocks:
+            block = os.pread(fd, size, start)
+            if len(block) != size:
+                raise ValueError(f"{path.name} is shorter than recorded")
+            digest.update(block)
+    finally:
+        os.close(fd)
+    return [length, digest.hexdigest()]
+
+
+def _check_digests(folder: Path, digests: Any) -> None:
+    """``DamagedIndexError`` unless every file ``index.json`` records a
+    digest of is there and still of that digest."""
+    if not isinstance(digests, dict):
+        raise DamagedIndexError("index.json holds no digests")
+    for name, recorded in digests.items():
+        if not isinstance(recorded, list) or len(recorded) != 2:
+            raise DamagedIndexError("index.json holds no digests")
+        found = _read_part(
+            folder / str(name),
+            lambda p: _digest(p, int(recorded[0])),  # noqa: B023
+        )
+        if found != recorded:
+            raise DamagedIndexError(
+                f"{name} is not what index.json records (zero-filled or "
+                "garbled)"
+            )
 
 
 def remove_others(folder: Path, generation: str) -> None:

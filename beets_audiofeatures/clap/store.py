@@ -4,6 +4,7 @@ Layout, one folder per model + audio pipeline (its *tag*), so vectors of
 different models never mix::
 
     <root>/<tag>/model.json           what made these vectors
+    <root>/<tag>/.beets-audiofeatures the plugin's mark: its own folder
     <root>/<tag>/vectors/0012/12345.<key>.npy  item 12345, a unit vector
     <root>/<tag>/journal              "+12345 <key>" / "-12345", per change
     <root>/<tag>/index.json           the index's generation (``index``)
@@ -30,6 +31,16 @@ is rebuilt from the vector files with one warning, and a vector file
 that cannot be read, or whose size differs from the store's, is removed
 so the next ``beet clap`` embeds that track again.
 
+Only folders holding the plugin's mark (or, made before the mark, a
+``model.json`` whose digest is the folder's own name) count as stores:
+``stores`` lists nothing else, so ``--prune`` never removes a folder of
+another program.
+
+A cache that cannot be written (read-only) is still searched: the
+journal is folded into the saved index in memory, with no lock taken
+(``index(write=False)``, which ``--pretend`` uses too). A full disk is
+one line (``CacheFolderError``).
+
 Nothing here imports beets: items are known by their integer ids and
 keys, which also means no path from the library ever becomes a path in
 the cache.
@@ -51,7 +62,9 @@ import numpy as np
 from filelock import FileLock
 
 from ..atomic_files import atomic_save, atomic_write_text
+from ..errors import READ_ONLY, CacheFolderError
 from .engine import ScanOptions
+from .identity import model_tag
 from .index import (
     KEY_DTYPE,
     DamagedIndexError,
@@ -73,6 +86,9 @@ MERGE_MIN_ROWS = 20_000
 MERGE_SHARE = 0.05
 #: Rows gathered at a time by a merge.
 MERGE_CHUNK = 100_000
+#: The file that marks a folder as a store the plugin made.
+MARK = ".beets-audiofeatures"
+MARK_TEXT = "a CLAP vector store of beets-audiofeatures\n"
 
 
 def _warn(message: str) -> None:
@@ -103,8 +119,11 @@ class EmbeddingStore:
     # -- per-track vectors ----------------------------------------------
 
     def open(self, identity: dict[str, Any]) -> EmbeddingStore:
-        """Create the folders and record what makes these vectors."""
+        """Create the folders, mark them as the plugin's and record what
+        makes these vectors."""
         (self.folder / "vectors").mkdir(parents=True, exist_ok=True)
+        if not is_marked(self.folder):
+            atomic_write_text(self.folder / MARK, MARK_TEXT)
         description = self.folder / "model.json"
         if not description.exists():
             atomic_write_text(
@@ -181,10 +200,11 @@ class EmbeddingStore:
                 dated.append((path.stat().st_mtime, key))
         return max(dated)[1] if dated else None
 
-    def disk_keys(self) -> dict[int, str]:
+    def disk_keys(self, tidy: bool = True) -> dict[int, str]:
         """Every item with a vector file, and its key. An item left with
         two files (a crash between writing the new one and removing the
-        old) keeps the newer."""
+        old) keeps the newer (the older is removed, unless ``tidy`` is
+        False)."""
         found: dict[int, tuple[float, str]] = {}
         vectors = self.folder / "vectors"
         if not vectors.is_dir():
@@ -200,9 +220,10 @@ class EmbeddingStore:
                     when = entry.stat().st_mtime
                     if item_id in found:
                         older, other = sorted([found[item_id], (when, key)])
-                        self.vector_path(item_id, older[1]).unlink(
-                            missing_ok=True
-                        )
+                        if tidy:
+                            self.vector_path(item_id, older[1]).unlink(
+                                missing_ok=True
+                            )
                         found[item_id] = other
                     else:
                         found[item_id] = (when, key)
@@ -226,31 +247,77 @@ class EmbeddingStore:
 
     # -- the index ------------------------------------------------------
 
-    def index(self) -> Index:
+    def index(self, write: bool = True) -> Index:
         """The up-to-date index: the journal folded into the saved one,
         or a full rebuild (with a warning) when the saved one is
         damaged. A saved index with nothing to fold is read without the
-        lock, so readers never wait for a writer's merge."""
+        lock, so readers never wait for a writer's merge. Without
+        ``write``, or when the cache is read-only, the folding is done
+        in memory and nothing is written or locked."""
+        if not write:
+            return self._index_in_memory()
         try:
             saved = load_index(self.folder, self.scan)
             if saved is not None and self._is_current(*saved):
                 return saved[0]
         except DamagedIndexError:
             pass  # perhaps a writer's merge in between: look again, locked
-        with self._lock:
-            try:
-                return self._current_index()
-            except DamagedIndexError as exc:
-                index = self._write(*self._scan())
-                _warn(
-                    f"the CLAP index in {self.folder} was damaged ({exc}); "
-                    f"rebuilt it from the {len(index)} vector files"
-                )
-                return index
+        try:
+            with self._lock:
+                try:
+                    return self._current_index()
+                except DamagedIndexError as exc:
+                    index = self._write(*self._scan())
+                    _warn(
+                        f"the CLAP index in {self.folder} was damaged "
+                        f"({exc}); rebuilt it from the {len(index)} vector "
+                        "files"
+                    )
+                    return index
+        except OSError as exc:
+            if exc.errno in READ_ONLY:
+                return self._index_in_memory()
+            if exc.errno is None:
+                raise
+            raise CacheFolderError.of(self.folder, exc) from exc
 
     def rebuild(self) -> Index:
-        with self._lock:
-            return self._write(*self._scan())
+        try:
+            with self._lock:
+                return self._write(*self._scan())
+        except OSError as exc:
+            raise CacheFolderError.of(self.folder, exc) from exc
+
+    def _index_in_memory(self) -> Index:
+        """The index as the next writer would fold it, built in memory:
+        nothing is written, removed or locked."""
+        try:
+            saved = load_index(self.folder, self.scan)
+            if saved is None:
+                return Index(*self._scan(tidy=False))
+            index, offset = saved
+            size = self._journal_size()
+            if offset > size:
+                raise DamagedIndexError(
+                    "its journal is shorter than it records"
+                )
+            if offset == size:
+                return index
+            added, removed = read_journal(self.folder, offset)
+            new = self._added_vectors(added)
+            _check_dimension(index, new)
+            masked = index.positions(
+                np.fromiter(set(added) | removed, np.int64)
+            )
+            return _appended(index, new, masked)
+        except DamagedIndexError as exc:
+            index = Index(*self._scan(tidy=False))
+            _warn(
+                f"the CLAP index in {self.folder} is damaged ({exc}) and "
+                f"cannot be rebuilt now: searched its {len(index)} vector "
+                "files instead"
+            )
+            return index
 
     def _write(
         self, ids: np.ndarray, matrix: np.ndarray, keys: np.ndarray
@@ -283,11 +350,7 @@ class EmbeddingStore:
             return index
         added, removed = read_journal(self.folder, offset)
         new = self._added_vectors(added)
-        if len(new[0]) and len(index) and new[1].shape[1] != dim(index.matrix):
-            raise DamagedIndexError(
-                f"new vectors have {new[1].shape[1]} values, the index "
-                f"{dim(index.matrix)}"
-            )
+        _check_dimension(index, new)
         masked = index.positions(np.fromiter(set(added) | removed, np.int64))
         if should_merge(
             index, len(new[0]), len(masked)
@@ -295,14 +358,16 @@ class EmbeddingStore:
             return self._write(*_merged(index, masked, new))
         return append_index(self.folder, new, masked, size, self.scan)
 
-    def _scan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _scan(
+        self, tidy: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every vector file read into a new index. Files that cannot be
         read, or whose size is not the store's (the most common one), are
-        removed: their tracks count as not embedded and are embedded
-        again by the next run."""
+        removed (left alone, unless ``tidy``): their tracks count as not
+        embedded and are embedded again by the next run."""
         found: dict[int, np.ndarray] = {}
         bad = []
-        keys = self.disk_keys()
+        keys = self.disk_keys(tidy)
         for item_id, key in keys.items():
             vector = self.get(item_id, key)
             if _is_vector(vector):
@@ -314,7 +379,7 @@ class EmbeddingStore:
             size = sizes.most_common(1)[0][0]
             bad += [i for i, vector in found.items() if len(vector) != size]
             found = {i: v for i, v in found.items() if len(v) == size}
-        if bad:
+        if bad and tidy:
             for item_id in bad:
                 self.vector_path(item_id, keys[item_id]).unlink(missing_ok=True)
             _warn(
@@ -364,7 +429,12 @@ class EmbeddingStore:
             return None
 
     def put_logit_scale(self, value: float) -> None:
-        atomic_write_text(self.folder / "logit_scale.json", json.dumps(value))
+        """Remember the model's logit scale, if the cache can be written
+        (a read-only or full one works without)."""
+        with contextlib.suppress(OSError):
+            atomic_write_text(
+                self.folder / "logit_scale.json", json.dumps(value)
+            )
 
     def prompt_path(self, text: str, tokenizer: str = "") -> Path:
         """Where a prompt's vector is cached: by its text and what made
@@ -379,9 +449,13 @@ class EmbeddingStore:
     def put_prompt(
         self, text: str, vector: np.ndarray, tokenizer: str = ""
     ) -> None:
-        atomic_save(
-            self.prompt_path(text, tokenizer), np.asarray(vector, np.float32)
-        )
+        """Cache a prompt's vector, if the cache can be written (a
+        read-only or full one computes it again next time)."""
+        with contextlib.suppress(OSError):
+            atomic_save(
+                self.prompt_path(text, tokenizer),
+                np.asarray(vector, np.float32),
+            )
 
 
 def should_merge(index: Index, added: int, masked: int) -> bool:
@@ -431,13 +505,72 @@ def _merged(
 
 
 def stores(root: Path) -> Iterator[EmbeddingStore]:
-    """Every model's store under a cache directory."""
+    """Every model's store under a cache directory: the folders the
+    plugin made, and no other."""
     if Path(root).is_dir():
         for entry in sorted(os.scandir(root), key=lambda e: e.name):
-            if entry.is_dir() and os.path.exists(
-                os.path.join(entry.path, "model.json")
+            if entry.is_dir(follow_symlinks=False) and is_store(
+                Path(entry.path)
             ):
                 yield EmbeddingStore(Path(root), entry.name)
+
+
+def is_marked(folder: Path) -> bool:
+    """Whether the folder holds the plugin's mark."""
+    try:
+        return (folder / MARK).read_text(encoding="utf-8") == MARK_TEXT
+    except (OSError, ValueError):
+        return False
+
+
+def is_store(folder: Path) -> bool:
+    """Whether the plugin made this folder as a store: it holds the
+    mark, or (a store made before the mark) a ``model.json`` whose
+    digest is the folder's name, which no other program's folder has."""
+    if is_marked(folder):
+        return True
+    try:
+        identity = json.loads((folder / "model.json").read_text("utf-8"))
+        return isinstance(identity, dict) and model_tag(identity) == folder.name
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _check_dimension(
+    index: Index, new: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    if len(new[0]) and len(index) and new[1].shape[1] != dim(index.matrix):
+        raise DamagedIndexError(
+            f"new vectors have {new[1].shape[1]} values, the index "
+            f"{dim(index.matrix)}"
+        )
+
+
+def _appended(
+    index: Index,
+    new: tuple[np.ndarray, np.ndarray, np.ndarray],
+    masked: np.ndarray,
+) -> Index:
+    """The index with the rows ``new`` appended and ``masked`` masked,
+    in memory (what ``append_index`` writes)."""
+    ids, rows, keys = new
+    if not index.size:
+        return Index(ids, rows, keys)
+    live = np.ones(index.size + len(ids), bool)
+    if index.live is not None:
+        live[: index.size] = index.live
+    live[masked] = False
+    matrix = index.matrix
+    if len(ids):  # a copy: the saved rows cannot be extended in place
+        matrix = np.concatenate([np.asarray(index.matrix), rows])
+    return Index(
+        np.concatenate([index.ids, ids]),
+        matrix,
+        np.concatenate([index.keys, keys]).astype(KEY_DTYPE),
+        None if live.all() else live,
+        index.base,
+        index.engine,
+    )
 
 
 def _load(path: Path) -> np.ndarray | None:

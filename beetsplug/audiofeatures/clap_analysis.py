@@ -17,6 +17,7 @@ from beets_audiofeatures.atomic_files import atomic_save
 from beets_audiofeatures.audio_files import require_ffmpeg
 from beets_audiofeatures.clap.audio import CLAP_NEEDS, EmbeddingLoop, Track
 from beets_audiofeatures.clap.remote import ClapBatch, clap_report
+from beets_audiofeatures.errors import CacheFolderError
 from beets_audiofeatures.runner import RemoteWork, Tally
 from beets_audiofeatures.version import plugin_version
 
@@ -177,8 +178,8 @@ class ClapAnalysis:
             return
         try:
             self.store.index()
-        except OSError as exc:
+        except (OSError, CacheFolderError) as exc:  # a full disk
             self.log.warning(
                 "the CLAP index could not be updated now ({}); the next "
-                "query will", exc.strerror or exc,
+                "query will", getattr(exc, "strerror", None) or exc,
             )  # fmt: skip

@@ -52,7 +52,7 @@ def run_clap(
     settings = ClapSettings(view, opts)
     if opts.stats or opts.prune:
         settings.require(*STORE)
-        report_store(settings, lib, prune=opts.prune)
+        report_store(settings, lib, prune=opts.prune, pretend=opts.pretend)
         return
     # --tags checks its label sets before any track is embedded.
     settings.require(*EMBEDDING, *(TAGS if opts.tags else ()))

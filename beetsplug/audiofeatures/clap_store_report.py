@@ -12,7 +12,8 @@ from beets import ui
 
 from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.search import measured_recall
-from beets_audiofeatures.clap.store import EmbeddingStore, stores
+from beets_audiofeatures.clap.store import EmbeddingStore, is_store, stores
+from beets_audiofeatures.errors import CacheFolderError
 from beets_audiofeatures.runner import count
 
 from .clap_settings import ClapSettings, library_cache
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
 
 
-def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
+def report_store(
+    settings: ClapSettings, lib: Library, prune: bool, pretend: bool = False
+) -> None:
     """``--stats`` / ``--prune``: how this library's stores match it.
 
     embedded: a vector of the configured model computed from the
@@ -32,9 +35,26 @@ def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
     track left the library. ``--prune`` deletes stale and orphaned
     vectors in every store of this library, stores left empty (a model
     tried once, say), and the stores of earlier versions, which were not
-    kept per library.
+    kept per library; only folders the plugin marked as its stores
+    (``stores``). With ``pretend`` it says what it would delete and
+    changes nothing: no file of the cache is written or removed.
     """
     current = settings.store(lib)
+    try:
+        lines = _report(settings, lib, current, prune, pretend)
+    except OSError as exc:  # a full disk, a read-only cache
+        raise CacheFolderError.of(current.root, exc) from exc
+    for line in lines:
+        ui.print_(line)
+
+
+def _report(
+    settings: ClapSettings,
+    lib: Library,
+    current: EmbeddingStore,
+    prune: bool,
+    pretend: bool,
+) -> list[str]:
     keys = source_keys(lib)
     with lib.transaction() as tx:
         ids = {row[0] for row in tx.query("SELECT id FROM items")}
@@ -42,7 +62,7 @@ def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
     mine = [current, *(s for s in stores(current.root) if s.tag != current.tag)]
     current_vectors: dict[int, str] = {}
     for store in mine:
-        vectors = store.disk_keys()
+        vectors = store.disk_keys(tidy=not pretend)
         orphaned = sorted(set(vectors) - ids)
         stale = sorted(
             i for i, key in vectors.items() if i in ids and keys.get(i) != key
@@ -63,30 +83,37 @@ def report_store(settings: ClapSettings, lib: Library, prune: bool) -> None:
                 line += " (empty: --prune removes it)"
             lines.append(line)
         if prune:
-            lines.extend(prune_store(store, orphaned, stale))
             gone = {*orphaned, *stale}
-            vectors = {i: k for i, k in vectors.items() if i not in gone}
+            left = {i: k for i, k in vectors.items() if i not in gone}
+            if pretend:
+                lines.extend(pretend_prune(store, orphaned, stale, left))
+            else:
+                lines.extend(prune_store(store, orphaned, stale))
+            vectors = left
         if store is current:
             current_vectors = vectors
     for old in stores(settings.cache_dir):  # before stores were per library
-        if prune:
+        if prune and pretend:
+            lines.append(
+                f"  would remove the store {old.tag} of an earlier version"
+            )
+        elif prune:
             shutil.rmtree(old.folder)
             lines.append(f"  removed the store {old.tag} of an earlier version")
         else:
             lines.append(
                 f"  store {old.tag} of an earlier version: "
-                f"{count(len(old.disk_ids()), 'vector')}, not used "
+                f"{count(len(old.disk_keys()), 'vector')}, not used "
                 "(--prune removes it)"
             )
     if current.folder.is_dir():
-        index = current.index()
-        if index.item_keys() != current_vectors:
+        index = current.index(write=not pretend)
+        if index.item_keys() != current_vectors and not pretend:
             index = current.rebuild()  # vector files changed behind its back
         lines.append(
             f"  index: {count(len(index), 'vector')}{scan_line(index)}"
         )
-    for line in lines:
-        ui.print_(line)
+    return lines
 
 
 def scan_line(index: Index) -> str:
@@ -118,11 +145,32 @@ def prune_store(
             lines.append(
                 f"  pruned {count(removed, f'{what} vector')} from {store.tag}"
             )
-    if not len(store.disk_ids()):
+    if not len(store.disk_ids()) and is_store(store.folder):
         shutil.rmtree(store.folder)
         lines.append(f"  removed the empty store {store.tag}")
     elif orphaned or stale:
         store.index()
+    return lines
+
+
+def pretend_prune(
+    store: EmbeddingStore,
+    orphaned: list[int],
+    stale: list[int],
+    left: dict[int, str],
+) -> list[str]:
+    """What ``prune_store`` would do, one line each; nothing is done."""
+    lines: list[str] = []
+    if not store.folder.is_dir():
+        return lines
+    for ids, what in ((orphaned, "orphaned"), (stale, "stale")):
+        if ids:
+            lines.append(
+                f"  would prune {count(len(ids), f'{what} vector')} from "
+                f"{store.tag}"
+            )
+    if not left:
+        lines.append(f"  would remove the empty store {store.tag}")
     return lines
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,8 @@ from beets import config as beets_config
 from beets import ui
 from beets.exceptions import UserError
 from beets.util import displayable_path
+
+from beets_audiofeatures.atomic_files import temporary_beside
 
 if TYPE_CHECKING:
     from beets.library import Album, Item
@@ -126,9 +127,9 @@ class Playlist:
                 f"--m3u {value}: the folder {path.parent} does not exist"
             )
         try:
-            handle, tmp = tempfile.mkstemp(
-                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-            )
+            # 0666 less the umask, or the existing playlist's mode: a
+            # media server running as another user reads it.
+            handle, tmp = temporary_beside(path)
         except OSError as exc:
             raise UserError(
                 f"--m3u {value}: cannot write in {path.parent} "
