@@ -233,9 +233,6 @@ class TestClap(ClapPretendHelper):
         assert "would embed 3 of 4 tracks" in out
         assert not dumps.exists()
 
-    @pytest.mark.xfail(
-        strict=True, reason="issue 24 item 2, fixed on branch store"
-    )
     def test_clap_prune_pretend_keeps_stale_and_orphaned_vectors(self):
         self.embed_all()
         stale = self.item(self.ids["a-mp3"])
