@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import confuse
 from beets.exceptions import UserError
 
-from beets_audiofeatures.runner import count
+from beets_audiofeatures.runner import Stopped, StopSignals, count
 
 from .clap_map import library_map, map_payload
 from .clap_settings import QUERY, STORE, ClapSettings
@@ -58,13 +58,19 @@ def run_clapweb(
     ).start()
     shown = f"[{host}]" if ":" in host else host
     log.info("the library's page: http://{}:{}/ (Ctrl-C stops)", shown, port)
+    # SIGTERM and SIGHUP stop the server as Ctrl-C does, so the
+    # transcoded copies go with it.
     try:
-        app.run(host=host, port=port, threaded=True)
+        with StopSignals():
+            app.run(host=host, port=port, threaded=True)
     except OSError as exc:
         raise UserError(
             f"cannot serve on {host} port {port}: {exc.strerror or exc} "
             "(another port: --port N)"
         ) from None
+    except Stopped as stop:
+        log.info("stopped by {}", stop)
+        raise SystemExit(stop.exit_code) from None
     finally:
         audio.close()
 
