@@ -41,7 +41,7 @@ class TestCommands(BoundedHelper):
         assert "Traceback" not in self.caplog.text
         return line
 
-    def test_a_number_out_of_range_is_one_line(self):
+    def test_a_value_out_of_range_is_one_line(self):
         for args, says in [
             (["clapradio", "id:1", "--bpm-window", "nan"], "--bpm-window"),
             (["clapradio", "id:1", "--bpm-window", "inf"], "--bpm-window"),
@@ -52,6 +52,9 @@ class TestCommands(BoundedHelper):
             (["clapradio", "id:1", "-n", HUGE_ID], "-n/--limit"),
             (["clapradio", "id:1", "--max-per-artist", HUGE_ID],
              "--max-per-artist"),
+            (["clapquery", "x" * 2000], "the prompt is too long"),
+            (["clapradio", "id:1", "--text", "x" * 2000], "--text"),
+            (["clapquery", "jazz", "--m3u", "a\x00b"], "--m3u"),
         ]:  # fmt: skip
             assert says in self.one_line(*args), args
 
@@ -143,7 +146,7 @@ class TestPage(BoundedHelper):
             f"/audio/{HUGE_ID}", f"/api/radio/{HUGE_ID}",
             f"/api/search?like={HUGE_ID}", f"/api/search?q=x&like={HUGE_ID}",
             f"/api/tracks?ids=1,{HUGE_ID}", f"/playlist.m3u8?ids={HUGE_ID}",
-            f"/api/search?q=x&n={'9' * 5000}",
+            f"/api/search?q=x&n={'9' * 5000}", f"/api/search?q={'x' * 2000}",
             f"/api/search?query=id:{HUGE_ID}",
             "/api/search?query=" + MANY_TERMS.replace(" ", "+"),
             "/api/radio/1?query=" + MANY_TERMS.replace(" ", "+"),

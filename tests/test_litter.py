@@ -10,12 +10,18 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from beets.exceptions import UserError
 
+from beetsplug.audiofeatures import essentia_analysis
 from tests import synth
 from tests.conftest import Audio, ClapAssets
+from tests.dying_analyzer import DyingAfterTranscode
+from tests.helpers import AudioFeaturesHelper
 from tests.reliability.test_interruption import (
     analysed,
     interrupt_once_one_is_stored,
@@ -99,15 +105,13 @@ def test_the_next_run_removes_what_a_killed_run_left(essentia_library):
     assert contents(temp) == [alive.name]
 
 
-pytest.importorskip("flask", reason="the [web] extra is not installed")
-
-
 @pytest.mark.parametrize(
     "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
 )
 def test_clapweb_stopped_by_a_signal_removes_its_transcoded_copies(
     tmp_path: Path, audio: Audio, clap: ClapAssets, sig: signal.Signals
 ) -> None:
+    pytest.importorskip("flask", reason="the [web] extra is not installed")
     from tests.test_web_command import fetch, free_port
 
     incoming = tmp_path / "incoming"
@@ -151,3 +155,43 @@ def test_clapweb_stopped_by_a_signal_removes_its_transcoded_copies(
     assert "Traceback" not in output
     assert contents(temp) == []
     assert server.returncode == 128 + sig  # as every command stopped so
+
+
+@pytest.fixture
+def worker_with_own_temp(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Any, Path]]:
+    """A Dask scheduler and one worker (``dask worker``, with its nanny)
+    whose temp folder is fresh."""
+    from tests.test_cluster import Cluster
+
+    folder = tmp_path_factory.mktemp("dask-litter")
+    temp = folder / "temp"
+    temp.mkdir()
+    running = Cluster(folder)
+    try:
+        running.worker("w1", TMPDIR=str(temp))
+        running.wait_for(1)
+        yield running, temp
+    finally:
+        running.stop()
+
+
+class TestClusterWorker(AudioFeaturesHelper):
+    def test_a_killed_worker_leaves_no_transcoded_audio(
+        self, worker_with_own_temp, monkeypatch
+    ):
+        cluster, temp = worker_with_own_temp
+        monkeypatch.setattr(essentia_analysis, "Analyzer", DyingAfterTranscode)
+        self.add_track(self.audio.a120_flac, title="fine")
+        self.add_track(self.audio.opus, title="crash")
+        with pytest.raises(UserError, match="1 of 2 tracks"):
+            self.essentia("--cluster", cluster.address, "--profile", "rhythm")
+        # The nanny starts a new worker, which purges the dead one's
+        # directory, the WAV with it.
+        cluster.wait_for(1)
+        deadline = time.monotonic() + 30
+        while list(cluster.folder.rglob("*.wav")):
+            assert time.monotonic() < deadline, "the WAV stayed"
+            time.sleep(0.2)
+        assert contents(temp) == []

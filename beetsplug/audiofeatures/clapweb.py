@@ -86,7 +86,7 @@ def run_clapmap(
     if not opts.output:
         raise UserError("clapmap needs -o FILE, such as -o map.html")
     target = Path(opts.output).expanduser()
-    if target.is_dir() or not target.parent.is_dir():
+    if "\x00" in opts.output or target.is_dir() or not target.parent.is_dir():
         raise UserError(
             f"-o {opts.output}: give an HTML file's name in a folder that "
             "exists"

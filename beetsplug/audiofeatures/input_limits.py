@@ -27,6 +27,8 @@ MOST_COUNT = 1_000_000
 #: an expression deeper than 1000; no person types 200 terms.
 MOST_QUERY_TERMS = 200
 MOST_QUERY_CHARACTERS = 10_000
+#: A prompt: a sentence or a few, far more than the model reads.
+MOST_PROMPT_CHARACTERS = 1_000
 #: A playlist's name: characters shown, bytes in the file system (most
 #: allow 255 in a name, ``.m3u8`` included).
 MOST_NAME_CHARACTERS = 100
@@ -86,6 +88,17 @@ def score(value: float, where: str) -> float:
     if not math.isfinite(value):
         raise UserError(f"{where} must be a score, such as 0.3, not {value:g}")
     return value
+
+
+def prompt(text: str, where: str) -> str:
+    """A prompt of at most :data:`MOST_PROMPT_CHARACTERS` (the text model
+    reads its first 77 tokens anyway)."""
+    if len(text) > MOST_PROMPT_CHARACTERS:
+        raise UserError(
+            f"{where} is too long: a prompt has at most "
+            f"{MOST_PROMPT_CHARACTERS} characters"
+        )
+    return text
 
 
 def query_terms(terms: Sequence[str], where: str) -> list[str]:

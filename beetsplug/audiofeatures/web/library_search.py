@@ -18,6 +18,7 @@ from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.errors import TrackError
 
+from .. import input_limits
 from ..clap_settings import ClapSettings
 from ..clap_text import ModelHolder, prompt_vectors
 from ..clapquery import best_items, current_rows, seed_vector
@@ -166,7 +167,7 @@ class LibrarySearch:
         first tracks, unranked."""
         limit = max(1, min(limit, MOST_RESULTS))
         terms = query_terms(query)
-        prompt = prompt.strip()
+        prompt = input_limits.prompt(prompt.strip(), "the prompt")
         if not prompt and like is None:
             if not terms:
                 return []
