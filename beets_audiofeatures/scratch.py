@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 #: The start of every scratch folder's name; the owner's pid follows.
@@ -47,6 +49,26 @@ def owner_of(folder: Path) -> int | None:
     return int(pid) if sep and pid.isdigit() and pid.isascii() else None
 
 
+#: The name of an earlier version's worker folder.
+EARLIER_NAME = re.compile(re.escape(PREFIX) + "[0-9a-f]{32}")
+#: An earlier version's empty folder this old is surely no one's.
+EARLIER_AGE = 3600.0
+
+
+def _earlier_empty_folder(folder: Path) -> bool:
+    if not EARLIER_NAME.fullmatch(folder.name):
+        return False
+    try:
+        info = folder.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and time.time() - info.st_mtime > EARLIER_AGE
+    )
+
+
 def sweep_orphans(base: Path | None = None) -> list[Path]:
     """Remove the scratch folders in ``base`` (the temp folder) whose
     owner is gone; the folders removed. Only this user's own folders
@@ -58,6 +80,13 @@ def sweep_orphans(base: Path | None = None) -> list[Path]:
     except OSError:
         return removed
     for folder in entries:
+        if _earlier_empty_folder(folder):
+            # An earlier version's worker folder (no pid in its name),
+            # left empty by every cluster worker: only ever removed empty.
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+                removed.append(folder)
+            continue
         pid = owner_of(folder)
         if pid is None or pid == os.getpid() or owner_is_alive(pid):
             continue

@@ -157,6 +157,24 @@ def test_clapweb_stopped_by_a_signal_removes_its_transcoded_copies(
     assert server.returncode == 128 + sig  # as every command stopped so
 
 
+def test_an_earlier_versions_empty_worker_folders_are_removed(tmp_path):
+    from beets_audiofeatures.scratch import sweep_orphans
+
+    two_hours_ago = time.time() - 2 * 3600
+    old_empty, old_full, new_empty = (
+        tmp_path / f"beets-audiofeatures-{n:032x}" for n in range(3)
+    )
+    for folder in (old_empty, old_full, new_empty):
+        folder.mkdir()
+    (old_full / "track.wav").write_bytes(b"RIFF")
+    for folder in (old_empty, old_full):
+        os.utime(folder, (two_hours_ago, two_hours_ago))
+    sweep_orphans(tmp_path)
+    assert contents(tmp_path) == sorted(
+        [old_full.name, f"{old_full.name}/track.wav", new_empty.name]
+    )
+
+
 @pytest.fixture
 def worker_with_own_temp(
     tmp_path_factory: pytest.TempPathFactory,
