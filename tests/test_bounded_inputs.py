@@ -57,6 +57,8 @@ class TestCommands(BoundedHelper):
             (["clapquery", "jazz", "--m3u", "a\x00b"], "--m3u"),
         ]:  # fmt: skip
             assert says in self.one_line(*args), args
+        self.config["audiofeatures"]["web"]["map_sample"] = 10**20
+        assert "map_sample" in self.one_line("clap", "--map")
 
     def test_an_id_beyond_64_bits_in_a_query_is_one_line(self):
         for args in [
