@@ -32,11 +32,13 @@ import itertools
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import cloudpickle
+import dask.config
 from distributed import Client, Future, LocalCluster, as_completed
 from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
@@ -46,6 +48,7 @@ from distributed.security import Security
 
 from .errors import SetupError, TrackError
 from .runner import Failure, Job, RemoteWork
+from .scratch import remove_scratch, scratch_folder
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -228,12 +231,21 @@ def connect(
             raise ClusterError(
                 f"--cluster {address}: give local:N with N worker processes"
             )
-        cluster = LocalCluster(
-            n_workers=int(count),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
+        # The scheduler's and workers' directories go in a scratch folder
+        # of this run (Dask would leave its dask-scratch-space and lock
+        # files in the temp folder).
+        scratch = scratch_folder("dask")
+        with dask.config.set({"temporary-directory": str(scratch)}):
+            cluster = LocalCluster(
+                n_workers=int(count),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                local_directory=str(scratch),
+            )
+        _LOCAL_SCRATCH[cluster] = weakref.finalize(
+            cluster, remove_scratch, scratch
         )
         return Client(cluster), cluster
     if address.startswith("tls://") and security is None:
@@ -249,6 +261,12 @@ def connect(
         ) from exc
     log(f"connected to the Dask scheduler at {address}")
     return client, None
+
+
+#: Removes a ``local:N`` cluster's scratch folder once it is closed.
+_LOCAL_SCRATCH: weakref.WeakKeyDictionary[LocalCluster, Callable[[], Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class DaskExecutor(Generic[T, R]):
@@ -483,3 +501,5 @@ class DaskExecutor(Generic[T, R]):
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+            if remove := _LOCAL_SCRATCH.pop(self.cluster, None):
+                remove()

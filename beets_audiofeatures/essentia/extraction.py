@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import sys
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +21,7 @@ from typing import Any
 from ..atomic_files import atomic_write
 from ..audio_files import AudioFileError, check_audio_file, truncation_reason
 from ..errors import SetupError
+from ..scratch import PREFIX, remove_scratch, scratch_folder
 from ..transcode import TranscodeError, needs_transcode, transcode_to_wav
 from ..version import essentia_installed, plugin_version
 from .classifiers import (
@@ -124,11 +126,19 @@ class Analyzer:
         classifiers: ClassifierSpec | None = None,
     ):
         self.profile = profile
-        # Workers share the run's scratch folder; each keeps to its own
-        # (a cluster worker makes one in its own temporary folder).
-        base = Path(workdir) if workdir else Path(tempfile.gettempdir())
-        self.workdir = base / f"beets-audiofeatures-{uuid.uuid4().hex}"
-        self.workdir.mkdir(parents=True)
+        # Workers share the run's scratch folder, removed by the run;
+        # each keeps to a folder of its own in it.
+        if workdir:
+            self.workdir = Path(workdir) / f"worker-{uuid.uuid4().hex}"
+            self.workdir.mkdir(parents=True)
+        elif (dask_folder := dask_worker_directory()) is not None:
+            # Dask removes its worker's directory when the worker closes,
+            # and purges that of a killed worker: nothing is left behind.
+            self.workdir = dask_folder / f"{PREFIX}{uuid.uuid4().hex}"
+            self.workdir.mkdir(parents=True)
+        else:  # a folder of its own, removed with this analyser
+            self.workdir = scratch_folder("analyzer")
+            weakref.finalize(self, remove_scratch, self.workdir)
         es = import_essentia()
         try:
             self.pipeline = PIPELINES[profile.extractor](
@@ -237,6 +247,19 @@ class Analyzer:
             read_descriptors(pool, groups, self.profile.min_key_strength),
             length,
         )
+
+
+def dask_worker_directory() -> Path | None:
+    """The local directory of the Dask worker this code runs in; None
+    outside one (Dask is not imported for the question)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker
+
+    try:
+        return Path(get_worker().local_directory)
+    except ValueError:  # not in a worker
+        return None
 
 
 def publish_dump(scratch: Path, target: str) -> str | None:

@@ -31,6 +31,7 @@ from beets_audiofeatures.clap.zero_shot import (
 )
 from beets_audiofeatures.errors import SetupError
 
+from . import input_limits
 from .fields import PROBABILITY, STRING
 from .library_query import library_name
 from .setting_values import bad_setting
@@ -186,15 +187,18 @@ class ClapSettings:
         as typed) or its setting."""
         allowed = f"{least}{meaning} or more"
         if (value := self._option(name)) is not None:
-            if value < least:  # optparse made it a number
-                where = OPTIONS.get(name, f"--{name}")
-                raise UserError(f"{where} must be {allowed}, not {value}")
-            return int(value)
+            # optparse made it a number
+            where = OPTIONS.get(name, f"--{name}")
+            return input_limits.count(int(value), where, least, meaning)
         value = raw(self.view, name)
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad_setting(self.view[name], f"a whole number, {allowed}")
         if value < least:
             raise bad_setting(self.view[name], allowed)
+        if value > input_limits.MOST_COUNT:
+            raise bad_setting(
+                self.view[name], f"at most {input_limits.MOST_COUNT}"
+            )
         return value
 
     def _flag(self, name: str) -> bool:

@@ -19,12 +19,14 @@ from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.runner import count
 from beets_audiofeatures.vectors import unit
 
+from . import input_limits
 from .clap_settings import QUERY, ClapSettings
 from .clap_text import ModelHolder, prompt_vectors
 from .library_query import (
     CHUNK,
     item_id,
     items_by_id,
+    matching_albums,
     matching_ids,
     source_key,
     source_keys,
@@ -41,6 +43,8 @@ def run_clapquery(
 ) -> None:
     prompts, query = split_arguments(lib, opts, args)
     negative = [checked_prompt(text, "--not") for text in opts.negative or []]
+    if opts.min_score is not None:
+        input_limits.score(opts.min_score, "--min-score")
     if opts.like is not None and not opts.like.strip():
         raise UserError(
             "--like needs a beets query, such as --like 'title:Blue in Green'"
@@ -226,7 +230,9 @@ def candidate_ids(lib: Library, query: Sequence[str], album: bool) -> list[int]:
     albums it matches)."""
     if album:
         return [
-            item_id(item) for a in lib.albums(list(query)) for item in a.items()
+            item_id(item)
+            for a in matching_albums(lib, query)
+            for item in a.items()
         ]
     return matching_ids(lib, query)
 

@@ -14,7 +14,7 @@ import confuse
 from beets import ui
 from beets.exceptions import UserError
 
-from beets_audiofeatures.runner import count
+from beets_audiofeatures.runner import Stopped, StopSignals, count
 
 from .clap_map import library_map, map_payload
 from .clap_settings import QUERY, STORE, ClapSettings
@@ -59,13 +59,19 @@ def run_clapweb(
     ).start()
     shown = f"[{host}]" if ":" in host else host
     log.info("the library's page: http://{}:{}/ (Ctrl-C stops)", shown, port)
+    # SIGTERM and SIGHUP stop the server as Ctrl-C does, so the
+    # transcoded copies go with it.
     try:
-        app.run(host=host, port=port, threaded=True)
+        with StopSignals():
+            app.run(host=host, port=port, threaded=True)
     except OSError as exc:
         raise UserError(
             f"cannot serve on {host} port {port}: {exc.strerror or exc} "
             "(another port: --port N)"
         ) from None
+    except Stopped as stop:
+        log.info("stopped by {}", stop)
+        raise SystemExit(stop.exit_code) from None
     finally:
         audio.close()
 
@@ -81,7 +87,7 @@ def run_clapmap(
     if not opts.output:
         raise UserError("clapmap needs -o FILE, such as -o map.html")
     target = Path(opts.output).expanduser()
-    if target.is_dir() or not target.parent.is_dir():
+    if "\x00" in opts.output or target.is_dir() or not target.parent.is_dir():
         raise UserError(
             f"-o {opts.output}: give an HTML file's name in a folder that "
             "exists"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -32,6 +30,7 @@ from beets_audiofeatures.essentia.pipelines import AnalysisError
 from beets_audiofeatures.essentia.profiles import Profile
 from beets_audiofeatures.process_pool import WorkerPool
 from beets_audiofeatures.runner import Job, RemoteWork, Tally
+from beets_audiofeatures.scratch import remove_scratch, scratch_folder
 
 from .albums import own
 from .essentia_settings import EssentiaSettings, described_heads
@@ -166,7 +165,7 @@ class EssentiaAnalysis:
         )
 
     def executor(self) -> WorkerPool[AnalysisJob, AnalysisResult]:
-        self._scratch = tempfile.mkdtemp(prefix="beets-audiofeatures-")
+        self._scratch = str(scratch_folder("essentia"))
         factory = functools.partial(
             Analyzer,
             self.settings.profile,
@@ -201,7 +200,7 @@ class EssentiaAnalysis:
 
     def close(self) -> None:
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            remove_scratch(self._scratch)
             self._scratch = None
 
     def keep(

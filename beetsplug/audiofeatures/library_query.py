@@ -25,6 +25,8 @@ from beets.library.queries import parse_query_parts
 
 from beets_audiofeatures.naming import folder_slug
 
+from . import input_limits
+
 if TYPE_CHECKING:
     from beets.library import Album, Library
 
@@ -40,11 +42,19 @@ def item_id(item: Item | Album) -> int:
 
 @contextlib.contextmanager
 def user_query(query: Sequence[str]) -> Iterator[None]:
-    """A query beets cannot parse is the user's one-line error."""
+    """A query beets cannot parse, or one beyond the bounds SQLite
+    takes (too many terms, a number beyond 64 bits), is the user's
+    one-line error."""
+    input_limits.query_terms(query, "the query")
     try:
         yield
     except ParsingError as exc:
         raise UserError(f"invalid query {' '.join(query)!r}: {exc}") from None
+    except OverflowError:  # SQLite's integers are 64-bit
+        raise UserError(
+            f"invalid query {input_limits.shown_query(query)}: a number in it "
+            f"is beyond {input_limits.MOST_INTEGER}"
+        ) from None
 
 
 def matching_albums(lib: Library, query: Sequence[str]) -> list[Album]:

@@ -19,6 +19,7 @@ from beets_audiofeatures.clap.search import Ranking
 from beets_audiofeatures.essentia.keys import Key, parse_key
 from beets_audiofeatures.runner import count
 
+from . import input_limits
 from .clap_settings import ClapSettings
 from .clapquery import current_results, like_terms
 from .library_query import matching_ids
@@ -30,11 +31,8 @@ if TYPE_CHECKING:
 def playlist_rules(settings: ClapSettings, opts: Any) -> Rules:
     """The caps (options over settings) and the DJ rules (options)."""
     window = opts.bpm_window
-    if window is not None and window <= 0:
-        raise UserError(
-            f"--bpm-window must be a percentage above 0, such as 6, "
-            f"not {window:g}"
-        )
+    if window is not None:
+        window = input_limits.percentage(window, "--bpm-window")
     if opts.half_double and window is None:
         raise UserError("--half-double needs --bpm-window PCT")
     return Rules(

@@ -116,6 +116,8 @@ class Playlist:
     that cannot be written costs one line, and no folder is created."""
 
     def __init__(self, value: str) -> None:
+        if "\x00" in value:  # no file name holds one
+            raise UserError(f"--m3u {value!r}: a file name has no NUL")
         path = Path(value).expanduser()
         if path.is_dir():
             raise UserError(

@@ -13,6 +13,8 @@ from beets.dbcore.queryparse import PARSE_QUERY_PART_REGEX
 from beets.exceptions import UserError
 from beets.library import Album, Item
 
+from . import input_limits
+
 if TYPE_CHECKING:
     from beets.library import Library
 
@@ -67,7 +69,7 @@ def checked_prompt(text: str, where: str) -> str:
         raise UserError(
             f'{where} is empty: give a sentence, such as "calm piano"'
         )
-    return text
+    return input_limits.prompt(text, where)
 
 
 def split_arguments(

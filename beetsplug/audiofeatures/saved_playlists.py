@@ -6,6 +6,7 @@ prompt, seed tracks or both, within a beets query, with the options of
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import confuse
 from beets import config as beets_config
 from beets.exceptions import UserError
 
+from . import input_limits
 from .clap_settings import raw
 from .clapquery import like_terms
 from .clapradio import PlaylistRequest, choose_radio, radio_options
@@ -57,9 +59,9 @@ def saved_playlists(view: confuse.ConfigView) -> dict[str, dict[str, Any]]:
 
 
 def _checked(name: str, entry: Any) -> dict[str, Any]:
+    where = f"audiofeatures.clap.playlists.{name!r}"
+    input_limits.playlist_name(name, where)
     where = f"audiofeatures.clap.playlists.{name}"
-    if not name or "/" in name or name.startswith("."):
-        raise UserError(f"{where}: a playlist's name is its file's name")
     if not isinstance(entry, dict):
         raise UserError(f"{where} must be a mapping, such as {{prompt: jazz}}")
     for field, value in entry.items():
@@ -91,8 +93,11 @@ def _fits(field: str, value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if kind.startswith("a whole number"):
-        return isinstance(value, int) and value >= (1 if "1" in kind else 0)
-    return value > 0
+        least = 1 if "1" in kind else 0  # and none beyond MOST_COUNT
+        return (
+            isinstance(value, int) and least <= value <= input_limits.MOST_COUNT
+        )
+    return math.isfinite(value) and value > 0  # nan passes comparisons
 
 
 def _texts(value: Any) -> list[str]:
@@ -149,7 +154,13 @@ def write_saved_playlists(
             found = choose_radio(request, seeds, prompts, negative)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
-        folder.mkdir(parents=True, exist_ok=True)
+        try:  # a symbolic link in a loop, a file: one line
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"the playlist folder {folder} cannot be made: "
+                f"{exc.strerror or exc}"
+            ) from None
         playlist = Playlist(str(folder / f"{name}.m3u8"))
         try:
             playlist.write(item for item, _, _ in found)

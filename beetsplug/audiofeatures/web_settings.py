@@ -14,6 +14,7 @@ import confuse
 from beets import config as beets_config
 from beets.exceptions import UserError
 
+from .input_limits import MOST_COUNT
 from .setting_values import bad_setting
 
 DEFAULTS: dict[str, Any] = {
@@ -108,8 +109,13 @@ class WebSettings:
     @cached_property
     def map_sample(self) -> int:
         value = self._raw("map_sample")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 100:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 100 <= value <= MOST_COUNT
+        ):
             raise bad_setting(
-                self.view["map_sample"], "a whole number, 100 or more"
+                self.view["map_sample"],
+                f"a whole number, 100 or more (at most {MOST_COUNT})",
             )
         return value

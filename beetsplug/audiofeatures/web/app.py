@@ -36,6 +36,7 @@ from werkzeug.exceptions import HTTPException
 from beets_audiofeatures.atomic_files import atomic_write
 from beets_audiofeatures.errors import SetupError
 
+from .. import input_limits
 from ..clap_map import SUGGESTED_COLOURS, colours, library_map, map_payload
 from ..library_query import items_by_id
 from ..query_output import m3u_text, relative_base
@@ -54,9 +55,6 @@ if TYPE_CHECKING:
 TOKEN_COOKIE = "clapweb_token"
 #: The names of this machine a browser may use without a token.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-#: A playlist's name: no folder separators, no control characters, not
-#: hidden; the ``.m3u8`` is added.
-PLAYLIST_NAME = re.compile(r"[^/\\\x00-\x1f\x7f.][^/\\\x00-\x1f\x7f]{0,99}")
 MOST_PLAYLIST_TRACKS = 10_000
 #: What the page may load: only itself. plotly sets inline styles, and
 #: its WebGL code (regl) compiles its shaders' glue with ``Function``;
@@ -82,17 +80,26 @@ def number(value: str | None, name: str) -> int | None:
         return None
     if not (value.isascii() and value.isdigit()):
         raise WebError(400, f"{name} must be a whole number, not {value!r}")
+    if len(value) > len(str(input_limits.MOST_INTEGER)):
+        raise WebError(400, f"{name} is too large a number")
     return int(value)
 
 
-def id_list(text: str, most: int) -> list[int]:
-    """``1,2,3`` as item ids."""
-    parts = [p for p in text.replace(" ", "").split(",") if p]
-    if not all(p.isascii() and p.isdigit() for p in parts):
+def id_list(sent: Any, most: int) -> list[int]:
+    """``1,2,3`` (or a JSON list of numbers) as item ids."""
+    if isinstance(sent, list):
+        parts = sent
+    elif isinstance(sent, str):
+        parts = [p for p in sent.replace(" ", "").split(",") if p]
+    else:
+        parts = [sent]
+    if not all(
+        isinstance(p, int)
+        or (isinstance(p, str) and p.isascii() and p.isdigit())
+        for p in parts
+    ):
         raise WebError(400, "ids must be whole numbers separated by commas")
-    if len(parts) > most:
-        raise WebError(400, f"at most {most} tracks at once")
-    return [int(p) for p in parts]
+    return input_limits.item_ids(parts, "ids", most)
 
 
 def create_app(
@@ -318,6 +325,8 @@ def create_app(
     @app.post("/api/playlists")
     def playlist_save() -> tuple[Response, int]:
         form = request.get_json(silent=True) or request.form
+        if not isinstance(form, dict):  # a JSON list, string or number
+            raise WebError(400, "send the playlist as a JSON object or a form")
         sent = request.headers.get("X-CSRF-Token") or str(
             form.get("csrf_token", "")
         )
@@ -332,23 +341,23 @@ def create_app(
             )
         if not folder.is_dir():
             raise WebError(409, f"the playlist folder {folder} does not exist")
-        name = str(form.get("name", "")).strip()
-        name = re.sub(r"\.m3u8?$", "", name, flags=re.IGNORECASE)
-        if not PLAYLIST_NAME.fullmatch(name):
+        name = form.get("name", "")
+        if not isinstance(name, str):
+            raise WebError(400, "a playlist's name is text")
+        name = re.sub(r"\.m3u8?$", "", name.strip(), flags=re.IGNORECASE)
+        input_limits.playlist_name(name, "the name")
+        try:
+            target = (folder / f"{name}.m3u8").resolve()
+            inside = target.parent == folder.resolve()
+        except (OSError, RuntimeError) as exc:  # a symbolic link loop
             raise WebError(
-                400, "a playlist name is up to 100 characters, without / or \\ "
-                "and not starting with a dot",
-            )  # fmt: skip
-        target = (folder / f"{name}.m3u8").resolve()
-        if target.parent != folder.resolve():
+                409, f"the playlist folder {folder} cannot be used: {exc}"
+            ) from None
+        if not inside:
             raise WebError(
                 400, "a playlist is saved in the playlist folder only"
             )
-        ids = form.get("ids", "")
-        ids = id_list(
-            ids if isinstance(ids, str) else ",".join(map(str, ids)),
-            MOST_PLAYLIST_TRACKS,
-        )
+        ids = id_list(form.get("ids", ""), MOST_PLAYLIST_TRACKS)
         if not ids:
             raise WebError(400, "the playlist has no tracks")
         replace = str(form.get("replace", "")).lower() in (

@@ -6,12 +6,11 @@ Either is a plain file, so HTTP Range requests (seeking) work."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from beets_audiofeatures.scratch import remove_scratch, scratch_folder
 from beets_audiofeatures.transcode import TranscodeError, transcode_for_browser
 
 from ..library_query import source_key
@@ -42,15 +41,16 @@ MIME_TYPES = {
 
 class BrowserAudio:
     """The files to serve; the transcoded copies live in a folder of
-    their own, removed by :meth:`close`."""
+    their own, removed by :meth:`close` (or, when the server was killed,
+    by the next program of this plugin to make a scratch folder)."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="beets-clapweb-"))
+        self.folder = scratch_folder("clapweb")
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        remove_scratch(self.folder)
 
     def file_of(self, item: Item) -> tuple[Path, str]:
         """The file to send for a track and its MIME type."""

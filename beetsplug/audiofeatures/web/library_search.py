@@ -18,10 +18,12 @@ from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.errors import TrackError
 
+from .. import input_limits
 from ..clap_settings import ClapSettings
 from ..clap_text import ModelHolder, prompt_vectors
 from ..clapquery import best_items, current_rows, seed_vector
 from ..clapradio import PlaylistRequest, choose_radio, radio_options
+from ..input_limits import MOST_INTEGER
 from ..library_query import items_by_id, matching_ids, source_keys
 
 if TYPE_CHECKING:
@@ -145,6 +147,8 @@ class LibrarySearch:
         return store, store.index()
 
     def item(self, item_id: int) -> Item:
+        if not 1 <= item_id <= MOST_INTEGER:  # SQLite would overflow
+            raise WebError(404, f"no track {item_id} in the library")
         item = self.lib.get_item(item_id)
         if item is None:
             raise WebError(404, f"no track {item_id} in the library")
@@ -163,7 +167,7 @@ class LibrarySearch:
         first tracks, unranked."""
         limit = max(1, min(limit, MOST_RESULTS))
         terms = query_terms(query)
-        prompt = prompt.strip()
+        prompt = input_limits.prompt(prompt.strip(), "the prompt")
         if not prompt and like is None:
             if not terms:
                 return []
