@@ -247,8 +247,10 @@ def embed_tracks(
     batch_clips: int = 8,
 ) -> Iterator[tuple[T, np.ndarray | Failure]]:
     """Yield ``(key, unit vector or Failure)`` for ``(key, path, length)``
-    tracks, in order. ``decoders`` threads run ffmpeg ahead of the model;
-    ``embed`` gets up to ``batch_clips`` clips at a time."""
+    tracks: a failure as soon as it is known, ahead of tracks still
+    waiting for the model, so only the keys say which result is whose.
+    ``decoders`` threads run ffmpeg ahead of the model; ``embed`` gets up
+    to ``batch_clips`` clips at a time."""
     ffmpeg = require_ffmpeg(CLAP_NEEDS)
     queue = iter(tracks)
     pending: deque[_Pending[T]] = deque()
@@ -340,12 +342,12 @@ class EmbeddingLoop:
 
     def run(
         self, jobs: Iterable[Job[Track]]
-    ) -> Iterator[tuple[Job[Track], np.ndarray | Failure]]:
+    ) -> Iterator[tuple[int, np.ndarray | Failure]]:
         jobs = list(jobs)
         if not jobs:
             return
         yield from embed_tracks(
-            ((job, job.task.path, job.task.length) for job in jobs),
+            ((job.id, job.task.path, job.task.length) for job in jobs),
             self.load(),
             self.policy,
             decoders=self.decoders,
