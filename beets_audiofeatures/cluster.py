@@ -149,9 +149,13 @@ def run_tasks(
             except SetupError:
                 raise
             except TrackError as exc:
-                results.append((job_id, Failure(str(exc) or type(exc).__name__)))
+                results.append(
+                    (job_id, Failure(str(exc) or type(exc).__name__))
+                )
             except Exception as exc:
-                results.append((job_id, Failure(f"{type(exc).__name__}: {exc}")))
+                results.append(
+                    (job_id, Failure(f"{type(exc).__name__}: {exc}"))
+                )
         return results
 
 
@@ -167,7 +171,11 @@ def copy_differs(task: Any, expected: FileIdentity | None) -> str | None:
     except OSError:
         return None
     difference = expected.difference(found)
-    return f"the worker's copy is not this file: {difference}" if difference else None
+    return (
+        f"the worker's copy is not this file: {difference}"
+        if difference
+        else None
+    )
 
 
 def coordinator_identity(here: Any, there: Any) -> FileIdentity | None:
@@ -391,9 +399,7 @@ class DaskExecutor(Generic[T, R]):
         there = map_task(job.task, self.paths)
         return job.id, there, coordinator_identity(job.task, there)
 
-    def run(
-        self, jobs: Iterable[Job[T]]
-    ) -> Iterator[tuple[int, R | Failure]]:
+    def run(self, jobs: Iterable[Job[T]]) -> Iterator[tuple[int, R | Failure]]:
         todo = list(jobs)
         if not todo:
             return

@@ -198,9 +198,7 @@ class WorkerPool(Generic[T, R]):
             worker.process.kill()
         worker.process.join()
 
-    def run(
-        self, jobs: Iterable[Job[T]]
-    ) -> Iterator[tuple[int, R | Failure]]:
+    def run(self, jobs: Iterable[Job[T]]) -> Iterator[tuple[int, R | Failure]]:
         """Yield each job's id with its result or :class:`Failure`, as
         done."""
         todo: deque[Job[T]] = deque(jobs)
@@ -241,9 +239,12 @@ class WorkerPool(Generic[T, R]):
                 if reply.output:
                     self.on_output(job, reply.output)
                 if reply.job_id != job.id:  # never stored as this job's
-                    yield job.id, Failure(
-                        f"{INTERNAL_ERROR}the worker answered for another "
-                        "track"
+                    yield (
+                        job.id,
+                        Failure(
+                            f"{INTERNAL_ERROR}the worker answered for another "
+                            "track"
+                        ),
                     )
                 elif isinstance(reply, _Done):
                     yield job.id, reply.value

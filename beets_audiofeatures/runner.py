@@ -28,12 +28,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from tqdm import tqdm
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
 R_co = TypeVar("R_co", covariant=True)
 
 
@@ -53,14 +54,14 @@ class Job(Generic[T_co]):
     task: T_co
 
 
-class Executor(Protocol[T, R_co]):
+class Executor(Protocol[T_contra, R_co]):
     """Computes jobs somewhere and yields ``(job id, result)`` for each,
     in the order they finish; a job that fails yields a :class:`Failure`,
     and the others go on. Kept between calls (an import calls it once per
     album) until :meth:`close`."""
 
     def run(
-        self, jobs: Iterable[Job[T]]
+        self, jobs: Iterable[Job[T_contra]]
     ) -> Iterator[tuple[int, R_co | Failure]]: ...
 
     def close(self, wait: bool = True) -> None:
@@ -109,7 +110,7 @@ def results_by_id(
     nothing of the batch is stored."""
     problem = _contract_broken(ids, pairs, source)
     if problem is None:
-        return list(pairs)  # type: ignore[call-overload]
+        return list(cast("Sequence[tuple[int, Any]]", pairs))
     failure = Failure(INTERNAL_ERROR + problem)
     return [(job_id, failure) for job_id in ids]
 

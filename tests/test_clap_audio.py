@@ -221,7 +221,9 @@ def music_47s(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-def _vorbis(source: Path, target: Path, seconds: float, rate: int, channels: int) -> Path:
+def _vorbis(
+    source: Path, target: Path, seconds: float, rate: int, channels: int
+) -> Path:
     subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source),
          "-t", str(seconds), "-ar", str(rate), "-ac", str(channels),

@@ -24,6 +24,7 @@ from beets.exceptions import UserError
 from huggingface_hub import constants
 
 from beetsplug.audiofeatures import essentia_analysis
+from beetsplug.audiofeatures.library_query import item_id
 from tests import synth
 from tests.helpers import ClapHelper
 from tests.reliability.crashing import CrashingAnalyzer
@@ -486,9 +487,9 @@ class TestEachResultBelongsToItsTrack(ClapHelper):
         assert failed == {os.fsdecode(item.path) for item in kinds["x"]}
         store = self.store()
         for item in kinds["x"]:
-            key = self.item(item.id).get("clap_uid")
-            assert key is None or store.get(item.id, key) is None, item.title
-        a, b = ([self.vector(item.id) for item in kinds[k]] for k in "ab")
+            key = self.item(item_id(item)).get("clap_uid")
+            assert key is None or store.get(item_id(item), key) is None
+        a, b = ([self.vector(item_id(item)) for item in kinds[k]] for k in "ab")
         for vectors in (a, b):  # the same music: the same vector
             for vector in vectors[1:]:
                 np.testing.assert_allclose(vector, vectors[0], atol=1e-4)
@@ -497,7 +498,7 @@ class TestEachResultBelongsToItsTrack(ClapHelper):
     def test_a_failed_file_fails_alone_in_a_local_batch(self):
         kinds = self.batches()
         self.caplog.clear()
-        with pytest.raises(UserError, match="^6 of 12 tracks could not"):
+        with pytest.raises(UserError, match=r"^6 of 12 tracks could not"):
             self.clap()
         self.assert_each_track_got_its_own_result(kinds)
 
@@ -506,7 +507,7 @@ class TestEachResultBelongsToItsTrack(ClapHelper):
     ):
         kinds = self.batches()
         self.caplog.clear()
-        with pytest.raises(UserError, match="^6 of 12 tracks could not"):
+        with pytest.raises(UserError, match=r"^6 of 12 tracks could not"):
             self.clap("--cluster", cluster.address)
         self.assert_each_track_got_its_own_result(kinds)
 
@@ -519,7 +520,7 @@ class TestPathMappedCopies(ClapHelper):
         swapped = self.add_track(self.audio.a120_wav, title="swapped")
         mirror = tmp_path / "mirror"
         mirror.mkdir()
-        shutil.copy(kept.path, mirror / "kept.wav")
+        shutil.copy(kept.filepath, mirror / "kept.wav")
         # another recording of the same length: the same size, too
         other = synth.make_wav(mirror / "swapped.wav", 90, "C", seconds=15)
         assert other.stat().st_size == os.path.getsize(swapped.path)
@@ -527,14 +528,36 @@ class TestPathMappedCopies(ClapHelper):
             os.fsdecode(self.lib_path): str(mirror)
         }
         self.caplog.clear()
-        with pytest.raises(UserError, match="^1 of 2 tracks could not"):
+        with pytest.raises(UserError, match=r"^1 of 2 tracks could not"):
             self.clap("--cluster", cluster.address)
         failed = [line for line in self.logged() if "swapped" in line]
         assert failed == [
-            f"{os.fsdecode(swapped.path)}: the worker's copy is not this "
-            "file: the same size, but other bytes in its first or last MB "
-            f"(at {other} on the worker)"
+            (
+                f"{os.fsdecode(swapped.path)}: the worker's copy is not this "
+                "file: the same size, but other bytes in its first or last MB "
+                f"(at {other} on the worker)"
+            )
         ]
-        self.vector(kept.id)
-        key = self.item(swapped.id).get("clap_uid")
-        assert key is None or self.store().get(swapped.id, key) is None
+        self.vector(item_id(kept))
+        key = self.item(item_id(swapped)).get("clap_uid")
+        assert key is None or self.store().get(item_id(swapped), key) is None
+
+
+def test_a_worker_batch_with_a_result_missing_stores_nothing_of_it(
+    cluster: Cluster,
+) -> None:
+    from beets_audiofeatures.cluster import DaskExecutor, PathMap
+    from beets_audiofeatures.runner import Failure, Job, RemoteWork
+    from tests.test_result_contract import LosesTheLast
+
+    work: RemoteWork[str, str] = RemoteWork(
+        name="upper", factory=LosesTheLast, identity={}, report=dict,
+        batch=3, batched=True,
+    )  # fmt: skip
+    executor = DaskExecutor(cluster.client(), work, PathMap(), print)
+    try:
+        results = dict(executor.run([Job(n, f"t{n}") for n in range(1, 7)]))
+    finally:
+        executor.close()
+    lost = Failure("internal error: the worker returned 2 results for 3 tracks")
+    assert results == {n: lost for n in range(1, 7)}

@@ -209,7 +209,9 @@ class Runner(Generic[N, T, R]):
             reason = INTERNAL_ERROR + "a second result came back for it"
         else:
             shown = f"item {job_id}"
-            reason = INTERNAL_ERROR + "a result came back for a track not asked for"
+            reason = (
+                INTERNAL_ERROR + "a result came back for a track not asked for"
+            )
         tally.failed.append((shown, reason + "; it is not stored"))
         self.log.error("{}: {}; it is not stored", shown, reason)
 
