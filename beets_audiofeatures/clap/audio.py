@@ -11,6 +11,7 @@ executor.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ import numpy as np
 from ..audio_files import (
     HEADER_PROMISES,
     LIBRARY_EXPECTS,
+    TRUNCATION_SLACK,
     AudioFileError,
     check_audio_file,
     decode_timeout,
@@ -132,7 +134,10 @@ _COUNT_RATE = 8000
 
 
 def audio_end(
-    path: str, start: float, expected: float, ffmpeg: str = "ffmpeg"
+    path: str,
+    start: float,
+    expected: float,
+    ffmpeg: str = "ffmpeg",
 ) -> float:
     """Where the audio really ends (s), found by decoding it from
     ``start`` (where it is known to reach) to its end and counting the
@@ -168,6 +173,48 @@ def audio_end(
             f"ffmpeg could not find where the audio ends within {timeout:.0f} s"
         )
     return start + decoded / _COUNT_RATE
+
+
+def audio_reaches(path: str, point: float, timeout: float) -> bool:
+    """Whether the file holds audio at ``point`` s, by the timestamps of
+    the frames ffprobe reads after seeking there (a seek past the end of
+    a cut file lands on its last frames, whose timestamps say so)."""
+    ffprobe = shutil.which("ffprobe") or "ffprobe"
+    command = [
+        # A seek can land a little early, and the interval counts from
+        # there: read from half a second early for two seconds.
+        ffprobe, "-v", "quiet",
+        "-read_intervals", f"{max(0.0, point - 0.5):.3f}%+2",
+        "-select_streams", "a:0",
+        "-show_entries", "frame=pts_time:format=start_time",
+        "-of", "json", "file:" + path,
+    ]  # fmt: skip
+    try:
+        run = subprocess.run(command, capture_output=True, timeout=timeout)
+        found = json.loads(run.stdout or b"{}")
+        start = float(found.get("format", {}).get("start_time") or 0)
+        times = [
+            float(frame["pts_time"])
+            for frame in found.get("frames", [])
+            if "pts_time" in frame
+        ]
+    except (subprocess.SubprocessError, OSError, ValueError, TypeError):
+        return False  # not known: the audio is counted instead
+    return bool(times) and max(times) - start >= point
+
+
+def _truncation(
+    path: str, known: float, expected: float, expected_by: str, ffmpeg: str
+) -> str | None:
+    """Why the file is truncated, judged by where its audio really ends
+    (it reaches ``known`` s at least), or None. Whether there is audio a
+    second before ``expected`` is asked first: a healthy file has it, and
+    nothing more is decoded; otherwise the audio is counted to its end."""
+    tail = max(known, expected - TRUNCATION_SLACK)
+    if audio_reaches(path, tail, decode_timeout(TRUNCATION_SLACK)):
+        return None
+    end = audio_end(path, known, expected, ffmpeg)
+    return truncation_reason(end, expected, expected_by)
 
 
 def _reason(stderr: bytes, path: str) -> str:
@@ -210,19 +257,26 @@ def decode_clips(
         duration = probe_duration(path)
         expected_by = HEADER_PROMISES
     clips = []
+    whole = False  # the audio is known to reach (about) its length
     for start in policy.starts(duration):
         samples = decode_window(path, start, ffmpeg)
+        wanted = SAMPLE_RATE * min(CLIP_SECONDS, duration - start)
         window_end = start + len(samples) / SAMPLE_RATE
         # A window can come back a few ms short from the middle of a
         # healthy file (Vorbis, after a seek): a short window only raises
         # the suspicion of a truncated file, where the audio really ends
         # decides it. A window short of the end by little is padded.
-        if truncation_reason(window_end, duration, expected_by):
-            end = audio_end(
-                path, start if len(samples) else 0.0, duration, ffmpeg
-            )
-            if reason := truncation_reason(end, duration, expected_by):
+        if (
+            len(samples) < wanted
+            and not whole
+            and truncation_reason(window_end, duration, expected_by)
+        ):
+            known = window_end if len(samples) else 0.0
+            if reason := _truncation(
+                path, known, duration, expected_by, ffmpeg
+            ):
                 raise DecodeError(reason)
+            whole = True
         clips.append(fill_clip(samples))
     if not clips:
         raise DecodeError("no audio could be decoded")
