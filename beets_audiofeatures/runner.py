@@ -119,7 +119,8 @@ def _contract_broken(
     ids: Sequence[int], pairs: object, source: str
 ) -> str | None:
     if not isinstance(pairs, list | tuple) or not all(
-        isinstance(pair, tuple) and len(pair) == 2 for pair in pairs
+        isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], int)
+        for pair in pairs
     ):
         return f"{source} returned something other than (track, result) pairs"
     tracks = count(len(ids), "track")

@@ -44,6 +44,8 @@ def test_results_in_any_order_go_to_the_jobs_they_name() -> None:
         (["a", "b", "c"],
          "the worker returned something other than (track, result) pairs"),
         (None, "the worker returned something other than (track, result) pairs"),
+        ([([1], "a"), (2, "b"), (3, "c")],
+         "the worker returned something other than (track, result) pairs"),
     ],
 )  # fmt: skip
 def test_a_batch_that_breaks_the_contract_stores_nothing(
