@@ -255,6 +255,15 @@ def test_a_healthy_vorbis_file_whose_window_comes_back_short_is_embedded(
     assert clips[short, : min(decoded)].any()
 
 
+def test_the_demos_vorbis_track_is_embedded(tmp_path: Path):
+    # examples/demo.py's "03 Backbeat.ogg", refused before
+    ogg = synth.make_track(tmp_path / "03 Backbeat.ogg", 100, "C", 20)
+    policy = WindowPolicy(count=3)
+    decoded = [len(decode_window(str(ogg), s)) for s in policy.starts(20)]
+    assert min(decoded) < CLIP_SAMPLES
+    assert decode_clips(str(ogg), 20.0, policy).shape == (2, CLIP_SAMPLES)
+
+
 @pytest.mark.parametrize("suffix", [".ogg", ".mp3", ".flac"])
 def test_a_really_truncated_file_still_fails_with_where_its_audio_ends(
     music_47s: Path, tmp_path: Path, suffix: str
