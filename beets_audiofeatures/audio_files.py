@@ -12,9 +12,11 @@ Nothing here imports beets.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
+from dataclasses import dataclass
 
 from .errors import SetupError, TrackError
 
@@ -117,3 +119,38 @@ def truncation_reason(
         f"truncated: the audio stops at {max(0.0, decoded_seconds):.1f} s "
         f"of the {expected_seconds:.1f} s {expected_by}"
     )
+
+
+#: How much of each end of a file :func:`file_identity` reads.
+IDENTITY_SPAN = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What tells two copies of a file apart cheaply: the size, and a
+    SHA-256 of the first and last MB (a tag edit, a re-encode and another
+    recording of the same length all change it)."""
+
+    size: int
+    ends_sha256: str
+
+    def difference(self, copy: FileIdentity) -> str | None:
+        """How ``copy`` differs from this file, in a few words, or None."""
+        if copy.size != self.size:
+            return f"{copy.size:,} bytes there, {self.size:,} here"
+        if copy.ends_sha256 != self.ends_sha256:
+            return "the same size, but other bytes in its first or last MB"
+        return None
+
+
+def file_identity(path: str | bytes | os.PathLike[str]) -> FileIdentity:
+    """The size and ends digest of the file at ``path`` (reads 2 MB at
+    most; ``OSError`` if it cannot be read)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        digest.update(handle.read(IDENTITY_SPAN))
+        if size > IDENTITY_SPAN:
+            handle.seek(max(IDENTITY_SPAN, size - IDENTITY_SPAN))
+            digest.update(handle.read(IDENTITY_SPAN))
+    return FileIdentity(size, digest.hexdigest())

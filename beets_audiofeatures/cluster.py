@@ -46,8 +46,9 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from distributed.scheduler import KilledWorker
 from distributed.security import Security
 
+from .audio_files import FileIdentity, file_identity
 from .errors import SetupError, TrackError
-from .runner import Failure, Job, RemoteWork
+from .runner import Failure, Job, RemoteWork, results_by_id
 from .scratch import remove_scratch, scratch_folder
 
 T = TypeVar("T")
@@ -118,27 +119,79 @@ def _handler(key: str, factory: Callable[[], Any]) -> Any:
         return _HANDLERS[key]
 
 
+#: What a task carries to a worker: its job's id, the task (its path as
+#: the workers see it) and, for a path-mapped file, the identity of the
+#: coordinator's copy.
+Entry = tuple[int, Any, FileIdentity | None]
+
+
 def run_tasks(
-    key: str, factory: Callable[[], Any], batched: bool, tasks: list[Any]
-) -> list[Any]:
-    """On a worker: the results of a few tasks (a :class:`Failure` for a
-    task that fails). A :class:`SetupError` (the analyser cannot be
-    built) fails the whole run."""
+    key: str, factory: Callable[[], Any], batched: bool, entries: list[Entry]
+) -> list[tuple[int, Any]]:
+    """On a worker: ``(job id, result)`` for each entry, a
+    :class:`Failure` for a task that fails (and, without computing, for
+    a file whose copy here is not the coordinator's). A
+    :class:`SetupError` (the analyser cannot be built) fails the whole
+    run."""
+    results: list[tuple[int, Any]] = []
+    runnable: list[tuple[int, Any]] = []
+    for job_id, task, expected in entries:
+        if why := copy_differs(task, expected):
+            results.append((job_id, Failure(why)))
+        else:
+            runnable.append((job_id, task))
     handler = _handler(key, factory)
     with _HANDLER_LOCK:  # the analysers are not thread-safe
         if batched:
-            return list(handler(tasks))
-        results: list[Any] = []
-        for task in tasks:
+            if runnable:
+                results.extend(handler(runnable))
+            return results
+        for job_id, task in runnable:
             try:
-                results.append(handler(task))
+                results.append((job_id, handler(task)))
             except SetupError:
                 raise
             except TrackError as exc:
-                results.append(Failure(str(exc) or type(exc).__name__))
+                results.append(
+                    (job_id, Failure(str(exc) or type(exc).__name__))
+                )
             except Exception as exc:
-                results.append(Failure(f"{type(exc).__name__}: {exc}"))
+                results.append(
+                    (job_id, Failure(f"{type(exc).__name__}: {exc}"))
+                )
         return results
+
+
+def copy_differs(task: Any, expected: FileIdentity | None) -> str | None:
+    """On a worker: why its copy of the task's file is not the
+    coordinator's (``expected``), or None. A copy it cannot read passes:
+    the analyser says why it cannot read it."""
+    path = getattr(task, "path", None)
+    if expected is None or path is None:
+        return None
+    try:
+        found = file_identity(path)
+    except OSError:
+        return None
+    difference = expected.difference(found)
+    return (
+        f"the worker's copy is not this file: {difference}"
+        if difference
+        else None
+    )
+
+
+def coordinator_identity(here: Any, there: Any) -> FileIdentity | None:
+    """The identity of the coordinator's copy of a task's file when the
+    workers see it at another path (``there``), to be checked there;
+    None when they see this very path, or when only they can read it."""
+    path = getattr(here, "path", None)
+    if path is None or path == getattr(there, "path", None):
+        return None
+    try:
+        return file_identity(path)
+    except OSError:
+        return None
 
 
 _REPORTS: dict[str, list[str]] = {}
@@ -345,7 +398,7 @@ class DaskExecutor(Generic[T, R]):
         """Send batches of jobs, one task each, in one message."""
         if not batches:
             return
-        tasks = [[map_task(job.task, self.paths) for job in b] for b in batches]
+        tasks = [[self._entry(job) for job in b] for b in batches]
         count = len(batches)
         futures = self.client.map(
             run_tasks,
@@ -360,9 +413,11 @@ class DaskExecutor(Generic[T, R]):
             self._futures[future] = jobs
         ac.update(futures)
 
-    def run(
-        self, jobs: Iterable[Job[T]]
-    ) -> Iterator[tuple[Job[T], R | Failure]]:
+    def _entry(self, job: Job[T]) -> Entry:
+        there = map_task(job.task, self.paths)
+        return job.id, there, coordinator_identity(job.task, there)
+
+    def run(self, jobs: Iterable[Job[T]]) -> Iterator[tuple[int, R | Failure]]:
         todo = list(jobs)
         if not todo:
             return
@@ -439,7 +494,9 @@ class DaskExecutor(Generic[T, R]):
         batch: list[Job[T]],
         ac: as_completed,
         retried: set[int],
-    ) -> Iterator[tuple[Job[T], R | Failure]]:
+    ) -> Iterator[tuple[int, R | Failure]]:
+        """``(job id, result)`` for a batch's jobs, matched by id: a batch
+        whose results do not name each of its jobs once stores nothing."""
         try:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -461,7 +518,7 @@ class DaskExecutor(Generic[T, R]):
                 "every worker that read it died (a crash or the OOM killer)"
             )
             for job in batch:
-                yield job, Failure(reason)
+                yield job.id, Failure(reason)
             return
         except SetupError:
             raise
@@ -473,19 +530,18 @@ class DaskExecutor(Generic[T, R]):
         except Exception as exc:  # the task itself failed on the worker
             reason = f"{type(exc).__name__}: {exc}"
             for job in batch:
-                yield job, Failure(reason)
+                yield job.id, Failure(reason)
             return
-        for job, result in zip(batch, results, strict=True):
+        jobs = {job.id: job for job in batch}
+        for job_id, result in results_by_id(list(jobs), results):
             if isinstance(result, Failure):
-                mapped = map_task(job.task, self.paths)
-                there = getattr(mapped, "path", None)
-                if there is not None and there != getattr(
-                    job.task, "path", None
-                ):
+                task = jobs[job_id].task
+                there = getattr(map_task(task, self.paths), "path", None)
+                if there is not None and there != getattr(task, "path", None):
                     result = Failure(
                         f"{result.reason} (at {os.fsdecode(there)} on the worker)"
                     )
-            yield job, result
+            yield job_id, result
 
     def close(self, wait: bool = True) -> None:
         """Cancel what is still out; the cluster of ``local:N`` stops."""

@@ -1,7 +1,8 @@
 """The local executor: per-file work in spawned worker processes.
 
 :class:`WorkerPool` hands one job at a time to each of N worker
-processes and yields ``(job, result)`` pairs as they finish. A job that
+processes and yields ``(job id, result)`` pairs as they finish; each
+task goes out with its job's id and its result comes back with it. A job that
 raises yields a :class:`Failure` with the reason; a job whose worker dies
 (a segfault in a decoder, the OOM killer) yields a :class:`Failure` too,
 and the worker is replaced, so one bad file never stops a batch.
@@ -24,7 +25,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
 from .errors import SetupError
-from .runner import Failure, Job
+from .runner import INTERNAL_ERROR, Failure, Job
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,15 +35,18 @@ class WorkerStartError(SetupError):
     """A worker could not set itself up (bad profile, missing library)."""
 
 
-# What a worker sends back: one of these per job, or _CannotStart once.
+# What a worker sends back: one of these per job (with the id of the job
+# it was given), or _CannotStart once.
 @dataclass(frozen=True)
 class _Done:
+    job_id: int
     value: Any
     output: str
 
 
 @dataclass(frozen=True)
 class _Failed:
+    job_id: int
     reason: str
     output: str
 
@@ -107,11 +111,12 @@ def _serve(
         return
     while True:
         try:
-            task = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):  # the parent is gone
             return
-        if task is None:
+        if message is None:
             return
+        job_id, task = message
         failed: str | None = None
         with captured_output() as output:
             try:
@@ -121,9 +126,9 @@ def _serve(
             except Exception as exc:
                 failed = f"{type(exc).__name__}: {exc}"
         reply: _Done | _Failed = (
-            _Done(value, output.text)
+            _Done(job_id, value, output.text)
             if failed is None
-            else _Failed(failed, output.text)
+            else _Failed(job_id, failed, output.text)
         )
         try:
             conn.send(reply)
@@ -193,10 +198,9 @@ class WorkerPool(Generic[T, R]):
             worker.process.kill()
         worker.process.join()
 
-    def run(
-        self, jobs: Iterable[Job[T]]
-    ) -> Iterator[tuple[Job[T], R | Failure]]:
-        """Yield each job with its result or :class:`Failure`, as done."""
+    def run(self, jobs: Iterable[Job[T]]) -> Iterator[tuple[int, R | Failure]]:
+        """Yield each job's id with its result or :class:`Failure`, as
+        done."""
         todo: deque[Job[T]] = deque(jobs)
         idle = [w for w in self._workers if w.job is None]
         while len(self._workers) < min(self.processes, len(todo)):
@@ -204,7 +208,7 @@ class WorkerPool(Generic[T, R]):
 
         def assign(worker: _Worker[T]) -> None:
             worker.job = todo.popleft()
-            worker.conn.send(worker.job.task)
+            worker.conn.send((worker.job.id, worker.job.task))
 
         for worker in idle:
             if todo:
@@ -234,10 +238,18 @@ class WorkerPool(Generic[T, R]):
                     assign(worker)
                 if reply.output:
                     self.on_output(job, reply.output)
-                if isinstance(reply, _Done):
-                    yield job, reply.value
+                if reply.job_id != job.id:  # never stored as this job's
+                    yield (
+                        job.id,
+                        Failure(
+                            f"{INTERNAL_ERROR}the worker answered for another "
+                            "track"
+                        ),
+                    )
+                elif isinstance(reply, _Done):
+                    yield job.id, reply.value
                 else:
-                    yield job, Failure(reply.reason)
+                    yield job.id, Failure(reply.reason)
 
     def _crashed(
         self,
@@ -245,7 +257,7 @@ class WorkerPool(Generic[T, R]):
         job: Job[T],
         todo: deque[Job[T]],
         assign: Callable[[_Worker[T]], None],
-    ) -> Iterator[tuple[Job[T], Failure]]:
+    ) -> Iterator[tuple[int, Failure]]:
         """A worker died on ``job``: retry it once if asked to, else fail
         it; a fresh worker takes the next job."""
         worker.process.join()
@@ -256,7 +268,7 @@ class WorkerPool(Generic[T, R]):
             todo.appendleft(Job(job.id, retry))
         else:
             reason = f"the worker process crashed ({_describe_exit(code)})"
-            yield job, Failure(reason)
+            yield job.id, Failure(reason)
         if todo and len(self._workers) < self.processes:
             assign(self._start_worker())
 

@@ -4,11 +4,17 @@ counts.
 A run is a plan (what each library item needs), jobs keyed by item id
 (:class:`Job`: the id and the plain values a worker needs, never a beets
 object), an :class:`Executor` that computes them somewhere and yields
-each job back with its result or a :class:`Failure`, as each finishes,
-and a store step that puts each result on its item at once (the beets
-side, ``beetsplug.audiofeatures.runner``). Executors: the crash-tolerant
-local process pool (``process_pool``) for Essentia, the decode-threads
-and model loop (``clap.audio``) for CLAP.
+``(job id, result or Failure)`` pairs, as each finishes, and a store
+step that puts each result on its item at once (the beets side,
+``beetsplug.audiofeatures.runner``). Executors: the crash-tolerant local
+process pool (``process_pool``) for Essentia, the decode-threads and
+model loop (``clap.audio``) for CLAP, the zero-shot tagger
+(``clap.zero_shot``) and Dask (``cluster``).
+
+The one result contract: a result travels with its job's id, and is
+matched to its job by that id only, never by its position among the
+results. A batch whose results do not name its jobs exactly once each
+(:func:`results_by_id`) is an internal error: nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -20,14 +26,15 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from tqdm import tqdm
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
 R_co = TypeVar("R_co", covariant=True)
 
 
@@ -47,15 +54,15 @@ class Job(Generic[T_co]):
     task: T_co
 
 
-class Executor(Protocol[T, R_co]):
-    """Computes jobs somewhere and yields each with its result, in the
-    order they finish; a job that fails yields a :class:`Failure`, and
-    the others go on. Kept between calls (an import calls it once per
+class Executor(Protocol[T_contra, R_co]):
+    """Computes jobs somewhere and yields ``(job id, result)`` for each,
+    in the order they finish; a job that fails yields a :class:`Failure`,
+    and the others go on. Kept between calls (an import calls it once per
     album) until :meth:`close`."""
 
     def run(
-        self, jobs: Iterable[Job[T]]
-    ) -> Iterator[tuple[Job[T], R_co | Failure]]: ...
+        self, jobs: Iterable[Job[T_contra]]
+    ) -> Iterator[tuple[int, R_co | Failure]]: ...
 
     def close(self, wait: bool = True) -> None:
         """Stop its workers: politely with ``wait``, at once otherwise."""
@@ -67,9 +74,9 @@ class RemoteWork(Generic[T, R_co]):
     """An analysis as workers run it; everything here is pickled.
 
     ``factory`` builds the handler once per worker process; with
-    ``batched`` it takes a list of tasks and returns their results (the
-    CLAP model embeds windows of several tracks at once), otherwise one
-    task at a time. ``identity`` is what every worker's ``report`` must
+    ``batched`` it takes a list of ``(job id, task)`` pairs and returns
+    ``(job id, result)`` pairs, in any order (the CLAP model embeds
+    windows of several tracks at once), otherwise one task at a time. ``identity`` is what every worker's ``report`` must
     match. ``retry_after_crash`` runs on the coordinator: a task that
     killed its workers gets one more try, changed (Essentia's through
     ffmpeg)."""
@@ -88,6 +95,46 @@ class RemoteWork(Generic[T, R_co]):
         """The resource a worker gets when it passes the checks."""
         digest = hashlib.sha256(repr(sorted(self.identity.items())).encode())
         return f"audiofeatures-{digest.hexdigest()[:12]}"
+
+
+#: How a result that breaks the contract is reported, per track.
+INTERNAL_ERROR = "internal error: "
+
+
+def results_by_id(
+    ids: Sequence[int], pairs: object, source: str = "the worker"
+) -> list[tuple[int, Any]]:
+    """A batch's ``(job id, result)`` pairs when they name each of its
+    jobs (``ids``) exactly once, in any order; otherwise one
+    :class:`Failure` per job, saying what ``source`` got wrong, so that
+    nothing of the batch is stored."""
+    problem = _contract_broken(ids, pairs, source)
+    if problem is None:
+        return list(cast("Sequence[tuple[int, Any]]", pairs))
+    failure = Failure(INTERNAL_ERROR + problem)
+    return [(job_id, failure) for job_id in ids]
+
+
+def _contract_broken(
+    ids: Sequence[int], pairs: object, source: str
+) -> str | None:
+    if not isinstance(pairs, list | tuple) or not all(
+        isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], int)
+        for pair in pairs
+    ):
+        return f"{source} returned something other than (track, result) pairs"
+    tracks = count(len(ids), "track")
+    if len(pairs) != len(ids):
+        return f"{source} returned {len(pairs)} results for {tracks}"
+    wanted = set(ids)
+    seen: set[object] = set()
+    for job_id, _ in pairs:
+        if job_id in seen:
+            return f"{source} returned two results for one of {tracks}"
+        if job_id not in wanted:
+            return f"{source} returned a result for a track it was not given"
+        seen.add(job_id)
+    return None
 
 
 def progress_bar(total: int, shown: bool = True) -> tqdm:

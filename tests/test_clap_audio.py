@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -211,3 +212,71 @@ def test_a_truncated_file_says_where_the_expected_length_came_from(
     # beets knows no length: ffprobe reads the one in the mp3's header
     with pytest.raises(DecodeError, match=r"s the file header promises$"):
         decode_clips(str(cut), 0.0, WindowPolicy())
+
+
+@pytest.fixture(scope="module")
+def music_47s(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth.make_wav(
+        tmp_path_factory.mktemp("music") / "music.wav", 100, "Am", seconds=47
+    )
+
+
+def _vorbis(
+    source: Path, target: Path, seconds: float, rate: int, channels: int
+) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source),
+         "-t", str(seconds), "-ar", str(rate), "-ac", str(channels),
+         *synth.ENCODERS[".ogg"], str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+# Lengths, rates and channels whose mid-file windows ffmpeg 5.1 decodes a
+# few ms short (479,737 to 479,950 of 480,000 samples); each was refused
+# as truncated before.
+@pytest.mark.parametrize(
+    ("seconds", "rate", "channels"),
+    [(45, 44100, 2), (45, 44100, 1), (47, 44100, 2), (47, 48000, 2)],
+)
+def test_a_healthy_vorbis_file_whose_window_comes_back_short_is_embedded(
+    music_47s: Path, tmp_path: Path, seconds: float, rate: int, channels: int
+):
+    ogg = _vorbis(music_47s, tmp_path / "healthy.ogg", seconds, rate, channels)
+    policy = WindowPolicy(count=3)
+    decoded = [len(decode_window(str(ogg), s)) for s in policy.starts(seconds)]
+    assert min(decoded) < CLIP_SAMPLES  # the case itself: a short window
+    clips = decode_clips(str(ogg), float(seconds), policy)
+    assert clips.shape == (3, CLIP_SAMPLES)
+    # the missing few ms are padded with silence, the rest is the window
+    short = decoded.index(min(decoded))
+    assert not clips[short, min(decoded) :].any()
+    assert clips[short, : min(decoded)].any()
+
+
+def test_the_demos_vorbis_track_is_embedded(tmp_path: Path):
+    # examples/demo.py's "03 Backbeat.ogg", refused before
+    ogg = synth.make_track(tmp_path / "03 Backbeat.ogg", 100, "C", 20)
+    policy = WindowPolicy(count=3)
+    decoded = [len(decode_window(str(ogg), s)) for s in policy.starts(20)]
+    assert min(decoded) < CLIP_SAMPLES
+    assert decode_clips(str(ogg), 20.0, policy).shape == (2, CLIP_SAMPLES)
+
+
+@pytest.mark.parametrize("suffix", [".ogg", ".mp3", ".flac"])
+def test_a_really_truncated_file_still_fails_with_where_its_audio_ends(
+    music_47s: Path, tmp_path: Path, suffix: str
+):
+    whole = synth.encode(music_47s, tmp_path / f"whole{suffix}")
+    cut = synth.truncate(whole, tmp_path / f"cut{suffix}", 0.3)
+    with pytest.raises(DecodeError) as failure:
+        decode_clips(str(cut), 47.0, WindowPolicy(count=3))
+    match = re.fullmatch(
+        r"truncated: the audio stops at ([\d.]+) s of the 47\.0 s "
+        r"the library expects",
+        str(failure.value),
+    )
+    assert match, str(failure.value)
+    # where the audio really ends (about 30 % in), not a window's end
+    assert 10 < float(match[1]) < 18

@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from beets.exceptions import UserError
 from huggingface_hub import constants
 
 from beetsplug.audiofeatures import essentia_analysis
+from beetsplug.audiofeatures.library_query import item_id
 from tests import synth
 from tests.helpers import ClapHelper
 from tests.reliability.crashing import CrashingAnalyzer
@@ -451,3 +453,111 @@ class TestClusterSettings(ClapHelper):
         assert self.fails("essentia", "--cluster", "local:zero").startswith(
             "audiofeatures.cluster: --cluster local:zero: give local:N"
         )
+
+
+#: Batches of three tracks (``batch_size`` 6, two windows a track), with
+#: an undecodable file (x) first, in the middle, last, and alone; a and b
+#: are two pieces of music, so a vector handed to the wrong track shows.
+BATCHES = ("xab", "axb", "abx", "xxx")
+
+
+class TestEachResultBelongsToItsTrack(ClapHelper):
+    def batches(self) -> dict[str, list[Any]]:
+        """The tracks of :data:`BATCHES` by kind, in the library's order."""
+        self.config["audiofeatures"]["clap"]["batch_size"] = 6
+        sources = {
+            "a": self.audio.a120_flac,
+            "b": self.audio.c90_mp3,
+            "x": self.audio.text,
+        }
+        kinds: dict[str, list[Any]] = {"a": [], "b": [], "x": []}
+        for number, kind in enumerate("".join(BATCHES)):
+            item = self.add_track(sources[kind], title=f"{number:02d}{kind}")
+            kinds[kind].append(item)
+        return kinds
+
+    def assert_each_track_got_its_own_result(
+        self, kinds: dict[str, list[Any]]
+    ) -> None:
+        failed = {
+            line.split(": ", 1)[0]
+            for line in self.logged()
+            if "ffmpeg could not decode it" in line
+        }
+        assert failed == {os.fsdecode(item.path) for item in kinds["x"]}
+        store = self.store()
+        for item in kinds["x"]:
+            key = self.item(item_id(item)).get("clap_uid")
+            assert key is None or store.get(item_id(item), key) is None
+        a, b = ([self.vector(item_id(item)) for item in kinds[k]] for k in "ab")
+        for vectors in (a, b):  # the same music: the same vector
+            for vector in vectors[1:]:
+                np.testing.assert_allclose(vector, vectors[0], atol=1e-4)
+        assert float(a[0] @ b[0]) < 0.9999  # and other music another
+
+    def test_a_failed_file_fails_alone_in_a_local_batch(self):
+        kinds = self.batches()
+        self.caplog.clear()
+        with pytest.raises(UserError, match=r"^6 of 12 tracks could not"):
+            self.clap()
+        self.assert_each_track_got_its_own_result(kinds)
+
+    def test_a_failed_file_fails_alone_in_a_batch_on_a_cluster(
+        self, cluster: Cluster
+    ):
+        kinds = self.batches()
+        self.caplog.clear()
+        with pytest.raises(UserError, match=r"^6 of 12 tracks could not"):
+            self.clap("--cluster", cluster.address)
+        self.assert_each_track_got_its_own_result(kinds)
+
+
+class TestPathMappedCopies(ClapHelper):
+    def test_a_mirror_holding_another_recording_fails_that_track_alone(
+        self, cluster: Cluster, tmp_path: Path
+    ):
+        kept = self.add_track(self.audio.a120_wav, title="kept")
+        swapped = self.add_track(self.audio.a120_wav, title="swapped")
+        mirror = tmp_path / "mirror"
+        mirror.mkdir()
+        shutil.copy(kept.filepath, mirror / "kept.wav")
+        # another recording of the same length: the same size, too
+        other = synth.make_wav(mirror / "swapped.wav", 90, "C", seconds=15)
+        assert other.stat().st_size == os.path.getsize(swapped.path)
+        self.config["audiofeatures"]["cluster"]["path_map"] = {
+            os.fsdecode(self.lib_path): str(mirror)
+        }
+        self.caplog.clear()
+        with pytest.raises(UserError, match=r"^1 of 2 tracks could not"):
+            self.clap("--cluster", cluster.address)
+        failed = [line for line in self.logged() if "swapped" in line]
+        assert failed == [
+            (
+                f"{os.fsdecode(swapped.path)}: the worker's copy is not this "
+                "file: the same size, but other bytes in its first or last MB "
+                f"(at {other} on the worker)"
+            )
+        ]
+        self.vector(item_id(kept))
+        key = self.item(item_id(swapped)).get("clap_uid")
+        assert key is None or self.store().get(item_id(swapped), key) is None
+
+
+def test_a_worker_batch_with_a_result_missing_stores_nothing_of_it(
+    cluster: Cluster,
+) -> None:
+    from beets_audiofeatures.cluster import DaskExecutor, PathMap
+    from beets_audiofeatures.runner import Failure, Job, RemoteWork
+    from tests.test_result_contract import LosesTheLast
+
+    work: RemoteWork[str, str] = RemoteWork(
+        name="upper", factory=LosesTheLast, identity={}, report=dict,
+        batch=3, batched=True,
+    )  # fmt: skip
+    executor = DaskExecutor(cluster.client(), work, PathMap(), print)
+    try:
+        results = dict(executor.run([Job(n, f"t{n}") for n in range(1, 7)]))
+    finally:
+        executor.close()
+    lost = Failure("internal error: the worker returned 2 results for 3 tracks")
+    assert results == {n: lost for n in range(1, 7)}

@@ -11,11 +11,11 @@ from tests.pool_workers import BrokenSetup, Squarer
 
 def results(pool: WorkerPool[int, Any], tasks: list[int]) -> dict[int, Any]:
     """Each job's result by its task (jobs are numbered 100, 101, …)."""
-    jobs = [Job(100 + n, task) for n, task in enumerate(tasks)]
+    jobs = {100 + n: Job(100 + n, task) for n, task in enumerate(tasks)}
     out: dict[int, Any] = {}
-    for job, result in pool.run(jobs):
-        assert 100 <= job.id < 100 + len(tasks)
-        out[job.task] = result
+    for job_id, result in pool.run(list(jobs.values())):
+        out[jobs.pop(job_id).task] = result  # each id once, no other
+    assert not jobs  # and every id
     return out
 
 
@@ -36,7 +36,7 @@ def ok(result: tuple[int, int] | Failure) -> tuple[int, int]:
 
 def test_jobs_come_back_with_their_ids() -> None:
     with WorkerPool(Squarer, 2) as pool:
-        done = {job.id: ok(result)[0] for job, result in pool.run(
+        done = {job_id: ok(result)[0] for job_id, result in pool.run(
             [Job(7, 3), Job(9, 4)]
         )}  # fmt: skip
     assert done == {7: 9, 9: 16}
@@ -65,9 +65,7 @@ def test_a_crashed_job_can_be_retried_in_a_new_worker() -> None:
     with WorkerPool(
         Squarer, 2, retry_after_crash=lambda task: 14 if task == 13 else None
     ) as pool:
-        done = {job.id: result for job, result in pool.run(
-            [Job(1, 13), Job(2, 5)]
-        )}  # fmt: skip
+        done = dict(pool.run([Job(1, 13), Job(2, 5)]))
     assert ok(done[1])[0] == 196  # the retried task, under its item's id
     assert ok(done[2])[0] == 25
 

@@ -11,9 +11,11 @@ executor.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +27,7 @@ import numpy as np
 from ..audio_files import (
     HEADER_PROMISES,
     LIBRARY_EXPECTS,
+    TRUNCATION_SLACK,
     AudioFileError,
     check_audio_file,
     decode_timeout,
@@ -125,6 +128,95 @@ def decode_window(
     return samples[:CLIP_SAMPLES].astype(np.float32) / 32767.0
 
 
+#: Where the audio ends is counted at this rate, 8-bit mono: cheap to
+#: pipe, and a sample is 0.125 ms.
+_COUNT_RATE = 8000
+
+
+def audio_end(
+    path: str,
+    start: float,
+    expected: float,
+    ffmpeg: str = "ffmpeg",
+) -> float:
+    """Where the audio really ends (s), found by decoding it from
+    ``start`` (where it is known to reach) to its end and counting the
+    samples. ``expected`` (the length the file should have) sets the time
+    limit. A damaged tail ends the count: ffmpeg's complaints are not
+    read."""
+    command = [
+        ffmpeg, "-nostdin", "-v", "quiet", "-ss", f"{start:.3f}",
+        "-i", "file:" + path, "-map", "0:a:0", "-ac", "1",
+        "-ar", str(_COUNT_RATE), "-f", "u8", "-",
+    ]  # fmt: skip
+    timeout = decode_timeout(max(expected, CLIP_SECONDS))
+    decoded = 0
+    timed_out = threading.Event()
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as process:
+        assert process.stdout is not None
+
+        def give_up() -> None:
+            timed_out.set()
+            process.kill()
+
+        timer = threading.Timer(timeout, give_up)
+        timer.start()
+        try:
+            while chunk := process.stdout.read(1 << 16):
+                decoded += len(chunk)
+        finally:
+            timer.cancel()
+    if timed_out.is_set():
+        raise DecodeError(
+            f"ffmpeg could not find where the audio ends within {timeout:.0f} s"
+        )
+    return start + decoded / _COUNT_RATE
+
+
+def audio_reaches(path: str, point: float, timeout: float) -> bool:
+    """Whether the file holds audio at ``point`` s, by the timestamps of
+    the frames ffprobe reads after seeking there (a seek past the end of
+    a cut file lands on its last frames, whose timestamps say so)."""
+    ffprobe = shutil.which("ffprobe") or "ffprobe"
+    command = [
+        # A seek can land a little early, and the interval counts from
+        # there: read from half a second early for two seconds.
+        ffprobe, "-v", "quiet",
+        "-read_intervals", f"{max(0.0, point - 0.5):.3f}%+2",
+        "-select_streams", "a:0",
+        "-show_entries", "frame=pts_time:format=start_time",
+        "-of", "json", "file:" + path,
+    ]  # fmt: skip
+    try:
+        run = subprocess.run(command, capture_output=True, timeout=timeout)
+        found = json.loads(run.stdout or b"{}")
+        start = float(found.get("format", {}).get("start_time") or 0)
+        times = [
+            float(frame["pts_time"])
+            for frame in found.get("frames", [])
+            if "pts_time" in frame
+        ]
+    except (subprocess.SubprocessError, OSError, ValueError, TypeError):
+        return False  # not known: the audio is counted instead
+    return bool(times) and max(times) - start >= point
+
+
+def _truncation(
+    path: str, known: float, expected: float, expected_by: str, ffmpeg: str
+) -> str | None:
+    """Why the file is truncated, judged by where its audio really ends
+    (it reaches ``known`` s at least), or None. Whether there is audio a
+    second before ``expected`` is asked first: a healthy file has it, and
+    nothing more is decoded; otherwise the audio is counted to its end."""
+    tail = max(known, expected - TRUNCATION_SLACK)
+    if audio_reaches(path, tail, decode_timeout(TRUNCATION_SLACK)):
+        return None
+    end = audio_end(path, known, expected, ffmpeg)
+    return truncation_reason(end, expected, expected_by)
+
+
 def _reason(stderr: bytes, path: str) -> str:
     """ffmpeg's first complaint, without its ``[demuxer @ 0x...]`` tag or
     the file name (our message names the file already)."""
@@ -165,13 +257,26 @@ def decode_clips(
         duration = probe_duration(path)
         expected_by = HEADER_PROMISES
     clips = []
+    whole = False  # the audio is known to reach (about) its length
     for start in policy.starts(duration):
         samples = decode_window(path, start, ffmpeg)
-        if len(samples) < SAMPLE_RATE * min(CLIP_SECONDS, duration - start):
-            # A short window shows where the audio really ends.
-            end = start + len(samples) / SAMPLE_RATE
-            if reason := truncation_reason(end, duration, expected_by):
+        wanted = SAMPLE_RATE * min(CLIP_SECONDS, duration - start)
+        window_end = start + len(samples) / SAMPLE_RATE
+        # A window can come back a few ms short from the middle of a
+        # healthy file (Vorbis, after a seek): a short window only raises
+        # the suspicion of a truncated file, where the audio really ends
+        # decides it. A window short of the end by little is padded.
+        if (
+            len(samples) < wanted
+            and not whole
+            and truncation_reason(window_end, duration, expected_by)
+        ):
+            known = window_end if len(samples) else 0.0
+            if reason := _truncation(
+                path, known, duration, expected_by, ffmpeg
+            ):
                 raise DecodeError(reason)
+            whole = True
         clips.append(fill_clip(samples))
     if not clips:
         raise DecodeError("no audio could be decoded")
@@ -196,8 +301,10 @@ def embed_tracks(
     batch_clips: int = 8,
 ) -> Iterator[tuple[T, np.ndarray | Failure]]:
     """Yield ``(key, unit vector or Failure)`` for ``(key, path, length)``
-    tracks, in order. ``decoders`` threads run ffmpeg ahead of the model;
-    ``embed`` gets up to ``batch_clips`` clips at a time."""
+    tracks: a failure as soon as it is known, ahead of tracks still
+    waiting for the model, so only the keys say which result is whose.
+    ``decoders`` threads run ffmpeg ahead of the model; ``embed`` gets up
+    to ``batch_clips`` clips at a time."""
     ffmpeg = require_ffmpeg(CLAP_NEEDS)
     queue = iter(tracks)
     pending: deque[_Pending[T]] = deque()
@@ -289,12 +396,12 @@ class EmbeddingLoop:
 
     def run(
         self, jobs: Iterable[Job[Track]]
-    ) -> Iterator[tuple[Job[Track], np.ndarray | Failure]]:
+    ) -> Iterator[tuple[int, np.ndarray | Failure]]:
         jobs = list(jobs)
         if not jobs:
             return
         yield from embed_tracks(
-            ((job, job.task.path, job.task.length) for job in jobs),
+            ((job.id, job.task.path, job.task.length) for job in jobs),
             self.load(),
             self.policy,
             decoders=self.decoders,

@@ -28,17 +28,20 @@ class ClapBatch:
         self.decoders = decoders
         self.clips = clips
 
-    def __call__(self, tracks: list[Track]) -> list[np.ndarray | Failure]:
-        return [
-            result
-            for _, result in embed_tracks(
-                ((n, t.path, t.length) for n, t in enumerate(tracks)),
+    def __call__(
+        self, tracks: list[tuple[int, Track]]
+    ) -> list[tuple[int, np.ndarray | Failure]]:
+        """``(job id, vector or Failure)`` for ``(job id, track)`` pairs,
+        in the order they are done (a failure comes early)."""
+        return list(
+            embed_tracks(
+                ((job_id, t.path, t.length) for job_id, t in tracks),
                 self.embedder.embed_clips,
                 self.policy,
                 decoders=self.decoders,
                 batch_clips=self.clips,
             )
-        ]
+        )
 
 
 def clap_report(model: str, pipeline: dict[str, Any]) -> dict[str, str]:

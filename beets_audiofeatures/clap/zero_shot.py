@@ -169,17 +169,23 @@ class Tagger:
 
     def run(
         self, jobs: Iterable[Job[int]]
-    ) -> Iterator[tuple[Job[int], dict[str, Any]]]:
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(job id, tag fields)`` for each job."""
         todo = list(jobs)
         for start in range(0, len(todo), self.batch):
             part = todo[start : start + self.batch]
             vectors = np.asarray(self.matrix[[job.task for job in part]])
-            values: list[dict[str, Any]] = [{} for _ in part]
-            for label_set, prompt in zip(self.sets, self.prompts, strict=True):
-                scored = probabilities(vectors, prompt, self.scale)
-                for row, probs in enumerate(scored):
-                    values[row].update(tag_values(label_set, probs))
-            yield from zip(part, values, strict=True)
+            scored = [
+                probabilities(vectors, prompt, self.scale)
+                for prompt in self.prompts
+            ]
+            # Row n of each score matrix is the vector of the job that
+            # asked for row n of the matrix: one array, never apart.
+            for row, job in enumerate(part):
+                values: dict[str, Any] = {}
+                for label_set, scores in zip(self.sets, scored, strict=True):
+                    values.update(tag_values(label_set, scores[row]))
+                yield job.id, values
 
     def close(self, wait: bool = True) -> None:
         """Nothing to stop: it runs in this process."""

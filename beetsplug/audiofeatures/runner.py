@@ -4,8 +4,8 @@ An :class:`Analysis` says what an item needs (a falsy answer: nothing),
 the task that computes it and how a result is stored on the item. The
 :class:`Runner` plans a query once (what each item needs and why, which
 ``--pretend`` prints), hands jobs keyed by item id to the analysis's
-executor, and stores each result as it comes back, on the item read
-afresh: a track removed during the run stays removed, and a result
+executor, and stores each result as it comes back, matched to its job by
+the id it comes with (never by its position), on the item read afresh: a track removed during the run stays removed, and a result
 computed from audio the file no longer holds is discarded. One progress
 bar, one summary, one way to stop (Ctrl-C, SIGTERM, SIGHUP).
 """
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from beets_audiofeatures.runner import (
+    INTERNAL_ERROR,
     Executor,
     Failure,
     Job,
@@ -184,10 +185,35 @@ class Runner(Generic[N, T, R]):
         ]
         # An analysis whose results are cheap commits once per chunk.
         batched = self.analysis.batched
+        waiting = {job.id for job in jobs}
         with self.lib.transaction() if batched else contextlib.nullcontext():
-            for job, result in self.executor().run(jobs):
-                self._land(loaded[job.id], plan.needs[job.id], result, tally)
+            for job_id, result in self.executor().run(jobs):
+                if job_id not in waiting:  # unknown, or answered already
+                    self._unexpected(job_id, loaded, tally)
+                    continue
+                waiting.discard(job_id)
+                self._land(loaded[job_id], plan.needs[job_id], result, tally)
                 bar.update()
+        for job_id in sorted(waiting):  # the executor ended without them
+            missing = Failure(INTERNAL_ERROR + "no result came back for it")
+            self._land(loaded[job_id], plan.needs[job_id], missing, tally)
+            bar.update()
+
+    def _unexpected(
+        self, job_id: int, loaded: dict[int, Item], tally: Tally
+    ) -> None:
+        """A result the executor should not have given: it is not stored,
+        and the run ends with an error."""
+        if job_id in loaded:
+            shown = displayable_path(loaded[job_id].path)
+            reason = INTERNAL_ERROR + "a second result came back for it"
+        else:
+            shown = f"item {job_id}"
+            reason = (
+                INTERNAL_ERROR + "a result came back for a track not asked for"
+            )
+        tally.failed.append((shown, reason + "; it is not stored"))
+        self.log.error("{}: {}; it is not stored", shown, reason)
 
     def executor(self) -> Executor[T, R]:
         if self._executor is None:
