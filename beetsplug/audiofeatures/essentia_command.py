@@ -32,7 +32,7 @@ from .essentia_settings import (
     model_files,
 )
 from .library_query import item_id, matching_albums, matching_ids
-from .runner import Runner, check_failures
+from .runner import Plan, Runner, check_failures
 from .setting_values import read_choice
 
 if TYPE_CHECKING:
@@ -112,24 +112,39 @@ def run_command(
         ids = [item_id(i) for album in albums for i in album.items()]
     else:
         ids = matching_ids(lib, args)
-    analysis = EssentiaAnalysis(settings, lib, log, settings.write)
+    # A run that stores refills core fields and records files as it
+    # plans; -p only says what it would refill.
+    analysis = EssentiaAnalysis(
+        settings, lib, log, settings.write, settle=not opts.pretend
+    )
     runner = Runner(lib, analysis, log)
     plan = runner.plan_ids(ids)
     profile = settings.profile.name
 
     if opts.pretend:
+        refills = Plan(
+            {n: w for n, w in plan.needs.items() if not w.analyses}
+        )
+        for number in refills.needs:
+            del plan.needs[number]
         if not plan:
             ui.print_(
                 f"nothing to analyse: {count(len(ids), 'matching track')}, "
                 f"all current for profile {profile}"
             )
-            return
-        jobs = min(settings.jobs, len(plan))
-        ui.print_(
-            f"would analyse {len(plan)} of {count(len(ids), 'track')} with "
-            f"profile {profile} ({count(jobs, 'worker')}):"
-        )
-        runner.pretend(plan, "analyse")
+        else:
+            jobs = min(settings.jobs, len(plan))
+            ui.print_(
+                f"would analyse {len(plan)} of {count(len(ids), 'track')} "
+                f"with profile {profile} ({count(jobs, 'worker')}):"
+            )
+            runner.pretend(plan, "analyse")
+        if refills:
+            ui.print_(
+                f"would refill {count(len(refills), 'track')} from the "
+                "stored values, without analysing:"
+            )
+            runner.pretend(refills, "refill")
         return
 
     # Read only by runs that do work: a bad cluster setting never stops -p.
@@ -140,6 +155,8 @@ def run_command(
     if executor is not None:
         runner.make_executor = executor
     tally = Tally(skipped=plan.skipped)
+    if analysis.refilled:
+        tally.note("core fields refilled", analysis.refilled)
     if not plan:
         log.info(
             "nothing to analyse: {} already current for profile {}",
