@@ -197,7 +197,11 @@ class ClapAnalysis:
         if not item.get(UID):
             item[UID] = new_uid()
         if file := self._files.pop(item_id(item), None):
-            item[CLAP_FILE] = file_record(file)
+            before, keyed = recorded_file(item.get(CLAP_FILE))
+            # The same audio as an earlier, unkeyed vector keeps the key
+            # other models' vectors of it are filed under.
+            same = before is not None and before.digest == file.digest
+            item[CLAP_FILE] = file_record(file, keyed or not same)
         elif CLAP_FILE in item:  # unknown: filed by the audio columns
             del item[CLAP_FILE]
         key = source_key(item)
