@@ -155,7 +155,9 @@ def file_identity(
 ) -> FileIdentity:
     """The file's identity now; raises ``OSError``."""
     info = info or os.stat(path)
-    return FileIdentity(info.st_size, info.st_mtime_ns, audio_digest(path) or "")
+    return FileIdentity(
+        info.st_size, info.st_mtime_ns, audio_digest(path) or ""
+    )
 
 
 def check_identity(
@@ -204,9 +206,7 @@ def audio_digest(path: str | bytes | os.PathLike[str]) -> str | None:
         return None
 
 
-def _payload(
-    file: BinaryIO, head: bytes, size: int
-) -> tuple[int, int] | None:
+def _payload(file: BinaryIO, head: bytes, size: int) -> tuple[int, int] | None:
     """Where the audio payload lies: (offset, length), or None."""
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return _chunk(file, size, b"data", "<I")

@@ -231,12 +231,27 @@ class TestEssentiaValues(Lifecycle):
     def test_a_removed_track_reimported_is_planned_again(self):
         item = self.track()
         self.essentia()
+        self.clap()
         path = os.fsdecode(item.path)
         self.run_command("rm", "-f")
         assert os.path.exists(path)  # beet rm without -d keeps the file
-        again = Item.from_path(path)
-        again.add(self.lib)
+        self.run_command("import", "-A", "-q", "-s", "-C", path)
+        (again,) = self.lib.items()
+        assert item_id(again) != item_id(item) or "clap_uid" not in again
+
         assert "would analyse 1 of 1 track" in self.plan("essentia")
+        assert "would embed 1 of 1 track" in self.plan("clap")
+
+    def test_a_library_reimport_keeps_every_value_current(self):
+        item = self.track()
+        self.essentia()
+        self.clap()
+        self.run_command("import", "-L", "-A", "-q")
+        again = self.item(item_id(item))
+        assert again["essentia_bpm"] == pytest.approx(120, abs=1)
+
+        assert self.plan("essentia").startswith("nothing to analyse")
+        assert self.plan("clap").startswith("nothing to embed")
 
 
 class TestAlbumValues(Lifecycle):

@@ -431,7 +431,9 @@ class EssentiaAnalysis:
             info = os.stat(item.path)
             if recorded is not None:
                 item[FILE_FIELD] = str(
-                    FileIdentity(info.st_size, info.st_mtime_ns, recorded.digest)
+                    FileIdentity(
+                        info.st_size, info.st_mtime_ns, recorded.digest
+                    )
                 )
 
     def _fill_core(self, item: Item, values: dict[str, Any]) -> int:

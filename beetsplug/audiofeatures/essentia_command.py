@@ -122,9 +122,7 @@ def run_command(
     profile = settings.profile.name
 
     if opts.pretend:
-        refills = Plan(
-            {n: w for n, w in plan.needs.items() if not w.analyses}
-        )
+        refills = Plan({n: w for n, w in plan.needs.items() if not w.analyses})
         for number in refills.needs:
             del plan.needs[number]
         if not plan:
