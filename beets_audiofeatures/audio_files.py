@@ -15,6 +15,7 @@ Nothing here imports beets.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -153,8 +154,11 @@ class AudioCheck(Enum):
 def file_identity(
     path: str | bytes | os.PathLike[str], info: os.stat_result | None = None
 ) -> FileIdentity:
-    """The file's identity now; raises ``OSError``."""
+    """The file's identity now; raises ``OSError``, also for a path that
+    is not a regular file."""
     info = info or os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
     return FileIdentity(
         info.st_size, info.st_mtime_ns, audio_digest(path) or ""
     )
@@ -189,9 +193,14 @@ def audio_digest(path: str | bytes | os.PathLike[str]) -> str | None:
     STREAMINFO holds. None for other formats and for a file that cannot
     be read."""
     try:
-        with open(path, "rb") as file:
+        # Non-blocking: a FIFO at the path must not wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(descriptor, "rb") as file:
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode):  # a device never ends
+                return None
+            size = info.st_size
             head = file.read(12)
-            size = os.fstat(file.fileno()).st_size
             if head[:4] == b"fLaC" or (
                 head[:3] == b"ID3" and _flac_after_id3(file, head)
             ):

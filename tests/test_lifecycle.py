@@ -410,6 +410,13 @@ class TestFileIdentity:
         recorded = FileIdentity(0, 0, before.digest)
         assert check_identity(recorded, replace)[0] is AudioCheck.NEW_AUDIO
 
+    def test_a_fifo_is_never_read(self, tmp_path):
+        fifo = tmp_path / "fifo.wav"
+        os.mkfifo(fifo)  # opening it to read would wait for a writer
+        assert audio_digest(fifo) is None
+        recorded = FileIdentity(1, 1, "0123456789abcdef")
+        assert check_identity(recorded, fifo) == (AudioCheck.UNKNOWN, None)
+
     def test_an_unchanged_file_costs_one_stat(self, recordings):
         old, _ = recordings.files["wav"]
         recorded = FileIdentity(*_size_and_time(old), digest="not-read")

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -139,16 +140,19 @@ def unmeasured(item: Item) -> set[str]:
     return set(filter(None, (own(item, UNMEASURED_FIELD) or "").split(",")))
 
 
-def missing_fields(item: Item, group: str) -> list[str]:
+def missing_fields(
+    item: Item, group: str, present: Collection[str]
+) -> list[str]:
     """The group's fields the track lacks (a ``beet modify essentia_bpm!``)
     that its analysis did store. Tracks analysed before this was recorded
-    may lack the key (too weak to store) and nothing else."""
-    recorded = own(item, FILE_FIELD) is not None
-    absent = unmeasured(item)
+    may lack the key (too weak to store) and nothing else. ``present``:
+    the track's own fields (reading each value would cost more)."""
+    recorded = FILE_FIELD in present
+    absent = unmeasured(item) if UNMEASURED_FIELD in present else set()
     return [
         desc.field
         for desc in descriptors_for([group])
-        if own(item, desc.field) is None
+        if desc.field not in present
         and desc.field not in absent
         and (recorded or desc.kind is not Kind.KEY)
     ]
@@ -168,13 +172,14 @@ def stale_groups(
         return profile.groups, audio.why
     stale = []
     reasons = []
+    present = item.keys(with_album=False)
     for group in profile.groups:
         method = stored_method(item, group)
         if method != profile.method(group, settings.version):
             stale.append(group)
             if method is not None:
                 reasons.append(f"{group} by another method")
-        elif missing := missing_fields(item, group):
+        elif missing := missing_fields(item, group, present):
             stale.append(group)
             reasons.append(f"{', '.join(missing)} missing")
     return tuple(stale), "; ".join(reasons)

@@ -198,6 +198,7 @@ def import_runner(
     every import-stage plugin's (files are moved afterwards); on the
     cluster of ``audiofeatures.cluster.address`` when there is one."""
     settings = EssentiaSettings.from_config(view)
-    analysis = EssentiaAnalysis(settings, lib, log, write=False)
+    # A re-imported track's emptied core fields are refilled, not analysed.
+    analysis = EssentiaAnalysis(settings, lib, log, write=False, settle=True)
     executor = cluster_executor(cluster, None, analysis.remote_work, log)
     return Runner(lib, analysis, log, executor)
