@@ -58,6 +58,9 @@ FILE_FIELD = "essentia_file"
 #: The group fields the last analysis looked for and could not store
 #: (a key too weak to store, a non-finite loudness): absent, yet current.
 UNMEASURED_FIELD = "essentia_unmeasured"
+#: The descriptors that fill a core field (``bpm``, ``initial_key``), and
+#: that field.
+FILLING = tuple((d, d.core_field) for d in MEASURED if d.core_field)
 
 
 @dataclass(frozen=True)
@@ -119,12 +122,17 @@ def audio_state(item: Item) -> AudioState:
     rewritten). Values stored before files were recorded count as the
     same audio until their audio columns change; their file is recorded
     now."""
-    analysed = own(item, "essentia_audio")
-    if analysed is not None and analysed != audio_fingerprint(item):
-        return AudioState(False, "new audio")
-    if analysed is None and own(item, "essentia_analyzed") is None:
+    present = item.keys(with_album=False)
+    if "essentia_audio" in present:
+        if own(item, "essentia_audio") != audio_fingerprint(item):
+            return AudioState(False, "new audio")
+    elif "essentia_analyzed" not in present:
         return AudioState(True)  # nothing stored to compare
-    recorded = FileIdentity.parse(own(item, FILE_FIELD))
+    recorded = (
+        FileIdentity.parse(own(item, FILE_FIELD))
+        if FILE_FIELD in present
+        else None
+    )
     if recorded is None:
         try:
             return AudioState(True, record=file_identity(item.path))
@@ -203,14 +211,14 @@ def refill_fields(
     written to)."""
     if not settings.fill_core_fields or settings.force:
         return ()
+    present = item.keys(with_album=False)
     return tuple(
-        desc.core_field
-        for group in settings.profile.groups
-        if group not in stale
-        for desc in descriptors_for([group])
-        if desc.core_field
-        and own(item, desc.field) is not None
-        and not item.get(desc.core_field, with_album=False)
+        core
+        for desc, core in FILLING
+        if desc.group not in stale
+        and desc.group in settings.profile.groups
+        and desc.field in present
+        and not item.get(core, with_album=False)
     )
 
 
