@@ -398,12 +398,12 @@ class EssentiaAnalysis:
                 item[UNMEASURED_FIELD] = ",".join(sorted(absent))
             elif UNMEASURED_FIELD in item:
                 del item[UNMEASURED_FIELD]
-        if file := self._files.pop(item_id(item), None):
-            item[FILE_FIELD] = str(file)
             item["essentia_profile"] = settings.profile.name
             item["essentia_version"] = settings.version
             if svm := settings.profile.svm_models:
                 item["essentia_svm_models"] = f"svm: {', '.join(svm)}"
+        if file := self._files.pop(item_id(item), None):
+            item[FILE_FIELD] = str(file)
         tags_changed = False
         if need.classify:
             item["essentia_classifiers"] = settings.classifier_id
