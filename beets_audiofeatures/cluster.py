@@ -46,7 +46,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from distributed.scheduler import KilledWorker
 from distributed.security import Security
 
-from .audio_files import FileIdentity, file_identity
+from .audio_files import CopyIdentity, copy_identity
 from .errors import SetupError, TrackError
 from .runner import Failure, Job, RemoteWork, results_by_id
 from .scratch import remove_scratch, scratch_folder
@@ -122,7 +122,7 @@ def _handler(key: str, factory: Callable[[], Any]) -> Any:
 #: What a task carries to a worker: its job's id, the task (its path as
 #: the workers see it) and, for a path-mapped file, the identity of the
 #: coordinator's copy.
-Entry = tuple[int, Any, FileIdentity | None]
+Entry = tuple[int, Any, CopyIdentity | None]
 
 
 def run_tasks(
@@ -162,7 +162,7 @@ def run_tasks(
         return results
 
 
-def copy_differs(task: Any, expected: FileIdentity | None) -> str | None:
+def copy_differs(task: Any, expected: CopyIdentity | None) -> str | None:
     """On a worker: why its copy of the task's file is not the
     coordinator's (``expected``), or None. A copy it cannot read passes:
     the analyser says why it cannot read it."""
@@ -170,7 +170,7 @@ def copy_differs(task: Any, expected: FileIdentity | None) -> str | None:
     if expected is None or path is None:
         return None
     try:
-        found = file_identity(path)
+        found = copy_identity(path)
     except OSError:
         return None
     difference = expected.difference(found)
@@ -181,7 +181,7 @@ def copy_differs(task: Any, expected: FileIdentity | None) -> str | None:
     )
 
 
-def coordinator_identity(here: Any, there: Any) -> FileIdentity | None:
+def coordinator_identity(here: Any, there: Any) -> CopyIdentity | None:
     """The identity of the coordinator's copy of a task's file when the
     workers see it at another path (``there``), to be checked there;
     None when they see this very path, or when only they can read it."""
@@ -189,7 +189,7 @@ def coordinator_identity(here: Any, there: Any) -> FileIdentity | None:
     if path is None or path == getattr(there, "path", None):
         return None
     try:
-        return file_identity(path)
+        return copy_identity(path)
     except OSError:
         return None
 

@@ -10,6 +10,8 @@ from beetsplug.audiofeatures.library_query import (
     item_id,
     items_by_id,
     matching_ids,
+    source_key,
+    source_keys,
 )
 from tests.helpers import AudioFeaturesHelper
 
@@ -53,3 +55,29 @@ class TestChunks(AudioFeaturesHelper):
         assert found[7].title == "t6"  # ids count from 1
         everything = items_by_id(self.lib, list(range(1, 24)) * 30)
         assert sorted(everything) == list(range(1, 24))
+
+
+class TestSourceKeys(AudioFeaturesHelper):
+    def test_the_sql_pass_gives_every_items_own_source_key(self):
+        """``source_keys`` (one SQL pass, for queries and ``--stats``)
+        and ``source_key`` (on an item, for ``beet clap``) agree, with a
+        recorded file keyed by its digest, one recorded unkeyed, one
+        without a digest and none."""
+        records = [
+            "1000 5 0123456789abcdef",
+            "1000 5 0123456789abcdef unkeyed",
+            "1000 5 -",
+            None,
+        ]
+        for n, record in enumerate(records):
+            item = Item(path=self.lib_path / f"{n}.wav", length=10.0)
+            item["clap_uid"] = "one-uid"  # the keys differ by file only
+            if record:
+                item["clap_file"] = record
+            item.add(self.lib)
+        keys = source_keys(self.lib)
+        by_item = {item_id(i): source_key(i) for i in self.lib.items()}
+        assert keys == by_item
+        # the digest is part of the key only when the vector was keyed
+        assert len(set(keys.values())) == 2
+        assert keys[1] != keys[2] == keys[3] == keys[4]

@@ -170,6 +170,18 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
         "channels, bit depth, bitrate, length): new audio at the same "
         "path makes them stale.",
     ),
+    Descriptor(
+        "essentia_file", Kind.STRING,
+        "The file the values were computed from: size, modification time "
+        "(ns) and a digest of its audio (not its tags). A file rewritten "
+        "with other audio makes them stale, a tag edit does not.",
+    ),
+    Descriptor(
+        "essentia_unmeasured", Kind.STRING,
+        "The fields the last analysis could not measure (a key too weak "
+        "to store): absent, yet current. Any other missing field is "
+        "computed again.",
+    ),
     *(
         Descriptor(
             f"essentia_{group}_method", Kind.STRING,

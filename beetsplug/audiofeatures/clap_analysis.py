@@ -3,6 +3,7 @@ vector, the decode-and-embed loop, and storing each vector at once."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -14,7 +15,13 @@ import numpy as np
 from beets.exceptions import UserError
 
 from beets_audiofeatures.atomic_files import atomic_save
-from beets_audiofeatures.audio_files import require_ffmpeg
+from beets_audiofeatures.audio_files import (
+    AudioCheck,
+    FileIdentity,
+    check_identity,
+    file_identity,
+    require_ffmpeg,
+)
 from beets_audiofeatures.clap.audio import CLAP_NEEDS, EmbeddingLoop, Track
 from beets_audiofeatures.clap.remote import ClapBatch, clap_report
 from beets_audiofeatures.errors import CacheFolderError
@@ -23,10 +30,24 @@ from beets_audiofeatures.version import plugin_version
 
 from .clap_settings import ClapSettings
 from .clap_text import ModelHolder
-from .library_query import UID, dump_path, item_id, new_uid, source_key
+from .library_query import (
+    CLAP_FILE,
+    UID,
+    dump_path,
+    file_record,
+    item_id,
+    new_uid,
+    recorded_file,
+    source_key,
+)
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+
+
+#: Why a track is embedded (``-p`` names the second).
+MISSING = "no current vector"
+NEW_AUDIO = "new audio"
 
 
 def describe_library(folder: Path, database: str) -> None:
@@ -58,21 +79,48 @@ class ClapAnalysis:
         self.model = ModelHolder(settings.spec, log)
         self.method = f"with {settings.spec.model}"
         self._opened = False
+        #: record files while planning (a run that stores; never -p)
+        self.settle = not getattr(settings.opts, "pretend", False)
+        self._files: dict[int, FileIdentity] = {}
 
-    def needs(self, item: Item) -> bool:
-        """Whether the item lacks a vector of this store computed from
-        its current file (another model's vector does not count)."""
+    def needs(self, item: Item) -> str:
+        """Why the item needs a vector: it lacks one of this store
+        computed from its current audio (another model's vector does not
+        count), or its file holds new audio; empty: it has one."""
         key = source_key(item)
-        return (
+        if (
             self.settings.force
             or key is None
             or not self.store.has(item_id(item), key)
-        )
-
-    def describe(self, need: bool) -> str:
+        ):
+            return MISSING
+        recorded, keyed = recorded_file(item.get(CLAP_FILE))
+        if recorded is None:
+            # Embedded before files were recorded: the vector stays
+            # current, and the file it describes from now on is this one.
+            with contextlib.suppress(OSError):
+                self._record(item, file_identity(item.path), keyed=False)
+            return ""
+        check, now = check_identity(recorded, item.path)
+        if check is AudioCheck.NEW_AUDIO:
+            return NEW_AUDIO
+        if now is not None:  # rewritten (tags): one stat next time
+            self._record(item, now, keyed)
         return ""
 
-    def task(self, item: Item, need: bool) -> Track:
+    def _record(self, item: Item, identity: FileIdentity, keyed: bool) -> None:
+        if self.settle:
+            item[CLAP_FILE] = file_record(identity, keyed)
+            item.store()
+
+    def describe(self, need: str) -> str:
+        return "" if need == MISSING else need
+
+    def task(self, item: Item, need: str) -> Track:
+        # The file as it is before it is decoded: new audio that lands
+        # meanwhile makes the vector stale, never right.
+        with contextlib.suppress(OSError):
+            self._files[item_id(item)] = file_identity(item.path)
         path = os.fsdecode(os.path.abspath(item.path))
         return Track(path, float(item.length or 0))
 
@@ -145,10 +193,18 @@ class ClapAnalysis:
         self._opened = True
 
     def keep(
-        self, item: Item, need: bool, vector: np.ndarray, tally: Tally
+        self, item: Item, need: str, vector: np.ndarray, tally: Tally
     ) -> None:
         if not item.get(UID):
             item[UID] = new_uid()
+        if file := self._files.pop(item_id(item), None):
+            before, keyed = recorded_file(item.get(CLAP_FILE))
+            # The same audio as an earlier, unkeyed vector keeps the key
+            # other models' vectors of it are filed under.
+            same = before is not None and before.digest == file.digest
+            item[CLAP_FILE] = file_record(file, keyed or not same)
+        elif CLAP_FILE in item:  # unknown: filed by the audio columns
+            del item[CLAP_FILE]
         key = source_key(item)
         assert key is not None
         self._open_store()

@@ -32,7 +32,7 @@ from .essentia_settings import (
     model_files,
 )
 from .library_query import item_id, matching_albums, matching_ids
-from .runner import Runner, check_failures
+from .runner import Plan, Runner, check_failures
 from .setting_values import read_choice
 
 if TYPE_CHECKING:
@@ -120,12 +120,19 @@ def run_command(
         ids = [item_id(i) for album in albums for i in album.items()]
     else:
         ids = matching_ids(lib, args)
-    analysis = EssentiaAnalysis(settings, lib, log, settings.write)
+    # A run that stores refills core fields and records files as it
+    # plans; -p only says what it would refill.
+    analysis = EssentiaAnalysis(
+        settings, lib, log, settings.write, settle=not opts.pretend
+    )
     runner = Runner(lib, analysis, log)
     plan = runner.plan_ids(ids)
     profile = settings.profile.name
 
     if opts.pretend:
+        refills = Plan({n: w for n, w in plan.needs.items() if not w.analyses})
+        for number in refills.needs:
+            del plan.needs[number]
         if not plan:
             ui.print_(
                 f"nothing to analyse: {count(len(ids), 'matching track')}, "
@@ -138,6 +145,12 @@ def run_command(
                 f"with profile {profile} ({count(jobs, 'worker')}):"
             )
             runner.pretend(plan, "analyse")
+        if refills:
+            ui.print_(
+                f"would refill {count(len(refills), 'track')} from the "
+                "stored values, without analysing:"
+            )
+            runner.pretend(refills, "refill")
         if albums:  # stored on every -a run, analysed or not
             ui.print_(
                 f"would store album values of {count(len(albums), 'album')}"
@@ -152,6 +165,8 @@ def run_command(
     if executor is not None:
         runner.make_executor = executor
     tally = Tally(skipped=plan.skipped)
+    if analysis.refilled:
+        tally.note("core fields refilled", analysis.refilled)
     if not plan:
         log.info(
             "nothing to analyse: {} already current for profile {}",
@@ -195,6 +210,7 @@ def import_runner(
     every import-stage plugin's (files are moved afterwards); on the
     cluster of ``audiofeatures.cluster.address`` when there is one."""
     settings = EssentiaSettings.from_config(view)
-    analysis = EssentiaAnalysis(settings, lib, log, write=False)
+    # A re-imported track's emptied core fields are refilled, not analysed.
+    analysis = EssentiaAnalysis(settings, lib, log, write=False, settle=True)
     executor = cluster_executor(cluster, None, analysis.remote_work, log)
     return Runner(lib, analysis, log, executor)

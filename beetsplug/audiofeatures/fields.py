@@ -80,6 +80,9 @@ ITEM_TYPES |= {
     # A random name the track gets with its first vector; see
     # library_query.source_key.
     "clap_uid": types.STRING,
+    # The file the last vector was computed from; see
+    # library_query.source_key.
+    "clap_file": types.STRING,
     # Never stored: set on the results of ``beet clapquery`` for -f.
     "clap_score": _FLOATS[3],
 }

@@ -23,6 +23,7 @@ from beets.exceptions import UserError
 from beets.library import Item
 from beets.library.queries import parse_query_parts
 
+from beets_audiofeatures.audio_files import FileIdentity
 from beets_audiofeatures.naming import folder_slug
 
 from . import input_limits
@@ -131,29 +132,54 @@ def audio_fingerprint(item: Item | Mapping[str, Any]) -> str:
     )
 
 
-#: The fields a source key is made of: the plugin's name for the track
-#: and the audio columns ``audio_fingerprint`` reads.
+#: The fields a source key is made of: the plugin's name for the track,
+#: the audio columns ``audio_fingerprint`` reads and the file the last
+#: vector was computed from.
 UID = "clap_uid"
 AUDIO_FIELDS = (
     "format", "samplerate", "channels", "bitdepth", "bitrate", "length",
 )  # fmt: skip
+#: The file (``FileIdentity``) the track's last vector was computed from.
+CLAP_FILE = "clap_file"
+#: Marks a file recorded for a vector embedded before files were: that
+#: vector's key holds no digest, and it keeps the key it was filed under.
+UNKEYED = "unkeyed"
 
 
 def new_uid() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def recorded_file(value: object) -> tuple[FileIdentity | None, bool]:
+    """The file a ``clap_file`` value records, and whether the vector's
+    key holds its audio digest."""
+    if not isinstance(value, str):
+        return None, False
+    parts = value.split()
+    keyed = parts[3:] != [UNKEYED]
+    return FileIdentity.parse(" ".join(parts[:3])), keyed
+
+
+def file_record(identity: FileIdentity, keyed: bool = True) -> str:
+    return str(identity) + ("" if keyed else f" {UNKEYED}")
+
+
 def source_key(item: Item | Mapping[str, Any]) -> str | None:
     """What a stored vector was computed from, in 16 hex digits: the
     track, by the random ``clap_uid`` it got with its first vector (an id
     SQLite hands to a new track after a removal, or the same id in
-    another library, is another track), and its audio
-    (``audio_fingerprint``). None before the track has a uid. A vector
-    whose key is not the track's current one is stale."""
+    another library, is another track), its audio
+    (``audio_fingerprint``) and the digest of the audio in its file
+    (``clap_file``: a re-ripped WAV, AIFF or constant-bitrate MP3 of the
+    same length has the same audio columns). None before the track has
+    a uid. A vector whose key is not the track's current one is stale."""
     uid = item.get(UID) if isinstance(item, Item) else item[UID]
     if not uid:
         return None
     text = f"{uid} {audio_fingerprint(item)}"
+    identity, keyed = recorded_file(item.get(CLAP_FILE))
+    if identity is not None and keyed and identity.digest:
+        text += f" {identity.digest}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -169,10 +195,11 @@ def source_keys(
     keys = {}
     with lib.transaction() as tx:
         rows = tx.query(
-            f"SELECT items.id, uid.value, {columns} FROM items "
+            f"SELECT items.id, uid.value, file.value, {columns} FROM items "
             "JOIN item_attributes AS uid ON uid.entity_id = items.id "
-            "AND uid.key = ?",
-            (UID,),
+            "AND uid.key = ? LEFT JOIN item_attributes AS file "
+            "ON file.entity_id = items.id AND file.key = ?",
+            (UID, CLAP_FILE),
         )
         for row in rows:
             if wanted is not None and row[0] not in wanted:
@@ -180,10 +207,10 @@ def source_keys(
             values = {
                 name: kind.from_sql(value)
                 for name, kind, value in zip(
-                    AUDIO_FIELDS, types, row[2:], strict=True
+                    AUDIO_FIELDS, types, row[3:], strict=True
                 )
             }
-            if key := source_key({UID: row[1], **values}):
+            if key := source_key({UID: row[1], CLAP_FILE: row[2], **values}):
                 keys[row[0]] = key
     return keys
 
