@@ -71,6 +71,12 @@ KNOWN: dict[tuple[str, str], str] = {
     ("clap", "vorbis-14.5s-stereo-44100"): VORBIS_WINDOW,
     ("tags", "vorbis-14.5s-stereo-44100"): VORBIS_WINDOW,
     ("cluster-clap", "vorbis-14.5s-stereo-44100"): VORBIS_WINDOW,
+    ("cluster-clap", "vorbis-5s-mono-22050"): (
+        "issue 24 item 5, shown by item 1: on the cluster the refused "
+        "vorbis-14.5s file's failure is handed to vorbis-5s, its neighbour in "
+        "the batch (and vorbis-14.5s stores vorbis-5s's vector); passes once "
+        "either item is fixed"
+    ),
 }
 
 
@@ -508,7 +514,11 @@ def test_a_run_with_damaged_files_names_each_and_ends_in_one_line(
 ):
     done: Outcome = request.getfixturevalue(outcome)
     reasons = done.reasons(command)
-    failing = {d.name for d in DAMAGED if expected_reason(d) is not None}
+    failing = {
+        d.name
+        for d in DAMAGED
+        if expected_reason(d) is not None and d.name not in SPINS
+    }
     assert failing <= set(reasons)
     run = done.runs[command]
     assert run.status == 1
