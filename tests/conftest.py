@@ -9,6 +9,7 @@ from beets.test._common import DummyIO
 from beets.util import cached_classproperty
 
 from tests import clap_fixtures, synth
+from tests.matrix_audio import Matrix
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -97,3 +98,9 @@ def clap(tmp_path_factory: pytest.TempPathFactory) -> ClapAssets:
 @pytest.fixture(scope="session")
 def audio(tmp_path_factory: pytest.TempPathFactory) -> Audio:
     return Audio(tmp_path_factory.mktemp("audio"))
+
+
+@pytest.fixture(scope="session")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
+    """The files of ``tests/matrix_audio.py``, made once per session."""
+    return Matrix(tmp_path_factory.mktemp("matrix"))

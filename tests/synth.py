@@ -8,12 +8,14 @@ the benchmarks.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 RATE = 44100
@@ -241,3 +243,54 @@ def group_has_exited(pgid: int, seconds: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@contextlib.contextmanager
+def repeatable() -> Iterator[None]:
+    """Meanwhile sox seeds its noise (the hi-hat) with a fixed number, so
+    the same call makes the same bytes: a file's encoding, and whatever a
+    decoder does with it, is the same in every test session."""
+    before = os.environ.get("SOX_OPTS")
+    os.environ["SOX_OPTS"] = "-R"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SOX_OPTS"]
+        else:
+            os.environ["SOX_OPTS"] = before
+
+
+def convert(
+    source: Path,
+    target: Path,
+    codec: Sequence[str],
+    *,
+    rate: int | None = None,
+    channels: int | None = None,
+) -> Path:
+    """``source`` resampled to ``rate`` Hz and mixed to ``channels``, then
+    encoded by ffmpeg with the ``codec`` arguments (an encoder that cannot
+    write ``rate`` gets the nearest rate it can, as ffmpeg chooses)."""
+    extra = [
+        *(["-af", f"aresample={rate}"] if rate else []),
+        *(["-ac", str(channels)] if channels else []),
+    ]
+    _run(
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", source,
+        *extra, *codec, target,
+    )  # fmt: skip
+    return target
+
+
+def overwrite(
+    source: Path, target: Path, start: float, size: int, fill: bytes
+) -> Path:
+    """``source`` with ``size`` bytes from ``start`` (a fraction of its
+    length) replaced by ``fill``, repeated as needed."""
+    data = bytearray(source.read_bytes())
+    offset = int(len(data) * start)
+    size = min(size, len(data) - offset)
+    data[offset : offset + size] = (fill * (size // len(fill) + 1))[:size]
+    target.write_bytes(bytes(data))
+    return target
