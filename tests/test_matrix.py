@@ -63,21 +63,7 @@ COMMAND_TIMEOUT = 1200
 
 #: Wrong results of today's code, by test and file: a fix turns the test
 #: into an XPASS, which fails until its mark goes.
-VORBIS_WINDOW = (
-    "issue 24 item 1: a healthy Vorbis file's mid-file 10-s window comes "
-    "back a few ms short and CLAP refuses the file as truncated"
-)
-KNOWN: dict[tuple[str, str], str] = {
-    ("clap", "vorbis-14.5s-stereo-44100"): VORBIS_WINDOW,
-    ("tags", "vorbis-14.5s-stereo-44100"): VORBIS_WINDOW,
-    ("cluster-clap", "vorbis-14.5s-stereo-44100"): VORBIS_WINDOW,
-    ("cluster-clap", "vorbis-5s-mono-22050"): (
-        "issue 24 item 5, shown by item 1: on the cluster the refused "
-        "vorbis-14.5s file's failure is handed to vorbis-5s, its neighbour in "
-        "the batch (and vorbis-14.5s stores vorbis-5s's vector); passes once "
-        "either item is fixed"
-    ),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def known(reason: str) -> pytest.MarkDecorator:
