@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,12 +22,22 @@ CommandFunc = Callable[..., Any]
 @contextlib.contextmanager
 def fatal_errors() -> Iterator[None]:
     """The one place a :class:`SetupError` of the core (a missing tool,
-    model or extra, a damaged model, a profile Essentia refuses) becomes
-    the one line beets prints instead of a traceback."""
+    model or extra, a damaged model, a profile Essentia refuses), or a
+    library database on a full disk, becomes the one line beets prints
+    instead of a traceback."""
     try:
         yield
     except SetupError as exc:
         raise UserError(exc.line()) from exc
+    except sqlite3.OperationalError as exc:
+        # beets turns a read-only database into its own one line, but
+        # not a full disk; what was stored before is committed.
+        if "full" not in str(exc):
+            raise
+        raise UserError(
+            f"the beets library database cannot be written: {exc}; free "
+            "some space there and run the command again to resume"
+        ) from exc
 
 
 def guarded(func: CommandFunc) -> CommandFunc:

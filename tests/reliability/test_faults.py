@@ -22,6 +22,7 @@ from beetsplug.audiofeatures.library_query import library_name
 from tests import synth
 from tests.helpers import ClapHelper
 from tests.reliability.crashing import CrashingAnalyzer
+from tests.reliability.mounts import fill, tmpfs
 from tests.synth import BEET
 
 
@@ -92,6 +93,41 @@ class TestFullDisk(ClapHelper):
             UserError, match=r"cannot create the CLAP cache .*Read-only"
         ):
             self.clap()
+
+
+def test_a_full_library_disk_stops_essentia_with_one_line(
+    tmp_path: Path, audio
+):
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    for n in range(2):
+        synth.encode(audio.a120_wav, incoming / f"{n}.flac")
+    env, db = synth.import_library(tmp_path, incoming)
+    with tmpfs(tmp_path / "small", "1m") as disk:
+        moved = disk / "library.db"
+        moved.write_bytes(db.read_bytes())
+        config = Path(env["BEETSDIR"]) / "config.yaml"
+        config.write_text(config.read_text().replace(str(db), str(moved)))
+        filler = fill(disk)
+        run = subprocess.run(
+            [BEET, "essentia", "--profile", "rhythm"], env=env,
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 1
+        assert "Traceback" not in run.stderr
+        (line,) = [x for x in run.stderr.splitlines() if x.startswith("error:")]
+        assert "library database" in line
+        assert "full" in line
+        filler.unlink()  # room again: the next run stores everything
+        subprocess.run(
+            [BEET, "essentia", "--profile", "rhythm"], env=env, check=True,
+            capture_output=True, timeout=300,
+        )  # fmt: skip
+        with sqlite3.connect(moved) as con:
+            (stored,) = con.execute(
+                "SELECT count(*) FROM item_attributes WHERE key = 'essentia_bpm'"
+            ).fetchone()
+        assert stored == 2
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
