@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import socket
@@ -280,3 +281,36 @@ def test_a_really_truncated_file_still_fails_with_where_its_audio_ends(
     assert match, str(failure.value)
     # where the audio really ends (about 30 % in), not a window's end
     assert 10 < float(match[1]) < 18
+
+
+def _garbled(source: Path, target: Path, seconds: float) -> Path:
+    """The first ``seconds`` of ``source`` in ``target``'s format, its
+    middle third of bytes overwritten with noise (as the matrix's
+    "garbled" files): the audio stops there, the file goes on."""
+    whole = target.with_name("whole" + target.suffix)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source),
+         "-t", str(seconds), *synth.ENCODERS[target.suffix], str(whole)],
+        check=True,
+    )  # fmt: skip
+    size = whole.stat().st_size
+    noise = random.Random(24).randbytes(4096)
+    return synth.overwrite(whole, target, 1 / 3, size // 3, noise)
+
+
+# A 14.5-s file has one window, from 2.25 s: it decodes up to the garbage
+# (2 to 5 s of audio), and that was repeated to fill the window.
+@pytest.mark.parametrize("suffix", [".ogg", ".flac"])
+def test_a_file_whose_audio_breaks_off_mid_file_fails_as_damaged(
+    music_47s: Path, tmp_path: Path, suffix: str
+):
+    garbled = _garbled(music_47s, tmp_path / f"garbled{suffix}", 14.5)
+    with pytest.raises(DecodeError) as failure:
+        decode_clips(str(garbled), 14.5, WindowPolicy(count=3))
+    match = re.fullmatch(
+        r"damaged: the audio breaks off at ([\d.]+) s "
+        r"and the file goes on to 14\.5 s",
+        str(failure.value),
+    )
+    assert match, str(failure.value)
+    assert 2.25 < float(match[1]) < 12.25  # inside the window, not its end

@@ -132,6 +132,13 @@ def decode_window(
 #: pipe, and a sample is 0.125 ms.
 _COUNT_RATE = 8000
 
+#: A window from the middle of a file may come back this much short (s)
+#: and still be padded: ffmpeg 5.1 returns mid-file Vorbis windows up to
+#: about 6 ms short after a seek, 40 times less; a gap this long changes
+#: 2.5 % of a window at most, while the damage that matters (a garbled
+#: stretch, where decoding stops or skips ahead) loses seconds.
+GAP_TOLERANCE = 0.25
+
 
 def audio_end(
     path: str,
@@ -217,6 +224,15 @@ def _truncation(
     return truncation_reason(end, expected, expected_by)
 
 
+def gap_reason(broken_at: float, goes_on_to: float) -> str:
+    """Why a file whose audio stops at ``broken_at`` s, although the file
+    holds audio up to ``goes_on_to`` s, is refused: a gap, not a cut."""
+    return (
+        f"damaged: the audio breaks off at {max(0.0, broken_at):.1f} s "
+        f"and the file goes on to {goes_on_to:.1f} s"
+    )
+
+
 def _reason(stderr: bytes, path: str) -> str:
     """ffmpeg's first complaint, without its ``[demuxer @ 0x...]`` tag or
     the file name (our message names the file already)."""
@@ -262,21 +278,23 @@ def decode_clips(
         samples = decode_window(path, start, ffmpeg)
         wanted = SAMPLE_RATE * min(CLIP_SECONDS, duration - start)
         window_end = start + len(samples) / SAMPLE_RATE
-        # A window can come back a few ms short from the middle of a
-        # healthy file (Vorbis, after a seek): a short window only raises
-        # the suspicion of a truncated file, where the audio really ends
-        # decides it. A window short of the end by little is padded.
-        if (
-            len(samples) < wanted
-            and not whole
-            and truncation_reason(window_end, duration, expected_by)
+        # A window short of the end by little is padded. Further from
+        # the end, a short window only raises suspicion: where the audio
+        # really ends decides whether the file is truncated. One that is
+        # not had audio to fill the window, so a window short by more than
+        # a seek's few ms (Vorbis) lost it to damage on the way.
+        if len(samples) < wanted and truncation_reason(
+            window_end, duration, expected_by
         ):
-            known = window_end if len(samples) else 0.0
-            if reason := _truncation(
-                path, known, duration, expected_by, ffmpeg
-            ):
-                raise DecodeError(reason)
-            whole = True
+            if not whole:
+                known = window_end if len(samples) else 0.0
+                if reason := _truncation(
+                    path, known, duration, expected_by, ffmpeg
+                ):
+                    raise DecodeError(reason)
+                whole = True
+            if wanted - len(samples) > GAP_TOLERANCE * SAMPLE_RATE:
+                raise DecodeError(gap_reason(window_end, duration))
         clips.append(fill_clip(samples))
     if not clips:
         raise DecodeError("no audio could be decoded")
