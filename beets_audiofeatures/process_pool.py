@@ -112,6 +112,9 @@ def _end_with_parent() -> None:
     """Make this process end when its parent does, even while a job
     runs: a SIGKILLed parent cannot stop its workers itself."""
     parent = os.getppid()
+    # The signal comes when the thread that started this worker ends:
+    # the pool starts its workers in the thread that runs it, and that
+    # thread outlives them (``run`` and ``close`` are called from it).
     if sys.platform.startswith("linux"):
         import ctypes
 
