@@ -5,7 +5,10 @@ processes and yields ``(job id, result)`` pairs as they finish; each
 task goes out with its job's id and its result comes back with it. A job that
 raises yields a :class:`Failure` with the reason; a job whose worker dies
 (a segfault in a decoder, the OOM killer) yields a :class:`Failure` too,
-and the worker is replaced, so one bad file never stops a batch.
+and the worker is replaced, so one bad file never stops a batch. A job
+may have a time limit: a worker still busy with it then is killed and
+replaced, and the job fails alone. A worker ends with its parent, even
+in the middle of a job (a killed ``beet`` leaves nothing computing).
 Workers never see the beets database: jobs and results are plain values.
 """
 
@@ -17,8 +20,10 @@ import os
 import signal
 import sys
 import tempfile
+import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -35,8 +40,13 @@ class WorkerStartError(SetupError):
     """A worker could not set itself up (bad profile, missing library)."""
 
 
-# What a worker sends back: one of these per job (with the id of the job
-# it was given), or _CannotStart once.
+# What a worker sends back: _Ready or _CannotStart once, then one _Done
+# or _Failed per job (with the id of the job it was given).
+@dataclass(frozen=True)
+class _Ready:
+    pass
+
+
 @dataclass(frozen=True)
 class _Done:
     job_id: int
@@ -95,6 +105,35 @@ def captured_output() -> Iterator[_Output]:
             output.text = sink.read().decode(errors="replace").strip()
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _end_with_parent() -> None:
+    """Make this process end when its parent does, even while a job
+    runs: a SIGKILLed parent cannot stop its workers itself."""
+    parent = os.getppid()
+    # The signal comes when the thread that started this worker ends:
+    # the pool starts its workers in the thread that runs it, and that
+    # thread outlives them (``run`` and ``close`` are called from it).
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took
+        os._exit(1)
+
+    # Elsewhere (and as a second guard): a thread that watches for the
+    # process being handed to another parent.
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _serve(
     conn: Connection,
     factory: Callable[[], Callable[[Any], Any]],
@@ -103,11 +142,16 @@ def _serve(
     """A worker's life: build the handler once, then answer tasks."""
     # Ctrl-C reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent()
     try:
         with captured_output():  # the libraries' start-up chatter
             handler = factory()
     except Exception as exc:  # reported to the parent as one line
         conn.send(_CannotStart(str(exc) or type(exc).__name__))
+        return
+    try:
+        conn.send(_Ready())
+    except OSError:  # the parent is gone
         return
     while True:
         try:
@@ -141,6 +185,11 @@ class _Worker(Generic[T]):
     process: BaseProcess
     conn: Connection
     job: Job[T] | None = None
+    #: whether it has built its handler (its job's clock runs)
+    ready: bool = False
+    #: when the job's time is up (``time.monotonic()``), or None
+    deadline: float | None = None
+    limit: float | None = None
 
 
 class WorkerPool(Generic[T, R]):
@@ -150,7 +199,11 @@ class WorkerPool(Generic[T, R]):
     ``factory`` must be picklable (a class or a ``functools.partial``);
     each worker calls it once and then calls its result with each job's
     task. ``retry_after_crash`` may return a changed task to try once
-    more in a fresh worker when a task killed its worker.
+    more in a fresh worker when a task killed its worker or ran out of
+    time. ``time_limit`` gives a task's limit in seconds (None: none);
+    ``timeout_reason`` words the failure of a task that ran out of time,
+    and ``retried_reason`` that of its retry if the retry fails too (the
+    time-out is worth knowing; a crash says little the retry does not).
     """
 
     def __init__(
@@ -161,6 +214,13 @@ class WorkerPool(Generic[T, R]):
         expected: tuple[type[Exception], ...] = (),
         retry_after_crash: Callable[[T], T | None] = lambda task: None,
         on_output: Callable[[Job[T], str], None] = lambda job, text: None,
+        time_limit: Callable[[T], float | None] = lambda task: None,
+        timeout_reason: Callable[[float], str] = (
+            lambda limit: f"it did not finish within {limit:.0f} s"
+        ),
+        retried_reason: Callable[[str, str], str] = (
+            lambda first, then: f"{first}; retried: {then}"
+        ),
     ) -> None:
         self.factory = factory
         self.processes = max(1, processes)
@@ -168,6 +228,9 @@ class WorkerPool(Generic[T, R]):
         self.retry_after_crash = retry_after_crash
         #: what a job printed (native libraries' own logging)
         self.on_output = on_output
+        self.time_limit = time_limit
+        self.timeout_reason = timeout_reason
+        self.retried_reason = retried_reason
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker[T]] = []
 
@@ -202,22 +265,59 @@ class WorkerPool(Generic[T, R]):
         """Yield each job's id with its result or :class:`Failure`, as
         done."""
         todo: deque[Job[T]] = deque(jobs)
+        #: why a job now retried ran out of time, by its id
+        timed_out: dict[int, str] = {}
         idle = [w for w in self._workers if w.job is None]
         while len(self._workers) < min(self.processes, len(todo)):
             idle.append(self._start_worker())
 
         def assign(worker: _Worker[T]) -> None:
             worker.job = todo.popleft()
+            worker.limit = self.time_limit(worker.job.task)
+            if worker.ready:
+                start_clock(worker)
             worker.conn.send((worker.job.id, worker.job.task))
+
+        def start_clock(worker: _Worker[T]) -> None:
+            # A fresh worker's own start (importing Essentia, loading
+            # models) is not its first job's time.
+            if worker.limit is not None:
+                worker.deadline = time.monotonic() + worker.limit
 
         for worker in idle:
             if todo:
                 assign(worker)
         while busy := [w for w in self._workers if w.job is not None]:
+            deadlines = [w.deadline for w in busy if w.deadline is not None]
             ready = wait(
-                [w.conn for w in busy] + [w.process.sentinel for w in busy]
+                [w.conn for w in busy] + [w.process.sentinel for w in busy],
+                timeout=(
+                    max(0.0, min(deadlines) - time.monotonic())
+                    if deadlines
+                    else None
+                ),
             )
+            now = time.monotonic()
             for worker in busy:
+                if (
+                    worker.conn not in ready
+                    and worker.deadline is not None
+                    and worker.deadline <= now
+                ):
+                    job = worker.job
+                    assert job is not None
+                    assert worker.limit is not None
+                    reason = self.timeout_reason(worker.limit)
+                    if job.id in timed_out:  # the retry ran out too
+                        reason = self.retried_reason(
+                            timed_out.pop(job.id), reason
+                        )
+                    retried = yield from self._replaced(
+                        worker, job, todo, assign, reason
+                    )
+                    if retried:
+                        timed_out[job.id] = reason
+                    continue
                 if (
                     worker.conn not in ready
                     and worker.process.sentinel not in ready
@@ -228,12 +328,25 @@ class WorkerPool(Generic[T, R]):
                 try:
                     reply = worker.conn.recv()
                 except (EOFError, OSError):
-                    yield from self._crashed(worker, job, todo, assign)
+                    worker.process.join()
+                    code = worker.process.exitcode
+                    reason = (
+                        f"the worker process crashed ({_describe_exit(code)})"
+                    )
+                    if job.id in timed_out:
+                        reason = self.retried_reason(
+                            timed_out.pop(job.id), reason
+                        )
+                    yield from self._replaced(worker, job, todo, assign, reason)
                     continue
                 if isinstance(reply, _CannotStart):
                     self.close(wait=False)
                     raise WorkerStartError(reply.reason)
-                worker.job = None
+                if isinstance(reply, _Ready):
+                    worker.ready = True
+                    start_clock(worker)
+                    continue
+                worker.job = worker.deadline = worker.limit = None
                 if todo:  # keep the worker busy while the caller stores
                     assign(worker)
                 if reply.output:
@@ -247,30 +360,37 @@ class WorkerPool(Generic[T, R]):
                         ),
                     )
                 elif isinstance(reply, _Done):
+                    timed_out.pop(job.id, None)
                     yield job.id, reply.value
+                elif job.id in timed_out:
+                    first = timed_out.pop(job.id)
+                    yield (
+                        job.id,
+                        Failure(self.retried_reason(first, reply.reason)),
+                    )
                 else:
                     yield job.id, Failure(reply.reason)
 
-    def _crashed(
+    def _replaced(
         self,
         worker: _Worker[T],
         job: Job[T],
         todo: deque[Job[T]],
         assign: Callable[[_Worker[T]], None],
-    ) -> Iterator[tuple[int, Failure]]:
-        """A worker died on ``job``: retry it once if asked to, else fail
-        it; a fresh worker takes the next job."""
-        worker.process.join()
-        code = worker.process.exitcode
+        reason: str,
+    ) -> Generator[tuple[int, Failure], None, bool]:
+        """A worker died on ``job`` or ran out of time (it is killed):
+        retry the job once if asked to, else fail it for ``reason``; a
+        fresh worker takes the next job. Whether the job is retried."""
         self._retire(worker)
         retry = self.retry_after_crash(job.task)
         if retry is not None:
             todo.appendleft(Job(job.id, retry))
         else:
-            reason = f"the worker process crashed ({_describe_exit(code)})"
             yield job.id, Failure(reason)
         if todo and len(self._workers) < self.processes:
             assign(self._start_worker())
+        return retry is not None
 
     def close(self, wait: bool = True) -> None:
         """Stop the workers: politely when idle, at once otherwise."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
+from pathlib import Path
 
 
 class Squarer:
-    """Squares numbers; fails on negatives; 13 dereferences NULL."""
+    """Squares numbers; fails on negatives; 13 dereferences NULL; 99
+    never ends (a decoder caught in a loop)."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -17,6 +20,8 @@ class Squarer:
             raise ValueError(f"negative: {job}")
         if job == 13:
             ctypes.string_at(0)  # a real segmentation fault
+        while job == 99:
+            pass
         return job * job, self.pid
 
 
@@ -26,3 +31,20 @@ class BrokenSetup:
 
     def __call__(self, job: int) -> tuple[int, int]:  # never reached
         raise AssertionError("BrokenSetup never starts")
+
+
+class SlowSetup(Squarer):
+    """A Squarer that takes 2 s to start (a model to load)."""
+
+    def __init__(self) -> None:
+        time.sleep(2)
+        super().__init__()
+
+
+class Spinner:
+    """Creates the file named by each task, then never ends."""
+
+    def __call__(self, marker: str) -> None:
+        Path(marker).touch()
+        while True:
+            pass

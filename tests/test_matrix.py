@@ -524,11 +524,6 @@ def test_a_run_with_damaged_files_names_each_and_ends_in_one_line(
     ), summary
 
 
-@known(
-    "Essentia's MusicExtractor spins at full CPU for ever on a WavPack file "
-    "whose middle third is garbage (the light profile fails it at once, "
-    "'truncated'), and an analysis has no time limit: the whole run hangs"
-)
 def test_a_file_the_default_profile_cannot_finish_fails_alone_in_time(
     tmp_path: Path, matrix: Matrix, clap: ClapAssets
 ):

@@ -19,7 +19,12 @@ from types import ModuleType
 from typing import Any
 
 from ..atomic_files import atomic_write
-from ..audio_files import AudioFileError, check_audio_file, truncation_reason
+from ..audio_files import (
+    AudioFileError,
+    check_audio_file,
+    decode_timeout,
+    truncation_reason,
+)
 from ..errors import SetupError
 from ..scratch import PREFIX, remove_scratch, scratch_folder
 from ..transcode import TranscodeError, needs_transcode, transcode_to_wav
@@ -94,6 +99,40 @@ class AnalysisJob:
     @property
     def too_long(self) -> bool:
         return 0 < self.max_seconds < self.expected_length
+
+
+#: An analysis may take this long whatever the length (a loaded machine,
+#: the classifiers' first call) ...
+ANALYSIS_TIME_BASE = 20.0
+#: ... plus this many seconds per second of audio: a healthy analysis
+#: runs at several times real time even on a loaded machine; one that
+#: takes longer spins on a damaged file (MusicExtractor on a garbled
+#: WavPack file never ends).
+ANALYSIS_TIME_PER_SECOND = 1.0
+#: The audio assumed when the library knows no length.
+UNKNOWN_LENGTH = 3600.0
+
+
+def analysis_time_limit(job: AnalysisJob) -> float:
+    """Seconds a worker may spend on ``job`` before it is stopped."""
+    seconds = job.max_seconds if job.too_long else job.expected_length
+    if seconds <= 0:
+        seconds = job.max_seconds or UNKNOWN_LENGTH
+    limit = ANALYSIS_TIME_BASE + ANALYSIS_TIME_PER_SECOND * seconds
+    if job.transcode or job.too_long or needs_transcode(job.path):
+        limit += decode_timeout(seconds)  # ffmpeg decodes it first
+    return limit
+
+
+def timeout_reason(limit: float) -> str:
+    """Why a job that ran out of time failed (one line)."""
+    return f"Essentia did not finish within {limit:.0f} s (a damaged file?)"
+
+
+def retried_reason(first: str, then: str) -> str:
+    """Why a job failed that ran out of time and then failed through
+    ffmpeg too."""
+    return f"{first}; through ffmpeg: {then}"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,10 @@ from beets_audiofeatures.essentia.extraction import (
     AnalysisJob,
     AnalysisResult,
     Analyzer,
+    analysis_time_limit,
     essentia_report,
+    retried_reason,
+    timeout_reason,
 )
 from beets_audiofeatures.essentia.heads import (
     file_tags,
@@ -344,6 +347,9 @@ class EssentiaAnalysis:
             expected=(AnalysisError,),
             retry_after_crash=_retry_through_ffmpeg,
             on_output=self._library_output,
+            time_limit=analysis_time_limit,
+            timeout_reason=timeout_reason,
+            retried_reason=retried_reason,
         )
 
     def remote_work(self) -> RemoteWork[AnalysisJob, AnalysisResult]:

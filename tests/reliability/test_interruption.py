@@ -3,9 +3,13 @@ what was stored stays, the store stays consistent, a re-run resumes."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -113,3 +117,58 @@ def test_an_interrupted_clap_run_leaves_a_consistent_store(
     assert f"({kept} already embedded)" in again.stderr
     assert embedded(db) == 12
     assert len(store.index()) == 12
+
+
+def busy_worker(pgid: int, cpu_seconds: float) -> bool:
+    """Whether a process of group ``pgid`` other than its leader has used
+    ``cpu_seconds`` of CPU (a worker deep in an analysis)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        pid = int(stat.parent.name)
+        # after the name: state, ppid, pgrp, ... utime (12th), stime
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        if int(fields[2]) == pgid and pid != pgid and cpu >= cpu_seconds:
+            return True
+    return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_killed_run_leaves_no_worker_computing(tmp_path: Path) -> None:
+    # a WavPack file whose middle is garbage: MusicExtractor spins on it
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    with synth.repeatable():
+        tune = synth.make_wav(tmp_path / "tune.wav", 120, "Am", 14.5)
+    clean = tmp_path / "clean.wv"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", tune, "-ac", "1", "-ar", "22050",
+         "-c:a", "wavpack", clean],
+        check=True,
+    )  # fmt: skip
+    synth.overwrite(
+        clean, incoming / "garbled.wv", 1 / 3, clean.stat().st_size // 3,
+        random.Random(24).randbytes(4096),
+    )  # fmt: skip
+    env, _ = synth.import_library(
+        tmp_path, incoming, "audiofeatures: {essentia: {jobs: 1}}\n"
+    )
+    run = subprocess.Popen(
+        [BEET, "essentia"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not busy_worker(run.pid, 2.0):
+            assert run.poll() is None, "beet essentia ended"
+            assert time.monotonic() < deadline, "no worker got busy"
+            time.sleep(0.2)
+        run.kill()
+        run.wait()
+        assert synth.group_has_exited(run.pid, 5), "a worker outlived beet"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
