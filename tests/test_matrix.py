@@ -144,7 +144,8 @@ class MatrixLibrary:
         """The command's outcome; None if it did not end within
         ``timeout`` seconds (it is stopped)."""
         # In a process group of its own: a run given up is stopped with
-        # its workers (a killed ``beet`` alone leaves them computing).
+        # its workers and decoders at once (pool workers also end with
+        # their parent, but ffmpeg and Dask processes need not).
         with subprocess.Popen(
             [synth.BEET, *args], env=self.env, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, start_new_session=True,
