@@ -26,6 +26,7 @@ from enum import Enum
 from typing import BinaryIO
 
 from .errors import SetupError, TrackError
+from .sampled_digest import sampled_digest
 
 #: A decode shorter than expected by more than this share of the expected
 #: length (and at least ``TRUNCATION_SLACK`` seconds) is a truncated file.
@@ -211,8 +212,11 @@ def audio_digest(path: str | bytes | os.PathLike[str]) -> str | None:
             payload = _payload(file, head, size)
             if payload is None:
                 return None
-            return _slices_digest(file, *payload)
-    except OSError:
+            offset, length = payload
+            return sampled_digest(
+                descriptor, offset, length, DIGEST_SLICES, DIGEST_SLICE
+            )
+    except (OSError, ValueError):  # unreadable, or shorter than it says
         return None
 
 
@@ -369,21 +373,6 @@ def _ogg_digest(file: BinaryIO, size: int) -> str | None:
     return digest.hexdigest()
 
 
-def _slices_digest(file: BinaryIO, offset: int, length: int) -> str:
-    digest = hashlib.blake2b(f"{length}".encode(), digest_size=8)
-    if length <= DIGEST_SLICE * DIGEST_SLICES:
-        starts = [offset]
-        sizes = [length]
-    else:
-        step = (length - DIGEST_SLICE) // (DIGEST_SLICES - 1)
-        starts = [offset + n * step for n in range(DIGEST_SLICES)]
-        sizes = [DIGEST_SLICE] * DIGEST_SLICES
-    for start, size in zip(starts, sizes, strict=True):
-        file.seek(start)
-        digest.update(file.read(size))
-    return digest.hexdigest()
-
-
 def decode_timeout(audio_seconds: float) -> float:
     """Seconds a decode that produces ``audio_seconds`` of audio (or
     seeks that far into a file) may take before it is given up."""
@@ -421,17 +410,17 @@ IDENTITY_SPAN = 1 << 20
 @dataclass(frozen=True)
 class CopyIdentity:
     """What tells two copies of a file apart cheaply: the size, and a
-    SHA-256 of the first and last MB (a tag edit, a re-encode and another
+    digest of the first and last MB (a tag edit, a re-encode and another
     recording of the same length all change it)."""
 
     size: int
-    ends_sha256: str
+    ends_digest: str
 
     def difference(self, copy: CopyIdentity) -> str | None:
         """How ``copy`` differs from this file, in a few words, or None."""
         if copy.size != self.size:
             return f"{copy.size:,} bytes there, {self.size:,} here"
-        if copy.ends_sha256 != self.ends_sha256:
+        if copy.ends_digest != self.ends_digest:
             return "the same size, but other bytes in its first or last MB"
         return None
 
@@ -439,11 +428,12 @@ class CopyIdentity:
 def copy_identity(path: str | bytes | os.PathLike[str]) -> CopyIdentity:
     """The size and ends digest of the file at ``path`` (reads 2 MB at
     most; ``OSError`` if it cannot be read)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
-        digest.update(handle.read(IDENTITY_SPAN))
-        if size > IDENTITY_SPAN:
-            handle.seek(max(IDENTITY_SPAN, size - IDENTITY_SPAN))
-            digest.update(handle.read(IDENTITY_SPAN))
-    return CopyIdentity(size, digest.hexdigest())
+        try:
+            ends = sampled_digest(
+                handle.fileno(), 0, size, 2, IDENTITY_SPAN, digest_size=32
+            )
+        except ValueError as exc:  # shrank while it was read
+            raise OSError(str(exc)) from exc
+    return CopyIdentity(size, ends)

@@ -34,7 +34,6 @@ No beets here.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -47,6 +46,7 @@ import numpy as np
 
 from ..atomic_files import atomic_write_text, sync_folder
 from ..errors import StoreError
+from ..sampled_digest import sampled_digest
 from . import engine
 
 FORMAT = 2
@@ -450,29 +450,15 @@ def _named_generation(folder: Path) -> str | None:
 
 
 def _digest(path: Path, length: int) -> list[Any]:
-    """``[length, digest]`` of the first ``length`` bytes of a file: a
-    blake2b of ``DIGEST_BLOCKS`` blocks spread over them (of all of them
-    when they are few)."""
-    digest = hashlib.blake2b(length.to_bytes(8, "little"), digest_size=8)
-    span = DIGEST_BLOCKS * DIGEST_BLOCK
-    if length <= span:
-        blocks = [(0, length)]
-    else:
-        last = length - DIGEST_BLOCK
-        blocks = [
-            (last * i // (DIGEST_BLOCKS - 1), DIGEST_BLOCK)
-            for i in range(DIGEST_BLOCKS)
-        ]
+    """``[length, digest]`` of the first ``length`` bytes of a file
+    (``DIGEST_BLOCKS`` blocks spread over them); ``ValueError`` when the
+    file is shorter than that."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        for start, size in blocks:
-            block = os.pread(fd, size, start)
-            if len(block) != size:
-                raise ValueError(f"{path.name} is shorter than recorded")
-            digest.update(block)
+        found = sampled_digest(fd, 0, length, DIGEST_BLOCKS, DIGEST_BLOCK)
     finally:
         os.close(fd)
-    return [length, digest.hexdigest()]
+    return [length, found]
 
 
 def _check_digests(folder: Path, digests: Any) -> None:
