@@ -76,10 +76,10 @@ class RemoteWork(Generic[T, R_co]):
     ``factory`` builds the handler once per worker process; with
     ``batched`` it takes a list of ``(job id, task)`` pairs and returns
     ``(job id, result)`` pairs, in any order (the CLAP model embeds
-    windows of several tracks at once), otherwise one task at a time. ``identity`` is what every worker's ``report`` must
-    match. ``retry_after_crash`` runs on the coordinator: a task that
-    killed its workers gets one more try, changed (Essentia's through
-    ffmpeg)."""
+    windows of several tracks at once), otherwise one task at a time.
+    ``identity`` is what every worker's ``report`` must match.
+    ``retry_after_crash`` runs on the coordinator: a task that killed its
+    workers gets one more try, changed (Essentia's through ffmpeg)."""
 
     name: str  # for messages: "essentia (profile music)"
     factory: Callable[[], Callable[[Any], Any]]
