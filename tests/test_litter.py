@@ -112,7 +112,7 @@ def test_clapweb_stopped_by_a_signal_removes_its_transcoded_copies(
     tmp_path: Path, audio: Audio, clap: ClapAssets, sig: signal.Signals
 ) -> None:
     pytest.importorskip("flask", reason="the [web] extra is not installed")
-    from tests.test_web_command import fetch, free_port
+    from tests.test_web_command import first_answer, start_clapweb
 
     incoming = tmp_path / "incoming"
     incoming.mkdir()
@@ -130,22 +130,9 @@ def test_clapweb_stopped_by_a_signal_removes_its_transcoded_copies(
     temp = tmp_path / "temp"
     temp.mkdir()
     env["TMPDIR"] = str(temp)
-    port = free_port()
-    server = subprocess.Popen(
-        [synth.BEET, "clapweb", "--port", str(port)],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    server, base = start_clapweb(env)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, data = fetch(f"http://127.0.0.1:{port}/audio/1")
-                break
-            except OSError:
-                assert server.poll() is None, "beet clapweb stopped"
-                assert time.monotonic() < deadline, "beet clapweb never served"
-                time.sleep(0.3)
+        status, data = first_answer(server, base + "/audio/1")
         assert status == 200
         assert data[:4] == b"fLaC"  # AIFF, copied to FLAC for browsers
         assert [p.suffix for p in temp.rglob("*.flac")] == [".flac"]

@@ -35,6 +35,32 @@ def fetch(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def start_clapweb(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """The real ``beet clapweb`` on a free port, in a session of its
+    own; the process and the page's address."""
+    port = free_port()
+    server = subprocess.Popen(
+        [synth.BEET, "clapweb", "--port", str(port)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    return server, f"http://127.0.0.1:{port}"
+
+
+def first_answer(
+    server: subprocess.Popen[bytes], url: str
+) -> tuple[int, bytes]:
+    """``fetch(url)`` once the server answers (within two minutes)."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return fetch(url)
+        except OSError:
+            assert server.poll() is None, "beet clapweb stopped"
+            assert time.monotonic() < deadline, "beet clapweb never served"
+            time.sleep(0.3)
+
+
 def test_beet_clapweb_serves_the_library_until_stopped(
     tmp_path: Path, audio: Audio, clap: ClapAssets
 ) -> None:
@@ -47,23 +73,9 @@ def test_beet_clapweb_serves_the_library_until_stopped(
         [synth.BEET, "clap"], env=env, check=True, capture_output=True,
         timeout=300,
     )  # fmt: skip
-    port = free_port()
-    server = subprocess.Popen(
-        [synth.BEET, "clapweb", "--port", str(port)],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    server, base = start_clapweb(env)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, _ = fetch(base + "/static/page.js")
-                break
-            except OSError:
-                assert server.poll() is None, "beet clapweb stopped"
-                assert time.monotonic() < deadline, "beet clapweb never served"
-                time.sleep(0.3)
+        status, _ = first_answer(server, base + "/static/page.js")
         assert status == 200
         status, body = fetch(base + "/api/search?q=dusty+jazz")
         assert status == 200
