@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -41,6 +41,7 @@ from .library_query import (
     CHUNK,
     audio_fingerprint,
     each_item,
+    item_chunks,
     item_id,
     items_by_id,
 )
@@ -144,9 +145,17 @@ class Runner(Generic[N, T, R]):
 
     def plan_ids(self, ids: Sequence[int]) -> Plan[N]:
         """The plan of a query's items, read a chunk at a time."""
-        plan = self.plan(each_item(self.lib, ids))
+        plan = self.plan(self._chunk_by_chunk(ids))
         plan.matched = len(ids)  # items removed meanwhile count as skipped
         return plan
+
+    def _chunk_by_chunk(self, ids: Sequence[int]) -> Iterator[Item]:
+        """The items, each chunk in one transaction: what planning
+        stores on the way (files recorded, core fields refilled) is one
+        commit per chunk, not one per track."""
+        for chunk in item_chunks(self.lib, ids):
+            with self.lib.transaction():
+                yield from chunk
 
     def pretend(self, plan: Plan[N], verb: str) -> None:
         """Print what each planned item would get: ``verb: item [need]``."""
