@@ -6,7 +6,7 @@ A run is a plan (what each library item needs), jobs keyed by item id
 object), an :class:`Executor` that computes them somewhere and yields
 ``(job id, result or Failure)`` pairs, as each finishes, and a store
 step that puts each result on its item at once (the beets side,
-``beetsplug.audiofeatures.runner``). Executors: the crash-tolerant local
+``beetsplug.audiofeatures.analysis.runner``). Executors: the crash-tolerant local
 process pool (``process_pool``) for Essentia, the decode-threads and
 model loop (``clap.audio``) for CLAP, the zero-shot tagger
 (``clap.zero_shot``) and Dask (``cluster``).

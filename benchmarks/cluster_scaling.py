@@ -39,7 +39,7 @@ from beets.library import Item, Library
 
 from beets_audiofeatures.cluster import DaskExecutor, PathMap, connect
 from beets_audiofeatures.runner import Executor, RemoteWork, Tally
-from beetsplug.audiofeatures.runner import Runner
+from beetsplug.audiofeatures.analysis.runner import Runner
 from tests import synth
 from tests.synth import BEET
 

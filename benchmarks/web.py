@@ -163,11 +163,11 @@ def main() -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
         from beets import logging as beets_logging
 
-        from beetsplug.audiofeatures.clap_map import library_map
-        from beetsplug.audiofeatures.clap_settings import QUERY, ClapSettings
+        from beetsplug.audiofeatures.search.map import library_map
+        from beetsplug.audiofeatures.settings.clap import QUERY, ClapSettings
+        from beetsplug.audiofeatures.settings.web import WebSettings
         from beetsplug.audiofeatures.web.app import create_app
         from beetsplug.audiofeatures.web.library_search import LibrarySearch
-        from beetsplug.audiofeatures.web_settings import WebSettings
         from tests import clap_fixtures
 
         tokenizer = clap_fixtures.make_tokenizer(root / "tokenizer")

@@ -41,10 +41,10 @@ def main() -> None:
         from selenium.webdriver.common.keys import Keys
         from selenium.webdriver.support.ui import WebDriverWait
 
-        from beetsplug.audiofeatures.clap_settings import QUERY, ClapSettings
+        from beetsplug.audiofeatures.settings.clap import QUERY, ClapSettings
+        from beetsplug.audiofeatures.settings.web import WebSettings
         from beetsplug.audiofeatures.web.app import create_app
         from beetsplug.audiofeatures.web.library_search import LibrarySearch
-        from beetsplug.audiofeatures.web_settings import WebSettings
         from tests import clap_fixtures
         from tests.browser import headless_chromium, served
 

@@ -18,8 +18,8 @@ from beets.library import Item
 from beets.test.helper import IOMixin, PluginTestHelper
 
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
-from beetsplug.audiofeatures.clap_settings import library_cache
 from beetsplug.audiofeatures.library_query import item_id, source_key
+from beetsplug.audiofeatures.settings.clap import library_cache
 from tests.conftest import Audio, ClapAssets
 
 

@@ -21,7 +21,7 @@ from beets_audiofeatures.clap.index import (
 )
 from beets_audiofeatures.clap.search import Ranking, measured_recall, rank
 from beets_audiofeatures.clap.store import stores
-from beetsplug.audiofeatures.clap_settings import library_cache
+from beetsplug.audiofeatures.settings.clap import library_cache
 from tests import synth
 from tests.helpers import ClapHelper
 

@@ -18,13 +18,13 @@ from beets.library import Item
 
 from beets_audiofeatures.clap.identity import tokenizer_identity
 from beets_audiofeatures.clap.store import EmbeddingStore
-from beetsplug.audiofeatures.clap_settings import ClapSettings
 from beetsplug.audiofeatures.library_query import (
     UID,
     item_id,
     new_uid,
     source_key,
 )
+from beetsplug.audiofeatures.settings.clap import ClapSettings
 from tests.helpers import ClapHelper
 
 DIM = 8

@@ -23,7 +23,7 @@ import pytest
 from beets.exceptions import UserError
 from huggingface_hub import constants
 
-from beetsplug.audiofeatures import essentia_analysis
+from beetsplug.audiofeatures.analysis import essentia as essentia_analysis
 from beetsplug.audiofeatures.library_query import item_id
 from tests import synth
 from tests.helpers import ClapHelper

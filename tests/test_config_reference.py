@@ -8,12 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from beetsplug.audiofeatures import (
-    clap_settings,
-    cluster_settings,
-    essentia_settings,
-    web_settings,
-)
+from beetsplug.audiofeatures.settings import clap as clap_settings
+from beetsplug.audiofeatures.settings import cluster as cluster_settings
+from beetsplug.audiofeatures.settings import essentia as essentia_settings
+from beetsplug.audiofeatures.settings import web as web_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "config.yaml"
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from beets.exceptions import UserError
 
-from beetsplug.audiofeatures import essentia_analysis
+from beetsplug.audiofeatures.analysis import essentia as essentia_analysis
 from tests import synth
 from tests.conftest import Audio, ClapAssets
 from tests.dying_analyzer import DyingAfterTranscode

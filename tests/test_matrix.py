@@ -29,8 +29,8 @@ from beets.library import Item, Library
 from beets_audiofeatures.clap.embedder import ClapEmbedder
 from beets_audiofeatures.clap.model import ModelSpec
 from beets_audiofeatures.clap.store import stores
-from beetsplug.audiofeatures.clap_settings import library_cache
 from beetsplug.audiofeatures.library_query import source_keys
+from beetsplug.audiofeatures.settings.clap import library_cache
 from tests import synth
 from tests.conftest import ClapAssets
 from tests.matrix_audio import (

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from beets_audiofeatures.clap.projection import load_projection
-from beetsplug.audiofeatures.clap_settings import ClapSettings
 from beetsplug.audiofeatures.library_query import item_id
+from beetsplug.audiofeatures.settings.clap import ClapSettings
 from tests.essentia_models import write_models
 from tests.helpers import AudioFeaturesHelper, ClapHelper
 

@@ -19,8 +19,8 @@ from beets_audiofeatures.runner import (
     Tally,
     results_by_id,
 )
+from beetsplug.audiofeatures.analysis.runner import Runner
 from beetsplug.audiofeatures.library_query import item_id
-from beetsplug.audiofeatures.runner import Runner
 from tests.helpers import AudioFeaturesHelper
 
 # -- a batch's results, as the Dask executor takes them ------------------

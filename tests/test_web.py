@@ -18,9 +18,9 @@ import pytest
 from beets import logging as beets_logging
 
 from beets_audiofeatures.clap.projection import MAP_FILE, load_projection
-from beetsplug.audiofeatures.clap_settings import QUERY, ClapSettings
 from beetsplug.audiofeatures.library_query import item_id
-from beetsplug.audiofeatures.web_settings import WebSettings
+from beetsplug.audiofeatures.settings.clap import QUERY, ClapSettings
+from beetsplug.audiofeatures.settings.web import WebSettings
 from tests.helpers import ClapHelper
 
 pytest.importorskip("flask", reason="the [web] extra is not installed")

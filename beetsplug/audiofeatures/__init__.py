@@ -21,31 +21,27 @@ from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
 
 from beets_audiofeatures.essentia.keys import parse_key
-
-from . import (
-    albums,
-    clap_command,
-    clap_settings,
-    clap_store_report,
-    clapdupes,
-    clapquery,
-    clapradio,
-    clapweb,
-    cluster_settings,
-    essentia_command,
-    essentia_settings,
-    saved_playlists,
-    subcommands,
-    web_settings,
-)
-from .fields import (
+from beetsplug.audiofeatures.analysis import albums
+from beetsplug.audiofeatures.analysis import clap_store as clap_store_report
+from beetsplug.audiofeatures.analysis.runner import Runner
+from beetsplug.audiofeatures.commands import clap as clap_command
+from beetsplug.audiofeatures.commands import clapdupes, clapweb
+from beetsplug.audiofeatures.commands import essentia as essentia_command
+from beetsplug.audiofeatures.commands import parsers as subcommands
+from beetsplug.audiofeatures.fields import (
     ALBUM_TYPES,
     ITEM_TYPES,
     MOOD_TAG,
     type_for,
 )
-from .runner import Runner
-from .setting_values import read_setting
+from beetsplug.audiofeatures.search import radio as clapradio
+from beetsplug.audiofeatures.search import saved_playlists
+from beetsplug.audiofeatures.search import vectors as clapquery
+from beetsplug.audiofeatures.settings import clap as clap_settings
+from beetsplug.audiofeatures.settings import cluster as cluster_settings
+from beetsplug.audiofeatures.settings import essentia as essentia_settings
+from beetsplug.audiofeatures.settings import web as web_settings
+from beetsplug.audiofeatures.settings.values import read_setting
 
 if TYPE_CHECKING:
     from beets.dbcore import types

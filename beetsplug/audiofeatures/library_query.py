@@ -25,8 +25,7 @@ from beets.library.queries import parse_query_parts
 
 from beets_audiofeatures.audio_files import FileIdentity
 from beets_audiofeatures.naming import folder_slug
-
-from . import input_limits
+from beetsplug.audiofeatures import input_limits
 
 if TYPE_CHECKING:
     from beets.library import Album, Library

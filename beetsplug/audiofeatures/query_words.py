@@ -13,7 +13,7 @@ from beets.dbcore.queryparse import PARSE_QUERY_PART_REGEX
 from beets.exceptions import UserError
 from beets.library import Album, Item
 
-from . import input_limits
+from beetsplug.audiofeatures import input_limits
 
 if TYPE_CHECKING:
     from beets.library import Library

@@ -17,7 +17,7 @@ from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from beets_audiofeatures.essentia.profiles import ProfileError, resolve_profile
-from beetsplug.audiofeatures import essentia_analysis
+from beetsplug.audiofeatures.analysis import essentia as essentia_analysis
 from beetsplug.audiofeatures.library_query import library_name
 from tests import synth
 from tests.helpers import ClapHelper

@@ -35,14 +35,18 @@ from werkzeug.exceptions import HTTPException
 
 from beets_audiofeatures.atomic_files import atomic_write
 from beets_audiofeatures.errors import SetupError
-
-from .. import input_limits
-from ..clap_map import SUGGESTED_COLOURS, colours, library_map, map_payload
-from ..library_query import items_by_id
-from ..query_output import m3u_text, relative_base
-from ..web_settings import WebSettings
-from .browser_audio import BrowserAudio
-from .library_search import (
+from beetsplug.audiofeatures import input_limits
+from beetsplug.audiofeatures.library_query import items_by_id
+from beetsplug.audiofeatures.output import m3u_text, relative_base
+from beetsplug.audiofeatures.search.map import (
+    SUGGESTED_COLOURS,
+    colours,
+    library_map,
+    map_payload,
+)
+from beetsplug.audiofeatures.settings.web import WebSettings
+from beetsplug.audiofeatures.web.browser_audio import BrowserAudio
+from beetsplug.audiofeatures.web.library_search import (
     MOST_RESULTS,
     LibrarySearch,
     WebError,

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 from beets_audiofeatures.scratch import remove_scratch, scratch_folder
 from beets_audiofeatures.transcode import TranscodeError, transcode_for_browser
-
-from ..library_query import source_key
-from .library_search import WebError
+from beetsplug.audiofeatures.library_query import source_key
+from beetsplug.audiofeatures.web.library_search import WebError
 
 if TYPE_CHECKING:
     from beets.library import Item

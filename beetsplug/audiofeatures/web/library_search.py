@@ -17,14 +17,25 @@ from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.errors import TrackError
-
-from .. import input_limits
-from ..clap_settings import ClapSettings
-from ..clap_text import ModelHolder, prompt_vectors
-from ..clapquery import best_items, current_rows, seed_vector
-from ..clapradio import PlaylistRequest, choose_radio, radio_options
-from ..input_limits import MOST_INTEGER
-from ..library_query import items_by_id, matching_ids, source_keys
+from beetsplug.audiofeatures import input_limits
+from beetsplug.audiofeatures.input_limits import MOST_INTEGER
+from beetsplug.audiofeatures.library_query import (
+    items_by_id,
+    matching_ids,
+    source_keys,
+)
+from beetsplug.audiofeatures.search.prompts import ModelHolder, prompt_vectors
+from beetsplug.audiofeatures.search.radio import (
+    PlaylistRequest,
+    choose_radio,
+    radio_options,
+)
+from beetsplug.audiofeatures.search.vectors import (
+    best_items,
+    current_rows,
+    seed_vector,
+)
+from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library

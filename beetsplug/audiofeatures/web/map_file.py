@@ -7,8 +7,8 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from ..clapweb import script_json
-from .app import plotly_bundle
+from beetsplug.audiofeatures.commands.clapweb import script_json
+from beetsplug.audiofeatures.web.app import plotly_bundle
 
 FOLDER = resources.files(__package__)
 MARKERS = ("/*PLOTLY*/", "/*MAPJS*/", "/*POINTS*/null")

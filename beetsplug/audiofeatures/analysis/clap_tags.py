@@ -12,11 +12,14 @@ from beets.exceptions import UserError
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.clap.zero_shot import LabelSet, Tagger
 from beets_audiofeatures.runner import Tally, count
-
-from .clap_settings import ClapSettings
-from .clap_text import ModelHolder, logit_scale, prompt_vectors
-from .library_query import item_id, source_key
-from .runner import Runner
+from beetsplug.audiofeatures.analysis.runner import Runner
+from beetsplug.audiofeatures.library_query import item_id, source_key
+from beetsplug.audiofeatures.search.prompts import (
+    ModelHolder,
+    logit_scale,
+    prompt_vectors,
+)
+from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library

@@ -18,11 +18,10 @@ from beets_audiofeatures.clap.playlists import Rules, TrackFacts
 from beets_audiofeatures.clap.search import Ranking
 from beets_audiofeatures.essentia.keys import Key, parse_key
 from beets_audiofeatures.runner import count
-
-from . import input_limits
-from .clap_settings import ClapSettings
-from .clapquery import current_results, like_terms
-from .library_query import matching_ids
+from beetsplug.audiofeatures import input_limits
+from beetsplug.audiofeatures.library_query import matching_ids
+from beetsplug.audiofeatures.search.vectors import current_results, like_terms
+from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library

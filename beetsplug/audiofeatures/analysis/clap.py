@@ -27,10 +27,7 @@ from beets_audiofeatures.clap.remote import ClapBatch, clap_report
 from beets_audiofeatures.errors import CacheFolderError
 from beets_audiofeatures.runner import RemoteWork, Tally
 from beets_audiofeatures.version import plugin_version
-
-from .clap_settings import ClapSettings
-from .clap_text import ModelHolder
-from .library_query import (
+from beetsplug.audiofeatures.library_query import (
     CLAP_FILE,
     UID,
     dump_path,
@@ -40,6 +37,8 @@ from .library_query import (
     recorded_file,
     source_key,
 )
+from beetsplug.audiofeatures.search.prompts import ModelHolder
+from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library

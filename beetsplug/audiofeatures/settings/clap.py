@@ -30,11 +30,10 @@ from beets_audiofeatures.clap.zero_shot import (
     parse_label_sets,
 )
 from beets_audiofeatures.errors import SetupError
-
-from . import input_limits
-from .fields import PROBABILITY, STRING
-from .library_query import library_name
-from .setting_values import bad_setting
+from beetsplug.audiofeatures import input_limits
+from beetsplug.audiofeatures.fields import PROBABILITY, STRING
+from beetsplug.audiofeatures.library_query import library_name
+from beetsplug.audiofeatures.settings.values import bad_setting
 
 if TYPE_CHECKING:
     from beets.library import Library

@@ -18,11 +18,8 @@ from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.runner import count
 from beets_audiofeatures.vectors import unit
-
-from . import input_limits
-from .clap_settings import QUERY, ClapSettings
-from .clap_text import ModelHolder, prompt_vectors
-from .library_query import (
+from beetsplug.audiofeatures import input_limits
+from beetsplug.audiofeatures.library_query import (
     CHUNK,
     item_id,
     items_by_id,
@@ -31,8 +28,14 @@ from .library_query import (
     source_key,
     source_keys,
 )
-from .query_output import show_albums, show_and_write, show_items
-from .query_words import checked_prompt, split_arguments
+from beetsplug.audiofeatures.output import (
+    show_albums,
+    show_and_write,
+    show_items,
+)
+from beetsplug.audiofeatures.query_words import checked_prompt, split_arguments
+from beetsplug.audiofeatures.search.prompts import ModelHolder, prompt_vectors
+from beetsplug.audiofeatures.settings.clap import QUERY, ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Album, Item, Library

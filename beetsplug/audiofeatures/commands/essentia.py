@@ -22,18 +22,21 @@ from beets_audiofeatures.essentia.heads import (
     read_head,
 )
 from beets_audiofeatures.runner import Tally, count
-
-from .albums import store_album_aggregates
-from .cluster_settings import cluster_executor
-from .essentia_analysis import EssentiaAnalysis
-from .essentia_settings import (
+from beetsplug.audiofeatures.analysis.albums import store_album_aggregates
+from beetsplug.audiofeatures.analysis.essentia import EssentiaAnalysis
+from beetsplug.audiofeatures.analysis.runner import Plan, Runner, check_failures
+from beetsplug.audiofeatures.library_query import (
+    item_id,
+    matching_albums,
+    matching_ids,
+)
+from beetsplug.audiofeatures.settings.cluster import cluster_executor
+from beetsplug.audiofeatures.settings.essentia import (
     EssentiaOptions,
     EssentiaSettings,
     model_files,
 )
-from .library_query import item_id, matching_albums, matching_ids
-from .runner import Plan, Runner, check_failures
-from .setting_values import read_choice
+from beetsplug.audiofeatures.settings.values import read_choice
 
 if TYPE_CHECKING:
     from beets.library import Album, Library

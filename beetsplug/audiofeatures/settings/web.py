@@ -14,8 +14,8 @@ import confuse
 from beets import config as beets_config
 from beets.exceptions import UserError
 
-from .input_limits import MOST_COUNT
-from .setting_values import bad_setting
+from beetsplug.audiofeatures.input_limits import MOST_COUNT
+from beetsplug.audiofeatures.settings.values import bad_setting
 
 DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",

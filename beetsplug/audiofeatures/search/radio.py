@@ -27,12 +27,11 @@ from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.runner import count
 from beets_audiofeatures.vectors import unit
-
-from .clap_settings import PLAYLISTS, ClapSettings
-from .clap_text import ModelHolder, prompt_vectors
-from .clapquery import current_rows, embedded_index, like_terms, seed_rows
-from .library_query import items_by_id
-from .playlist_tracks import (
+from beetsplug.audiofeatures.library_query import items_by_id
+from beetsplug.audiofeatures.output import show_and_write, show_items
+from beetsplug.audiofeatures.query_words import checked_prompt
+from beetsplug.audiofeatures.search.prompts import ModelHolder, prompt_vectors
+from beetsplug.audiofeatures.search.radio_rules import (
     Pool,
     playlist_rules,
     track_evidence,
@@ -40,8 +39,13 @@ from .playlist_tracks import (
     with_dj_fields,
     within_ids,
 )
-from .query_output import show_and_write, show_items
-from .query_words import checked_prompt
+from beetsplug.audiofeatures.search.vectors import (
+    current_rows,
+    embedded_index,
+    like_terms,
+    seed_rows,
+)
+from beetsplug.audiofeatures.settings.clap import PLAYLISTS, ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library

@@ -15,12 +15,11 @@ from beets import ui
 from beets.exceptions import UserError
 
 from beets_audiofeatures.runner import Stopped, StopSignals, count
-
-from .clap_map import library_map, map_payload
-from .clap_settings import QUERY, STORE, ClapSettings
-from .clapquery import current_rows, embedded_index
-from .web import require_web_extra
-from .web_settings import WebSettings, is_loopback
+from beetsplug.audiofeatures.search.map import library_map, map_payload
+from beetsplug.audiofeatures.search.vectors import current_rows, embedded_index
+from beetsplug.audiofeatures.settings.clap import QUERY, STORE, ClapSettings
+from beetsplug.audiofeatures.settings.web import WebSettings, is_loopback
+from beetsplug.audiofeatures.web import require_web_extra
 
 if TYPE_CHECKING:
     from beets.library import Library
@@ -49,8 +48,8 @@ def run_clapweb(
             host, port,
         )  # fmt: skip
     settings = ClapSettings(clap_view, opts).require(*QUERY)
-    from .web.app import create_app
-    from .web.library_search import LibrarySearch
+    from beetsplug.audiofeatures.web.app import create_app
+    from beetsplug.audiofeatures.web.library_search import LibrarySearch
 
     app, audio = create_app(LibrarySearch(lib, settings, log), web, log)
     # The map's points are read while the first visitor types.
@@ -97,7 +96,7 @@ def run_clapmap(
     projection = library_map(lib, store, index, web.map_sample, log)
     assert projection is not None
     payload = map_payload(lib, projection, opts.colour)
-    from .web.map_file import map_html
+    from beetsplug.audiofeatures.web.map_file import map_html
 
     target.write_text(map_html(payload), encoding="utf-8")
     log.info(

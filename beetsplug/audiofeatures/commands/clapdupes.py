@@ -17,11 +17,10 @@ from beets.util import displayable_path
 
 from beets_audiofeatures.clap.duplicates import duplicate_groups
 from beets_audiofeatures.runner import count
-
-from .clap_settings import DUPLICATES, ClapSettings
-from .clapquery import current_rows, embedded_index
-from .library_query import items_by_id, matching_ids
-from .playlist_tracks import evidence_by_id
+from beetsplug.audiofeatures.library_query import items_by_id, matching_ids
+from beetsplug.audiofeatures.search.radio_rules import evidence_by_id
+from beetsplug.audiofeatures.search.vectors import current_rows, embedded_index
+from beetsplug.audiofeatures.settings.clap import DUPLICATES, ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library

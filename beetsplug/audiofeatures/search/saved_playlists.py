@@ -14,12 +14,16 @@ import confuse
 from beets import config as beets_config
 from beets.exceptions import UserError
 
-from . import input_limits
-from .clap_settings import raw
-from .clapquery import like_terms
-from .clapradio import PlaylistRequest, choose_radio, radio_options
-from .query_output import Playlist
-from .query_words import checked_prompt
+from beetsplug.audiofeatures import input_limits
+from beetsplug.audiofeatures.output import Playlist
+from beetsplug.audiofeatures.query_words import checked_prompt
+from beetsplug.audiofeatures.search.radio import (
+    PlaylistRequest,
+    choose_radio,
+    radio_options,
+)
+from beetsplug.audiofeatures.search.vectors import like_terms
+from beetsplug.audiofeatures.settings.clap import raw
 
 if TYPE_CHECKING:
     from beets.library import Library

@@ -15,9 +15,8 @@ from beets_audiofeatures.clap.search import measured_recall
 from beets_audiofeatures.clap.store import EmbeddingStore, is_store, stores
 from beets_audiofeatures.errors import CacheFolderError
 from beets_audiofeatures.runner import count
-
-from .clap_settings import ClapSettings, library_cache
-from .library_query import item_id, source_keys
+from beetsplug.audiofeatures.library_query import item_id, source_keys
+from beetsplug.audiofeatures.settings.clap import ClapSettings, library_cache
 
 if TYPE_CHECKING:
     from beets.library import Item, Library

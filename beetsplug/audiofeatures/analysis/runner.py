@@ -36,8 +36,7 @@ from beets_audiofeatures.runner import (
     count,
     progress_bar,
 )
-
-from .library_query import (
+from beetsplug.audiofeatures.library_query import (
     CHUNK,
     audio_fingerprint,
     each_item,

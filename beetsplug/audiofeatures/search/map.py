@@ -21,10 +21,9 @@ from beets_audiofeatures.clap.projection import (
     save_projection,
 )
 from beets_audiofeatures.clap.store import EmbeddingStore
-
-from .clapquery import current_rows
-from .library_query import source_keys
-from .query_words import is_field
+from beetsplug.audiofeatures.library_query import source_keys
+from beetsplug.audiofeatures.query_words import is_field
+from beetsplug.audiofeatures.search.vectors import current_rows
 
 if TYPE_CHECKING:
     from beets.library import Library

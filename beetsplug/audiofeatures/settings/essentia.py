@@ -34,8 +34,12 @@ from beets_audiofeatures.essentia.profiles import (
     resolve_profile,
 )
 from beets_audiofeatures.version import essentia_installed
-
-from .setting_values import bad_setting, read_choice, read_number, read_setting
+from beetsplug.audiofeatures.settings.values import (
+    bad_setting,
+    read_choice,
+    read_number,
+    read_setting,
+)
 
 DEFAULTS: dict[str, Any] = {
     "auto": False,

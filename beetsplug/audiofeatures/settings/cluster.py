@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import confuse
 from beets.exceptions import UserError
 
-from .setting_values import bad_setting
+from beetsplug.audiofeatures.settings.values import bad_setting
 
 if TYPE_CHECKING:
     from beets_audiofeatures.cluster import DaskExecutor

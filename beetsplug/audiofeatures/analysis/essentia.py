@@ -44,10 +44,16 @@ from beets_audiofeatures.essentia.profiles import Profile
 from beets_audiofeatures.process_pool import WorkerPool
 from beets_audiofeatures.runner import Job, RemoteWork, Tally
 from beets_audiofeatures.scratch import remove_scratch, scratch_folder
-
-from .albums import own
-from .essentia_settings import EssentiaSettings, described_heads
-from .library_query import audio_fingerprint, dump_path, item_id
+from beetsplug.audiofeatures.analysis.albums import own
+from beetsplug.audiofeatures.library_query import (
+    audio_fingerprint,
+    dump_path,
+    item_id,
+)
+from beetsplug.audiofeatures.settings.essentia import (
+    EssentiaSettings,
+    described_heads,
+)
 
 if TYPE_CHECKING:
     from beets.library import Item, Library

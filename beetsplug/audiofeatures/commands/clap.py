@@ -10,20 +10,36 @@ import confuse
 from beets import ui
 
 from beets_audiofeatures.runner import Tally, count
-
-from .clap_analysis import ClapAnalysis
-from .clap_settings import EMBEDDING, STORE, TAGS, ClapSettings
-from .clap_store_report import report_store
-from .clap_tags import require_label_sets, tag_items
-from .cluster_settings import cluster_executor
-from .library_query import each_item, item_id, matching_ids, source_key
-from .runner import Runner, check_failures, nothing_matched
-from .saved_playlists import (
+from beetsplug.audiofeatures.analysis.clap import ClapAnalysis
+from beetsplug.audiofeatures.analysis.clap_store import report_store
+from beetsplug.audiofeatures.analysis.clap_tags import (
+    require_label_sets,
+    tag_items,
+)
+from beetsplug.audiofeatures.analysis.runner import (
+    Runner,
+    check_failures,
+    nothing_matched,
+)
+from beetsplug.audiofeatures.library_query import (
+    each_item,
+    item_id,
+    matching_ids,
+    source_key,
+)
+from beetsplug.audiofeatures.search.saved_playlists import (
     playlist_folder,
     pretend_saved_playlists,
     saved_playlists,
     write_saved_playlists,
 )
+from beetsplug.audiofeatures.settings.clap import (
+    EMBEDDING,
+    STORE,
+    TAGS,
+    ClapSettings,
+)
+from beetsplug.audiofeatures.settings.cluster import cluster_executor
 
 if TYPE_CHECKING:
     from beets.library import Library
