@@ -10,6 +10,13 @@
   one place; no traceback.
   ``CacheFolderError`` is one: the CLAP cache folder is full or
   cannot be written.
+- ``SettingError``: a setting has a value the command cannot use
+  (a ``SetupError``; its line is the setting's full name, the value
+  and what is allowed).
+- ``RequestError``: what the user asked cannot be answered as asked (a
+  bad query, prompt, id or count; nothing matched; no track has a
+  vector yet). The command line prints its one line and exits; the page
+  answers with its HTTP ``status``.
 - ``StoreError``: the vector store found itself damaged and repairs
   itself; it does not leave the store.
 
@@ -39,6 +46,24 @@ class SetupError(AudioFeaturesError):
         """``audiofeatures.clap: the model ... (fix)``: what a user sees."""
         where = f".{self.section}" if self.section else ""
         return f"audiofeatures{where}: {self}"
+
+
+class SettingError(SetupError):
+    """A setting's value is not one the command can use. The message is
+    the whole line (``audiofeatures.clap.limit is 'x': use a whole
+    number of at least 1``), so :meth:`line` adds nothing to it."""
+
+    def line(self) -> str:
+        return str(self)
+
+
+class RequestError(AudioFeaturesError):
+    """A request cannot be answered as asked; the message says how to
+    ask. ``status`` is the HTTP status the page answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StoreError(AudioFeaturesError):
