@@ -17,6 +17,10 @@
   bad query, prompt, id or count; nothing matched; no track has a
   vector yet). The command line prints its one line and exits; the page
   answers with its HTTP ``status``.
+- ``CommandError``: a command cannot finish as asked (some tracks
+  failed, each logged with its reason as it happened; a folder it must
+  write is not writable; a download failed). It ends with its one line
+  and a non-zero exit status.
 - ``StoreError``: the vector store found itself damaged and repairs
   itself; it does not leave the store.
 
@@ -64,6 +68,10 @@ class RequestError(AudioFeaturesError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+class CommandError(AudioFeaturesError):
+    """A command cannot finish as asked; the message is the whole line."""
 
 
 class StoreError(AudioFeaturesError):

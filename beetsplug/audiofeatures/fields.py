@@ -7,7 +7,7 @@ identity, so shared objects never raise ``PluginConflictError``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mediafile
@@ -20,7 +20,7 @@ from beets_audiofeatures.essentia.descriptors import (
     Kind,
     svm_fields,
 )
-from beets_audiofeatures.essentia.keys import normalize_key
+from beets_audiofeatures.essentia.keys import normalize_key, parse_key
 
 
 class KeyQuery(FieldQuery[str]):
@@ -99,3 +99,14 @@ MOOD_TAG = mediafile.MediaField(
     mediafile.StorageStyle("MOOD"),
     mediafile.ASFStorageStyle("WM/Mood"),
 )
+
+
+def key_code(code: str) -> Callable[[str], str]:
+    """A template function (``%camelot{$essentia_key}``): the key in
+    another notation, ``camelot`` or ``open_key``; empty for no key."""
+
+    def render(text: str) -> str:
+        key = parse_key(text) if text else None
+        return str(getattr(key, code)) if key else ""
+
+    return render

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from beets.exceptions import UserError
 
 from beets_audiofeatures.atomic_files import atomic_save
 from beets_audiofeatures.audio_files import (
@@ -24,7 +23,7 @@ from beets_audiofeatures.audio_files import (
 )
 from beets_audiofeatures.clap.audio import CLAP_NEEDS, EmbeddingLoop, Track
 from beets_audiofeatures.clap.remote import ClapBatch, clap_report
-from beets_audiofeatures.errors import CacheFolderError
+from beets_audiofeatures.errors import CacheFolderError, CommandError
 from beets_audiofeatures.runner import RemoteWork, Tally
 from beets_audiofeatures.version import plugin_version
 from beetsplug.audiofeatures.library_query import (
@@ -166,7 +165,7 @@ class ClapAnalysis:
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            raise UserError(
+            raise CommandError(
                 f"cannot create the CLAP cache in {self.settings.cache_dir}: "
                 f"{folder} is not a writable folder"
             )
@@ -185,7 +184,7 @@ class ClapAnalysis:
             self.store.open(self.settings.identity())
             describe_library(self.store.root, os.fsdecode(self.lib.path))
         except OSError as exc:
-            raise UserError(
+            raise CommandError(
                 f"cannot create the CLAP cache in {self.settings.cache_dir}: "
                 f"{exc.strerror or exc}"
             ) from exc
@@ -210,7 +209,7 @@ class ClapAnalysis:
         try:
             self.store.put(item_id(item), vector, key)
         except OSError as exc:  # a full disk, a read-only cache: stop
-            raise UserError(
+            raise CommandError(
                 f"cannot write to the CLAP cache {self.store.folder}: "
                 f"{exc.strerror or exc}; the tracks embedded so far are kept"
             ) from exc

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from beets.exceptions import UserError
-
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.clap.zero_shot import LabelSet, Tagger
+from beets_audiofeatures.errors import CommandError
 from beets_audiofeatures.runner import Tally, count
 from beetsplug.audiofeatures.analysis.runner import Runner
 from beetsplug.audiofeatures.library_query import item_id, source_key
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
 def require_label_sets(settings: ClapSettings) -> tuple[LabelSet, ...]:
     if not settings.label_sets:
-        raise UserError(
+        raise CommandError(
             "no zero-shot tags are configured: add label sets under "
             "audiofeatures.clap.tags (see the docs)"
         )

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from beets import ui
-from beets.exceptions import UserError
 from beets.util import displayable_path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from beets_audiofeatures.errors import CommandError
 from beets_audiofeatures.runner import (
     INTERNAL_ERROR,
     Executor,
@@ -297,7 +297,7 @@ class Runner(Generic[N, T, R]):
 def check_failures(tally: Tally, planned: int, verb: str) -> None:
     """End a command with one line when some tracks failed."""
     if tally.failed:
-        raise UserError(
+        raise CommandError(
             f"{len(tally.failed)} of {count(planned, 'track')} could not "
             f"be {verb}; the reasons are above"
         )

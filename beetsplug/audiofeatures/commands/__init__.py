@@ -1,1 +1,71 @@
-"""TODO"""
+"""The plugin's commands, from one table.
+
+Each row names a command's line (built by :mod:`.parsers` on every beets
+command, as beets asks for them) and the function that does its work,
+imported only when that command runs: ``beet ls`` loads none of them.
+A command module parses nothing itself: it reads its settings, calls
+the services beneath it (``analysis``, ``search``, ``web``) and prints;
+no module imports a command module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from beetsplug.audiofeatures.commands import parsers
+from beetsplug.audiofeatures.commands.boundary import fatal_errors
+
+if TYPE_CHECKING:
+    import logging
+
+    import confuse
+    from beets import ui
+    from beets.library import Library
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: its line, where its work is (``module:function``,
+    below this package) and the settings sections that work reads, in
+    the order the function takes them (then the log, the library, the
+    options and the query)."""
+
+    line: Callable[[], ui.Subcommand]
+    work: str
+    sections: tuple[str, ...]
+
+    def subcommand(
+        self, config: confuse.ConfigView, log: logging.Logger
+    ) -> ui.Subcommand:
+        command = self.line()
+
+        def run(lib: Library, opts: object, args: list[str]) -> None:
+            with fatal_errors():
+                work = self.function()
+                views = [config[section] for section in self.sections]
+                work(*views, log, lib, opts, args)
+
+        command.func = run
+        return command
+
+    def function(self) -> Callable[..., None]:
+        module, _, name = self.work.partition(":")
+        found: Callable[..., None] = getattr(
+            importlib.import_module(f"beetsplug.audiofeatures.{module}"), name
+        )
+        return found
+
+
+COMMANDS = (
+    Command(parsers.essentia, "commands.essentia:run", ("essentia", "cluster")),
+    Command(parsers.clap, "commands.clap:run", ("clap", "cluster", "web")),
+    Command(parsers.clapquery, "search.vectors:run_clapquery", ("clap",)),
+    Command(parsers.clapradio, "search.radio:run_clapradio", ("clap",)),
+    Command(parsers.clappath, "search.radio:run_clappath", ("clap",)),
+    Command(parsers.clapdupes, "commands.clapdupes:run_clapdupes", ("clap",)),
+    Command(parsers.clapweb, "commands.clapweb:run_clapweb", ("clap", "web")),
+    Command(parsers.clapmap, "commands.clapweb:run_clapmap", ("clap", "web")),
+)

@@ -27,12 +27,14 @@ from beetsplug.audiofeatures.library_query import (
     matching_ids,
     source_key,
 )
+from beetsplug.audiofeatures.search.map import library_map
 from beetsplug.audiofeatures.search.saved_playlists import (
     playlist_folder,
     pretend_saved_playlists,
     saved_playlists,
     write_saved_playlists,
 )
+from beetsplug.audiofeatures.search.vectors import current_rows, embedded_index
 from beetsplug.audiofeatures.settings.clap import (
     EMBEDDING,
     STORE,
@@ -40,6 +42,7 @@ from beetsplug.audiofeatures.settings.clap import (
     ClapSettings,
 )
 from beetsplug.audiofeatures.settings.cluster import cluster_executor
+from beetsplug.audiofeatures.settings.web import WebSettings
 
 if TYPE_CHECKING:
     from beets.library import Library
@@ -55,16 +58,21 @@ class ClapOptions(Protocol):
     tags: bool
     playlists: bool
     cluster: str | None
+    map: bool
 
 
-def run_clap(
+def run(
     view: confuse.ConfigView,
+    cluster: confuse.ConfigView,
+    web_view: confuse.ConfigView,
     log: Any,
     lib: Library,
     opts: ClapOptions,
     args: list[str],
-    cluster: confuse.ConfigView,
 ) -> None:
+    if opts.map:
+        make_map(view, web_view, log, lib, opts)
+        return
     settings = ClapSettings(view, opts)
     if opts.stats or opts.prune:
         settings.require(*STORE)
@@ -129,6 +137,30 @@ def run_clap(
     check_failures(tally, len(plan), "embedded")
 
 
+def make_map(
+    view: confuse.ConfigView,
+    web_view: confuse.ConfigView,
+    log: Any,
+    lib: Library,
+    opts: Any,
+) -> None:
+    """``beet clap --map``: compute the map now (the page and clapmap
+    would compute it when first asked)."""
+    store, index = embedded_index(ClapSettings(view, opts).require(*STORE), lib)
+    web = WebSettings(web_view, opts)
+    projection = library_map(
+        lib, store, index, web.map_sample, log, compute=False
+    )
+    if projection is not None:
+        log.info("the map of {} is up to date", count(len(projection), "track"))
+        return
+    if opts.pretend:  # the plan is the output: stdout, like clap -p's
+        tracks = count(len(current_rows(lib, index)), "track")
+        ui.print_(f"would map {tracks} (the saved map is missing or stale)")
+        return
+    library_map(lib, store, index, web.map_sample, log)
+
+
 def dump_embedded(analysis: ClapAnalysis, ids: Sequence[int]) -> None:
     """``--dump`` for tracks that are current: their stored vectors."""
     for item in each_item(analysis.lib, ids):
@@ -142,9 +174,9 @@ def dump_embedded(analysis: ClapAnalysis, ids: Sequence[int]) -> None:
 
 def import_runner(
     view: confuse.ConfigView,
+    cluster: confuse.ConfigView,
     lib: Library,
     log: Any,
-    cluster: confuse.ConfigView,
 ) -> Runner[Any, Any, Any]:
     """The import stage's runner: the model loads once per import, and
     the index is folded when the import ends (:meth:`Runner.close`); on

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import confuse
-from beets import ui
-from beets.exceptions import UserError
 
+from beets_audiofeatures.errors import CommandError
 from beets_audiofeatures.runner import Stopped, StopSignals, count
 from beetsplug.audiofeatures.search.map import library_map, map_payload
-from beetsplug.audiofeatures.search.vectors import current_rows, embedded_index
-from beetsplug.audiofeatures.settings.clap import QUERY, STORE, ClapSettings
+from beetsplug.audiofeatures.search.vectors import embedded_index
+from beetsplug.audiofeatures.settings.clap import QUERY, ClapSettings
 from beetsplug.audiofeatures.settings.web import WebSettings, is_loopback
 from beetsplug.audiofeatures.web import require_web_extra
 
@@ -31,13 +30,14 @@ def run_clapweb(
     log: Any,
     lib: Library,
     opts: Any,
+    args: list[str],
 ) -> None:
     require_web_extra("clapweb")
     web = WebSettings(web_view, opts)
     host, port, token = web.host, web.port, web.token
     if not is_loopback(host):
         if token is None:
-            raise UserError(
+            raise CommandError(
                 f"--host {host} lets other machines reach your library: "
                 "set audiofeatures.web.token (a secret of 16 characters or "
                 "more) first"
@@ -64,7 +64,7 @@ def run_clapweb(
         with StopSignals():
             app.run(host=host, port=port, threaded=True)
     except OSError as exc:
-        raise UserError(
+        raise CommandError(
             f"cannot serve on {host} port {port}: {exc.strerror or exc} "
             "(another port: --port N)"
         ) from None
@@ -81,13 +81,14 @@ def run_clapmap(
     log: Any,
     lib: Library,
     opts: Any,
+    args: list[str],
 ) -> None:
     require_web_extra("clapmap")
     if not opts.output:
-        raise UserError("clapmap needs -o FILE, such as -o map.html")
+        raise CommandError("clapmap needs -o FILE, such as -o map.html")
     target = Path(opts.output).expanduser()
     if "\x00" in opts.output or target.is_dir() or not target.parent.is_dir():
-        raise UserError(
+        raise CommandError(
             f"-o {opts.output}: give an HTML file's name in a folder that "
             "exists"
         )
@@ -102,30 +103,6 @@ def run_clapmap(
     log.info(
         "wrote the map of {} to {}", count(len(projection), "track"), target
     )
-
-
-def run_map(
-    view: confuse.ConfigView,
-    web_view: confuse.ConfigView,
-    log: Any,
-    lib: Library,
-    opts: Any,
-) -> None:
-    """``beet clap --map``: compute the map now (the page and clapmap
-    would compute it when first asked)."""
-    store, index = embedded_index(ClapSettings(view, opts).require(*STORE), lib)
-    web = WebSettings(web_view, opts)
-    projection = library_map(
-        lib, store, index, web.map_sample, log, compute=False
-    )
-    if projection is not None:
-        log.info("the map of {} is up to date", count(len(projection), "track"))
-        return
-    if opts.pretend:  # the plan is the output: stdout, like clap -p's
-        tracks = count(len(current_rows(lib, index)), "track")
-        ui.print_(f"would map {tracks} (the saved map is missing or stale)")
-        return
-    library_map(lib, store, index, web.map_sample, log)
 
 
 def script_json(value: Any) -> str:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import confuse
 from beets import ui
-from beets.exceptions import UserError
 
+from beets_audiofeatures.errors import CommandError
 from beets_audiofeatures.essentia.classifiers import (
     ROUTE_TYPES,
     ROUTES,
@@ -72,7 +72,7 @@ def manage_models(
                     download(url, path)
                 except OSError as exc:
                     reason = getattr(exc, "reason", None) or exc
-                    raise UserError(
+                    raise CommandError(
                         f"could not download {url} ({reason}); fetch it "
                         f"yourself into {files.folder}"
                     ) from exc
@@ -105,13 +105,13 @@ def manage_models(
         ui.print_("All model files are present.")
 
 
-def run_command(
+def run(
     plugin_config: confuse.ConfigView,
+    cluster: confuse.ConfigView,
     log: Any,
     lib: Library,
     opts: EssentiaOptions,
     args: list[str],
-    cluster: confuse.ConfigView,
 ) -> None:
     if opts.models or opts.download_models:
         manage_models(plugin_config, opts.download_models, opts.pretend)
@@ -197,7 +197,7 @@ def run_command(
         log.info("{}", tally.summary("analysed"))
     check_failures(tally, len(plan), "analysed")
     if dumps := tally.notes["dump failed"]:
-        raise UserError(
+        raise CommandError(
             f"{count(dumps, 'dump')} could not be written (the values are "
             "stored); the reasons are above"
         )
@@ -205,9 +205,9 @@ def run_command(
 
 def import_runner(
     view: confuse.ConfigView,
+    cluster: confuse.ConfigView,
     lib: Library,
     log: Any,
-    cluster: confuse.ConfigView,
 ) -> Runner[Any, Any, Any]:
     """The import stage's runner: values land in the database only, like
     every import-stage plugin's (files are moved afterwards); on the

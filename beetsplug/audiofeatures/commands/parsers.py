@@ -1,75 +1,19 @@
-"""The command lines of ``beet essentia``, ``beet clap`` and ``beet
-clapquery``: names, options and help texts, and the command boundary
-where the core's fatal errors become beets' one-line ``UserError``. The
-work is done by ``essentia_command``, ``clap_command`` and ``clapquery``."""
+"""Each command's line: its name, options and help texts, built without
+importing the command's module (beets builds every parser on every
+command; the work is imported only when that command runs)."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import sqlite3
-from collections.abc import Callable, Iterator
-from typing import Any
-
 from beets import ui
-from beets.exceptions import UserError
 
-from beets_audiofeatures.errors import SetupError
-
-CommandFunc = Callable[..., Any]
-
-
-@contextlib.contextmanager
-def fatal_errors() -> Iterator[None]:
-    """The one place a :class:`SetupError` of the core (a missing tool,
-    model or extra, a damaged model, a profile Essentia refuses), or a
-    library database on a full disk, becomes the one line beets prints
-    instead of a traceback."""
-    try:
-        yield
-    except SetupError as exc:
-        raise UserError(exc.line()) from exc
-    except sqlite3.OperationalError as exc:
-        # beets turns a read-only database into its own one line, but
-        # not a full disk; what was stored before is committed.
-        if "full" not in str(exc):
-            raise
-        raise UserError(
-            f"the beets library database cannot be written: {exc}; free "
-            "some space there and run the command again to resume"
-        ) from exc
+from beetsplug.audiofeatures.commands.options import (
+    add_cluster,
+    add_force_and_pretend,
+    add_playlist_options,
+)
 
 
-def guarded(func: CommandFunc) -> CommandFunc:
-    @functools.wraps(func)
-    def run(*args: Any) -> Any:
-        with fatal_errors():
-            return func(*args)
-
-    return run
-
-
-def add_force_and_pretend(
-    parser: ui.CommonOptionsParser, force_help: str, done: str
-) -> None:
-    parser.add_option(
-        "-f", "--force", action="store_true", default=None, help=force_help
-    )
-    parser.add_option(
-        "-p", "--pretend", action="store_true", default=False,
-        help=f"list what would be {done} and change nothing",
-    )  # fmt: skip
-
-
-def add_cluster(parser: ui.CommonOptionsParser) -> None:
-    parser.add_option(
-        "--cluster", metavar="ADDRESS", default=None,
-        help="run on the Dask cluster at ADDRESS (tcp://host:8786), or "
-        "on local:N worker processes (see audiofeatures.cluster)",
-    )  # fmt: skip
-
-
-def essentia(func: CommandFunc) -> ui.Subcommand:
+def essentia() -> ui.Subcommand:
     cmd = ui.Subcommand(
         "essentia",
         help="analyse tracks with Essentia and store descriptors",
@@ -127,11 +71,10 @@ def essentia(func: CommandFunc) -> ui.Subcommand:
     )
     parser.add_album_option()
     add_cluster(parser)
-    cmd.func = guarded(func)
     return cmd  # fmt: skip
 
 
-def clap(func: CommandFunc) -> ui.Subcommand:
+def clap() -> ui.Subcommand:
     cmd = ui.Subcommand("clap", help="compute CLAP audio embeddings for tracks")
     parser = cmd.parser
     add_force_and_pretend(
@@ -185,11 +128,10 @@ def clap(func: CommandFunc) -> ui.Subcommand:
         "beet clapmap draw ([web] extra)",
     )
     add_cluster(parser)
-    cmd.func = guarded(func)
     return cmd  # fmt: skip
 
 
-def clapquery(func: CommandFunc) -> ui.Subcommand:
+def clapquery() -> ui.Subcommand:
     cmd = ui.Subcommand(
         "clapquery",
         help="list tracks that sound like a sentence",
@@ -251,84 +193,10 @@ def clapquery(func: CommandFunc) -> ui.Subcommand:
     )
     parser.add_format_option()
     parser.add_album_option()
-    cmd.func = guarded(func)
     return cmd  # fmt: skip
 
 
-def add_playlist_options(parser: ui.CommonOptionsParser, noun: str) -> None:
-    """The options ``beet clapradio`` and ``beet clappath`` share: length,
-    candidates, caps, DJ rules and clapquery's output."""
-    parser.add_option(
-        "-n",
-        "--limit",
-        dest="radio_length",
-        type="int",
-        metavar="N",
-        default=None,
-        help=f"how many tracks the {noun} lists (default 25)",
-    )
-    parser.add_option(
-        "--within",
-        metavar="QUERY",
-        default=None,
-        help="choose only among the tracks this beets query matches",
-    )
-    parser.add_option(
-        "--max-per-artist",
-        dest="max_per_artist",
-        type="int",
-        default=None,
-        metavar="N",
-        help="at most N tracks of one artist (default 2; 0: any)",
-    )
-    parser.add_option(
-        "--max-per-album",
-        dest="max_per_album",
-        type="int",
-        default=None,
-        metavar="N",
-        help="at most N tracks of one album (default 1; 0: any)",
-    )
-    parser.add_option(
-        "--bpm-window",
-        dest="bpm_window",
-        type="float",
-        default=None,
-        metavar="PCT",
-        help="each next tempo within PCT percent of the previous one "
-        "(tracks without a tempo are left out)",
-    )
-    parser.add_option(
-        "--half-double",
-        dest="half_double",
-        action="store_true",
-        default=False,
-        help="with --bpm-window, half or double the tempo fits too",
-    )
-    parser.add_option(
-        "--harmonic",
-        action="store_true",
-        default=False,
-        help="each next key the same or a Camelot neighbour (a step round "
-        "the wheel or the relative key; tracks without a key are left out)",
-    )
-    parser.add_option(
-        "--json",
-        action="store_true",
-        default=False,
-        help="print the tracks as JSON",
-    )
-    parser.add_option(
-        "--m3u",
-        metavar="FILE",
-        help="also write the tracks to FILE, an M3U playlist (its folder "
-        "must exist)",
-    )
-    parser.add_format_option()
-    parser.add_path_option()
-
-
-def clapradio(func: CommandFunc) -> ui.Subcommand:
+def clapradio() -> ui.Subcommand:
     cmd = ui.Subcommand(
         "clapradio", help="a playlist of tracks that sound like seed tracks"
     )
@@ -367,11 +235,10 @@ def clapradio(func: CommandFunc) -> ui.Subcommand:
         "walk where each next track is also close to the previous one",
     )
     add_playlist_options(parser, "radio")
-    cmd.func = guarded(func)
     return cmd  # fmt: skip
 
 
-def clappath(func: CommandFunc) -> ui.Subcommand:
+def clappath() -> ui.Subcommand:
     cmd = ui.Subcommand(
         "clappath",
         help="a playlist that moves from one track's sound to another's",
@@ -381,11 +248,10 @@ def clappath(func: CommandFunc) -> ui.Subcommand:
         "Each query, quoted, matches one track: the first and the last."
     )
     add_playlist_options(cmd.parser, "path")
-    cmd.func = guarded(func)
     return cmd  # fmt: skip
 
 
-def clapdupes(func: CommandFunc) -> ui.Subcommand:
+def clapdupes() -> ui.Subcommand:
     cmd = ui.Subcommand(
         "clapdupes",
         help="list groups of tracks that are one recording in other files "
@@ -408,11 +274,10 @@ def clapdupes(func: CommandFunc) -> ui.Subcommand:
         help="print the groups as JSON",
     )
     parser.add_format_option()
-    cmd.func = guarded(func)
     return cmd  # fmt: skip
 
 
-def clapweb(func: CommandFunc) -> ui.Subcommand:
+def clapweb() -> ui.Subcommand:
     cmd = ui.Subcommand(
         "clapweb",
         help="serve a page to search by sentence, listen, see the map "
@@ -426,11 +291,10 @@ def clapweb(func: CommandFunc) -> ui.Subcommand:
     cmd.parser.add_option(
         "--port", type="int", default=None, help="the port (default 8337)"
     )
-    cmd.func = guarded(func)
     return cmd
 
 
-def clapmap(func: CommandFunc) -> ui.Subcommand:
+def clapmap() -> ui.Subcommand:
     cmd = ui.Subcommand(
         "clapmap",
         help="write the map of the library's CLAP vectors as one HTML "
@@ -443,5 +307,4 @@ def clapmap(func: CommandFunc) -> ui.Subcommand:
         "--colour", "--color", dest="colour", metavar="FIELD", default=None,
         help="colour the points by this field (genre, year, essentia_bpm...)",
     )  # fmt: skip
-    cmd.func = guarded(func)
     return cmd
