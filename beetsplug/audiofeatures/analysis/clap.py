@@ -9,7 +9,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +40,8 @@ from beetsplug.audiofeatures.search.prompts import ModelHolder
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
+    import logging
+
     from beets.library import Item, Library
 
 
@@ -69,7 +71,9 @@ class ClapAnalysis:
     batched = False  # each result is stored as soon as it is computed
     again = "the next beet clap embeds it again"
 
-    def __init__(self, settings: ClapSettings, lib: Library, log: Any) -> None:
+    def __init__(
+        self, settings: ClapSettings, lib: Library, log: logging.Logger
+    ) -> None:
         self.settings = settings
         self.lib = lib
         self.log = log

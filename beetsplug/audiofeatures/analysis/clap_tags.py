@@ -21,6 +21,8 @@ from beetsplug.audiofeatures.search.prompts import (
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
+    import logging
+
     from beets.library import Item, Library
 
 
@@ -99,7 +101,7 @@ class TagAnalysis:
 
 def tag_items(
     settings: ClapSettings,
-    log: Any,
+    log: logging.Logger,
     lib: Library,
     ids: Sequence[int],
     store: EmbeddingStore,

@@ -56,6 +56,8 @@ from beetsplug.audiofeatures.settings.essentia import (
 )
 
 if TYPE_CHECKING:
+    import logging
+
     from beets.library import Item, Library
 
 
@@ -265,7 +267,7 @@ class EssentiaAnalysis:
         self,
         settings: EssentiaSettings,
         lib: Library,
-        log: Any,
+        log: logging.Logger,
         write: bool,
         settle: bool = False,
     ) -> None:

@@ -117,7 +117,7 @@ class Runner(Generic[N, T, R]):
         self,
         lib: Library,
         analysis: Analysis[N, T, R],
-        log: Any,
+        log: logging.Logger,
         executor: Callable[[], Executor[T, R]] | None = None,
     ) -> None:
         self.lib = lib

@@ -45,6 +45,8 @@ from beetsplug.audiofeatures.settings.cluster import cluster_executor
 from beetsplug.audiofeatures.settings.web import WebSettings
 
 if TYPE_CHECKING:
+    import logging
+
     from beets.library import Library
 
 
@@ -65,7 +67,7 @@ def run(
     view: confuse.ConfigView,
     cluster: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: Any,
+    log: logging.Logger,
     lib: Library,
     opts: ClapOptions,
     args: list[str],
@@ -140,9 +142,9 @@ def run(
 def make_map(
     view: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: Any,
+    log: logging.Logger,
     lib: Library,
-    opts: Any,
+    opts: ClapOptions,
 ) -> None:
     """``beet clap --map``: compute the map now (the page and clapmap
     would compute it when first asked)."""
@@ -176,7 +178,7 @@ def import_runner(
     view: confuse.ConfigView,
     cluster: confuse.ConfigView,
     lib: Library,
-    log: Any,
+    log: logging.Logger,
 ) -> Runner[Any, Any, Any]:
     """The import stage's runner: the model loads once per import, and
     the index is folded when the import ends (:meth:`Runner.close`); on

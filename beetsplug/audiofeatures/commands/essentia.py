@@ -39,6 +39,8 @@ from beetsplug.audiofeatures.settings.essentia import (
 from beetsplug.audiofeatures.settings.values import read_choice
 
 if TYPE_CHECKING:
+    import logging
+
     from beets.library import Album, Library
 
 
@@ -108,7 +110,7 @@ def manage_models(
 def run(
     plugin_config: confuse.ConfigView,
     cluster: confuse.ConfigView,
-    log: Any,
+    log: logging.Logger,
     lib: Library,
     opts: EssentiaOptions,
     args: list[str],
@@ -207,7 +209,7 @@ def import_runner(
     view: confuse.ConfigView,
     cluster: confuse.ConfigView,
     lib: Library,
-    log: Any,
+    log: logging.Logger,
 ) -> Runner[Any, Any, Any]:
     """The import stage's runner: values land in the database only, like
     every import-stage plugin's (files are moved afterwards); on the

@@ -41,7 +41,8 @@ def essentia() -> ui.Subcommand:
         "--jobs",
         type="int",
         default=None,
-        help="worker processes (default: all cores)",
+        help="tracks analysed at once, each in a worker process "
+        "(default: the jobs setting, 0 = all cores)",
     )
     parser.add_option(
         "--profile",
@@ -85,7 +86,8 @@ def clap() -> ui.Subcommand:
         "--jobs",
         type="int",
         default=None,
-        help="ffmpeg decoders running ahead of the model (default 2)",
+        help="tracks decoded at once, by ffmpeg, ahead of the one model "
+        "(default: the jobs setting, 2)",
     )
     parser.add_option(
         "--dump",
