@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from beets_audiofeatures.essentia.keys import (
+from beets_audiofeatures.keys import (
     NOTE_NAMES,
     key_from_essentia,
     normalize_key,

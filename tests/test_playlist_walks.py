@@ -16,7 +16,7 @@ from beets_audiofeatures.clap.playlists import (
     radio,
     waypoints,
 )
-from beets_audiofeatures.essentia.keys import Key, parse_key
+from beets_audiofeatures.keys import Key, parse_key
 
 
 def key(text: str) -> Key:

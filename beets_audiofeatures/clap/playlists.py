@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..essentia.keys import Key
+from ..keys import Key
 from .duplicates import DuplicateRules, Evidence, same_recording
 
 #: How much the previous track weighs against the seeds in a flowing

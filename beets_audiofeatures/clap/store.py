@@ -86,22 +86,16 @@ MERGE_MIN_ROWS = 20_000
 MERGE_SHARE = 0.05
 #: Rows gathered at a time by a merge.
 MERGE_CHUNK = 100_000
+log = logging.getLogger(__name__)
 #: The file that marks a folder as a store the plugin made.
 MARK = ".beets-audiofeatures"
 MARK_TEXT = "a CLAP vector store of beets-audiofeatures\n"
 
 
 def _warn(message: str) -> None:
-    """One line on beets' log (``audiofeatures: ...``) when beets runs,
-    on the standard log otherwise, without making beets' loggers."""
-    plugin = logging.Logger.manager.loggerDict.get("beets.audiofeatures")
-    if isinstance(plugin, logging.Logger):
-        if hasattr(plugin, "_LogMessage"):  # beets' str.format logger
-            plugin.warning("{}", message)
-        else:
-            plugin.warning("%s", message)
-    else:
-        logging.getLogger("beets.audiofeatures.store").warning("%s", message)
+    """One line on the log (beets' own when beets runs: the plugin routes
+    the core's log there)."""
+    log.warning("%s", message)
 
 
 class EmbeddingStore:

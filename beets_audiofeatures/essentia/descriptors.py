@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from ..keys import key_from_essentia
 from ..naming import field_slug
-from .keys import key_from_essentia
 
 #: Groups of descriptors; each light profile computes one group.
 GROUPS = ("rhythm", "tonal", "lowlevel")

@@ -16,6 +16,7 @@ beets command needs: ``beet ls`` pays for none of the work.
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,14 +41,34 @@ from beetsplug.audiofeatures.settings import web as web_settings
 from beetsplug.audiofeatures.settings.values import read_setting
 
 if TYPE_CHECKING:
-    import logging
-
     from beets import ui
     from beets.dbcore import types
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
 
     from beetsplug.audiofeatures.analysis.runner import Runner
+
+
+class CoreLog(logging.Handler):
+    """The core logs through the standard ``logging`` under its package's
+    name (it never imports beets); its lines join the plugin's on beets'
+    log (``audiofeatures: ...``), at beets' verbosity."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        super().__init__()
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.log.log(record.levelno, "{}", record.getMessage())
+
+    @classmethod
+    def route(cls, log: logging.Logger) -> None:
+        """Send the core's lines to ``log`` (once: a later plugin
+        instance replaces the earlier one's route)."""
+        core = logging.getLogger("beets_audiofeatures")
+        for handler in [h for h in core.handlers if isinstance(h, cls)]:
+            core.removeHandler(handler)
+        core.addHandler(cls(log))
 
 
 class ImportStage:
@@ -106,6 +127,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
 
     def __init__(self) -> None:
         super().__init__()
+        CoreLog.route(self._log)
         self.config.add(
             {
                 "essentia": essentia_settings.DEFAULTS,

@@ -20,7 +20,7 @@ from beets_audiofeatures.essentia.descriptors import (
     Kind,
     svm_fields,
 )
-from beets_audiofeatures.essentia.keys import normalize_key, parse_key
+from beets_audiofeatures.keys import normalize_key, parse_key
 
 
 class KeyQuery(FieldQuery[str]):

@@ -16,7 +16,7 @@ from beets_audiofeatures.clap.duplicates import Evidence
 from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.playlists import Rules, TrackFacts
 from beets_audiofeatures.clap.search import Ranking
-from beets_audiofeatures.essentia.keys import Key, parse_key
+from beets_audiofeatures.keys import Key, parse_key
 from beets_audiofeatures.runner import count
 from beetsplug.audiofeatures import input_limits
 from beetsplug.audiofeatures.library_query import matching_ids
