@@ -351,25 +351,25 @@ class WorkerPool(Generic[T, R]):
                     assign(worker)
                 if reply.output:
                     self.on_output(job, reply.output)
-                if reply.job_id != job.id:  # never stored as this job's
-                    yield (
-                        job.id,
-                        Failure(
-                            f"{INTERNAL_ERROR}the worker answered for another "
-                            "track"
-                        ),
-                    )
-                elif isinstance(reply, _Done):
-                    timed_out.pop(job.id, None)
-                    yield job.id, reply.value
-                elif job.id in timed_out:
-                    first = timed_out.pop(job.id)
-                    yield (
-                        job.id,
-                        Failure(self.retried_reason(first, reply.reason)),
-                    )
-                else:
-                    yield job.id, Failure(reply.reason)
+                yield job.id, self._outcome(job, reply, timed_out)
+
+    def _outcome(
+        self, job: Job[T], reply: _Done | _Failed, timed_out: dict[int, str]
+    ) -> R | Failure:
+        """A finished job's result, or why it failed (with the first
+        reason too when it was a retry after running out of time)."""
+        if reply.job_id != job.id:  # never stored as this job's
+            return Failure(
+                f"{INTERNAL_ERROR}the worker answered for another track"
+            )
+        if isinstance(reply, _Done):
+            timed_out.pop(job.id, None)
+            value: R = reply.value
+            return value
+        if job.id in timed_out:
+            first = timed_out.pop(job.id)
+            return Failure(self.retried_reason(first, reply.reason))
+        return Failure(reply.reason)
 
     def _replaced(
         self,
