@@ -23,7 +23,7 @@ from beets_audiofeatures.essentia.heads import (
 )
 from beets_audiofeatures.runner import Tally, count
 from beetsplug.audiofeatures.analysis.albums import store_album_aggregates
-from beetsplug.audiofeatures.analysis.essentia import EssentiaAnalysis
+from beetsplug.audiofeatures.analysis.essentia import EssentiaAnalysis, Work
 from beetsplug.audiofeatures.analysis.runner import Plan, Runner, check_failures
 from beetsplug.audiofeatures.library_query import (
     item_id,
@@ -135,31 +135,7 @@ def run(
     profile = settings.profile.name
 
     if opts.pretend:
-        refills = Plan({n: w for n, w in plan.needs.items() if not w.analyses})
-        for number in refills.needs:
-            del plan.needs[number]
-        if not plan:
-            ui.print_(
-                f"nothing to analyse: {count(len(ids), 'matching track')}, "
-                f"all current for profile {profile}"
-            )
-        else:
-            jobs = min(settings.jobs, len(plan))
-            ui.print_(
-                f"would analyse {len(plan)} of {count(len(ids), 'track')} "
-                f"with profile {profile} ({count(jobs, 'worker')}):"
-            )
-            runner.pretend(plan, "analyse")
-        if refills:
-            ui.print_(
-                f"would refill {count(len(refills), 'track')} from the "
-                "stored values, without analysing:"
-            )
-            runner.pretend(refills, "refill")
-        if albums:  # stored on every -a run, analysed or not
-            ui.print_(
-                f"would store album values of {count(len(albums), 'album')}"
-            )
+        show_plan(runner, plan, len(ids), settings, albums)
         return
 
     # Read only by runs that do work: a bad cluster setting never stops -p.
@@ -187,14 +163,7 @@ def run(
         )
         runner.run_all(plan, tally)
     if albums:
-        stored = store_album_aggregates(albums)
-        names = ", ".join(f"{a.albumartist} - {a.album}" for a in stored[:5])
-        more = f" and {len(stored) - 5} more" if len(stored) > 5 else ""
-        log.info(
-            "stored album values of {}{}",
-            count(len(stored), "album") + (f": {names}" if names else ""),
-            more,
-        )
+        store_albums(albums, log)
     if plan or tally.notes:
         log.info("{}", tally.summary("analysed"))
     check_failures(tally, len(plan), "analysed")
@@ -203,6 +172,52 @@ def run(
             f"{count(dumps, 'dump')} could not be written (the values are "
             "stored); the reasons are above"
         )
+
+
+def show_plan(
+    runner: Runner[Work, Any, Any],
+    plan: Plan[Work],
+    matched: int,
+    settings: EssentiaSettings,
+    albums: list[Album],
+) -> None:
+    """``-p``: what a run would analyse, refill and store, on stdout."""
+    profile = settings.profile.name
+    refills = Plan({n: w for n, w in plan.needs.items() if not w.analyses})
+    for number in refills.needs:
+        del plan.needs[number]
+    if not plan:
+        ui.print_(
+            f"nothing to analyse: {count(matched, 'matching track')}, "
+            f"all current for profile {profile}"
+        )
+    else:
+        jobs = min(settings.jobs, len(plan))
+        ui.print_(
+            f"would analyse {len(plan)} of {count(matched, 'track')} "
+            f"with profile {profile} ({count(jobs, 'worker')}):"
+        )
+        runner.pretend(plan, "analyse")
+    if refills:
+        ui.print_(
+            f"would refill {count(len(refills), 'track')} from the "
+            "stored values, without analysing:"
+        )
+        runner.pretend(refills, "refill")
+    if albums:  # stored on every -a run, analysed or not
+        ui.print_(f"would store album values of {count(len(albums), 'album')}")
+
+
+def store_albums(albums: list[Album], log: logging.Logger) -> None:
+    """``-a``: the albums' values from their tracks', with one line."""
+    stored = store_album_aggregates(albums)
+    names = ", ".join(f"{a.albumartist} - {a.album}" for a in stored[:5])
+    more = f" and {len(stored) - 5} more" if len(stored) > 5 else ""
+    log.info(
+        "stored album values of {}{}",
+        count(len(stored), "album") + (f": {names}" if names else ""),
+        more,
+    )
 
 
 def import_runner(
