@@ -41,7 +41,7 @@ from beetsplug.audiofeatures.settings import clap as clap_settings
 from beetsplug.audiofeatures.settings import cluster as cluster_settings
 from beetsplug.audiofeatures.settings import essentia as essentia_settings
 from beetsplug.audiofeatures.settings import web as web_settings
-from beetsplug.audiofeatures.settings.values import read_setting
+from beetsplug.audiofeatures.settings.values import Settings
 
 if TYPE_CHECKING:
     from beets.dbcore import types
@@ -108,9 +108,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self.register_listener("library_opened", self._repair_albums)
 
     def _auto(self, section: str) -> bool:
-        return bool(
-            read_setting(self.config[section]["auto"], bool, "yes or no")
-        )
+        return Settings(self.config[section]).flag("auto")
 
     def _repair_albums(self, lib: Library) -> None:
         done = Path(beets_config.config_dir()) / "audiofeatures" / "repaired"
@@ -138,9 +136,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self, session: ImportSession, task: ImportTask
     ) -> None:
         """Analyse imported tracks (the workers start once per import)."""
-        if not self._auto("essentia"):
-            return
         with subcommands.fatal_errors():
+            if not self._auto("essentia"):
+                return
             if self._import_runner is None:
                 self._import_runner = essentia_command.import_runner(
                     self.config["essentia"], session.lib, self._log,
@@ -190,9 +188,9 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self, session: ImportSession, task: ImportTask
     ) -> None:
         """Embed imported tracks (the model is loaded once per import)."""
-        if not self._auto("clap"):
-            return
         with subcommands.fatal_errors():
+            if not self._auto("clap"):
+                return
             if self._clap_runner is None:
                 self._clap_runner = clap_command.import_runner(
                     self.config["clap"], session.lib, self._log,
@@ -210,13 +208,13 @@ class AudioFeaturesPlugin(BeetsPlugin):
         cannot be written is a warning, not a failed import."""
         view = self.config["clap"]
         try:
-            if not self._auto("clap") or not view["playlists"].get():
-                return
-            # beets sends ``import`` after ``beet import --pretend`` too,
-            # which must change nothing.
-            if beets_config["import"]["pretend"].get(bool):
-                return
             with subcommands.fatal_errors():
+                if not self._auto("clap") or not view["playlists"].get():
+                    return
+                # beets sends ``import`` after ``beet import --pretend``
+                # too, which must change nothing.
+                if beets_config["import"]["pretend"].get(bool):
+                    return
                 saved_playlists.write_saved_playlists(view, self._log, lib)
         except UserError as exc:
             self._log.warning("saved playlists not rewritten: {}", exc)
