@@ -231,10 +231,6 @@ class EssentiaSettings(Settings):
         return f"{spec.route}: {', '.join(spec.files.names)}"
 
 
-def model_files(view: confuse.ConfigView) -> ModelFiles:
-    return EssentiaSettings(view).model_files
-
-
 def classifier_field_types(view: confuse.ConfigView) -> dict[str, Kind]:
     """Fields of the configured heads (none while their descriptions
     are missing: ``beet essentia`` says so)."""
