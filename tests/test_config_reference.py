@@ -25,3 +25,27 @@ def test_the_example_configuration_is_the_defaults() -> None:
         "cluster": cluster_settings.DEFAULTS,
         "web": web_settings.DEFAULTS,
     }
+
+
+def test_the_defaults_are_the_cores_own() -> None:
+    # The settings modules load on every beets command, so they write
+    # these defaults out instead of importing the core's modules (which
+    # import numpy); the core keeps its own for callers without beets.
+    from beets_audiofeatures.clap.duplicates import DuplicateRules
+    from beets_audiofeatures.clap.engine import KINDS
+    from beets_audiofeatures.clap.zero_shot import DEFAULT_TEMPLATE
+    from beets_audiofeatures.essentia.heads import SITE
+    from beets_audiofeatures.essentia.profiles import (
+        DEFAULT_KEY_PROFILE,
+        DEFAULT_MIN_KEY_STRENGTH,
+    )
+
+    essentia = essentia_settings.DEFAULTS
+    assert essentia["key_profile"] == DEFAULT_KEY_PROFILE
+    assert essentia["min_key_strength"] == DEFAULT_MIN_KEY_STRENGTH
+    assert essentia["models_url"] == SITE
+    clap = clap_settings.DEFAULTS
+    assert clap["tag_prompt"] == DEFAULT_TEMPLATE
+    assert clap["duplicate_threshold"] == DuplicateRules.threshold
+    assert clap["duplicate_tolerance"] == DuplicateRules.tolerance
+    assert clap_settings.INDEX_KINDS == KINDS

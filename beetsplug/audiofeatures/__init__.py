@@ -38,7 +38,7 @@ from beetsplug.audiofeatures.settings import clap as clap_settings
 from beetsplug.audiofeatures.settings import cluster as cluster_settings
 from beetsplug.audiofeatures.settings import essentia as essentia_settings
 from beetsplug.audiofeatures.settings import web as web_settings
-from beetsplug.audiofeatures.settings.values import read_setting
+from beetsplug.audiofeatures.settings.values import Settings
 
 if TYPE_CHECKING:
     from beets import ui
@@ -93,8 +93,7 @@ class ImportStage:
     def auto(self) -> bool:
         # Read when an import runs: a bad value must not break other
         # commands.
-        view = self.config[self.section]["auto"]
-        return bool(read_setting(view, bool, "yes or no"))
+        return Settings(self.config[self.section]).flag("auto")
 
     def run(self, session: ImportSession, task: ImportTask) -> None:
         with fatal_errors():

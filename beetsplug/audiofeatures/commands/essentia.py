@@ -11,7 +11,6 @@ from beets import ui
 from beets_audiofeatures.errors import CommandError
 from beets_audiofeatures.essentia.classifiers import (
     ROUTE_TYPES,
-    ROUTES,
     resolve_route,
     route_status,
 )
@@ -34,9 +33,7 @@ from beetsplug.audiofeatures.settings.cluster import cluster_executor
 from beetsplug.audiofeatures.settings.essentia import (
     EssentiaOptions,
     EssentiaSettings,
-    model_files,
 )
-from beetsplug.audiofeatures.settings.values import read_choice
 
 if TYPE_CHECKING:
     import logging
@@ -50,8 +47,9 @@ def manage_models(
     """``--models`` / ``--download-models``: where the configured models
     are looked for, which files are missing, and their licence; with
     ``pretend``, ``--download-models`` downloads nothing."""
-    files = model_files(view)
-    route = resolve_route(read_choice(view["model_route"], ROUTES))
+    settings = EssentiaSettings(view)
+    files = settings.model_files
+    route = resolve_route(settings.model_route)
     if not files.names:
         ui.print_(
             "No models configured. Add heads under audiofeatures.essentia."

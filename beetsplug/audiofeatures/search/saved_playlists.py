@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import confuse
-from beets import config as beets_config
 from beets.exceptions import UserError
 
 from beetsplug.audiofeatures import input_limits
@@ -23,7 +22,7 @@ from beetsplug.audiofeatures.search.radio import (
     radio_options,
 )
 from beetsplug.audiofeatures.search.vectors import like_terms
-from beetsplug.audiofeatures.settings.clap import raw
+from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Library
@@ -48,7 +47,7 @@ FIELDS: dict[str, str] = {
 def saved_playlists(view: confuse.ConfigView) -> dict[str, dict[str, Any]]:
     """The configured playlists, each checked; a line naming the first
     thing wrong."""
-    entries = raw(view, "playlists")
+    entries = ClapSettings(view).raw("playlists")
     if not isinstance(entries, dict):
         raise UserError(
             "audiofeatures.clap.playlists must map names to playlists "
@@ -112,18 +111,13 @@ def _texts(value: Any) -> list[str]:
 
 def playlist_folder(view: confuse.ConfigView) -> Path:
     """``playlist_dir``, else smartplaylist's ``playlist_dir``."""
-    value = raw(view, "playlist_dir")
-    if not value:
-        try:
-            value = beets_config["smartplaylist"]["playlist_dir"].get()
-        except confuse.NotFoundError:
-            value = None
-    if not value or not isinstance(value, str):
+    folder = ClapSettings(view).playlist_dir
+    if folder is None:
         raise UserError(
             "audiofeatures.clap.playlist_dir is not set (nor "
             "smartplaylist.playlist_dir): name the folder the playlists go in"
         )
-    return Path(value).expanduser()
+    return folder
 
 
 def pretend_saved_playlists(view: confuse.ConfigView) -> str:

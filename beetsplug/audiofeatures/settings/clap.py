@@ -2,46 +2,48 @@
 
 Loading the plugin reads nothing here that can fail: a malformed setting
 must not break ``beet ls``. Each command asks for the settings it uses
-(``ClapSettings.require``) before it does any work, and a bad value is
-one line naming the setting, the value and what is allowed. A command
-that does not use a setting is not affected by it: a bad ``tags`` does
-not stop ``beet clapquery``, a bad ``jobs`` does not stop ``--stats``.
+(``ClapSettings(...).require(*QUERY)``) before it does any work, and a
+bad value is one line naming the setting, the value and what is allowed.
+A command that does not use a setting is not affected by it: a bad
+``tags`` does not stop ``beet clapquery``, a bad ``jobs`` does not stop
+``--stats``.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import confuse
 from beets import config as beets_config
-from beets.exceptions import UserError
 
-from beets_audiofeatures.clap.audio import WindowPolicy
-from beets_audiofeatures.clap.duplicates import DuplicateRules
-from beets_audiofeatures.clap.engine import KINDS, ScanOptions
-from beets_audiofeatures.clap.identity import model_identity, model_tag
 from beets_audiofeatures.clap.model import ModelSpec
-from beets_audiofeatures.clap.store import EmbeddingStore
-from beets_audiofeatures.clap.zero_shot import (
-    DEFAULT_TEMPLATE,
-    LabelSet,
-    parse_label_sets,
+from beets_audiofeatures.errors import SettingError, SetupError
+from beetsplug.audiofeatures.settings.values import (
+    Settings,
+    is_number,
+    playlist_folder,
 )
-from beets_audiofeatures.errors import SetupError
-from beetsplug.audiofeatures import input_limits
-from beetsplug.audiofeatures.fields import PROBABILITY, STRING
-from beetsplug.audiofeatures.library_query import library_name
-from beetsplug.audiofeatures.settings.values import bad_setting
 
 if TYPE_CHECKING:
+    from beets.dbcore import types
     from beets.library import Library
+
+    from beets_audiofeatures.clap.audio import WindowPolicy
+    from beets_audiofeatures.clap.duplicates import DuplicateRules
+    from beets_audiofeatures.clap.engine import ScanOptions
+    from beets_audiofeatures.clap.store import EmbeddingStore
+    from beets_audiofeatures.clap.zero_shot import LabelSet
 
 PIPELINE_VERSION = 1
 AMODELS = ("auto", "HTSAT-tiny", "HTSAT-base", "HTSAT-large")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: The search index's scan copies (``beets_audiofeatures.clap.engine``).
+INDEX_KINDS = ("auto", "exact", "ivf")
 
+# Every default of the section, and only here (the core's own defaults
+# for the same values are checked equal by tests/test_config_reference).
 DEFAULTS: dict[str, Any] = {
     "auto": False,
     "model": ModelSpec.model,
@@ -66,7 +68,7 @@ DEFAULTS: dict[str, Any] = {
     # Zero-shot tags for `beet clap --tags`: name -> labels (heard as
     # the prompt template) or name -> {label: prompt}.
     "tags": {},
-    "tag_prompt": DEFAULT_TEMPLATE,
+    "tag_prompt": "{} music",
     # `beet clapradio` / `beet clappath`: tracks listed, and how many may
     # share an artist or an album (0: no cap).
     "radio_length": 25,
@@ -74,8 +76,8 @@ DEFAULTS: dict[str, Any] = {
     "max_per_album": 1,
     # Versions of one recording (`beet clapdupes`; a radio plays one):
     # the least cosine similarity, the most seconds their durations differ.
-    "duplicate_threshold": DuplicateRules.threshold,
-    "duplicate_tolerance": DuplicateRules.tolerance,
+    "duplicate_threshold": 0.98,
+    "duplicate_tolerance": 2.0,
     # Saved playlists for `beet clap --playlists`: name -> a radio (see
     # the docs), written as <playlist_dir>/<name>.m3u8.
     "playlists": {},
@@ -101,21 +103,6 @@ PLAYLISTS = (
     "max_per_artist", "max_per_album", "duplicate_rules",
 )  # fmt: skip
 
-#: Options that stand for a setting, as the user typed them.
-OPTIONS = {
-    "jobs": "-j/--jobs", "limit": "-n/--limit", "radio_length": "-n/--limit",
-    "max_per_artist": "--max-per-artist", "max_per_album": "--max-per-album",
-    "duplicate_threshold": "--threshold",
-}  # fmt: skip
-
-
-def raw(view: confuse.ConfigView, name: str) -> Any:
-    """A setting's value as written (the defaults are always there)."""
-    try:
-        return view[name].get()
-    except confuse.ConfigError as exc:
-        raise UserError(f"audiofeatures.clap.{name}: {exc}") from exc
-
 
 def default_cache_dir() -> Path:
     return Path(beets_config.config_dir()) / "audiofeatures" / "clap"
@@ -124,6 +111,8 @@ def default_cache_dir() -> Path:
 def library_cache(cache: Path, lib: Library) -> Path:
     """The stores of one library database: two libraries sharing a
     cache folder never share vectors, since item ids are per library."""
+    from beetsplug.audiofeatures.library_query import library_name
+
     return cache / library_name(lib.path)
 
 
@@ -133,190 +122,146 @@ def cache_dir(view: confuse.ConfigView) -> Path | None:
     say so)."""
     try:
         return ClapSettings(view).cache_dir
-    except UserError:
+    except SettingError:
         return None
 
 
-def tag_field_types(view: confuse.ConfigView) -> dict[str, Any]:
+def tag_field_types(
+    view: confuse.ConfigView,
+) -> dict[str, types.Type[Any, Any]]:
     """Types of the configured zero-shot fields, for the plugin's
     ``item_types``. Never fails: while the setting is malformed there are
     none, and ``beet clap --tags`` says what is wrong."""
     try:
         sets = ClapSettings(view).label_sets
-    except (UserError, SetupError):
+    except SetupError:
         return {}
-    types: dict[str, Any] = {"clap_tags_model": STRING}
+    if not sets:
+        return {}
+    from beetsplug.audiofeatures.fields import PROBABILITY, STRING
+
+    kinds: dict[str, types.Type[Any, Any]] = {"clap_tags_model": STRING}
     for label_set in sets:
-        types[label_set.field] = STRING
+        kinds[label_set.field] = STRING
         for label in label_set.labels:
-            types[label_set.label_field(label)] = PROBABILITY
-    return types
+            kinds[label_set.label_field(label)] = PROBABILITY
+    return kinds
 
 
-class ClapSettings:
+class ClapSettings(Settings):
     """The settings a CLAP command uses, command-line options first.
 
     Each property checks its setting the first time it is read and raises
-    ``UserError`` with one line; ``require`` reads a command's settings
+    ``SettingError`` with one line; ``require`` reads a command's settings
     up front, so a bad value stops the command before it does anything.
     """
 
-    def __init__(self, view: confuse.ConfigView, opts: Any = None) -> None:
-        self.view = view
-        self.opts = opts
+    OPTIONS: ClassVar[dict[str, str]] = {
+        "jobs": "-j/--jobs", "limit": "-n/--limit",
+        "radio_length": "-n/--limit", "max_per_artist": "--max-per-artist",
+        "max_per_album": "--max-per-album",
+        "duplicate_threshold": "--threshold",
+    }  # fmt: skip
 
     @classmethod
     def from_config(
-        cls, view: confuse.ConfigView, opts: Any = None
+        cls, view: confuse.ConfigView, opts: object = None
     ) -> ClapSettings:
         """Settings checked for embedding (``beet clap``, the import
         stage)."""
         return cls(view, opts).require(*EMBEDDING)
 
-    def require(self, *names: str) -> ClapSettings:
-        for name in names:
-            getattr(self, name)
-        return self
-
-    def _option(self, name: str) -> Any:
-        return getattr(self.opts, name, None)
-
-    def _count(self, name: str, least: int, meaning: str = "") -> int:
-        """A whole number of at least ``least``, from its option (named
-        as typed) or its setting."""
-        allowed = f"{least}{meaning} or more"
-        if (value := self._option(name)) is not None:
-            # optparse made it a number
-            where = OPTIONS.get(name, f"--{name}")
-            return input_limits.count(int(value), where, least, meaning)
-        value = raw(self.view, name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad_setting(self.view[name], f"a whole number, {allowed}")
-        if value < least:
-            raise bad_setting(self.view[name], allowed)
-        if value > input_limits.MOST_COUNT:
-            raise bad_setting(
-                self.view[name], f"at most {input_limits.MOST_COUNT}"
-            )
-        return value
-
-    def _flag(self, name: str) -> bool:
-        value = raw(self.view, name)
-        if not isinstance(value, bool):
-            raise bad_setting(self.view[name], "yes or no")
-        return value
-
-    def _text(self, name: str, allowed: str) -> str:
-        value = raw(self.view, name)
-        if not isinstance(value, str) or not value.strip():
-            raise bad_setting(self.view[name], allowed)
-        return value.strip()
-
-    def _choice(self, name: str, choices: tuple[str, ...]) -> str:
-        value = raw(self.view, name)
-        if value not in choices:
-            raise bad_setting(self.view[name], f"one of {', '.join(choices)}")
-        return str(value)
+    @cached_property
+    def auto(self) -> bool:
+        return self.flag("auto")
 
     # -- the model ------------------------------------------------------
 
     @cached_property
     def model(self) -> str:
-        return self._text("model", "a hub id, a model folder or a .pt file")
+        return self.text("model", "a hub id, a model folder or a .pt file")
 
     @cached_property
     def spec(self) -> ModelSpec:
         """How to load and run the model (only commands that may load it
         read this)."""
-        fusion = raw(self.view, "fusion")
+        fusion = self.raw("fusion")
         if fusion is not None and not isinstance(fusion, bool):
-            raise bad_setting(
-                self.view["fusion"],
-                "yes, no or nothing (as the checkpoint says)",
+            raise self.bad(
+                "fusion", "yes, no or nothing (as the checkpoint says)"
             )
-        threads = self._count("threads", 0, " (one per core)")
+        threads = self.count("threads", 0, " (one per core)")
         return ModelSpec(
             model=self.model,
-            tokenizer=self._text("tokenizer", "a hub id or a tokenizer folder"),
-            amodel=self._choice("amodel", AMODELS),
+            tokenizer=self.text("tokenizer", "a hub id or a tokenizer folder"),
+            amodel=self.choice("amodel", AMODELS),
             fusion=fusion,
-            trust_checkpoint=self._flag("trust_checkpoint"),
-            device=self._choice("device", DEVICES),
+            trust_checkpoint=self.flag("trust_checkpoint"),
+            device=self.choice("device", DEVICES),
             threads=threads,
-            interop_threads=self._count("interop_threads", 1),
+            interop_threads=self.count("interop_threads", 1),
         )
 
     @cached_property
     def policy(self) -> WindowPolicy:
-        return WindowPolicy(count=self._count("windows", 1))
+        from beets_audiofeatures.clap.audio import WindowPolicy
+
+        return WindowPolicy(count=self.count("windows", 1))
 
     # -- the work -------------------------------------------------------
 
     @cached_property
     def jobs(self) -> int:
-        return self._count("jobs", 1)
+        return self.count("jobs", 1)
 
     @cached_property
     def batch_size(self) -> int:
-        return self._count("batch_size", 1)
+        return self.count("batch_size", 1)
 
     @cached_property
     def force(self) -> bool:
         # The setting is checked even when -f is given: it is in use.
-        return self._flag("force") or bool(self._option("force"))
+        return self.flag("force") or bool(self.option("force"))
 
     @cached_property
     def limit(self) -> int:
-        return self._count("limit", 1)
+        return self.count("limit", 1)
 
     @cached_property
     def radio_length(self) -> int:
-        return self._count("radio_length", 1)
+        return self.count("radio_length", 1)
 
     @cached_property
     def max_per_artist(self) -> int:
-        return self._count("max_per_artist", 0, " (0: no cap)")
+        return self.count("max_per_artist", 0, " (0: no cap)")
 
     @cached_property
     def max_per_album(self) -> int:
-        return self._count("max_per_album", 0, " (0: no cap)")
+        return self.count("max_per_album", 0, " (0: no cap)")
 
     @cached_property
     def duplicate_rules(self) -> DuplicateRules:
-        threshold = self._option("duplicate_threshold")
+        from beets_audiofeatures.clap.duplicates import DuplicateRules
+
+        threshold = self.option("duplicate_threshold")
         if threshold is None:
-            threshold = raw(self.view, "duplicate_threshold")
-            where = None
-        else:
-            where = OPTIONS["duplicate_threshold"]
-        if (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, (int, float))
-            or not 0 < threshold <= 1
-        ):
-            if where:
-                raise UserError(
-                    f"{where} must be a similarity above 0 and at most 1, "
-                    f"not {threshold}"
+            threshold = self.raw("duplicate_threshold")
+            if not is_number(threshold) or not 0 < threshold <= 1:
+                raise self.bad(
+                    "duplicate_threshold",
+                    "a similarity above 0 and at most 1, such as 0.98",
                 )
-            raise bad_setting(
-                self.view["duplicate_threshold"],
-                "a similarity above 0 and at most 1, such as 0.98",
+        elif not is_number(threshold) or not 0 < threshold <= 1:
+            raise SettingError(
+                f"{self.OPTIONS['duplicate_threshold']} must be a similarity "
+                f"above 0 and at most 1, not {threshold}"
             )
-        tolerance = raw(self.view, "duplicate_tolerance")
-        if (
-            isinstance(tolerance, bool)
-            or not isinstance(tolerance, (int, float))
-            or tolerance < 0
-        ):
-            raise bad_setting(
-                self.view["duplicate_tolerance"], "seconds, 0 or more"
-            )
+        tolerance = self.number("duplicate_tolerance", "seconds, 0 or more")
         return DuplicateRules(float(threshold), float(tolerance))
 
     @cached_property
     def dump(self) -> Path | None:
-        folder = self._option("dump")
+        folder = self.option("dump")
         return Path(folder).expanduser().resolve() if folder else None
 
     # -- where the vectors are ------------------------------------------
@@ -324,30 +269,38 @@ class ClapSettings:
     @cached_property
     def scan(self) -> ScanOptions:
         """The search index's scan copy (``index``, ``nprobe``)."""
+        from beets_audiofeatures.clap.engine import ScanOptions
+
         return ScanOptions(
-            kind=self._choice("index", KINDS), nprobe=self._count("nprobe", 1)
+            kind=self.choice("index", INDEX_KINDS),
+            nprobe=self.count("nprobe", 1),
         )
 
     @cached_property
     def cache_dir(self) -> Path:
         """Where the stores live (``cache_dir``, or beets' config folder)."""
-        value = raw(self.view, "cache_dir")
+        value = self.raw("cache_dir")
         if value is None or value == "":
             return default_cache_dir()
         allowed = "the path of a folder (nothing for the default)"
         if not isinstance(value, str):
-            raise bad_setting(self.view["cache_dir"], allowed)
+            raise self.bad("cache_dir", allowed)
         try:
             folder = Path(
                 self.view["cache_dir"].get(confuse.Filename())
             ).expanduser()
         except confuse.ConfigError as exc:
-            raise bad_setting(self.view["cache_dir"], allowed) from exc
+            raise self.bad("cache_dir", allowed) from exc
         if folder.exists() and not folder.is_dir():
-            raise bad_setting(
-                self.view["cache_dir"], f"a folder ({folder} is a file)"
-            )
+            raise self.bad("cache_dir", f"a folder ({folder} is a file)")
         return folder
+
+    @cached_property
+    def playlist_dir(self) -> Path | None:
+        """Where ``--playlists`` writes (and the page saves, unless
+        ``web.playlist_dir`` says otherwise): this setting, else
+        smartplaylist's ``playlist_dir``; None when neither is set."""
+        return playlist_folder(self.view["playlist_dir"])
 
     @property
     def pipeline(self) -> dict[str, Any]:
@@ -361,11 +314,19 @@ class ClapSettings:
     def identity(self) -> dict[str, Any]:
         """What determines the vectors: the model file(s) and the audio
         pipeline (only the model's name and files count, not how it
-        runs)."""
-        return model_identity(ModelSpec(model=self.model), self.pipeline)
+        runs). Computed once per process while the files stay as they
+        are; the same object each time: do not change it."""
+        from beetsplug.audiofeatures.settings.model_identity import (
+            current_identity,
+        )
+
+        return current_identity(self.model, self.pipeline)
 
     def store(self, lib: Library) -> EmbeddingStore:
         """The configured model's store for this library."""
+        from beets_audiofeatures.clap.identity import model_tag
+        from beets_audiofeatures.clap.store import EmbeddingStore
+
         return EmbeddingStore(
             library_cache(self.cache_dir, lib),
             model_tag(self.identity()),
@@ -376,8 +337,9 @@ class ClapSettings:
 
     @cached_property
     def label_sets(self) -> tuple[LabelSet, ...]:
-        return tuple(
-            parse_label_sets(
-                raw(self.view, "tags"), raw(self.view, "tag_prompt")
-            )
-        )
+        tags, template = self.raw("tags"), self.raw("tag_prompt")
+        if tags in (None, {}) and template == DEFAULTS["tag_prompt"]:
+            return ()  # none configured: nothing to check or to import
+        from beets_audiofeatures.clap.zero_shot import parse_label_sets
+
+        return tuple(parse_label_sets(tags, template))

@@ -1,21 +1,30 @@
 """The ``audiofeatures.cluster`` settings and ``--cluster``: where the
-Dask scheduler is, where its workers see the music, and TLS."""
+Dask scheduler is, where its workers see the music, and TLS; each
+checked when a run that does work reads it (``-p`` reads none)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import confuse
-from beets.exceptions import UserError
 
-from beetsplug.audiofeatures.settings.values import bad_setting
+from beets_audiofeatures.errors import SettingError
+from beetsplug.audiofeatures.settings.values import Settings, is_number
 
 if TYPE_CHECKING:
     from beets_audiofeatures.cluster import DaskExecutor
     from beets_audiofeatures.runner import RemoteWork
+
+    class ClusterLog(Protocol):
+        """The command's logger (beets' own, with {} arguments)."""
+
+        def info(self, msg: str, *args: object) -> None: ...
+        def warning(self, msg: str, *args: object) -> None: ...
+
 
 DEFAULTS: dict[str, Any] = {
     # A Dask scheduler (tcp://192.168.1.10:8786, tls://...), or local:N
@@ -30,72 +39,76 @@ DEFAULTS: dict[str, Any] = {
 }
 
 INSTALL = "pip install 'beets-audiofeatures[dask]'"
+TLS_FILES = ("ca_file", "cert", "key")
 
 
-def cluster_address(view: confuse.ConfigView, option: str | None) -> str:
-    """``--cluster``, else the setting; empty: run on this machine."""
-    if option is not None:
-        if not option.strip():
-            raise UserError(
-                "--cluster needs a scheduler address such as "
-                "tcp://192.168.1.10:8786, or local:N"
-            )
-        return option.strip()
-    value = view["address"].get()
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise bad_setting(view["address"], "a scheduler address or local:N")
-    return value.strip()
+class ClusterOption:
+    """``--cluster`` as typed (None: not given), as ``Settings`` reads
+    options."""
+
+    def __init__(self, cluster: str | None) -> None:
+        self.cluster = cluster
 
 
-def _mapping(view: confuse.ConfigView, allowed: str) -> dict[str, Any]:
-    value = view.get()
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) for k in value
-    ):
-        raise bad_setting(view, allowed)
-    return value
+class ClusterSettings(Settings):
+    """The cluster settings, ``--cluster`` first."""
 
+    OPTIONS: ClassVar[dict[str, str]] = {"address": "--cluster"}
 
-def path_map(view: confuse.ConfigView) -> dict[str, str]:
-    allowed = "a mapping of this machine's folders to the workers' folders"
-    mapping = _mapping(view["path_map"], allowed)
-    if not all(isinstance(v, str) and v for v in mapping.values()):
-        raise bad_setting(view["path_map"], allowed)
-    return mapping
+    @cached_property
+    def address(self) -> str:
+        """``--cluster``, else the setting; empty: run on this machine."""
+        option = self.option("cluster")
+        if option is not None:
+            if not option.strip():
+                raise SettingError(
+                    "--cluster needs a scheduler address such as "
+                    "tcp://192.168.1.10:8786, or local:N"
+                )
+            return str(option).strip()
+        value = self.raw("address")
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise self.bad("address", "a scheduler address or local:N")
+        return value.strip()
 
+    @cached_property
+    def path_map(self) -> dict[str, str]:
+        allowed = "a mapping of this machine's folders to the workers' folders"
+        mapping = self.mapping("path_map", allowed)
+        if not all(isinstance(v, str) and v for v in mapping.values()):
+            raise self.bad("path_map", allowed)
+        return mapping
 
-def clap_resources(view: confuse.ConfigView) -> dict[str, float]:
-    allowed = "a mapping of Dask resource names to amounts, such as {GPU: 1}"
-    mapping = _mapping(view["clap_resources"], allowed)
-    if not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-        for v in mapping.values()
-    ):
-        raise bad_setting(view["clap_resources"], allowed)
-    return {k: float(v) for k, v in mapping.items()}
+    @cached_property
+    def clap_resources(self) -> dict[str, float]:
+        allowed = (
+            "a mapping of Dask resource names to amounts, such as {GPU: 1}"
+        )
+        mapping = self.mapping("clap_resources", allowed)
+        if not all(is_number(v) and v > 0 for v in mapping.values()):
+            raise self.bad("clap_resources", allowed)
+        return {k: float(v) for k, v in mapping.items()}
 
-
-def tls_files(view: confuse.ConfigView) -> dict[str, str] | None:
-    """The TLS files, all three or none."""
-    allowed = "ca_file, cert and key: the paths of PEM files"
-    tls = _mapping(view["tls"], allowed)
-    files = {k: tls.get(k) for k in ("ca_file", "cert", "key")}
-    if not any(files.values()):
-        return None
-    if not all(isinstance(v, str) and v for v in files.values()):
-        raise bad_setting(view["tls"], allowed)
-    return {k: view["tls"][k].as_filename() for k in files}
+    @cached_property
+    def tls_files(self) -> dict[str, str] | None:
+        """The TLS files, all three or none."""
+        allowed = "ca_file, cert and key: the paths of PEM files"
+        tls = self.mapping("tls", allowed)
+        files = {k: tls.get(k) for k in TLS_FILES}
+        if not any(files.values()):
+            return None
+        if not all(isinstance(v, str) and v for v in files.values()):
+            raise self.bad("tls", allowed)
+        return {k: self.view["tls"][k].as_filename() for k in files}
 
 
 def cluster_executor(
     view: confuse.ConfigView,
     option: str | None,
     remote: Callable[[], RemoteWork[Any, Any]],
-    log: Any,
+    log: ClusterLog,
     *,
     clap: bool = False,
     dump: Path | None = None,
@@ -105,16 +118,17 @@ def cluster_executor(
     ``remote`` describes the analysis for the workers (asked only when
     there is a cluster); ``dump`` is refused (it writes files here). The
     settings are checked now, the scheduler is reached later."""
-    address = cluster_address(view, option)
+    settings = ClusterSettings(view, ClusterOption(option))
+    address = settings.address
     if not address:
         return None
     if dump is not None:
-        raise UserError(
+        raise SettingError(
             "--dump writes files on this machine: run it without --cluster"
         )
     work = remote()
     if clap:
-        work = dataclasses.replace(work, resources=clap_resources(view))
+        work = dataclasses.replace(work, resources=settings.clap_resources)
     try:
         from beets_audiofeatures.cluster import (
             DaskExecutor,
@@ -122,11 +136,11 @@ def cluster_executor(
             connect,
         )
     except ImportError as exc:
-        raise UserError(
+        raise SettingError(
             f"--cluster needs Dask's distributed package: {INSTALL}"
         ) from exc
-    paths = PathMap.of(path_map(view))
-    tls = tls_files(view)
+    paths = PathMap.of(settings.path_map)
+    tls = settings.tls_files
 
     def make() -> DaskExecutor[Any, Any]:
         client, cluster = connect(
