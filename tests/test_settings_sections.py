@@ -18,7 +18,7 @@ from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.identity import model_tag
 from beets_audiofeatures.errors import SettingError
-from beetsplug.audiofeatures.commands.parsers import fatal_errors
+from beetsplug.audiofeatures.commands.boundary import fatal_errors
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 from tests.helpers import ClapHelper
 
