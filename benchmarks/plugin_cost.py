@@ -47,7 +47,11 @@ def library(folder: Path, plugin: bool) -> dict[str, str]:
         f"directory: {folder}/music\nlibrary: {folder}/library.db\n"
         f"plugins: {plugins}\n"
     )
-    return dict(os.environ, BEETSDIR=str(config))
+    env = dict(os.environ, BEETSDIR=str(config))
+    # As an installed package is: compiled once (pip compiles on install;
+    # a checkout writes its .pyc on the first run, the warm-up).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def fill(db: Path, tracks: int) -> None:

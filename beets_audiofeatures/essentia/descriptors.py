@@ -10,7 +10,6 @@ the field reference in the docs. Nothing here imports beets.
 from __future__ import annotations
 
 import math
-import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,11 +34,17 @@ class Kind(Enum):
     DATE = "date"
 
 
+# statistics is imported when albums are aggregated: every beets command
+# reads this table (the field types), few aggregate.
 def _median(values: Sequence[Any]) -> Any:
+    import statistics
+
     return statistics.median(values)
 
 
 def _mean(values: Sequence[Any]) -> Any:
+    import statistics
+
     return statistics.fmean(values)
 
 
@@ -50,7 +55,7 @@ def _dominant(values: Sequence[Any]) -> Any:
 
 def _power_mean(values: Sequence[Any]) -> Any:
     # Loudness in LUFS is logarithmic: average the power, not the dB.
-    return 10 * math.log10(statistics.fmean(10 ** (v / 10) for v in values))
+    return 10 * math.log10(_mean([10 ** (v / 10) for v in values]))
 
 
 class Aggregate(Enum):
