@@ -23,6 +23,7 @@ from beets_audiofeatures.audio_files import (
     require_ffmpeg,
 )
 from beets_audiofeatures.clap.audio import CLAP_NEEDS, EmbeddingLoop, Track
+from beets_audiofeatures.clap.prompts import ModelHolder
 from beets_audiofeatures.clap.remote import ClapBatch, clap_report
 from beets_audiofeatures.errors import CacheFolderError
 from beets_audiofeatures.runner import RemoteWork, Tally
@@ -37,7 +38,6 @@ from beetsplug.audiofeatures.library_query import (
     recorded_file,
     source_key,
 )
-from beetsplug.audiofeatures.search.prompts import ModelHolder
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
@@ -75,7 +75,9 @@ class ClapAnalysis:
         self.lib = lib
         self.log = log
         self.store = settings.store(lib)
-        self.model = ModelHolder(settings.spec, log)
+        self.model = ModelHolder(
+            settings.spec, lambda line: log.info("{}", line)
+        )
         self.method = f"with {settings.spec.model}"
         self._opened = False
         #: record files while planning (a run that stores; never -p)

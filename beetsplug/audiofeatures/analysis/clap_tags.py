@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from beets.exceptions import UserError
 
+from beets_audiofeatures.clap.prompts import (
+    ModelHolder,
+    logit_scale,
+    prompt_vectors,
+)
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.clap.zero_shot import LabelSet, Tagger
 from beets_audiofeatures.runner import Tally, count
 from beetsplug.audiofeatures.analysis.runner import Runner
 from beetsplug.audiofeatures.library_query import item_id, source_key
-from beetsplug.audiofeatures.search.prompts import (
-    ModelHolder,
-    logit_scale,
-    prompt_vectors,
-)
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
