@@ -14,7 +14,7 @@ from typing import Any
 from beets import ui
 from beets.exceptions import UserError
 
-from beets_audiofeatures.errors import SetupError
+from beets_audiofeatures.errors import RequestError, SetupError
 
 CommandFunc = Callable[..., Any]
 
@@ -29,6 +29,8 @@ def fatal_errors() -> Iterator[None]:
         yield
     except SetupError as exc:
         raise UserError(exc.line()) from exc
+    except RequestError as exc:
+        raise UserError(str(exc)) from exc
     except sqlite3.OperationalError as exc:
         # beets turns a read-only database into its own one line, but
         # not a full disk; what was stored before is committed.
