@@ -25,7 +25,12 @@ from beetsplug.audiofeatures.analysis import albums
 from beetsplug.audiofeatures.analysis import clap_store as clap_store_report
 from beetsplug.audiofeatures.analysis.runner import Runner
 from beetsplug.audiofeatures.commands import clap as clap_command
-from beetsplug.audiofeatures.commands import clapdupes, clapweb
+from beetsplug.audiofeatures.commands import (
+    clapdupes,
+    clapquery,
+    clapradio,
+    clapweb,
+)
 from beetsplug.audiofeatures.commands import essentia as essentia_command
 from beetsplug.audiofeatures.commands import parsers as subcommands
 from beetsplug.audiofeatures.fields import (
@@ -34,9 +39,7 @@ from beetsplug.audiofeatures.fields import (
     MOOD_TAG,
     type_for,
 )
-from beetsplug.audiofeatures.search import radio as clapradio
 from beetsplug.audiofeatures.search import saved_playlists
-from beetsplug.audiofeatures.search import vectors as clapquery
 from beetsplug.audiofeatures.settings import clap as clap_settings
 from beetsplug.audiofeatures.settings import cluster as cluster_settings
 from beetsplug.audiofeatures.settings import essentia as essentia_settings

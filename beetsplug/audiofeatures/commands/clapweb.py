@@ -5,15 +5,14 @@ commands runs: without them every other command works."""
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import confuse
 from beets import ui
-from beets.exceptions import UserError
 
+from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.runner import Stopped, StopSignals, count
 from beetsplug.audiofeatures.search.map import library_map, map_payload
 from beetsplug.audiofeatures.search.vectors import current_rows, embedded_index
@@ -23,21 +22,42 @@ from beetsplug.audiofeatures.web import require_web_extra
 
 if TYPE_CHECKING:
     from beets.library import Library
+    from beets.logging import BeetsLogger
+
+
+class WebOptions(Protocol):
+    """``beet clapweb``'s options (read by ``WebSettings``)."""
+
+    host: str | None
+    port: int | None
+
+
+class MapOptions(Protocol):
+    """``beet clapmap``'s options."""
+
+    output: str | None
+    colour: str | None
+
+
+class ClapMapOptions(Protocol):
+    """What ``beet clap --map`` reads of ``beet clap``'s options."""
+
+    pretend: bool
 
 
 def run_clapweb(
     clap_view: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: Any,
+    log: BeetsLogger,
     lib: Library,
-    opts: Any,
+    opts: WebOptions,
 ) -> None:
     require_web_extra("clapweb")
     web = WebSettings(web_view, opts)
     host, port, token = web.host, web.port, web.token
     if not is_loopback(host):
         if token is None:
-            raise UserError(
+            raise RequestError(
                 f"--host {host} lets other machines reach your library: "
                 "set audiofeatures.web.token (a secret of 16 characters or "
                 "more) first"
@@ -64,7 +84,7 @@ def run_clapweb(
         with StopSignals():
             app.run(host=host, port=port, threaded=True)
     except OSError as exc:
-        raise UserError(
+        raise RequestError(
             f"cannot serve on {host} port {port}: {exc.strerror or exc} "
             "(another port: --port N)"
         ) from None
@@ -78,16 +98,16 @@ def run_clapweb(
 def run_clapmap(
     clap_view: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: Any,
+    log: BeetsLogger,
     lib: Library,
-    opts: Any,
+    opts: MapOptions,
 ) -> None:
     require_web_extra("clapmap")
     if not opts.output:
-        raise UserError("clapmap needs -o FILE, such as -o map.html")
+        raise RequestError("clapmap needs -o FILE, such as -o map.html")
     target = Path(opts.output).expanduser()
     if "\x00" in opts.output or target.is_dir() or not target.parent.is_dir():
-        raise UserError(
+        raise RequestError(
             f"-o {opts.output}: give an HTML file's name in a folder that "
             "exists"
         )
@@ -107,9 +127,9 @@ def run_clapmap(
 def run_map(
     view: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: Any,
+    log: BeetsLogger,
     lib: Library,
-    opts: Any,
+    opts: ClapMapOptions,
 ) -> None:
     """``beet clap --map``: compute the map now (the page and clapmap
     would compute it when first asked)."""
@@ -126,9 +146,3 @@ def run_map(
         ui.print_(f"would map {tracks} (the saved map is missing or stale)")
         return
     library_map(lib, store, index, web.map_sample, log)
-
-
-def script_json(value: Any) -> str:
-    """JSON to place inside a ``<script>`` element: ``<`` is escaped, so
-    no tag text can close the element."""
-    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")

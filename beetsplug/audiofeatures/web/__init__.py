@@ -11,7 +11,7 @@ CDN.
 
 from __future__ import annotations
 
-from beets.exceptions import UserError
+from beets_audiofeatures.errors import RequestError
 
 INSTALL = "pip install 'beets-audiofeatures[web]'"
 
@@ -26,6 +26,6 @@ def require_web_extra(command: str) -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise UserError(
-            f"beet {command} needs {' and '.join(missing)}: {INSTALL}"
+        raise RequestError(
+            f"beet {command} needs {' and '.join(missing)}: {INSTALL}", 503
         )
