@@ -268,19 +268,14 @@ class QueryAnswer:
         return [item for item, _, _ in self.tracks]
 
 
-class NothingToRankError(Exception):
-    """The answer is empty before any ranking; the message says why."""
-
-
 def answer_query(
     vectors: LibraryVectors, model: ModelHolder, request: QueryRequest, log: Any
 ) -> QueryAnswer:
     """Rank the current vectors for ``request``. A query that matches
     nothing is answered before the model would load."""
-    try:
-        rows = query_rows(vectors, request, log)
-    except NothingToRankError as nothing:
-        return QueryAnswer([], why_empty=str(nothing))
+    rows, nothing = query_rows(vectors, request, log)
+    if nothing:
+        return QueryAnswer([], why_empty=nothing)
     targets = []
     if request.prompts:
         targets.append(prompt_vectors(vectors.store, model, request.prompts))
@@ -311,27 +306,25 @@ def answer_query(
 
 def query_rows(
     vectors: LibraryVectors, request: QueryRequest, log: Any
-) -> np.ndarray | None:
+) -> tuple[np.ndarray | None, str]:
     """The rows the request's beets query leaves to rank (None: every
-    row); :class:`NothingToRankError` when it leaves none."""
+    row), or the line saying why it leaves none."""
     if not request.query:
-        return None
+        return None, ""
     matching = candidate_ids(vectors.lib, request.query, request.album)
     if not matching:
-        raise NothingToRankError(
-            f"no {request.noun}s match {shlex.join(request.query)}"
-        )
+        return None, f"no {request.noun}s match {shlex.join(request.query)}"
     try:
         rows = vectors.matched_rows(matching, request.query)
     except RequestError as none:  # not an error here: an empty answer
-        raise NothingToRankError(str(none)) from None
+        return None, str(none)
     if unembedded := len(matching) - len(rows):
         log.info(
             "{} of the {} matching {} {} no vector yet (beet clap)",
             unembedded, count(len(matching), "track"),
             shlex.join(request.query), "has" if unembedded == 1 else "have",
         )  # fmt: skip
-    return rows
+    return rows, ""
 
 
 def empty_reason(request: QueryRequest) -> str:
