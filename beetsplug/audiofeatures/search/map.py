@@ -27,6 +27,7 @@ from beetsplug.audiofeatures.search.vectors import current_rows
 
 if TYPE_CHECKING:
     from beets.library import Library
+    from beets.logging import BeetsLogger
 
 #: Colour fields offered on the page (any other field of the library can
 #: be typed in).
@@ -43,7 +44,7 @@ def library_map(
     store: EmbeddingStore,
     index: Index,
     sample: int,
-    log: Any,
+    log: BeetsLogger,
     compute: bool = True,
     keys: dict[int, str] | None = None,
 ) -> Projection | None:

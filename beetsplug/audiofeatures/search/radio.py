@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import confuse
 import numpy as np
@@ -43,6 +43,7 @@ from beetsplug.audiofeatures.settings.clap import PLAYLISTS, ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
     from beetsplug.audiofeatures.search.vectors import Found
 
@@ -88,7 +89,7 @@ class RadioLibrary:
     def __init__(
         self,
         view: confuse.ConfigView,
-        log: Any,
+        log: BeetsLogger,
         lib: Library,
         request: RadioRequest,
     ) -> None:

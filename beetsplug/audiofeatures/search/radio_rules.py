@@ -25,6 +25,7 @@ from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
 
 class DjRequest(Protocol):
@@ -157,7 +158,7 @@ def evidence_by_id(
 
 
 def with_dj_fields(
-    lib: Library, ids: list[int] | None, rules: Rules, log: Any
+    lib: Library, ids: list[int] | None, rules: Rules, log: BeetsLogger
 ) -> list[int] | None:
     """The tracks (of ``ids``, default all) that have the tempo and key
     the DJ rules read; the others are left out with a line counting

@@ -28,6 +28,7 @@ from beetsplug.audiofeatures.settings.clap import raw
 
 if TYPE_CHECKING:
     from beets.library import Library
+    from beets.logging import BeetsLogger
 
 #: What a saved playlist may say, and the kind of value of each.
 FIELDS: dict[str, str] = {
@@ -163,7 +164,7 @@ def pretend_saved_playlists(view: confuse.ConfigView) -> str:
 
 
 def write_saved_playlists(
-    view: confuse.ConfigView, log: Any, lib: Library
+    view: confuse.ConfigView, log: BeetsLogger, lib: Library
 ) -> None:
     """Rewrite every saved playlist; a file is replaced only when its new
     content is complete."""

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Album, Item, Library
+    from beets.logging import BeetsLogger
 
     #: A ranked track: the item, its score and each prompt's own score.
     Found = tuple[Item, float, list[float]]
@@ -269,7 +270,10 @@ class QueryAnswer:
 
 
 def answer_query(
-    vectors: LibraryVectors, model: ModelHolder, request: QueryRequest, log: Any
+    vectors: LibraryVectors,
+    model: ModelHolder,
+    request: QueryRequest,
+    log: BeetsLogger,
 ) -> QueryAnswer:
     """Rank the current vectors for ``request``. A query that matches
     nothing is answered before the model would load."""
@@ -305,7 +309,7 @@ def answer_query(
 
 
 def query_rows(
-    vectors: LibraryVectors, request: QueryRequest, log: Any
+    vectors: LibraryVectors, request: QueryRequest, log: BeetsLogger
 ) -> tuple[np.ndarray | None, str]:
     """The rows the request's beets query leaves to rank (None: every
     row), or the line saying why it leaves none."""

@@ -12,7 +12,7 @@ and writes only into ``playlist_dir``.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 from beets import context
 from beets.exceptions import UserError
@@ -30,9 +30,12 @@ from beetsplug.audiofeatures.web.library_search import (
 from beetsplug.audiofeatures.web.map_cache import MapCache
 from beetsplug.audiofeatures.web.routes import PageState, page_html, pages
 
+if TYPE_CHECKING:
+    from beets.logging import BeetsLogger
+
 
 def create_app(
-    search: LibrarySearch, web: WebSettings, log: Any
+    search: LibrarySearch, web: WebSettings, log: BeetsLogger
 ) -> tuple[Flask, BrowserAudio]:
     """The app, and the transcoded copies' folder (close it when the
     server stops)."""
@@ -65,7 +68,7 @@ def create_app(
     return app, audio
 
 
-def error_status(exc: Exception, log: Any) -> tuple[int, str]:
+def error_status(exc: Exception, log: BeetsLogger) -> tuple[int, str]:
     """The HTTP status and the one line of an error: the one place the
     page turns the plugin's errors into answers."""
     if isinstance(exc, RequestError):
@@ -80,7 +83,7 @@ def error_status(exc: Exception, log: Any) -> tuple[int, str]:
     return 500, f"internal error ({type(exc).__name__}): see the server's log"
 
 
-def answer_error(exc: Exception, log: Any) -> Response:
+def answer_error(exc: Exception, log: BeetsLogger) -> Response:
     """The error as JSON for the API, the audio and the playlists, and
     as the page with its line for the page."""
     status, message = error_status(exc, log)

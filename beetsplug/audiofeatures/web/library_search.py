@@ -40,6 +40,7 @@ from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
 #: The most results one request may ask for.
 MOST_RESULTS = 500
@@ -109,7 +110,9 @@ class LibrarySearch:
     model (loaded by the first prompt that is not in the prompt cache,
     once)."""
 
-    def __init__(self, lib: Library, settings: ClapSettings, log: Any) -> None:
+    def __init__(
+        self, lib: Library, settings: ClapSettings, log: BeetsLogger
+    ) -> None:
         self.lib = lib
         self.settings = settings
         self.log = log

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beetsplug.audiofeatures.search.map import library_map, map_payload
 from beetsplug.audiofeatures.web.library_search import (
@@ -14,12 +14,17 @@ from beetsplug.audiofeatures.web.library_search import (
     database_stamp,
 )
 
+if TYPE_CHECKING:
+    from beets.logging import BeetsLogger
+
 
 class MapCache:
     """The current map of one server's library, computed once for
     concurrent first requests."""
 
-    def __init__(self, search: LibrarySearch, sample: int, log: Any) -> None:
+    def __init__(
+        self, search: LibrarySearch, sample: int, log: BeetsLogger
+    ) -> None:
         self.search = search
         self.sample = sample
         self.log = log

@@ -6,7 +6,7 @@ server's :class:`PageState`; a request that cannot be answered raises a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import (
     Blueprint,
@@ -34,6 +34,9 @@ from beetsplug.audiofeatures.web.playlist_files import (
     save_playlist,
 )
 
+if TYPE_CHECKING:
+    from beets.logging import BeetsLogger
+
 pages = Blueprint("clapweb", __name__)
 
 
@@ -43,7 +46,7 @@ class PageState:
 
     search: LibrarySearch
     web: WebSettings
-    log: Any
+    log: BeetsLogger
     csrf: str
     audio: BrowserAudio
     maps: MapCache
