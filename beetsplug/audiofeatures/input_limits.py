@@ -86,7 +86,9 @@ def percentage(value: float, where: str) -> float:
 def score(value: float, where: str) -> float:
     """A similarity score: a finite number."""
     if not math.isfinite(value):
-        raise RequestError(f"{where} must be a score, such as 0.3, not {value:g}")
+        raise RequestError(
+            f"{where} must be a score, such as 0.3, not {value:g}"
+        )
     return value
 
 

@@ -49,7 +49,9 @@ def user_query(query: Sequence[str]) -> Iterator[None]:
     try:
         yield
     except ParsingError as exc:
-        raise RequestError(f"invalid query {' '.join(query)!r}: {exc}") from None
+        raise RequestError(
+            f"invalid query {' '.join(query)!r}: {exc}"
+        ) from None
     except OverflowError:  # SQLite's integers are 64-bit
         raise RequestError(
             f"invalid query {input_limits.shown_query(query)}: a number in it "

@@ -174,11 +174,11 @@ class LibrarySearch:
         if not prompt and like is None:
             if not terms:
                 return []
-            return self.tracks(self._matching(terms)[:limit])
+            return self.tracks(matching_ids(self.lib, terms)[:limit])
         vectors = self.vectors()
         rows = None
         if terms:
-            matching = self._matching(terms)
+            matching = matching_ids(self.lib, terms)
             if not matching:
                 return []
             rows = vectors.rows(matching)
@@ -218,6 +218,3 @@ class LibrarySearch:
         )
         radio = RadioLibrary(self.settings.view, self.log, self.lib, request)
         return [Track.of(item, score) for item, score, _ in choose_radio(radio)]
-
-    def _matching(self, terms: list[str]) -> list[int]:
-        return matching_ids(self.lib, terms)
