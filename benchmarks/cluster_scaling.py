@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from beets import logging as beets_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from beets.library import Item, Library
@@ -147,7 +148,7 @@ def coordinator_rate(
         name="nothing", factory=Nothing, identity=same_report(),
         report=same_report,
     )  # fmt: skip
-    log = logging.getLogger("bench")
+    log = beets_logging.getLogger("bench")
 
     def make() -> DaskExecutor[str, dict[str, float]]:
         client, cluster = connect(address, None, lambda line: None)

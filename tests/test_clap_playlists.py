@@ -282,7 +282,7 @@ class TestRadio(VectorLibrary):
         )
         self.add_track(self.audio.c90_mp3, title="new")
         assert self.fails("clapradio", "title:new") == (
-            "none of the 1 track title:new matches has a vector yet: run "
+            "the track matching title:new has no vector yet: run "
             "beet clap title:new"
         )
 

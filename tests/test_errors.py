@@ -11,6 +11,7 @@ import beets_audiofeatures
 import beetsplug.audiofeatures
 from beets_audiofeatures.errors import (
     AudioFeaturesError,
+    RequestError,
     SetupError,
     StoreError,
     TrackError,
@@ -35,7 +36,7 @@ def exceptions_of(module: ModuleType) -> list[type[BaseException]]:
     ]
 
 
-def test_each_exception_is_a_track_setup_or_store_error():
+def test_each_exception_is_a_track_setup_request_or_store_error():
     exceptions = defined_exceptions()
     assert len(exceptions) > 10
     for exc in exceptions:
@@ -45,9 +46,10 @@ def test_each_exception_is_a_track_setup_or_store_error():
         assert issubclass(exc, AudioFeaturesError), exc
         kinds = [
             k
-            for k in (TrackError, SetupError, StoreError)
+            for k in (TrackError, SetupError, RequestError, StoreError)
             if issubclass(exc, k)
         ]
         assert len(kinds) == 1 or exc in (
-            AudioFeaturesError, TrackError, SetupError, StoreError,
+            AudioFeaturesError, TrackError, SetupError, RequestError,
+            StoreError,
         ), exc  # fmt: skip

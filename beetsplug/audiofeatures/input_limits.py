@@ -1,6 +1,6 @@
 """The bounds of what a user may hand the commands, the page and the
 saved playlists: track ids, counts, percentages, playlist names and
-queries. Each check raises a :class:`UserError` of one line before any
+queries. Each check raises a :class:`RequestError` of one line before any
 work is done: the commands print it, the page answers it as a 400.
 
 Without them a 20-digit id reached SQLite (``OverflowError``), a query of
@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from beets.exceptions import UserError
+from beets_audiofeatures.errors import RequestError
 
 #: SQLite's integers are 64-bit: no id, count or number in a query is
 #: larger.
@@ -43,32 +43,32 @@ def item_id(value: Any, where: str) -> int:
     if isinstance(value, str):
         text = value.strip()
         if not (text.isascii() and text.isdigit()):
-            raise UserError(f"{where} must be a whole number, not {value!r}")
+            raise RequestError(f"{where} must be a whole number, not {value!r}")
         number = int(text) if len(text) <= 20 else MOST_INTEGER + 1
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:
-        raise UserError(f"{where} must be a whole number, not {value!r}")
+        raise RequestError(f"{where} must be a whole number, not {value!r}")
     if not 1 <= number <= MOST_INTEGER:
-        raise UserError(f"{where} {_short(value)} is not a track id")
+        raise RequestError(f"{where} {_short(value)} is not a track id")
     return number
 
 
 def item_ids(values: Sequence[Any], where: str, most: int) -> list[int]:
     """Track ids, at most ``most`` of them."""
     if len(values) > most:
-        raise UserError(f"{where}: at most {most} tracks at once")
+        raise RequestError(f"{where}: at most {most} tracks at once")
     return [item_id(value, where) for value in values]
 
 
 def count(value: int, where: str, least: int, meaning: str = "") -> int:
     """A whole number from ``least`` to :data:`MOST_COUNT`."""
     if value < least:
-        raise UserError(
+        raise RequestError(
             f"{where} must be {least}{meaning} or more, not {value}"
         )
     if value > MOST_COUNT:
-        raise UserError(
+        raise RequestError(
             f"{where} must be at most {MOST_COUNT}, not {_short(value)}"
         )
     return value
@@ -77,7 +77,7 @@ def count(value: int, where: str, least: int, meaning: str = "") -> int:
 def percentage(value: float, where: str) -> float:
     """A finite percentage above 0 (``nan`` passes every comparison)."""
     if not (math.isfinite(value) and value > 0):
-        raise UserError(
+        raise RequestError(
             f"{where} must be a percentage above 0, such as 6, not {value:g}"
         )
     return value
@@ -86,7 +86,9 @@ def percentage(value: float, where: str) -> float:
 def score(value: float, where: str) -> float:
     """A similarity score: a finite number."""
     if not math.isfinite(value):
-        raise UserError(f"{where} must be a score, such as 0.3, not {value:g}")
+        raise RequestError(
+            f"{where} must be a score, such as 0.3, not {value:g}"
+        )
     return value
 
 
@@ -94,7 +96,7 @@ def prompt(text: str, where: str) -> str:
     """A prompt of at most :data:`MOST_PROMPT_CHARACTERS` (the text model
     reads its first 77 tokens anyway)."""
     if len(text) > MOST_PROMPT_CHARACTERS:
-        raise UserError(
+        raise RequestError(
             f"{where} is too long: a prompt has at most "
             f"{MOST_PROMPT_CHARACTERS} characters"
         )
@@ -105,17 +107,17 @@ def query_terms(terms: Sequence[str], where: str) -> list[str]:
     """A beets query's terms, within :data:`MOST_QUERY_TERMS` and
     :data:`MOST_QUERY_CHARACTERS`, without NUL characters."""
     if len(terms) > MOST_QUERY_TERMS:
-        raise UserError(
+        raise RequestError(
             f"{where} has {len(terms)} terms: a query has at most "
             f"{MOST_QUERY_TERMS}"
         )
     if sum(len(term) + 1 for term in terms) > MOST_QUERY_CHARACTERS:
-        raise UserError(
+        raise RequestError(
             f"{where} is too long: a query has at most "
             f"{MOST_QUERY_CHARACTERS} characters"
         )
     if any("\x00" in term for term in terms):
-        raise UserError(f"{where} holds a NUL character")
+        raise RequestError(f"{where} holds a NUL character")
     return list(terms)
 
 
@@ -129,7 +131,7 @@ def playlist_name(name: str, where: str) -> str:
         or len(name) > MOST_NAME_CHARACTERS
         or len(name.encode("utf-8", "surrogateescape")) > MOST_NAME_BYTES
     ):
-        raise UserError(
+        raise RequestError(
             f"{where}: a playlist's name is its file's name: up to "
             f"{MOST_NAME_CHARACTERS} characters ({MOST_NAME_BYTES} bytes), "
             "without / or \\ or control characters, not starting with a dot"

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from beets import context
 from beets.dbcore.query import MatchQuery, OrQuery, ParsingError
-from beets.exceptions import UserError
 from beets.library import Item
 from beets.library.queries import parse_query_parts
 
 from beets_audiofeatures.audio_files import FileIdentity
+from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.naming import folder_slug
 from beetsplug.audiofeatures import input_limits
 
@@ -49,9 +49,11 @@ def user_query(query: Sequence[str]) -> Iterator[None]:
     try:
         yield
     except ParsingError as exc:
-        raise UserError(f"invalid query {' '.join(query)!r}: {exc}") from None
+        raise RequestError(
+            f"invalid query {' '.join(query)!r}: {exc}"
+        ) from None
     except OverflowError:  # SQLite's integers are 64-bit
-        raise UserError(
+        raise RequestError(
             f"invalid query {input_limits.shown_query(query)}: a number in it "
             f"is beyond {input_limits.MOST_INTEGER}"
         ) from None

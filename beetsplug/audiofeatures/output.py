@@ -8,18 +8,25 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import confuse
 from beets import config as beets_config
 from beets import ui
-from beets.exceptions import UserError
 from beets.util import displayable_path
 
 from beets_audiofeatures.atomic_files import temporary_beside
+from beets_audiofeatures.errors import RequestError
 
 if TYPE_CHECKING:
     from beets.library import Album, Item
+
+
+class ShowOptions(Protocol):
+    """The output options of the commands that list tracks."""
+
+    json: bool
+    format: str | None
 
 
 def score_detail(labels: Sequence[str], scores: Sequence[float]) -> str:
@@ -37,7 +44,7 @@ def score_detail(labels: Sequence[str], scores: Sequence[float]) -> str:
 def show_items(
     found: list[tuple[Item, float, list[float]]],
     labels: list[str],
-    opts: Any,
+    opts: ShowOptions,
 ) -> None:
     if opts.json:
         ui.print_(json.dumps([
@@ -61,7 +68,9 @@ def show_items(
             ui.print_(f"{score:.3f}  {item}{score_detail(labels, scores)}")
 
 
-def show_albums(albums: list[tuple[Album, float, int]], opts: Any) -> None:
+def show_albums(
+    albums: list[tuple[Album, float, int]], opts: ShowOptions
+) -> None:
     if opts.json:
         ui.print_(json.dumps([
             {"id": album.id, "albumartist": album.albumartist,
@@ -117,15 +126,15 @@ class Playlist:
 
     def __init__(self, value: str) -> None:
         if "\x00" in value:  # no file name holds one
-            raise UserError(f"--m3u {value!r}: a file name has no NUL")
+            raise RequestError(f"--m3u {value!r}: a file name has no NUL")
         path = Path(value).expanduser()
         if path.is_dir():
-            raise UserError(
+            raise RequestError(
                 f"--m3u {value} is a folder: give the playlist's file "
                 f"name, such as {path / 'clap.m3u'}"
             )
         if not path.parent.is_dir():
-            raise UserError(
+            raise RequestError(
                 f"--m3u {value}: the folder {path.parent} does not exist"
             )
         try:
@@ -133,7 +142,7 @@ class Playlist:
             # media server running as another user reads it.
             handle, tmp = temporary_beside(path)
         except OSError as exc:
-            raise UserError(
+            raise RequestError(
                 f"--m3u {value}: cannot write in {path.parent} "
                 f"({exc.strerror or exc})"
             ) from exc
@@ -150,7 +159,7 @@ class Playlist:
             )
             os.replace(self.tmp, self.path)
         except OSError as exc:
-            raise UserError(
+            raise RequestError(
                 f"cannot write the playlist {self.path}: {exc.strerror or exc}"
             ) from exc
 

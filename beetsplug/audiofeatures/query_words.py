@@ -1,18 +1,19 @@
 """The words of ``beet clapquery``: which arguments are prompts and which
-are beets query terms, with a line saying how to write what was meant."""
+are beets query terms, with a line saying how to write what was meant;
+and a beets query typed as one text, split as a shell splits it."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from beets import plugins
 from beets.dbcore.query import PathQuery
 from beets.dbcore.queryparse import PARSE_QUERY_PART_REGEX
-from beets.exceptions import UserError
 from beets.library import Album, Item
 
+from beets_audiofeatures.errors import RequestError
 from beetsplug.audiofeatures import input_limits
 
 if TYPE_CHECKING:
@@ -66,14 +67,27 @@ def is_query_term(lib: Library, part: str) -> bool:
 
 def checked_prompt(text: str, where: str) -> str:
     if not text.strip():
-        raise UserError(
+        raise RequestError(
             f'{where} is empty: give a sentence, such as "calm piano"'
         )
     return input_limits.prompt(text, where)
 
 
+def shell_words(text: str, shown: str) -> list[str]:
+    """A beets query typed as one text (``--like``, ``--within``, a saved
+    playlist's, the page's box), split as a shell splits it; an unclosed
+    quote is one line, ``shown: No closing quotation``."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise RequestError(f"{shown}: {exc}") from None
+
+
 def split_arguments(
-    lib: Library, opts: Any, args: Sequence[str]
+    lib: Library,
+    texts: Sequence[str] | None,
+    like: str | None,
+    args: Sequence[str],
 ) -> tuple[list[str], list[str]]:
     """The prompts and the beets query in ``beet clapquery``'s arguments.
 
@@ -82,19 +96,19 @@ def split_arguments(
     a query, or a query term that reads as a prompt, is an error that
     says how to write what was meant.
     """
-    prompts = [checked_prompt(text, "--text") for text in opts.text or []]
+    prompts = [checked_prompt(text, "--text") for text in texts or []]
     query = list(args)
-    explicit = bool(prompts) or opts.like is not None
+    explicit = bool(prompts) or like is not None
     if not explicit:
         if not query:
-            raise UserError(
+            raise RequestError(
                 'clapquery needs a PROMPT: beet clapquery "calm piano" '
                 "[QUERY] (or --text PROMPT, --like QUERY)"
             )
         first = query.pop(0)
         if is_query_term(lib, first):
             shown = shlex.quote(first)
-            raise UserError(
+            raise RequestError(
                 f"{shown} is a beets query, not a prompt: give the prompt "
                 f'first (beet clapquery "calm piano" {shown}), or use '
                 f"--text {shown} to search for these words"
@@ -110,7 +124,7 @@ def split_arguments(
                 f'("{shlex.join([*prompts, part])}"), or add a prompt '
                 f"with --text {shlex.quote(part)}"
             )
-            raise UserError(
+            raise RequestError(
                 f"{shlex.quote(part)} is not a beets query term "
                 f"(field:value): {hint}"
             )

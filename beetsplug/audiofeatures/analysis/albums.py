@@ -22,9 +22,8 @@ from beets_audiofeatures.essentia.descriptors import AGGREGATED, aggregate_album
 from beets_audiofeatures.runner import count
 
 if TYPE_CHECKING:
-    import logging
-
     from beets.library import Album, Item, Library
+    from beets.logging import BeetsLogger
 
 #: Album attributes of 0.1.0, by their new names.
 OLD_NAMES = {d.field: d.album_field for d in AGGREGATED}
@@ -55,7 +54,7 @@ def store_album_aggregates(albums: Iterable[Album]) -> list[Album]:
     return stored
 
 
-def repair_once(lib: Library, log: logging.Logger, done_file: Path) -> None:
+def repair_once(lib: Library, log: BeetsLogger, done_file: Path) -> None:
     """:func:`repair_album_fields`, once per library database: the names
     it looks for are never written again, and the look costs a scan of
     the album attributes (about 20 ms at 500,000) on every command.
@@ -74,7 +73,7 @@ def repair_once(lib: Library, log: logging.Logger, done_file: Path) -> None:
             out.write(database + "\n")
 
 
-def repair_album_fields(lib: Library, log: logging.Logger) -> None:
+def repair_album_fields(lib: Library, log: BeetsLogger) -> None:
     """Move 0.1.0's album values to their own names, and mark for
     re-analysis the tracks whose values 0.1.0 overwrote with them."""
     marks = ", ".join("?" * len(OLD_NAMES))

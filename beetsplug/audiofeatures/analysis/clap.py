@@ -22,6 +22,7 @@ from beets_audiofeatures.audio_files import (
     require_ffmpeg,
 )
 from beets_audiofeatures.clap.audio import CLAP_NEEDS, EmbeddingLoop, Track
+from beets_audiofeatures.clap.prompts import ModelHolder
 from beets_audiofeatures.clap.remote import ClapBatch, clap_report
 from beets_audiofeatures.errors import CacheFolderError, CommandError
 from beets_audiofeatures.runner import RemoteWork, Tally
@@ -36,13 +37,11 @@ from beetsplug.audiofeatures.library_query import (
     recorded_file,
     source_key,
 )
-from beetsplug.audiofeatures.search.prompts import ModelHolder
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
-    import logging
-
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
 
 #: Why a track is embedded (``-p`` names the second).
@@ -72,13 +71,15 @@ class ClapAnalysis:
     again = "the next beet clap embeds it again"
 
     def __init__(
-        self, settings: ClapSettings, lib: Library, log: logging.Logger
+        self, settings: ClapSettings, lib: Library, log: BeetsLogger
     ) -> None:
         self.settings = settings
         self.lib = lib
         self.log = log
         self.store = settings.store(lib)
-        self.model = ModelHolder(settings.spec, log)
+        self.model = ModelHolder(
+            settings.spec, lambda line: log.info("{}", line)
+        )
         self.method = f"with {settings.spec.model}"
         self._opened = False
         #: record files while planning (a run that stores; never -p)

@@ -7,23 +7,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from beets_audiofeatures.clap.prompts import (
+    ModelHolder,
+    logit_scale,
+    prompt_vectors,
+)
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.clap.zero_shot import LabelSet, Tagger
 from beets_audiofeatures.errors import CommandError
 from beets_audiofeatures.runner import Tally, count
 from beetsplug.audiofeatures.analysis.runner import Runner
 from beetsplug.audiofeatures.library_query import item_id, source_key
-from beetsplug.audiofeatures.search.prompts import (
-    ModelHolder,
-    logit_scale,
-    prompt_vectors,
-)
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
-    import logging
-
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
 
 def require_label_sets(settings: ClapSettings) -> tuple[LabelSet, ...]:
@@ -101,7 +100,7 @@ class TagAnalysis:
 
 def tag_items(
     settings: ClapSettings,
-    log: logging.Logger,
+    log: BeetsLogger,
     lib: Library,
     ids: Sequence[int],
     store: EmbeddingStore,

@@ -56,9 +56,8 @@ from beetsplug.audiofeatures.settings.essentia import (
 )
 
 if TYPE_CHECKING:
-    import logging
-
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
 
 #: The file the values were computed from (``FileIdentity``): its size
@@ -267,7 +266,7 @@ class EssentiaAnalysis:
         self,
         settings: EssentiaSettings,
         lib: Library,
-        log: logging.Logger,
+        log: BeetsLogger,
         write: bool,
         settle: bool = False,
     ) -> None:

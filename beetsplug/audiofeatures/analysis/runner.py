@@ -47,6 +47,7 @@ from beetsplug.audiofeatures.library_query import (
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
 N = TypeVar("N")  # what an item needs
 T = TypeVar("T")  # a job's task
@@ -117,7 +118,7 @@ class Runner(Generic[N, T, R]):
         self,
         lib: Library,
         analysis: Analysis[N, T, R],
-        log: logging.Logger,
+        log: BeetsLogger,
         executor: Callable[[], Executor[T, R]] | None = None,
     ) -> None:
         self.lib = lib

@@ -19,11 +19,10 @@ from beetsplug.audiofeatures.commands import parsers
 from beetsplug.audiofeatures.commands.boundary import fatal_errors
 
 if TYPE_CHECKING:
-    import logging
-
     import confuse
     from beets import ui
     from beets.library import Library
+    from beets.logging import BeetsLogger
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class Command:
     sections: tuple[str, ...]
 
     def subcommand(
-        self, config: confuse.ConfigView, log: logging.Logger
+        self, config: confuse.ConfigView, log: BeetsLogger
     ) -> ui.Subcommand:
         command = self.line()
 
@@ -62,9 +61,9 @@ class Command:
 COMMANDS = (
     Command(parsers.essentia, "commands.essentia:run", ("essentia", "cluster")),
     Command(parsers.clap, "commands.clap:run", ("clap", "cluster", "web")),
-    Command(parsers.clapquery, "search.vectors:run_clapquery", ("clap",)),
-    Command(parsers.clapradio, "search.radio:run_clapradio", ("clap",)),
-    Command(parsers.clappath, "search.radio:run_clappath", ("clap",)),
+    Command(parsers.clapquery, "commands.clapquery:run_clapquery", ("clap",)),
+    Command(parsers.clapradio, "commands.clapradio:run_clapradio", ("clap",)),
+    Command(parsers.clappath, "commands.clapradio:run_clappath", ("clap",)),
     Command(parsers.clapdupes, "commands.clapdupes:run_clapdupes", ("clap",)),
     Command(parsers.clapweb, "commands.clapweb:run_clapweb", ("clap", "web")),
     Command(parsers.clapmap, "commands.clapweb:run_clapmap", ("clap", "web")),

@@ -45,9 +45,8 @@ from beetsplug.audiofeatures.settings.cluster import cluster_executor
 from beetsplug.audiofeatures.settings.web import WebSettings
 
 if TYPE_CHECKING:
-    import logging
-
     from beets.library import Library
+    from beets.logging import BeetsLogger
 
 
 class ClapOptions(Protocol):
@@ -67,7 +66,7 @@ def run(
     view: confuse.ConfigView,
     cluster: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: logging.Logger,
+    log: BeetsLogger,
     lib: Library,
     opts: ClapOptions,
     args: list[str],
@@ -142,7 +141,7 @@ def run(
 def make_map(
     view: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: logging.Logger,
+    log: BeetsLogger,
     lib: Library,
     opts: ClapOptions,
 ) -> None:
@@ -178,7 +177,7 @@ def import_runner(
     view: confuse.ConfigView,
     cluster: confuse.ConfigView,
     lib: Library,
-    log: logging.Logger,
+    log: BeetsLogger,
 ) -> Runner[Any, Any, Any]:
     """The import stage's runner: the model loads once per import, and
     the index is folded when the import ends (:meth:`Runner.close`); on

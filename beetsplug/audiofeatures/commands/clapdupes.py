@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import confuse
 import numpy as np
@@ -24,10 +24,23 @@ from beetsplug.audiofeatures.settings.clap import DUPLICATES, ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
+
+
+class DupesOptions(Protocol):
+    """``beet clapdupes``'s options, as its parser makes them."""
+
+    duplicate_threshold: float | None
+    json: bool
+    format: str | None
 
 
 def run_clapdupes(
-    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
+    view: confuse.ConfigView,
+    log: BeetsLogger,
+    lib: Library,
+    opts: DupesOptions,
+    args: list[str],
 ) -> None:
     settings = ClapSettings(view, opts).require(*DUPLICATES)
     _store, index = embedded_index(settings, lib)
@@ -71,7 +84,9 @@ def run_clapdupes(
         )
 
 
-def show_groups(groups: list[list[tuple[Item, float]]], opts: Any) -> None:
+def show_groups(
+    groups: list[list[tuple[Item, float]]], opts: DupesOptions
+) -> None:
     if opts.json:
         ui.print_(json.dumps([
             [

@@ -5,14 +5,13 @@ commands runs: without them every other command works."""
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import confuse
 
-from beets_audiofeatures.errors import CommandError
+from beets_audiofeatures.errors import CommandError, RequestError
 from beets_audiofeatures.runner import Stopped, StopSignals, count
 from beetsplug.audiofeatures.search.map import library_map, map_payload
 from beetsplug.audiofeatures.search.vectors import embedded_index
@@ -22,14 +21,29 @@ from beetsplug.audiofeatures.web import require_web_extra
 
 if TYPE_CHECKING:
     from beets.library import Library
+    from beets.logging import BeetsLogger
+
+
+class WebOptions(Protocol):
+    """``beet clapweb``'s options (read by ``WebSettings``)."""
+
+    host: str | None
+    port: int | None
+
+
+class MapOptions(Protocol):
+    """``beet clapmap``'s options."""
+
+    output: str | None
+    colour: str | None
 
 
 def run_clapweb(
     clap_view: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: Any,
+    log: BeetsLogger,
     lib: Library,
-    opts: Any,
+    opts: WebOptions,
     args: list[str],
 ) -> None:
     require_web_extra("clapweb")
@@ -78,17 +92,17 @@ def run_clapweb(
 def run_clapmap(
     clap_view: confuse.ConfigView,
     web_view: confuse.ConfigView,
-    log: Any,
+    log: BeetsLogger,
     lib: Library,
-    opts: Any,
+    opts: MapOptions,
     args: list[str],
 ) -> None:
     require_web_extra("clapmap")
     if not opts.output:
-        raise CommandError("clapmap needs -o FILE, such as -o map.html")
+        raise RequestError("clapmap needs -o FILE, such as -o map.html")
     target = Path(opts.output).expanduser()
     if "\x00" in opts.output or target.is_dir() or not target.parent.is_dir():
-        raise CommandError(
+        raise RequestError(
             f"-o {opts.output}: give an HTML file's name in a folder that "
             "exists"
         )
@@ -103,9 +117,3 @@ def run_clapmap(
     log.info(
         "wrote the map of {} to {}", count(len(projection), "track"), target
     )
-
-
-def script_json(value: Any) -> str:
-    """JSON to place inside a ``<script>`` element: ``<`` is escaped, so
-    no tag text can close the element."""
-    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")

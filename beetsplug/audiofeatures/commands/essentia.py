@@ -36,9 +36,8 @@ from beetsplug.audiofeatures.settings.essentia import (
 )
 
 if TYPE_CHECKING:
-    import logging
-
     from beets.library import Album, Library
+    from beets.logging import BeetsLogger
 
 
 def manage_models(
@@ -108,7 +107,7 @@ def manage_models(
 def run(
     plugin_config: confuse.ConfigView,
     cluster: confuse.ConfigView,
-    log: logging.Logger,
+    log: BeetsLogger,
     lib: Library,
     opts: EssentiaOptions,
     args: list[str],
@@ -206,7 +205,7 @@ def show_plan(
         ui.print_(f"would store album values of {count(len(albums), 'album')}")
 
 
-def store_albums(albums: list[Album], log: logging.Logger) -> None:
+def store_albums(albums: list[Album], log: BeetsLogger) -> None:
     """``-a``: the albums' values from their tracks', with one line."""
     stored = store_album_aggregates(albums)
     names = ", ".join(f"{a.albumartist} - {a.album}" for a in stored[:5])
@@ -222,7 +221,7 @@ def import_runner(
     view: confuse.ConfigView,
     cluster: confuse.ConfigView,
     lib: Library,
-    log: logging.Logger,
+    log: BeetsLogger,
 ) -> Runner[Any, Any, Any]:
     """The import stage's runner: values land in the database only, like
     every import-stage plugin's (files are moved afterwards); on the

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from beets.exceptions import UserError
 from beets.library import Item
 
 from beets_audiofeatures.clap.index import Index
@@ -21,12 +20,14 @@ from beets_audiofeatures.clap.projection import (
     save_projection,
 )
 from beets_audiofeatures.clap.store import EmbeddingStore
+from beets_audiofeatures.errors import RequestError
 from beetsplug.audiofeatures.library_query import source_keys
 from beetsplug.audiofeatures.query_words import is_field
 from beetsplug.audiofeatures.search.vectors import current_rows
 
 if TYPE_CHECKING:
     from beets.library import Library
+    from beets.logging import BeetsLogger
 
 #: Colour fields offered on the page (any other field of the library can
 #: be typed in).
@@ -43,7 +44,7 @@ def library_map(
     store: EmbeddingStore,
     index: Index,
     sample: int,
-    log: Any,
+    log: BeetsLogger,
     compute: bool = True,
     keys: dict[int, str] | None = None,
 ) -> Projection | None:
@@ -94,7 +95,7 @@ def field_values(
     """Each item's value of a fixed or flexible field, by id, in one SQL
     pass (items without the field are left out)."""
     if not is_field(lib, field) or not field.replace("_", "").isalnum():
-        raise UserError(f"{field!r} is not a field of this library")
+        raise RequestError(f"{field!r} is not a field of this library")
     wanted = set(ids)
     kind = Item._type(field)
     with lib.transaction() as tx:

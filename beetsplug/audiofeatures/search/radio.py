@@ -1,21 +1,20 @@
-"""``beet clapradio``: a playlist around seed tracks, and ``beet
-clappath``: a playlist that walks from one track to another. The walks
-are ``beets_audiofeatures.clap.playlists``'; here are the library's
-side (seeds, candidates, facts) and the output, as ``beet clapquery``
-prints and writes it."""
+"""The radio (a playlist around seed tracks, steered by prompts) and the
+path (a playlist that walks from one track to another), for ``beet
+clapradio``, ``beet clappath``, the saved playlists and the page. The
+walks are ``beets_audiofeatures.clap.playlists``'; here are the
+library's side: the request, the seeds, the candidates and their facts.
+Nothing here prints but the notes of the log."""
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import confuse
 import numpy as np
-from beets.exceptions import UserError
 
-from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.playlists import (
     FLOW,
     Rules,
@@ -23,14 +22,11 @@ from beets_audiofeatures.clap.playlists import (
     radio,
     waypoints,
 )
+from beets_audiofeatures.clap.prompts import ModelHolder, prompt_vectors
 from beets_audiofeatures.clap.search import Ranking, rank
-from beets_audiofeatures.clap.store import EmbeddingStore
-from beets_audiofeatures.runner import count
+from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.vectors import unit
 from beetsplug.audiofeatures.library_query import items_by_id
-from beetsplug.audiofeatures.output import show_and_write, show_items
-from beetsplug.audiofeatures.query_words import checked_prompt
-from beetsplug.audiofeatures.search.prompts import ModelHolder, prompt_vectors
 from beetsplug.audiofeatures.search.radio_rules import (
     Pool,
     playlist_rules,
@@ -40,15 +36,16 @@ from beetsplug.audiofeatures.search.radio_rules import (
     within_ids,
 )
 from beetsplug.audiofeatures.search.vectors import (
-    current_rows,
+    LibraryVectors,
     embedded_index,
-    like_terms,
-    seed_rows,
 )
 from beetsplug.audiofeatures.settings.clap import PLAYLISTS, ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
+
+    from beetsplug.audiofeatures.search.vectors import Found
 
 #: Candidates ranked per track asked for; more are ranked only when the
 #: rules leave too few of them.
@@ -56,175 +53,204 @@ POOL_PER_TRACK = 20
 POOL_EXTRA = 100
 
 
-def radio_options(entry: Mapping[str, Any]) -> SimpleNamespace:
-    """``beet clapradio``'s options, for a radio asked for elsewhere (a
-    saved playlist, the page): what ``entry`` does not give is the
-    command's default."""
-    return SimpleNamespace(
-        radio_length=entry.get("limit"),
-        max_per_artist=entry.get("max_per_artist"),
-        max_per_album=entry.get("max_per_album"),
-        duplicate_threshold=None,
-        within=entry.get("query"),
-        bpm_window=entry.get("bpm_window"),
-        half_double=entry.get("half_double", False),
-        harmonic=entry.get("harmonic", False),
-        ranked=entry.get("ranked", False),
-        mix=entry.get("mix", False),
-    )
+@dataclass(frozen=True)
+class RadioRequest:
+    """What a radio or a path is asked to be: ``beet clapradio``'s (or
+    ``clappath``'s) options, a saved playlist's fields or the page's
+    radio. What it leaves as None is the setting (``radio_length``,
+    ``max_per_artist``, ``max_per_album``, ``duplicate_threshold``);
+    ``within`` is a beets query as typed; prompts are checked."""
+
+    seeds: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+    radio_length: int | None = None
+    max_per_artist: int | None = None
+    max_per_album: int | None = None
+    duplicate_threshold: float | None = None
+    within: str | None = None
+    bpm_window: float | None = None
+    half_double: bool = False
+    harmonic: bool = False
+    ranked: bool = False
+    mix: bool = False
+
+    @property
+    def labels(self) -> list[str]:
+        """What each positive score is labelled in the output."""
+        return ["seeds", *self.prompts] if self.seeds else list(self.prompts)
 
 
-class PlaylistRequest:
-    """What a radio or a path is asked to be (options, settings, rules)
-    and what it chooses from (index, candidates)."""
+class RadioLibrary:
+    """What a radio or a path chooses from: the request's settings (its
+    options over the configured ones) and rules, the tracks ``within``
+    allows, and the library's current vectors."""
 
     def __init__(
-        self, view: confuse.ConfigView, log: Any, lib: Library, opts: Any
+        self,
+        view: confuse.ConfigView,
+        log: BeetsLogger,
+        lib: Library,
+        request: RadioRequest,
     ) -> None:
         self.log = log
         self.lib = lib
-        self.opts = opts
-        self.settings = ClapSettings(view, opts).require(*PLAYLISTS)
-        self.rules: Rules = playlist_rules(self.settings, opts)
-        self.within = within_ids(opts, lib)
-        self.store: EmbeddingStore
-        self.index: Index
-        self.store, self.index = embedded_index(self.settings, lib)
+        self.request = request
+        self.settings = ClapSettings(view, request).require(*PLAYLISTS)
+        self.rules: Rules = playlist_rules(self.settings, request)
+        self.within = within_ids(request.within, lib)
+        store, index = embedded_index(self.settings, lib)
+        self.vectors = LibraryVectors(lib, store, index)
+
+    @property
+    def length(self) -> int:
+        return self.settings.radio_length
+
+    def model(self) -> ModelHolder:
+        return ModelHolder(
+            self.settings.spec, lambda line: self.log.info("{}", line)
+        )
 
     def candidate_rows(self) -> np.ndarray | None:
         """The rows of current vectors the playlist may take; None (with
         a line saying why) when there are none."""
         if self.within is not None and not self.within:
-            self.log.info("no tracks match --within {}", self.opts.within)
+            self.log.info("no tracks match --within {}", self.request.within)
             return None
         ids = with_dj_fields(self.lib, self.within, self.rules, self.log)
-        rows = current_rows(self.lib, self.index, ids)
+        rows = self.vectors.rows(ids)
         if not len(rows):
             self.log.info("no tracks with vectors to choose from")
             return None
         return rows
 
+    def row_of(self, rows: np.ndarray) -> dict[int, int]:
+        """These rows by the item id they hold."""
+        ids = self.vectors.index.ids[rows].tolist()
+        return dict(zip(ids, rows.tolist(), strict=True))
+
     def items_of(self, rows: np.ndarray) -> dict[int, Item]:
         """The items of these rows that are still in the library, by
         row."""
-        ids = [int(number) for number in self.index.ids[rows].tolist()]
-        found = items_by_id(self.lib, ids)
-        return {
-            int(row): found[number]
-            for row, number in zip(rows.tolist(), ids, strict=True)
-            if number in found
-        }
-
-    def show(
-        self,
-        found: list[tuple[Item, float, list[float]]],
-        labels: list[str],
-        asked: int,
-    ) -> list[Item]:
-        if found and len(found) < asked:
-            self.log.info(
-                "{} of the {} asked for meet the rules and caps",
-                count(len(found), "track"), asked,
-            )  # fmt: skip
-        if found or self.opts.json:
-            show_items(found, labels, self.opts)
-        return [item for item, _, _ in found]
+        row_of = self.row_of(rows)
+        found = items_by_id(self.lib, list(row_of))
+        return {row: found[n] for n, row in row_of.items() if n in found}
 
 
-def run_clapradio(
-    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
-) -> None:
-    prompts = [checked_prompt(text, "--text") for text in opts.text or []]
-    negative = [checked_prompt(text, "--not") for text in opts.negative or []]
-    if not args and not prompts:
-        raise UserError(
-            "clapradio needs a SEED_QUERY, the tracks the radio starts "
-            "from (beet clapradio 'title:Blue in Green'), or a --text PROMPT"
-        )
-    playlist = PlaylistRequest(view, log, lib, opts)
-    show_and_write(
-        opts.m3u,
-        lambda: playlist.show(
-            choose_radio(playlist, args, prompts, negative),
-            ["seeds", *prompts] if args else prompts,
-            playlist.settings.radio_length,
-        ),
-    )
+# -- the radio -------------------------------------------------------------
 
 
-def choose_radio(
-    playlist: PlaylistRequest, seed_query: list[str], prompts: list[str],
-    negative: list[str],
-) -> list[tuple[Item, float, list[float]]]:  # fmt: skip
-    """The radio's tracks, with their scores: around the tracks
-    ``seed_query`` matches, steered by the prompts, or around the prompts
-    alone when there is no query."""
-    lib, index, opts = playlist.lib, playlist.index, playlist.opts
-    seeds = (
-        seed_rows(lib, index, seed_query)
-        if seed_query
-        else np.empty(0, np.int64)
-    )
-    rows = playlist.candidate_rows()
-    if rows is None:
-        return []
-    model = ModelHolder(playlist.settings.spec, playlist.log)
-    store = playlist.store
+@dataclass
+class Aims:
+    """Where a radio starts and what each of its steps aims at."""
+
+    seeds: np.ndarray  # the seeds' rows
+    centre: np.ndarray  # where the walk starts
+    aims: list[np.ndarray]  # each a targets x dim matrix
+    avoid: np.ndarray | None
+
+
+def radio_aims(radio_library: RadioLibrary, seeds: np.ndarray) -> Aims:
+    """The seeds' mean (or with ``mix`` each seed in turn, in the
+    library's order), steered by the prompts; the prompts alone when
+    there are no seeds."""
+    request, index = radio_library.request, radio_library.vectors.index
+    store = radio_library.vectors.store
+    model = radio_library.model()
     seed_vectors = np.asarray(index.matrix[seeds], np.float32)
-    steering = prompt_vectors(store, model, prompts) if prompts else None
-    avoid = prompt_vectors(store, model, negative) if negative else None
+    steering = (
+        prompt_vectors(store, model, request.prompts)
+        if request.prompts
+        else None
+    )
+    avoid = (
+        prompt_vectors(store, model, request.negative)
+        if request.negative
+        else None
+    )
     # The walk starts where the seeds are (or the prompts point).
     sources = seed_vectors if len(seeds) or steering is None else steering
     centre = unit(sources.mean(axis=0))
-    # What each step aims at: the seeds' mean, or with --mix each seed
-    # in turn (in the library's order); with the prompts, if any.
     aims = (
         [seed_vectors[n][None] for n in np.argsort(index.ids[seeds])]
-        if opts.mix and len(seeds) > 1
+        if request.mix and len(seeds) > 1
         else [centre[None]] if len(seeds) else []
     )  # fmt: skip
     if steering is not None:
         aims = [np.concatenate([aim, steering]) for aim in aims] or [steering]
-    seed_items = playlist.items_of(seeds)
+    return Aims(seeds, centre, aims, avoid)
+
+
+def choose_radio(radio_library: RadioLibrary) -> list[Found]:
+    """The radio's tracks, with their scores: around the tracks the
+    request's seeds match, steered by its prompts, or around the prompts
+    alone when there are no seeds."""
+    request = radio_library.request
+    seeds = (
+        radio_library.vectors.seed_rows(request.seeds)
+        if request.seeds
+        else np.empty(0, np.int64)
+    )
+    rows = radio_library.candidate_rows()
+    if rows is None:
+        return []
+    aims = radio_aims(radio_library, seeds)
+    seed_items = radio_library.items_of(seeds)
+    index = radio_library.vectors.index
     # Versions of the seeds are not played: the seeds are already heard.
     seed_versions = [
-        (vector, track_evidence(seed_items[row]))
-        for row, vector in zip(seeds.tolist(), seed_vectors, strict=True)
-        if row in seed_items
+        (np.asarray(index.matrix[row], np.float32), track_evidence(item))
+        for row, item in sorted(seed_items.items())
     ]
     first_seed = min(
         seed_items.values(), key=lambda item: item.id or 0, default=None
     )
-    length = playlist.settings.radio_length
+    start_facts = None if first_seed is None else track_facts(first_seed)
+    picked, pool = walk_radio(
+        radio_library, rows, aims,
+        lambda pool: radio(
+            pool.vectors, aimed_matrix(pool.vectors, aims), pool.facts,
+            radio_library.rules, radio_library.length, start=aims.centre,
+            start_facts=start_facts, seeds=seed_versions,
+            flow=0.0 if request.ranked else FLOW,
+        ),
+    )  # fmt: skip
+    if not picked:
+        radio_library.log.info("no tracks meet the rules and caps")
+    return [pool.found[p] for p in picked]
+
+
+def walk_radio(
+    radio_library: RadioLibrary,
+    rows: np.ndarray,
+    aims: Aims,
+    walk: Callable[[Pool], list[int]],
+) -> tuple[list[int], Pool]:
+    """Rank a pool of candidates for each aim and walk it; a larger pool
+    while the rules leave too few tracks and more candidates are left."""
+    vectors, length = radio_library.vectors, radio_library.length
+    row_of = radio_library.row_of(rows)
     size = length * POOL_PER_TRACK + POOL_EXTRA
     while True:
-        pool = Pool.of(lib, index, merged([
+        rankings = [
             rank(
-                index, aim, avoid=avoid, rows=rows, exclude=seeds,
-                limit=-(-size // len(aims)),
+                vectors.index, aim, avoid=aims.avoid, rows=rows,
+                exclude=aims.seeds, limit=-(-size // len(aims.aims)),
             )
-            for aim in aims
-        ]))  # fmt: skip
-        picked = radio(
-            pool.vectors,
-            np.stack(
-                [aimed_scores(pool.vectors, aim, avoid) for aim in aims],
-                axis=1,
-            ),
-            pool.facts,
-            playlist.rules,
-            length,
-            start=centre,
-            start_facts=None if first_seed is None else track_facts(first_seed),
-            seeds=seed_versions,
-            flow=0.0 if opts.ranked else FLOW,
-        )
+            for aim in aims.aims
+        ]  # fmt: skip
+        pool = Pool.of(vectors, merged(rankings), row_of)
+        picked = walk(pool)
         if len(picked) == length or size >= len(rows):
-            break
+            return picked, pool
         size *= 8
-    if not picked:
-        playlist.log.info("no tracks meet the rules and caps")
-    return [pool.found[p] for p in picked]
+
+
+def aimed_matrix(vectors: np.ndarray, aims: Aims) -> np.ndarray:
+    """Each candidate's score against each aim, one column per aim."""
+    return np.stack(
+        [aimed_scores(vectors, aim, aims.avoid) for aim in aims.aims], axis=1
+    )
 
 
 def merged(rankings: list[Ranking]) -> Ranking:
@@ -253,71 +279,57 @@ def aimed_scores(
     return scores.astype(np.float32)
 
 
-def run_clappath(
-    view: confuse.ConfigView, log: Any, lib: Library, opts: Any, args: list[str]
-) -> None:
-    if len(args) != 2:
-        raise UserError(
-            "clappath needs FROM_QUERY and TO_QUERY, each quoted: beet "
-            "clappath 'title:Blue in Green' 'title:So What' -n 10"
-        )
-    ends = [like_terms(text) for text in args]
-    playlist = PlaylistRequest(view, log, lib, opts)
-    if playlist.settings.radio_length < 2:
-        raise UserError("-n/--limit must be 2 or more for a path")
-    show_and_write(opts.m3u, lambda: walk_path(playlist, ends))
+# -- the path --------------------------------------------------------------
 
 
 def one_track_row(
-    playlist: PlaylistRequest, query: list[str], which: str
+    radio_library: RadioLibrary, query: list[str], which: str
 ) -> int:
-    rows = seed_rows(playlist.lib, playlist.index, query)
+    rows = radio_library.vectors.seed_rows(query)
     if len(rows) > 1:
-        raise UserError(
+        raise RequestError(
             f"{which} {shlex.join(query)} matches {len(rows)} tracks with "
             "vectors: a path goes from one track to one track"
         )
     return int(rows[0])
 
 
-def walk_path(playlist: PlaylistRequest, ends: list[list[str]]) -> list[Item]:
-    """Choose, print and return the path's tracks."""
-    lib, index = playlist.lib, playlist.index
-    first = one_track_row(playlist, ends[0], "FROM")
-    last = one_track_row(playlist, ends[1], "TO")
+def walk_path(
+    radio_library: RadioLibrary, ends: list[list[str]]
+) -> list[Found]:
+    """The path's tracks from the track ``ends[0]`` matches to the one
+    ``ends[1]`` matches, each scored against its waypoint."""
+    index = radio_library.vectors.index
+    first = one_track_row(radio_library, ends[0], "FROM")
+    last = one_track_row(radio_library, ends[1], "TO")
     if first == last:
-        raise UserError("FROM and TO are the same track: a path needs two")
-    rows = playlist.candidate_rows()
+        raise RequestError("FROM and TO are the same track: a path needs two")
+    rows = radio_library.candidate_rows()
     if rows is None:
-        return playlist.show([], ["waypoint"], 0)
-    length = playlist.settings.radio_length
+        return []
+    length = radio_library.length
     endpoints = np.array(sorted((first, last)), np.int64)
     end_vectors = np.asarray(index.matrix[[first, last]], np.float32)
     points = waypoints(end_vectors[0], end_vectors[1], length)
-    by_row = playlist.items_of(endpoints)
+    by_row = radio_library.items_of(endpoints)
     first_item, last_item = by_row.get(first), by_row.get(last)
     if first_item is None or last_item is None:
-        raise UserError("FROM or TO left the library while the path was made")
-    # One pass scores every candidate against every waypoint between.
-    ranking = (
-        rank(index, points[1:-1], rows=rows, exclude=endpoints)
-        if length > 2
-        else Ranking(
-            np.empty(0, np.int64), np.empty(0, np.float32),
-            np.empty((0, 1), np.float32),
+        raise RequestError(
+            "FROM or TO left the library while the path was made", 409
         )
-    )  # fmt: skip
+    ranking = waypoint_ranking(radio_library, rows, endpoints, points, length)
+    row_of = radio_library.row_of(rows)
+    end_facts = [track_facts(first_item), track_facts(last_item)]
     size = POOL_PER_TRACK + POOL_EXTRA // length
     while True:
-        pool = Pool.of(lib, index, nearest_each(ranking, size))
+        pool = Pool.of(
+            radio_library.vectors, nearest_each(ranking, size), row_of
+        )
         steps = path(
             np.concatenate([end_vectors, pool.vectors]),
-            [track_facts(first_item), track_facts(last_item), *pool.facts],
-            playlist.rules,
-            points,
-            first=0,
-            last=1,
-        )
+            [*end_facts, *pool.facts], radio_library.rules, points,
+            first=0, last=1,
+        )  # fmt: skip
         if len(steps) == length or size >= len(ranking.ids):
             break
         size *= 8
@@ -327,7 +339,28 @@ def walk_path(playlist: PlaylistRequest, ends: list[list[str]]) -> list[Item]:
     for position, step in steps:
         score = float(vectors[position] @ points[step])
         found.append((items[position], score, [score]))
-    return playlist.show(found, ["waypoint"], length)
+    return found
+
+
+def waypoint_ranking(
+    radio_library: RadioLibrary,
+    rows: np.ndarray,
+    endpoints: np.ndarray,
+    points: np.ndarray,
+    length: int,
+) -> Ranking:
+    """Every candidate scored against every waypoint between the ends,
+    in one pass."""
+    if length > 2:
+        return rank(
+            radio_library.vectors.index, points[1:-1], rows=rows,
+            exclude=endpoints,
+        )  # fmt: skip
+    return Ranking(
+        np.empty(0, np.int64),
+        np.empty(0, np.float32),
+        np.empty((0, 1), np.float32),
+    )
 
 
 def nearest_each(ranking: Ranking, size: int) -> Ranking:

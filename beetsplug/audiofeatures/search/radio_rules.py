@@ -7,52 +7,78 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.duplicates import Evidence
-from beets_audiofeatures.clap.index import Index
 from beets_audiofeatures.clap.playlists import Rules, TrackFacts
 from beets_audiofeatures.clap.search import Ranking
+from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.keys import Key, parse_key
 from beets_audiofeatures.runner import count
 from beetsplug.audiofeatures import input_limits
 from beetsplug.audiofeatures.library_query import matching_ids
-from beetsplug.audiofeatures.search.vectors import current_results, like_terms
+from beetsplug.audiofeatures.query_words import shell_words
+from beetsplug.audiofeatures.search.vectors import LibraryVectors
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
 
-def playlist_rules(settings: ClapSettings, opts: Any) -> Rules:
+class DjRequest(Protocol):
+    """What a radio's request says about its DJ rules and candidates."""
+
+    @property
+    def bpm_window(self) -> float | None: ...
+    @property
+    def half_double(self) -> bool: ...
+    @property
+    def harmonic(self) -> bool: ...
+    @property
+    def within(self) -> str | None: ...
+
+
+def playlist_rules(settings: ClapSettings, request: DjRequest) -> Rules:
     """The caps (options over settings) and the DJ rules (options)."""
-    window = opts.bpm_window
+    window = request.bpm_window
     if window is not None:
         window = input_limits.percentage(window, "--bpm-window")
-    if opts.half_double and window is None:
-        raise UserError("--half-double needs --bpm-window PCT")
+    if request.half_double and window is None:
+        raise RequestError("--half-double needs --bpm-window PCT")
     return Rules(
         max_per_artist=settings.max_per_artist,
         max_per_album=settings.max_per_album,
         bpm_window=window,
-        half_double=bool(opts.half_double),
-        harmonic=bool(opts.harmonic),
+        half_double=bool(request.half_double),
+        harmonic=bool(request.harmonic),
         duplicates=settings.duplicate_rules,
     )
 
 
+def tempo_of(essentia_bpm: Any, bpm: Any) -> float | None:
+    """The one tempo decision: Essentia's tempo, else beets' ``bpm``;
+    None when neither is a positive number."""
+    return _number(essentia_bpm) or _number(bpm) or None
+
+
+def key_text(essentia_key: Any, initial_key: Any) -> str:
+    """The one key decision: Essentia's key, else beets' ``initial_key``
+    (as written; "" when neither is set)."""
+    return str(essentia_key or initial_key or "")
+
+
 def tempo(item: Item) -> float | None:
-    """Essentia's tempo, else beets' ``bpm``; None when neither is set."""
-    return _number(item.get("essentia_bpm")) or _number(item.get("bpm")) or None
+    """The track's tempo (``tempo_of``)."""
+    return tempo_of(item.get("essentia_bpm"), item.get("bpm"))
 
 
 def musical_key(item: Item) -> Key | None:
-    """Essentia's key, else beets' ``initial_key``."""
+    """The track's key (``key_text``), parsed."""
     return parse_key(
-        str(item.get("essentia_key") or item.get("initial_key") or "")
+        key_text(item.get("essentia_key"), item.get("initial_key"))
     )
 
 
@@ -82,15 +108,15 @@ def track_facts(item: Item) -> TrackFacts:
     )
 
 
-def within_ids(opts: Any, lib: Library) -> list[int] | None:
+def within_ids(within: str | None, lib: Library) -> list[int] | None:
     """The tracks ``--within`` allows (None: every track)."""
-    if opts.within is None:
+    if within is None:
         return None
-    if not opts.within.strip():
-        raise UserError(
+    if not within.strip():
+        raise RequestError(
             "--within needs a beets query, such as --within 'genre:jazz'"
         )
-    return matching_ids(lib, like_terms(opts.within))
+    return matching_ids(lib, shell_words(within, f"--within {within}"))
 
 
 def evidence_by_id(
@@ -120,19 +146,19 @@ def evidence_by_id(
             acoustid, essentia_bpm, essentia_key = row[5:]
             if wanted is not None and number not in wanted:
                 continue
-            key = parse_key(str(essentia_key or initial_key or ""))
+            key = parse_key(key_text(essentia_key, initial_key))
             found[number] = Evidence(
                 length=_number(length),
                 recording=str(recording or ""),
                 acoustid=str(acoustid or ""),
-                tempo=_number(essentia_bpm) or _number(bpm),
+                tempo=tempo_of(essentia_bpm, bpm) or 0.0,
                 key="" if key is None else str(key),
             )
     return found
 
 
 def with_dj_fields(
-    lib: Library, ids: list[int] | None, rules: Rules, log: Any
+    lib: Library, ids: list[int] | None, rules: Rules, log: BeetsLogger
 ) -> list[int] | None:
     """The tracks (of ``ids``, default all) that have the tempo and key
     the DJ rules read; the others are left out with a line counting
@@ -182,14 +208,18 @@ class Pool:
     facts: list[TrackFacts]
 
     @classmethod
-    def of(cls, lib: Library, index: Index, ranking: Ranking) -> Pool:
-        found = current_results(lib, index, ranking, len(ranking.ids))
+    def of(
+        cls, vectors: LibraryVectors, ranking: Ranking, row_of: dict[int, int]
+    ) -> Pool:
+        """The current candidates of ``ranking``, which ranked the rows
+        ``row_of`` maps from their ids: each keeps its own row."""
+        found = vectors.results(ranking, len(ranking.ids))
         rows = np.array(
-            [index.row(item.id or 0) for item, _, _ in found], np.int64
+            [row_of[item.id or 0] for item, _, _ in found], np.int64
         )
         return cls(
             found,
             rows,
-            np.asarray(index.matrix[rows], np.float32),
+            np.asarray(vectors.index.matrix[rows], np.float32),
             [track_facts(item) for item, _, _ in found],
         )

@@ -13,19 +13,21 @@ from typing import TYPE_CHECKING, Any
 import confuse
 from beets.exceptions import UserError
 
+from beets_audiofeatures.errors import RequestError
 from beetsplug.audiofeatures import input_limits
 from beetsplug.audiofeatures.output import Playlist
 from beetsplug.audiofeatures.query_words import checked_prompt
 from beetsplug.audiofeatures.search.radio import (
-    PlaylistRequest,
+    RadioLibrary,
+    RadioRequest,
     choose_radio,
-    radio_options,
 )
 from beetsplug.audiofeatures.search.vectors import like_terms
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Library
+    from beets.logging import BeetsLogger
 
 #: What a saved playlist may say, and the kind of value of each.
 FIELDS: dict[str, str] = {
@@ -49,12 +51,12 @@ def saved_playlists(view: confuse.ConfigView) -> dict[str, dict[str, Any]]:
     thing wrong."""
     entries = ClapSettings(view).raw("playlists")
     if not isinstance(entries, dict):
-        raise UserError(
+        raise RequestError(
             "audiofeatures.clap.playlists must map names to playlists "
             "(see the docs)"
         )
     if not entries:
-        raise UserError(
+        raise RequestError(
             "no playlists are configured: add them under "
             "audiofeatures.clap.playlists (see the docs)"
         )
@@ -66,19 +68,21 @@ def _checked(name: str, entry: Any) -> dict[str, Any]:
     input_limits.playlist_name(name, where)
     where = f"audiofeatures.clap.playlists.{name}"
     if not isinstance(entry, dict):
-        raise UserError(f"{where} must be a mapping, such as {{prompt: jazz}}")
+        raise RequestError(
+            f"{where} must be a mapping, such as {{prompt: jazz}}"
+        )
     for field, value in entry.items():
         if field not in FIELDS:
-            raise UserError(
+            raise RequestError(
                 f"{where}.{field} is not a playlist setting: use "
                 f"{', '.join(FIELDS)}"
             )
         if not _fits(field, value):
-            raise UserError(
+            raise RequestError(
                 f"{where}.{field} is {value!r}: use {FIELDS[field]}"
             )
     if not entry.get("prompt") and not entry.get("seeds"):
-        raise UserError(f"{where} needs a prompt, seeds or both")
+        raise RequestError(f"{where} needs a prompt, seeds or both")
     return dict(entry)
 
 
@@ -103,6 +107,29 @@ def _fits(field: str, value: Any) -> bool:
     return math.isfinite(value) and value > 0  # nan passes comparisons
 
 
+def radio_request(entry: dict[str, Any]) -> RadioRequest:
+    """The radio a checked entry asks for (what it does not say is
+    ``beet clapradio``'s default)."""
+    return RadioRequest(
+        seeds=tuple(like_terms(entry["seeds"]) if entry.get("seeds") else ()),
+        prompts=tuple(
+            checked_prompt(t, "prompt") for t in _texts(entry.get("prompt"))
+        ),
+        negative=tuple(
+            checked_prompt(t, "not") for t in _texts(entry.get("not"))
+        ),
+        radio_length=entry.get("limit"),
+        max_per_artist=entry.get("max_per_artist"),
+        max_per_album=entry.get("max_per_album"),
+        within=entry.get("query"),
+        bpm_window=entry.get("bpm_window"),
+        half_double=entry.get("half_double", False),
+        harmonic=entry.get("harmonic", False),
+        ranked=entry.get("ranked", False),
+        mix=entry.get("mix", False),
+    )
+
+
 def _texts(value: Any) -> list[str]:
     if value is None:
         return []
@@ -113,7 +140,7 @@ def playlist_folder(view: confuse.ConfigView) -> Path:
     """``playlist_dir``, else smartplaylist's ``playlist_dir``."""
     folder = ClapSettings(view).playlist_dir
     if folder is None:
-        raise UserError(
+        raise RequestError(
             "audiofeatures.clap.playlist_dir is not set (nor "
             "smartplaylist.playlist_dir): name the folder the playlists go in"
         )
@@ -131,31 +158,24 @@ def pretend_saved_playlists(view: confuse.ConfigView) -> str:
 
 
 def write_saved_playlists(
-    view: confuse.ConfigView, log: Any, lib: Library
+    view: confuse.ConfigView, log: BeetsLogger, lib: Library
 ) -> None:
     """Rewrite every saved playlist; a file is replaced only when its new
     content is complete."""
     playlists = saved_playlists(view)
     folder = playlist_folder(view)
     for name, entry in playlists.items():
-        opts = radio_options(entry)
         where = f"audiofeatures.clap.playlists.{name}"
         try:
-            request = PlaylistRequest(view, log, lib, opts)
-            prompts = [
-                checked_prompt(t, "prompt") for t in _texts(entry.get("prompt"))
-            ]
-            negative = [
-                checked_prompt(t, "not") for t in _texts(entry.get("not"))
-            ]
-            seeds = like_terms(entry["seeds"]) if entry.get("seeds") else []
-            found = choose_radio(request, seeds, prompts, negative)
-        except UserError as exc:
-            raise UserError(f"{where}: {exc}") from None
+            request = radio_request(entry)
+            found = choose_radio(RadioLibrary(view, log, lib, request))
+        except (RequestError, UserError) as exc:  # UserError: a setting's
+            status = exc.status if isinstance(exc, RequestError) else 400
+            raise RequestError(f"{where}: {exc}", status) from None
         try:  # a symbolic link in a loop, a file: one line
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(
+            raise RequestError(
                 f"the playlist folder {folder} cannot be made: "
                 f"{exc.strerror or exc}"
             ) from None

@@ -2,16 +2,18 @@
 the map, make playlists), a Flask app of the ``[web]`` extra.
 
 ``library_search`` ranks and describes tracks for the page (through
-``clapquery``'s ranking), ``browser_audio`` serves a track's audio by
-item id, ``app`` holds the routes and the guards (token, CSRF, JSON
-errors); ``templates`` and ``static`` ship the page, and the map draws
-with the plotly.js bundle of the ``plotly`` wheel: nothing comes from a
-CDN.
+the ``search`` services), ``browser_audio`` serves a track's audio by
+item id, ``routes`` holds the routes (a Blueprint), ``guards`` the token,
+host and header checks, ``playlist_files`` the M3U download and save,
+``map_cache`` the map as sent, ``map_file`` the map as one HTML file, and
+``app`` builds the app with its one error handler; ``templates`` and
+``static`` ship the page, and the map draws with the plotly.js bundle of
+the ``plotly`` wheel: nothing comes from a CDN.
 """
 
 from __future__ import annotations
 
-from beets.exceptions import UserError
+from beets_audiofeatures.errors import RequestError
 
 INSTALL = "pip install 'beets-audiofeatures[web]'"
 
@@ -26,6 +28,6 @@ def require_web_extra(command: str) -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise UserError(
-            f"beet {command} needs {' and '.join(missing)}: {INSTALL}"
+        raise RequestError(
+            f"beet {command} needs {' and '.join(missing)}: {INSTALL}", 503
         )

@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.scratch import remove_scratch, scratch_folder
 from beets_audiofeatures.transcode import TranscodeError, transcode_for_browser
 from beetsplug.audiofeatures.library_query import source_key
-from beetsplug.audiofeatures.web.library_search import WebError
 
 if TYPE_CHECKING:
     from beets.library import Item
@@ -55,7 +55,7 @@ class BrowserAudio:
         """The file to send for a track and its MIME type."""
         source = Path(os.fsdecode(item.path))
         if not source.is_file():
-            raise WebError(404, f"the file of track {item.id} is missing")
+            raise RequestError(f"the file of track {item.id} is missing", 404)
         mime = MIME_TYPES.get(source.suffix.lower())
         if str(item.format) in PLAYABLE and mime:
             return source, mime
@@ -78,7 +78,7 @@ class BrowserAudio:
                         item.path, target, lossless, float(item.length or 0)
                     )
                 except TranscodeError as exc:
-                    raise WebError(
-                        502, f"cannot transcode track {item.id}: {exc}"
+                    raise RequestError(
+                        f"cannot transcode track {item.id}: {exc}", 502
                     ) from None
         return target, mime

@@ -1,22 +1,22 @@
 """What the page asks of the library: ranked tracks for a prompt, a
-beets query and a seed track, described as plain values. The ranking is
-``clapquery``'s; the text model loads once per server."""
+beets query and a seed track, and the radio from a track, described as
+plain values. The ranking and the radio are ``search``'s; the text model
+loads once per server."""
 
 from __future__ import annotations
 
 import os
-import shlex
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from beets.exceptions import UserError
 
 from beets_audiofeatures.clap.index import Index
+from beets_audiofeatures.clap.prompts import ModelHolder, prompt_vectors
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
-from beets_audiofeatures.errors import TrackError
+from beets_audiofeatures.errors import RequestError
 from beetsplug.audiofeatures import input_limits
 from beetsplug.audiofeatures.input_limits import MOST_INTEGER
 from beetsplug.audiofeatures.library_query import (
@@ -24,34 +24,26 @@ from beetsplug.audiofeatures.library_query import (
     matching_ids,
     source_keys,
 )
-from beetsplug.audiofeatures.search.prompts import ModelHolder, prompt_vectors
+from beetsplug.audiofeatures.query_words import shell_words
 from beetsplug.audiofeatures.search.radio import (
-    PlaylistRequest,
+    RadioLibrary,
+    RadioRequest,
     choose_radio,
-    radio_options,
 )
+from beetsplug.audiofeatures.search.radio_rules import key_text, tempo_of
 from beetsplug.audiofeatures.search.vectors import (
-    best_items,
-    current_rows,
+    LibraryVectors,
     seed_vector,
+    stored_index,
 )
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
+    from beets.logging import BeetsLogger
 
 #: The most results one request may ask for.
 MOST_RESULTS = 500
-
-
-class WebError(TrackError):
-    """A request the page cannot answer: an HTTP status and one line.
-    Like a track's error in a batch, it fails that request alone; the
-    server goes on."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -74,7 +66,7 @@ class Track:
         def field(name: str) -> Any:  # the track's own, not its album's
             return item.get(name, with_album=False)
 
-        bpm = field("essentia_bpm") or field("bpm") or None
+        bpm = tempo_of(field("essentia_bpm"), field("bpm"))
         return cls(
             id=int(item.id or 0),
             title=str(item.title or ""),
@@ -82,7 +74,7 @@ class Track:
             album=str(item.album or ""),
             year=int(item.year) if item.year else None,
             bpm=round(float(bpm), 1) if bpm else None,
-            key=str(field("essentia_key") or field("initial_key") or ""),
+            key=key_text(field("essentia_key"), field("initial_key")),
             length=round(float(item.length or 0), 1),
             score=None if score is None else round(score, 4),
         )
@@ -110,10 +102,7 @@ def database_stamp(
 
 def query_terms(text: str) -> list[str]:
     """A beets query typed in one box, split as a shell splits it."""
-    try:
-        return shlex.split(text)
-    except ValueError as exc:  # an unclosed quote
-        raise WebError(400, f"invalid query {text!r}: {exc}") from None
+    return shell_words(text, f"invalid query {text!r}")
 
 
 class LibrarySearch:
@@ -121,11 +110,15 @@ class LibrarySearch:
     model (loaded by the first prompt that is not in the prompt cache,
     once)."""
 
-    def __init__(self, lib: Library, settings: ClapSettings, log: Any) -> None:
+    def __init__(
+        self, lib: Library, settings: ClapSettings, log: BeetsLogger
+    ) -> None:
         self.lib = lib
         self.settings = settings
         self.log = log
-        self.model = ModelHolder(settings.spec, log)
+        self.model = ModelHolder(
+            settings.spec, lambda line: log.info("{}", line)
+        )
         self._model_lock = threading.Lock()
         self._keys: dict[int, str] = {}
         self._keys_stamp: tuple[int, ...] | None = None
@@ -149,20 +142,19 @@ class LibrarySearch:
     def index(self) -> tuple[EmbeddingStore, Index]:
         """The store and its up-to-date index (tracks embedded while the
         server runs are found)."""
-        store = self.store
-        if not store.folder.is_dir():
-            raise WebError(
-                503, f"no CLAP vectors for {self.settings.model} yet: "
-                "run beet clap first",
-            )  # fmt: skip
-        return store, store.index()
+        return stored_index(self.settings, self.lib)
+
+    def vectors(self) -> LibraryVectors:
+        """The current vectors, with the source keys this server keeps."""
+        store, index = self.index()
+        return LibraryVectors(self.lib, store, index, self.source_keys)
 
     def item(self, item_id: int) -> Item:
-        if not 1 <= item_id <= MOST_INTEGER:  # SQLite would overflow
-            raise WebError(404, f"no track {item_id} in the library")
-        item = self.lib.get_item(item_id)
+        item = None
+        if 1 <= item_id <= MOST_INTEGER:  # SQLite would overflow
+            item = self.lib.get_item(item_id)
         if item is None:
-            raise WebError(404, f"no track {item_id} in the library")
+            raise RequestError(f"no track {item_id} in the library", 404)
         return item
 
     def tracks(self, ids: list[int]) -> list[Track]:
@@ -182,42 +174,35 @@ class LibrarySearch:
         if not prompt and like is None:
             if not terms:
                 return []
-            return self.tracks(self._matching(terms)[:limit])
-        store, index = self.index()
+            return self.tracks(matching_ids(self.lib, terms)[:limit])
+        vectors = self.vectors()
         rows = None
         if terms:
-            matching = self._matching(terms)
+            matching = matching_ids(self.lib, terms)
             if not matching:
                 return []
-            keys = self.source_keys()
-            rows = current_rows(
-                self.lib, index, matching,
-                {n: keys[n] for n in matching if n in keys},
-            )  # fmt: skip
+            rows = vectors.rows(matching)
         targets = []
         if prompt:
             with self._model_lock:  # one text model, one request at a time
-                targets.append(prompt_vectors(store, self.model, [prompt]))
+                targets.append(
+                    prompt_vectors(vectors.store, self.model, [prompt])
+                )
         exclude = None
         if like is not None:
             self.item(like)
-            exclude = current_rows(self.lib, index, [like])
-            if not len(exclude):
-                raise WebError(
-                    409,
-                    f"track {like} has no vector yet: run beet clap id:{like}",
-                )
-            targets.append(seed_vector(index, exclude))
+            exclude = vectors.matched_rows([like], [f"id:{like}"])
+            targets.append(seed_vector(vectors.index, exclude))
         if rows is not None and not len(rows):
             return []
 
         def ranked(candidates: int | None) -> Ranking:
             return rank(
-                index, np.concatenate(targets), rows=rows, exclude=exclude,
-                limit=candidates,
+                vectors.index, np.concatenate(targets), rows=rows,
+                exclude=exclude, limit=candidates,
             )  # fmt: skip
 
-        found = best_items(self.lib, index, ranked, limit)
+        found = vectors.best_items(ranked, limit)
         return [Track.of(item, score) for item, score, _ in found]
 
     def radio(self, item_id: int, query: str, limit: int) -> list[Track]:
@@ -226,20 +211,10 @@ class LibrarySearch:
         version of a recording), among the tracks the query matches."""
         self.item(item_id)
         query_terms(query)  # a bad query is a 400 before any work
-        options = radio_options(
-            {"limit": max(1, min(limit, MOST_RESULTS)), "query": query or None}
+        request = RadioRequest(
+            seeds=(f"id:{item_id}",),
+            radio_length=max(1, min(limit, MOST_RESULTS)),
+            within=query or None,
         )
-        try:
-            request = PlaylistRequest(
-                self.settings.view, self.log, self.lib, options
-            )
-            found = choose_radio(request, [f"id:{item_id}"], [], [])
-        except UserError as exc:
-            raise WebError(409, str(exc)) from None
-        return [Track.of(item, score) for item, score, _ in found]
-
-    def _matching(self, terms: list[str]) -> list[int]:
-        try:
-            return matching_ids(self.lib, terms)
-        except UserError as exc:
-            raise WebError(400, str(exc)) from None
+        radio = RadioLibrary(self.settings.view, self.log, self.lib, request)
+        return [Track.of(item, score) for item, score, _ in choose_radio(radio)]

@@ -4,14 +4,27 @@ points inline)."""
 
 from __future__ import annotations
 
+import json
 from importlib import resources
+from pathlib import Path
 from typing import Any
-
-from beetsplug.audiofeatures.commands.clapweb import script_json
-from beetsplug.audiofeatures.web.app import plotly_bundle
 
 FOLDER = resources.files(__package__)
 MARKERS = ("/*PLOTLY*/", "/*MAPJS*/", "/*POINTS*/null")
+
+
+def plotly_bundle() -> Path:
+    """plotly.js as the ``plotly`` wheel ships it (the page serves it
+    too)."""
+    return Path(
+        str(resources.files("plotly") / "package_data" / "plotly.min.js")
+    )
+
+
+def script_json(value: Any) -> str:
+    """JSON to place inside a ``<script>`` element: ``<`` is escaped, so
+    no tag text can close the element."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
 
 def inline_script(code: str) -> str:

@@ -1,11 +1,11 @@
 """The CLAP model, loaded once and only when needed, and prompt vectors
-from the prompt cache (a repeated query never loads the model)."""
+from the prompt cache (a repeated query never loads the model). No
+beets here: the adapter hands in how a load is announced."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -16,16 +16,20 @@ from beets_audiofeatures.clap.store import EmbeddingStore
 
 
 class ModelHolder:
-    """Loads the model the first time it is needed, once."""
+    """Loads the model the first time it is needed, once; ``announce``
+    hears one line (``loading CLAP model ...``) when it does."""
 
-    def __init__(self, spec: ModelSpec, log: Any) -> None:
+    def __init__(
+        self, spec: ModelSpec, announce: Callable[[str], object] | None = None
+    ) -> None:
         self.spec = spec
-        self.log = log
+        self.announce = announce
         self._embedder: ClapEmbedder | None = None
 
     def get(self) -> ClapEmbedder:
         if self._embedder is None:
-            self.log.info("loading CLAP model {}", self.spec.model)
+            if self.announce is not None:
+                self.announce(f"loading CLAP model {self.spec.model}")
             self._embedder = ClapEmbedder(self.spec)
         return self._embedder
 
