@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from ..vectors import unit_rows
+from .digests import WeightDigests, default_digest_cache
 from .model import SAMPLE_RATE, ModelError, ModelSpec
+from .onnx_route import (
+    OnnxAudioTower,
+    check_route,
+    load_audio_tower,
+    require_onnxruntime,
+)
 from .sources import model_source
 
 #: roberta-base has 50265 tokens; transformers answers a missing
@@ -44,15 +51,28 @@ class ClapEmbedder:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+        check_route(spec.route, spec.precision)
+        if spec.route == "onnx":  # before the model: a missing package
+            require_onnxruntime()  # is told in a second
         self._import()
         import torch
 
-        torch.set_num_threads(spec.threads or os.cpu_count() or 1)
+        threads = spec.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
         with contextlib.suppress(RuntimeError):  # once per process only
             torch.set_num_interop_threads(max(1, spec.interop_threads))
         self.device = _resolve_device(spec.device)
-        self.model, self.tokenizer, self.features = model_source(spec).load()
+        source = model_source(spec)
+        self.model, self.tokenizer, self.features = source.load()
         self._check_tokenizer()
+        #: the audio tower on the onnx route (exported from the model on
+        #: the CPU, where it runs); None on the torch route
+        self.onnx: OnnxAudioTower | None = None
+        if spec.route == "onnx":
+            known = WeightDigests(default_digest_cache())
+            weights = source.identity(known)
+            known.save()
+            self.onnx = load_audio_tower(self.model, spec, weights, threads)
         self.model.eval().to(self.device)
         self.fused = bool(self.model.config.audio_config.enable_fusion)
         self.dim = int(self.model.config.projection_dim)
@@ -93,6 +113,11 @@ class ClapEmbedder:
 
     def embed_clips(self, clips: np.ndarray) -> np.ndarray:
         """Unit vectors, one per row of ``clips`` (N x 480000 @ 48 kHz)."""
+        if self.onnx is not None:
+            features = self.features(
+                list(clips), sampling_rate=SAMPLE_RATE, return_tensors="np"
+            )["input_features"]
+            return unit_rows(self.onnx(features))
         import torch
 
         features = self.features(

@@ -39,6 +39,9 @@ class ModelSpec:
     device: str = "auto"
     threads: int = 0  # 0: one per core
     interop_threads: int = 1
+    route: str = "torch"  # torch | onnx (``onnx_route``)
+    precision: str = "fp32"  # fp32 | int8, for the onnx route
+    export_dir: str = ""  # where onnx exports are cached ("": default)
 
 
 def first_line(exc: BaseException) -> str:
