@@ -418,9 +418,8 @@ def check_route_vectors(
     each route's window vectors with the same draws, and searched with
     the 10 prompts of the test captions through the text tower: how many
     prompts find the same top-10 tracks on the onnx route as on torch."""
-    from tests.clap_fixtures import CAPTIONS
-
     from beets_audiofeatures.vectors import unit_rows
+    from tests.clap_fixtures import CAPTIONS
 
     by_route = {}
     for route, precision in ROUTES:
@@ -450,7 +449,9 @@ def check_route_vectors(
     for key in ROUTES[1:]:
         cosines = (by_route[key] * reference).sum(axis=1)
         track_cosines = (stores[key] * stores["torch", "fp32"]).sum(axis=1)
-        same = sum(a == b for a, b in zip(expected, top(stores[key])))
+        same = sum(
+            a == b for a, b in zip(expected, top(stores[key]), strict=True)
+        )
         checks["/".join(key)] = {
             "window_cosine_min": float(cosines.min()),
             "window_cosine_median": float(np.median(cosines)),

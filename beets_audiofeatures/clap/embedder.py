@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from .onnx_route import (
     load_audio_tower,
     require_onnxruntime,
 )
-from .sources import model_source
+from .sources import ModelSource, model_source
 
 #: roberta-base has 50265 tokens; transformers answers a missing
 #: tokenizer, offline, with a 5-token placeholder that embeds every prompt
@@ -61,18 +61,19 @@ class ClapEmbedder:
         torch.set_num_threads(threads)
         with contextlib.suppress(RuntimeError):  # once per process only
             torch.set_num_interop_threads(max(1, spec.interop_threads))
-        self.device = _resolve_device(spec.device)
-        source = model_source(spec)
+        # The onnx route is the CPU's: its text tower stays there too.
+        self.device = (
+            "cpu" if spec.route == "onnx" else _resolve_device(spec.device)
+        )
+        source: ModelSource = model_source(spec)
         self.model, self.tokenizer, self.features = source.load()
         self._check_tokenizer()
-        #: the audio tower on the onnx route (exported from the model on
-        #: the CPU, where it runs); None on the torch route
+        self._source = source
+        self._threads = threads
+        #: the audio tower on the onnx route, made by ``audio_embedding``
+        #: (a command that embeds only prompts never exports); None on
+        #: the torch route
         self.onnx: OnnxAudioTower | None = None
-        if spec.route == "onnx":
-            known = WeightDigests(default_digest_cache())
-            weights = source.identity(known)
-            known.save()
-            self.onnx = load_audio_tower(self.model, spec, weights, threads)
         self.model.eval().to(self.device)
         self.fused = bool(self.model.config.audio_config.enable_fusion)
         self.dim = int(self.model.config.projection_dim)
@@ -111,8 +112,24 @@ class ClapEmbedder:
     def logit_scale(self) -> float:
         return float(self.model.logit_scale_a.detach().exp())
 
+    def audio_embedding(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``embed_clips``, ready to run: on the onnx route the audio
+        tower is exported (once per model, then read from the cache) and
+        opened here, so a failure is one ``RouteError`` before any track
+        rather than a failure per batch."""
+        if self.spec.route == "onnx" and self.onnx is None:
+            known = WeightDigests(default_digest_cache())
+            weights = self._source.identity(known)
+            known.save()
+            self.onnx = load_audio_tower(
+                self.model, self.spec, weights, self._threads
+            )
+        return self.embed_clips
+
     def embed_clips(self, clips: np.ndarray) -> np.ndarray:
         """Unit vectors, one per row of ``clips`` (N x 480000 @ 48 kHz)."""
+        if self.spec.route == "onnx" and self.onnx is None:
+            self.audio_embedding()
         if self.onnx is not None:
             features = self.features(
                 list(clips), sampling_rate=SAMPLE_RATE, return_tensors="np"

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -145,24 +146,42 @@ def load_audio_tower(
 ) -> OnnxAudioTower:
     """The cached export of ``model`` at ``spec.precision``, exported
     (and quantised) first when there is none."""
+    folder = export_folder(spec, weights)
+    name = f"audio-{spec.precision}.onnx"
+    if not (folder / name).is_file():
+        try:
+            _export_into(model, folder, spec.precision)
+        except OSError as exc:
+            # A cluster worker may not reach the coordinator's cache
+            # folder: the user's own cache serves as well.
+            fallback = export_folder(replace(spec, export_dir=""), weights)
+            if fallback == folder:
+                raise _unwritable(folder, exc) from exc
+            folder = fallback
+            try:
+                _export_into(model, folder, spec.precision)
+            except OSError as again:
+                raise _unwritable(folder, again) from again
+    return OnnxAudioTower(folder / name, threads)
+
+
+def _unwritable(folder: Path, exc: OSError) -> RouteError:
+    return RouteError(
+        f"the onnx route cannot write its export in {folder} "
+        f"({exc.strerror or exc}): make it writable, or set "
+        "audiofeatures.clap.route to torch"
+    )
+
+
+def _export_into(model: Any, folder: Path, precision: str) -> None:
+    """Export into ``folder`` unless a process did meanwhile: workers
+    starting together export once, the others wait for it."""
     from filelock import FileLock
 
-    folder = export_folder(spec, weights)
-    path = folder / f"audio-{spec.precision}.onnx"
-    if not path.is_file():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            # Workers starting together export once; the others wait.
-            with FileLock(str(folder / ".lock")):
-                if not path.is_file():
-                    _export(model, folder, spec.precision)
-        except OSError as exc:
-            raise RouteError(
-                f"the onnx route cannot write its export in {folder} "
-                f"({exc.strerror or exc}): make it writable, or set "
-                "audiofeatures.clap.route to torch"
-            ) from exc
-    return OnnxAudioTower(path, threads)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder / ".lock")):
+        if not (folder / f"audio-{precision}.onnx").is_file():
+            _export(model, folder, precision)
 
 
 def _export(model: Any, folder: Path, precision: str) -> None:
