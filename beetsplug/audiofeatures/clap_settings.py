@@ -23,6 +23,11 @@ from beets_audiofeatures.clap.duplicates import DuplicateRules
 from beets_audiofeatures.clap.engine import KINDS, ScanOptions
 from beets_audiofeatures.clap.identity import model_identity, model_tag
 from beets_audiofeatures.clap.model import ModelSpec
+from beets_audiofeatures.clap.onnx_route import (
+    PRECISIONS,
+    ROUTES,
+    route_identity,
+)
 from beets_audiofeatures.clap.store import EmbeddingStore
 from beets_audiofeatures.clap.zero_shot import (
     DEFAULT_TEMPLATE,
@@ -53,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "threads": 0,  # 0: torch's default, one per core
     "interop_threads": 1,
+    # How the audio tower runs: torch, or onnx (ONNX Runtime on the CPU,
+    # exported once into <cache_dir>/onnx) at fp32 or int8 precision.
+    "route": "torch",
+    "precision": "fp32",
     "windows": 3,
     "batch_size": 9,  # three tracks of three windows
     "jobs": 2,
@@ -245,7 +254,18 @@ class ClapSettings:
             device=self._choice("device", DEVICES),
             threads=threads,
             interop_threads=self._count("interop_threads", 1),
+            route=self.route,
+            precision=self.precision,
+            export_dir=str(self.cache_dir / "onnx"),
         )
+
+    @cached_property
+    def route(self) -> str:
+        return self._choice("route", ROUTES)
+
+    @cached_property
+    def precision(self) -> str:
+        return self._choice("precision", PRECISIONS)
 
     @cached_property
     def policy(self) -> WindowPolicy:
@@ -357,6 +377,7 @@ class ClapSettings:
             "version": PIPELINE_VERSION,
             "seconds": 10,
             **self.policy.describe(),
+            **route_identity(self.route, self.precision),
         }
 
     def identity(self) -> dict[str, Any]:
