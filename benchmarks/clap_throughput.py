@@ -445,18 +445,45 @@ def check_route_vectors(
         return [set(np.argsort(-row, kind="stable")[:TOP]) for row in scores]
 
     expected = top(stores["torch", "fp32"])
-    checks: dict[str, Any] = {"windows": len(windows), "tracks": STORE_TRACKS}
+    # How close the model's vectors lie to each other (a random-weight
+    # model's lie far closer than a trained one's): the errors below
+    # matter in proportion to the distance to a window's nearest other.
+    similar = reference @ reference.T
+    distances = np.sqrt(np.maximum(0, 2 - 2 * similar))
+    np.fill_diagonal(distances, np.inf)
+    checks: dict[str, Any] = {
+        "windows": len(windows),
+        "tracks": STORE_TRACKS,
+        "window_pair_cosine_median": float(
+            np.median(similar[np.triu_indices(len(reference), 1)])
+        ),
+        "nearest_window_distance_median": float(
+            np.median(distances.min(axis=1))
+        ),
+    }
     for key in ROUTES[1:]:
         cosines = (by_route[key] * reference).sum(axis=1)
         track_cosines = (stores[key] * stores["torch", "fp32"]).sum(axis=1)
-        same = sum(
-            a == b for a, b in zip(expected, top(stores[key]), strict=True)
-        )
+        found = top(stores[key])
+        error = by_route[key] - reference
+        # A shift shared by every vector adds the same to every score.
+        own = error - error.mean(axis=0)
         checks["/".join(key)] = {
             "window_cosine_min": float(cosines.min()),
             "window_cosine_median": float(np.median(cosines)),
             "track_cosine_min": float(track_cosines.min()),
-            "same_top10": int(same),
+            "error_median": float(np.median(np.linalg.norm(error, axis=1))),
+            "unshared_error_median": float(
+                np.median(np.linalg.norm(own, axis=1))
+            ),
+            "same_top10": sum(
+                a == b for a, b in zip(expected, found, strict=True)
+            ),
+            "top10_overlap_mean": float(
+                np.mean(
+                    [len(a & b) for a, b in zip(expected, found, strict=True)]
+                )
+            ),
             "prompts": len(CAPTIONS),
         }
     return checks
@@ -531,14 +558,22 @@ def print_routes(result: dict[str, Any]) -> None:
             f"vectors vs torch: {checks['windows']} real windows, a store of "
             f"{checks['tracks']} tracks of {WINDOWS} windows each"
         )
+        print(
+            "  the torch route's windows: median cosine between two "
+            f"{checks['window_pair_cosine_median']:.4f}, median distance to "
+            f"the nearest other {checks['nearest_window_distance_median']:.4f}"
+        )
         for key, check in checks.items():
             if isinstance(check, dict):
                 print(
                     f"  {key}: window cosine min {check['window_cosine_min']:.5f}"
                     f" median {check['window_cosine_median']:.5f}, track "
-                    f"cosine min {check['track_cosine_min']:.5f}, same top-"
-                    f"{TOP} for {check['same_top10']} of {check['prompts']} "
-                    "prompts"
+                    f"cosine min {check['track_cosine_min']:.5f}; error "
+                    f"{check['error_median']:.4f} "
+                    f"({check['unshared_error_median']:.4f} not shared by "
+                    f"all); same top-{TOP} for "
+                    f"{check['same_top10']} of {check['prompts']} prompts, "
+                    f"{check['top10_overlap_mean']:.1f} of {TOP} in common"
                 )
 
 

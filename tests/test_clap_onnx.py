@@ -61,7 +61,7 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def onnx_route(
-    model: Path | str, export_dir: Path, precision: str = "fp32", **spec: str
+    model: Path | str, export_dir: Path, precision: str = "fp32"
 ) -> ClapEmbedder:
     return ClapEmbedder(
         ModelSpec(
@@ -69,7 +69,6 @@ def onnx_route(
             route="onnx",
             precision=precision,
             export_dir=str(export_dir),
-            **spec,
         )
     )
 
@@ -245,7 +244,8 @@ def test_a_missing_onnxruntime_is_one_line_and_torch_still_works(
     assert onnx == (
         "onnx: audiofeatures.clap: the onnx route needs onnxruntime, which "
         "cannot be imported (No module named 'onnxruntime'): pip install "
-        "onnx onnxruntime, or set audiofeatures.clap.route to torch"
+        "'beets-audiofeatures[clap-onnx]', or set audiofeatures.clap.route "
+        "to torch"
     )
     assert torch == "torch: (1, 32)"
 

@@ -42,7 +42,7 @@ PRECISIONS = ("fp32", "int8")
 EXPORT_VERSION = 1
 OPSET = 17
 #: What to install for the route.
-ONNX_EXTRA = "pip install onnx onnxruntime"
+ONNX_EXTRA = "pip install 'beets-audiofeatures[clap-onnx]'"
 
 
 class RouteError(ModelError):
