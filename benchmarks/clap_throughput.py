@@ -26,8 +26,16 @@ embeds one clip at a time. Embedding the decoded clips in batches of 8,
 with no decoding at all, is shown as the floor the pipeline can reach.
 Medians of ``--repeats`` (``--quick``: 1) throughout.
 
+``--routes`` measures only the routes instead: torch, onnx fp32 and onnx
+int8 (``audiofeatures.clap.route``/``precision``) on ``--e2e-model``, at 1
+and 2 threads, interleaved in one process, with the vector checks of
+``check_route_vectors``. ``benchmarks/library_time.py`` calls the same
+measurement as ``clap_route_rows(work_dir)``.
+
     python benchmarks/clap_throughput.py [--quick] [--tracks 8]
         [--seconds 180] [--e2e-model htsat-base] [--e2e-threads 2]
+    python benchmarks/clap_throughput.py --routes [--repeats 3]
+        [--audio FOLDER]
 """
 
 from __future__ import annotations

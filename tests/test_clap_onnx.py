@@ -288,3 +288,13 @@ class TestClapCommandOnnxRoute(ClapHelper):
         with pytest.raises(UserError, match=r"route.*one of torch, onnx"):
             self.clap()
         assert not self.cache.exists() or not list(self.cache.rglob("*.npy"))
+
+    def test_int8_on_the_torch_route_is_one_line_before_any_work(self):
+        self.library()
+        self.config["audiofeatures"]["clap"]["precision"] = "int8"
+        line = self.fails("clap")
+        assert line == (
+            "audiofeatures.clap: the torch route runs fp32 only, not int8: "
+            "set audiofeatures.clap.route to onnx, or precision to fp32"
+        )
+        assert not self.cache.exists() or not list(self.cache.rglob("*.npy"))
