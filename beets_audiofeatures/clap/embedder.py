@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..vectors import unit_rows
+from .digests import WeightDigests, default_digest_cache
 from .model import SAMPLE_RATE, ModelError, ModelSpec
-from .sources import model_source
+from .onnx_route import (
+    OnnxAudioTower,
+    check_route,
+    load_audio_tower,
+    require_onnxruntime,
+)
+from .sources import ModelSource, model_source
 
 #: roberta-base has 50265 tokens; transformers answers a missing
 #: tokenizer, offline, with a 5-token placeholder that embeds every prompt
@@ -44,15 +51,29 @@ class ClapEmbedder:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+        check_route(spec.route, spec.precision)
+        if spec.route == "onnx":  # before the model: a missing package
+            require_onnxruntime()  # is told in a second
         self._import()
         import torch
 
-        torch.set_num_threads(spec.threads or os.cpu_count() or 1)
+        threads = spec.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
         with contextlib.suppress(RuntimeError):  # once per process only
             torch.set_num_interop_threads(max(1, spec.interop_threads))
-        self.device = _resolve_device(spec.device)
-        self.model, self.tokenizer, self.features = model_source(spec).load()
+        # The onnx route is the CPU's: its text tower stays there too.
+        self.device = (
+            "cpu" if spec.route == "onnx" else _resolve_device(spec.device)
+        )
+        source: ModelSource = model_source(spec)
+        self.model, self.tokenizer, self.features = source.load()
         self._check_tokenizer()
+        self._source = source
+        self._threads = threads
+        #: the audio tower on the onnx route, made by ``audio_embedding``
+        #: (a command that embeds only prompts never exports); None on
+        #: the torch route
+        self.onnx: OnnxAudioTower | None = None
         self.model.eval().to(self.device)
         self.fused = bool(self.model.config.audio_config.enable_fusion)
         self.dim = int(self.model.config.projection_dim)
@@ -91,8 +112,29 @@ class ClapEmbedder:
     def logit_scale(self) -> float:
         return float(self.model.logit_scale_a.detach().exp())
 
+    def audio_embedding(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``embed_clips``, ready to run: on the onnx route the audio
+        tower is exported (once per model, then read from the cache) and
+        opened here, so a failure is one ``RouteError`` before any track
+        rather than a failure per batch."""
+        if self.spec.route == "onnx" and self.onnx is None:
+            known = WeightDigests(default_digest_cache())
+            weights = self._source.identity(known)
+            known.save()
+            self.onnx = load_audio_tower(
+                self.model, self.spec, weights, self._threads
+            )
+        return self.embed_clips
+
     def embed_clips(self, clips: np.ndarray) -> np.ndarray:
         """Unit vectors, one per row of ``clips`` (N x 480000 @ 48 kHz)."""
+        if self.spec.route == "onnx" and self.onnx is None:
+            self.audio_embedding()
+        if self.onnx is not None:
+            features = self.features(
+                list(clips), sampling_rate=SAMPLE_RATE, return_tensors="np"
+            )["input_features"]
+            return unit_rows(self.onnx(features))
         import torch
 
         features = self.features(

@@ -19,6 +19,9 @@ from ..errors import SetupError
 SAMPLE_RATE = 48_000
 CLIP_SECONDS = 10
 CLIP_SAMPLES = SAMPLE_RATE * CLIP_SECONDS
+#: how the audio tower runs (``onnx_route``), and at which precision
+ROUTES = ("torch", "onnx")
+PRECISIONS = ("fp32", "int8")
 
 
 class ModelError(SetupError):
@@ -39,6 +42,9 @@ class ModelSpec:
     device: str = "auto"
     threads: int = 0  # 0: one per core
     interop_threads: int = 1
+    route: str = "torch"  # torch | onnx (``onnx_route``)
+    precision: str = "fp32"  # fp32 | int8, for the onnx route
+    export_dir: str = ""  # where onnx exports are cached ("": default)
 
 
 def first_line(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ class ClapBatch:
         self, spec: ModelSpec, policy: WindowPolicy, decoders: int, clips: int
     ) -> None:
         self.embedder = ClapEmbedder(spec)
+        self.embed = self.embedder.audio_embedding()
         self.policy = policy
         self.decoders = decoders
         self.clips = clips
@@ -36,7 +37,7 @@ class ClapBatch:
         return list(
             embed_tracks(
                 ((job_id, t.path, t.length) for job_id, t in tracks),
-                self.embedder.embed_clips,
+                self.embed,
                 self.policy,
                 decoders=self.decoders,
                 batch_clips=self.clips,

@@ -131,7 +131,7 @@ class ClapAnalysis:
         self.check_tools()
         settings = self.settings
         return EmbeddingLoop(
-            lambda: self.model.get().embed_clips,
+            lambda: self.model.get().audio_embedding(),
             settings.policy,
             decoders=settings.jobs,
             batch_clips=settings.batch_size,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import confuse
 from beets import config as beets_config
 
-from beets_audiofeatures.clap.model import ModelSpec
+from beets_audiofeatures.clap.model import PRECISIONS, ROUTES, ModelSpec
 from beets_audiofeatures.errors import SettingError, SetupError
 from beetsplug.audiofeatures.settings.values import (
     Settings,
@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "threads": 0,  # 0: torch's default, one per core
     "interop_threads": 1,
+    # How the audio tower runs: torch, or onnx (ONNX Runtime on the CPU,
+    # exported once into <cache_dir>/onnx) at fp32 or int8 precision.
+    "route": "torch",
+    "precision": "fp32",
     "windows": 3,
     "batch_size": 9,  # three tracks of three windows
     "jobs": 2,
@@ -200,7 +204,18 @@ class ClapSettings(Settings):
             device=self.choice("device", DEVICES),
             threads=threads,
             interop_threads=self.count("interop_threads", 1),
+            route=self.route,
+            precision=self.precision,
+            export_dir=str(self.cache_dir / "onnx"),
         )
+
+    @cached_property
+    def route(self) -> str:
+        return self.choice("route", ROUTES)
+
+    @cached_property
+    def precision(self) -> str:
+        return self.choice("precision", PRECISIONS)
 
     @cached_property
     def policy(self) -> WindowPolicy:
@@ -305,10 +320,13 @@ class ClapSettings(Settings):
     @property
     def pipeline(self) -> dict[str, Any]:
         """How audio becomes a vector (with the model, the identity)."""
+        from beets_audiofeatures.clap import onnx_route
+
         return {
             "version": PIPELINE_VERSION,
             "seconds": 10,
             **self.policy.describe(),
+            **onnx_route.route_identity(self.route, self.precision),
         }
 
     def identity(self) -> dict[str, Any]:
