@@ -22,7 +22,8 @@ from beets_audiofeatures.essentia.heads import (
 )
 from beets_audiofeatures.runner import Tally, count
 from beetsplug.audiofeatures.analysis.albums import store_album_aggregates
-from beetsplug.audiofeatures.analysis.essentia import EssentiaAnalysis, Work
+from beetsplug.audiofeatures.analysis.essentia import EssentiaAnalysis
+from beetsplug.audiofeatures.analysis.essentia_plan import Work
 from beetsplug.audiofeatures.analysis.runner import Plan, Runner, check_failures
 from beetsplug.audiofeatures.library_query import (
     item_id,
