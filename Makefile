@@ -26,9 +26,12 @@ $(TF_STAMP): setup.cfg pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+# The last step builds the wheel and installs it, per set of extras, into
+# fresh environments outside the tree (tests/test_wheel.py, a few minutes).
 test: $(STAMP) $(TF_STAMP)
 	$(BIN)/python -m pytest
 	$(TF_VENV)/bin/python -m pytest -m tensorflow tests/test_classifiers.py
+	$(BIN)/python -m pytest -m wheel tests/test_wheel.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
