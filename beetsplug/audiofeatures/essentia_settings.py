@@ -83,7 +83,10 @@ def essentia_version() -> str:
     it (an import costs a second and prints to stdout)."""
     found = essentia_installed()
     if found is None:
-        raise UserError("Essentia is not installed: pip install --pre essentia")
+        raise UserError(
+            "Essentia is not installed: pip install "
+            "'beets-audiofeatures[essentia]'"
+        )
     return found[1]
 
 
