@@ -45,7 +45,9 @@ def test_the_changelog_has_an_entry_for_this_version_below_unreleased():
 
 def test_tox_tests_the_oldest_and_newest_beets_that_setup_cfg_accepts():
     tox = (ROOT / "tox.ini").read_text(encoding="utf-8")
-    (oldest,) = re.findall(r"oldest: python -m pip install -q beets==(\S+)", tox)
+    (oldest,) = re.findall(
+        r"oldest: python -m pip install -q beets==(\S+)", tox
+    )
     (newest,) = re.findall(r'newest: python -m pip install .*"beets(.+)"', tox)
     claim = accepted("beets")
     lowest = Version(next(s.version for s in claim if s.operator == ">="))

@@ -3,7 +3,7 @@ wheel installed (not editable) into fresh environments outside the tree,
 one per set of extras a user would pick, each running its commands
 against a small on-disk library.
 
-Marked ``wheel`` and left out of a plain ``pytest`` (it builds and
+Marked ``release`` and left out of a plain ``pytest`` (it builds and
 installs for a minute or two); ``make test`` runs it as a step of its own.
 The environments are made with uv from the wheel, always with
 ``-c constraints.txt``, sharing uv's cache, never the development
@@ -35,7 +35,7 @@ from beets_audiofeatures.version import __version__
 from tests import clap_fixtures, synth
 from tests.essentia_models import write_models
 
-pytestmark = pytest.mark.wheel
+pytestmark = pytest.mark.release
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "constraints.txt"
@@ -184,7 +184,7 @@ def pip_sources() -> list[str]:
     """pip's configured package sources (a mirror, a folder of local
     wheels, a site-wide constraints file), as uv options: uv reads no
     pip configuration, and the environments must get what pip would."""
-    listed = run(sys.executable, "-m", "pip", "config", "list").stdout
+    listed = succeeds(sys.executable, "-m", "pip", "config", "list")
     options: list[str] = []
     for line in listed.splitlines():
         key, _, value = line.partition("=")
