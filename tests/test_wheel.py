@@ -198,7 +198,7 @@ def pip_sources() -> list[str]:
         if flag is None:
             continue
         for each in value.strip("'\"").split():
-            if [flag, each] != options[-2:] and each not in options:
+            if each not in options:  # pip lists a setting per source
                 options += [flag, each]
     if "--extra-index-url" in options:
         options += ["--index-strategy", "unsafe-best-match"]
@@ -328,6 +328,29 @@ def test_the_plugin_is_imported_from_the_environment_not_the_tree(
     )  # fmt: skip
     for path in where.split():
         assert Path(path).is_relative_to(environment.root)
+
+
+@pytest.mark.parametrize(
+    ("refused", "because"),
+    [
+        (["beets==2.13.1"], "depends on beets>=2.14,<3"),
+        (["--python-version", "3.10"], "Python>=3.11"),
+    ],
+    ids=["old-beets", "python-3.10"],
+)
+def test_an_unsupported_beets_or_python_is_refused_at_install_time(
+    installed: dict[str, Installed], built: Built, refused: list[str],
+    because: str,
+):  # fmt: skip
+    # without the constraints: the package's own metadata refuses them
+    environment = installed["essentia"]
+    done = run(
+        uv(), "pip", "install", "--dry-run", "--python",
+        environment.root / "bin" / "python", *pip_sources(),
+        f"{built.wheel}[essentia]", *refused,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert because in done.stderr
 
 
 def test_beet_essentia_stores_a_tempo(
