@@ -10,11 +10,24 @@ STAMP := $(VENV)/.installed
 TF_VENV ?= .venv-tf
 TF_STAMP := $(TF_VENV)/.installed
 
-.PHONY: demo test lint typecheck docs bench clean
+.PHONY: demo test versions lint typecheck docs bench clean
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt
-	scripts/system-deps.sh
+COMMA := ,
+# The demo installs what it runs: the [essentia] extra, and [clap] when
+# CLAP_MODEL is set; no browser, no test or docs tools.
+DEMO_EXTRAS := essentia$(if $(CLAP_MODEL),$(COMMA)clap)
+DEMO_STAMP := $(VENV)/.demo-$(subst $(COMMA),-,$(DEMO_EXTRAS))
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(DEMO_STAMP): setup.cfg pyproject.toml constraints.txt | $(BIN)/python
+	scripts/system-deps.sh
+	$(BIN)/pip install -q -c constraints.txt -e '.[$(DEMO_EXTRAS)]'
+	touch $@
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt | $(BIN)/python
+	scripts/system-deps.sh --browser
 	$(BIN)/pip install -q -c constraints.txt -e '.[essentia,test,lint,docs]'
 	touch $(STAMP)
 
@@ -23,12 +36,23 @@ $(TF_STAMP): setup.cfg pyproject.toml constraints.txt
 	$(TF_VENV)/bin/pip install -q -c constraints.txt -e '.[tensorflow]' pytest onnx onnxruntime
 	touch $(TF_STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py
 
+# The last step, the release tests (a few minutes): the wheel built and
+# installed per set of extras into fresh environments outside the tree,
+# and the demo both ways.
 test: $(STAMP) $(TF_STAMP)
 	$(BIN)/python -m pytest
 	$(TF_VENV)/bin/python -m pytest -m tensorflow tests/test_classifiers.py
+	$(BIN)/python -m pytest -m release tests/test_wheel.py tests/test_demo.py
+
+# tox.ini's beets-oldest and beets-newest: the ends of the beets range
+# setup.cfg accepts, the newest on the newest Python here (pyenv's too;
+# without a 3.13 or newer, on this machine's python3).
+NEWEST_PYTHON ?= $(lastword $(sort $(wildcard /usr/bin/python3.1[3-9] $(HOME)/.pyenv/versions/3.1[3-9]*/bin/python3.1[3-9])))
+versions: $(STAMP)
+	$(BIN)/tox -e beets-oldest,beets-newest $(if $(NEWEST_PYTHON),--discover $(NEWEST_PYTHON),--override testenv:beets-newest.basepython=python3)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -43,4 +67,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/essentia_throughput.py
 
 clean:
-	rm -rf $(VENV) $(TF_VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TF_VENV) .tox docs/_build .pytest_cache .mypy_cache .ruff_cache

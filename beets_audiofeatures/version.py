@@ -1,9 +1,14 @@
-"""Installed versions, read from the distributions' metadata (without
-importing them: Essentia's import costs a second and prints)."""
+"""This package's version (the one place it is written: setup.cfg reads
+it from here) and the installed versions of others, read from their
+distributions' metadata (without importing them: Essentia's import costs
+a second and prints)."""
 
 from __future__ import annotations
 
 import importlib.metadata
+
+#: The release; setup.cfg's ``version = attr:`` reads this line.
+__version__ = "1.0.0"
 
 #: The distributions that install the ``essentia`` module (never both).
 ESSENTIA_DISTRIBUTIONS = ("essentia", "essentia-tensorflow")
@@ -18,9 +23,8 @@ def installed_version(distribution: str) -> str | None:
 
 
 def plugin_version() -> str:
-    return (
-        installed_version("beets-audiofeatures") or "unknown"
-    )  # a source tree
+    """This package's version, the same from a wheel and a source tree."""
+    return __version__
 
 
 def essentia_installed() -> tuple[str, str] | None:

@@ -2,7 +2,9 @@
 
 Run with ``make demo`` (which creates the virtual environment first), or
 ``python examples/demo.py`` inside it. Everything lands in
-``demo-library/`` next to this repository's README; delete it freely.
+``demo-library/`` next to this repository's README (or in
+``$DEMO_LIBRARY``); delete it freely. It ends with the lines that enable
+the plugin in your own beets configuration.
 
 CLAP search is shown too when ``CLAP_MODEL`` names a model (a hub id such
 as ``laion/larger_clap_music``, downloaded once, about 0.8 GB; a
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests import synth  # noqa: E402
 
 BEET = Path(sys.executable).with_name("beet")
-DEMO = ROOT / "demo-library"
+DEMO = Path(os.environ.get("DEMO_LIBRARY") or ROOT / "demo-library")
 
 TRACKS = [  # title, tempo, key, format
     ("Night Drive", 92, "Am", ".flac"),
@@ -96,6 +98,24 @@ def main() -> None:
         )
     try_it = shlex.join([str(BEET), "ls", "essentia_bpm:..100"])
     print(f"\nTry it yourself:  BEETSDIR={shlex.quote(str(config))} {try_it}")
+    print(
+        f"\nOn your own library: add these lines to your beets config.yaml"
+        f" ({shlex.join([str(BEET), 'config', '-p'])} prints where it is; on"
+        " an existing plugins: line, add audiofeatures to it), then run"
+        f" {BEET} essentia:\n"
+    )
+    print(enable_lines(clap_model))
+
+
+def enable_lines(clap_model: str | None) -> str:
+    """The three lines a user adds to their own configuration: the
+    settings this demo used (tests/test_demo.py reads them back)."""
+    section = (
+        f"clap: {{model: '{clap_model}'}}"
+        if clap_model
+        else "essentia: {profile: music, fill_core_fields: yes}"
+    )
+    return f"plugins: audiofeatures\naudiofeatures:\n  {section}"
 
 
 if __name__ == "__main__":

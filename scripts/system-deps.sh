@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the system programs the plugin and its tests need (ffmpeg to
-# decode formats Essentia cannot, sox and flac to synthesise test audio,
-# chromium and its driver for the web page's browser tests), from
-# Debian/Ubuntu packages when they are missing.
+# Installs the system programs the plugin and its demo need (ffmpeg to
+# decode formats Essentia cannot, sox and flac to synthesise audio), and
+# with --browser those of the web page's browser tests (chromium and its
+# driver), from Debian/Ubuntu packages when they are missing.
 set -euo pipefail
+tools=(ffmpeg sox flac)
+[ "${1:-}" = --browser ] && tools+=(chromium chromium-driver)
 missing=()
-for tool in ffmpeg sox flac chromium chromium-driver; do
+for tool in "${tools[@]}"; do
   # chromium-driver's program is chromedriver
   command -v "${tool/chromium-driver/chromedriver}" >/dev/null 2>&1 || missing+=("$tool")
 done

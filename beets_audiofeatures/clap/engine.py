@@ -13,8 +13,8 @@ from (named by the index's generation, so a reader never pairs a matrix
 with another one's copy) and rebuilt with it; rows appended to the
 index since are scored exactly beside the scan's candidates. Below
 ``MIN_ROWS`` there is none: numpy scores a small index faster than faiss
-opens a file. Without faiss (``pip install faiss-cpu``) the numpy path is
-the only one.
+opens a file. Without faiss (``faiss-cpu``, in the ``[clap]`` extra) the
+numpy path is the only one.
 
 Past ``IVF_FROM_ROWS`` rows (or when asked for) the copy is an inverted
 file instead (``IndexIVFScalarQuantizer``): the rows are grouped around

@@ -46,7 +46,7 @@ class TensorflowRoute:
     #: the distribution it needs, and how to install it
     needs = (
         "essentia-tensorflow",
-        "pip uninstall essentia; pip install --pre essentia-tensorflow",
+        "pip uninstall essentia; pip install 'beets-audiofeatures[tensorflow]'",
     )
 
     @staticmethod
@@ -57,8 +57,8 @@ class TensorflowRoute:
         if not hasattr(es, "TensorflowPredict2D"):
             raise ClassifierError(
                 "the tensorflow route needs essentia-tensorflow in place of "
-                "essentia (pip uninstall essentia; pip install --pre "
-                "essentia-tensorflow), "
+                "essentia (pip uninstall essentia; pip install "
+                "'beets-audiofeatures[tensorflow]'), "
                 "or set audiofeatures.essentia.model_route: onnx"
             )
         self.extractors = {}
@@ -103,7 +103,7 @@ class OnnxRoute:
     in the metadata JSON, which describe the ``.pb``)."""
 
     extension = ".onnx"
-    needs = ("onnxruntime", "pip install onnxruntime")
+    needs = ("onnxruntime", "pip install 'beets-audiofeatures[onnx]'")
 
     @staticmethod
     def extractor_stem(name: str, known: Extractor) -> str:
@@ -114,7 +114,8 @@ class OnnxRoute:
             import onnxruntime
         except ImportError as exc:
             raise ClassifierError(
-                "the onnx route needs onnxruntime: pip install onnxruntime"
+                "the onnx route needs onnxruntime: pip install "
+                "'beets-audiofeatures[onnx]'"
             ) from exc
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one worker per core already

@@ -74,7 +74,8 @@ def import_essentia() -> ModuleType:
         import essentia
     except ImportError as exc:
         raise EssentiaMissingError(
-            "Essentia is not installed: pip install --pre essentia"
+            "Essentia is not installed: pip install "
+            "'beets-audiofeatures[essentia]'"
         ) from exc
     essentia.log.infoActive = False
     import essentia.standard as es

@@ -88,7 +88,8 @@ def essentia_version() -> str:
         )
 
         raise EssentiaMissingError(
-            "Essentia is not installed: pip install --pre essentia"
+            "Essentia is not installed: pip install "
+            "'beets-audiofeatures[essentia]'"
         )
     return found[1]
 
