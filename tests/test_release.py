@@ -171,6 +171,6 @@ def test_every_install_hint_names_an_extra_of_this_package():
     ]
     assert len(hints) >= 5
     for where, hint in hints:
-        match = re.fullmatch(r"'beets-audiofeatures\[([a-z,]+)\]'\)?,?", hint)
+        match = re.fullmatch(r"'beets-audiofeatures\[([a-z,-]+)\]'\)?,?", hint)
         assert match, f"{where}: pip install {hint}"
         assert set(match.group(1).split(",")) <= extras, where
