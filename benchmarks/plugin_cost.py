@@ -25,6 +25,16 @@ from pathlib import Path
 
 BEET = str(Path(sys.executable).with_name("beet"))
 
+LOAD = """
+import time
+import beets, beets.ui, beets.library, beets.plugins, beets.importer
+beets.config["directory"].get()  # beets reads its configuration first
+start = time.process_time()
+from beetsplug.audiofeatures import AudioFeaturesPlugin
+AudioFeaturesPlugin().commands()
+print(time.process_time() - start)
+"""
+
 MODULES = """
 import sys
 import beets.ui, beets.library, beets.plugins
@@ -103,6 +113,25 @@ def main() -> None:
         check=True,
     ).stdout.split(" ", 1)  # fmt: skip
     print(f"the plugin's import adds {added[0]} modules: {added[1].strip()}")
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    loads = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", LOAD],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            ).stdout
+        )
+        for _ in range(args.runs)
+    ]
+    print(
+        f"the plugin's own load (import, plugin object, command lines), "
+        f"after beets': {statistics.median(loads) * 1000:.1f} ms CPU "
+        f"(median of {args.runs} processes)"
+    )
     print(f"{'tracks':>8} {'with':>9} {'without':>9} {'plugin':>9}")
     for tracks in (int(n) for n in args.tracks.split(",")):
         with_plugin, without = measure(tracks, args.runs)

@@ -33,6 +33,7 @@ def test_the_defaults_are_the_cores_own() -> None:
     # import numpy); the core keeps its own for callers without beets.
     from beets_audiofeatures.clap.duplicates import DuplicateRules
     from beets_audiofeatures.clap.engine import KINDS
+    from beets_audiofeatures.clap.model import PRECISIONS, ROUTES, ModelSpec
     from beets_audiofeatures.clap.zero_shot import DEFAULT_TEMPLATE
     from beets_audiofeatures.essentia.heads import SITE
     from beets_audiofeatures.essentia.profiles import (
@@ -49,3 +50,9 @@ def test_the_defaults_are_the_cores_own() -> None:
     assert clap["duplicate_threshold"] == DuplicateRules.threshold
     assert clap["duplicate_tolerance"] == DuplicateRules.tolerance
     assert clap_settings.INDEX_KINDS == KINDS
+    assert (clap["model"], clap["tokenizer"], clap["amodel"]) == (
+        ModelSpec.model, ModelSpec.tokenizer, ModelSpec.amodel,
+    )  # fmt: skip
+    assert (clap_settings.ROUTES, clap_settings.PRECISIONS) == (
+        ROUTES, PRECISIONS,
+    )  # fmt: skip

@@ -69,7 +69,7 @@ class PretendHelper(AudioFeaturesHelper):
     def _folders(self, _audio: None, tmp_path: Path) -> None:
         self.folders = tmp_path
         # Any first command marks the database as looked at for 0.1.0's
-        # album values (albums.repair_once): once per database, not a
+        # album values (the plugin's _repair_albums): once per database, not a
         # change of the command under test.
         self.run_command("ls")
 

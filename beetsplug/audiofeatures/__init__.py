@@ -15,8 +15,10 @@ beets command needs: ``beet ls`` pays for none of the work.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -178,10 +180,29 @@ class AudioFeaturesPlugin(BeetsPlugin):
         ]
 
     def _repair_albums(self, lib: Library) -> None:
+        """Move 0.1.0's album values to their own names
+        (``albums.repair_album_fields``), once per library database: the
+        names it looks for are never written again, and the look costs a
+        scan of the album attributes on every command. A file lists the
+        databases already looked at, read here before anything of the
+        analysis is imported."""
+        done_file = (
+            Path(beets_config.config_dir()) / "audiofeatures" / "repaired"
+        )
+        database = os.fsdecode(os.path.abspath(lib.path))
+        try:
+            done = done_file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            done = []
+        if database in done:
+            return
         from beetsplug.audiofeatures.analysis import albums
 
-        done = Path(beets_config.config_dir()) / "audiofeatures" / "repaired"
-        albums.repair_once(lib, self._log, done)
+        albums.repair_album_fields(lib, self._log)
+        with contextlib.suppress(OSError):  # then it looks again next time
+            done_file.parent.mkdir(parents=True, exist_ok=True)
+            with done_file.open("a", encoding="utf-8") as out:
+                out.write(database + "\n")
 
     def _rewrite_saved_playlists(self, lib: Library, **_: Any) -> None:
         """With ``auto``, an import rewrites the saved playlists; one that

@@ -11,11 +11,8 @@ overwrote every track's values; :func:`repair_album_fields` moves them.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections import defaultdict
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from beets_audiofeatures.essentia.descriptors import AGGREGATED, aggregate_album
@@ -52,25 +49,6 @@ def store_album_aggregates(albums: Iterable[Album]) -> list[Album]:
         if values:
             stored.append(album)
     return stored
-
-
-def repair_once(lib: Library, log: BeetsLogger, done_file: Path) -> None:
-    """:func:`repair_album_fields`, once per library database: the names
-    it looks for are never written again, and the look costs a scan of
-    the album attributes (about 20 ms at 500,000) on every command.
-    ``done_file`` lists the databases already looked at."""
-    database = os.fsdecode(os.path.abspath(lib.path))
-    try:
-        done = done_file.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        done = []
-    if database in done:
-        return
-    repair_album_fields(lib, log)
-    with contextlib.suppress(OSError):  # then it looks again next time
-        done_file.parent.mkdir(parents=True, exist_ok=True)
-        with done_file.open("a", encoding="utf-8") as out:
-            out.write(database + "\n")
 
 
 def repair_album_fields(lib: Library, log: BeetsLogger) -> None:

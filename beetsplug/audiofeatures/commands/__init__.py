@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from beetsplug.audiofeatures.commands import parsers
@@ -25,16 +24,24 @@ if TYPE_CHECKING:
     from beets.logging import BeetsLogger
 
 
-@dataclass(frozen=True)
 class Command:
     """One command: its line, where its work is (``module:function``,
     below this package) and the settings sections that work reads, in
     the order the function takes them (then the log, the library, the
-    options and the query)."""
+    options and the query). (A plain class: every beets command loads
+    this table, and a dataclass costs a millisecond to make.)"""
 
-    line: Callable[[], ui.Subcommand]
-    work: str
-    sections: tuple[str, ...]
+    __slots__ = ("line", "sections", "work")
+
+    def __init__(
+        self,
+        line: Callable[[], ui.Subcommand],
+        work: str,
+        sections: tuple[str, ...],
+    ) -> None:
+        self.line = line
+        self.work = work
+        self.sections = sections
 
     def subcommand(
         self, config: confuse.ConfigView, log: BeetsLogger

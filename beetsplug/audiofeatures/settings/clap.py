@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import confuse
 from beets import config as beets_config
 
-from beets_audiofeatures.clap.model import PRECISIONS, ROUTES, ModelSpec
 from beets_audiofeatures.errors import SettingError, SetupError
 from beetsplug.audiofeatures.settings.values import (
     Settings,
@@ -33,11 +32,15 @@ if TYPE_CHECKING:
     from beets_audiofeatures.clap.audio import WindowPolicy
     from beets_audiofeatures.clap.duplicates import DuplicateRules
     from beets_audiofeatures.clap.engine import ScanOptions
+    from beets_audiofeatures.clap.model import ModelSpec
     from beets_audiofeatures.clap.store import EmbeddingStore
     from beets_audiofeatures.clap.zero_shot import LabelSet
 
 PIPELINE_VERSION = 1
 AMODELS = ("auto", "HTSAT-tiny", "HTSAT-base", "HTSAT-large")
+#: how the audio tower runs, and at which precision (``clap.model``'s)
+ROUTES = ("torch", "onnx")
+PRECISIONS = ("fp32", "int8")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: The search index's scan copies (``beets_audiofeatures.clap.engine``).
 INDEX_KINDS = ("auto", "exact", "ivf")
@@ -46,9 +49,9 @@ INDEX_KINDS = ("auto", "exact", "ivf")
 # for the same values are checked equal by tests/test_config_reference).
 DEFAULTS: dict[str, Any] = {
     "auto": False,
-    "model": ModelSpec.model,
-    "tokenizer": ModelSpec.tokenizer,
-    "amodel": ModelSpec.amodel,
+    "model": "laion/larger_clap_music",
+    "tokenizer": "roberta-base",  # for .pt checkpoints only
+    "amodel": "auto",
     "fusion": None,
     "trust_checkpoint": False,
     "device": "auto",
@@ -195,6 +198,8 @@ class ClapSettings(Settings):
                 "fusion", "yes, no or nothing (as the checkpoint says)"
             )
         threads = self.count("threads", 0, " (one per core)")
+        from beets_audiofeatures.clap.model import ModelSpec
+
         return ModelSpec(
             model=self.model,
             tokenizer=self.text("tokenizer", "a hub id or a tokenizer folder"),
