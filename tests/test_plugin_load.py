@@ -7,6 +7,7 @@ numpy, the core's engines) is imported only when that command runs.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -59,3 +60,47 @@ def test_every_command_is_there_without_its_work_being_imported() -> None:
         and not name.startswith("beetsplug.audiofeatures.settings.")
     }
     assert ours <= LIGHT, sorted(ours - LIGHT)
+
+
+LS = """
+import json, sys
+from beets.ui import main
+try:
+    main(["ls"])
+finally:
+    print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def test_beet_ls_imports_none_of_the_work(tmp_path) -> None:
+    # The library's first command repairs 0.1.0's album values once and
+    # notes it; the second, like every later one, only reads that note.
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.yaml").write_text(
+        f"directory: {tmp_path}/music\nlibrary: {tmp_path}/library.db\n"
+        "plugins: audiofeatures\n"
+    )
+    env = dict(os.environ, BEETSDIR=str(config))
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-c", LS], capture_output=True, text=True,
+            env=env, check=True,
+        )  # fmt: skip
+    modules = set(json.loads(run.stderr.strip().splitlines()[-1]))
+    heavy = {
+        name
+        for name in modules
+        if name.startswith(
+            (
+                "beetsplug.audiofeatures.analysis",
+                "beetsplug.audiofeatures.search",
+                "beetsplug.audiofeatures.web",
+                "beets_audiofeatures.clap",
+                "beets_audiofeatures.runner",
+                "torch",
+                "tqdm",
+            )
+        )
+    }
+    assert not heavy, sorted(heavy)
