@@ -127,7 +127,7 @@ def run_command(
     )
     runner = Runner(lib, analysis, log)
     plan = runner.plan_ids(ids)
-    profile = settings.profile.name
+    profile = settings.profile.label
 
     if opts.pretend:
         refills = Plan({n: w for n, w in plan.needs.items() if not w.analyses})
