@@ -39,7 +39,7 @@ from .setting_values import bad_setting, read_choice, read_number, read_setting
 
 DEFAULTS: dict[str, Any] = {
     "auto": False,
-    "profile": "music",
+    "profile": "stored",
     "jobs": 0,
     "key_profile": DEFAULT_KEY_PROFILE,
     "min_key_strength": DEFAULT_MIN_KEY_STRENGTH,
@@ -183,7 +183,8 @@ class EssentiaSettings:
 
 YES_NO = "yes or no"
 PROFILE_CHOICES = (
-    "music, rhythm, tonal, lowlevel, freesound, a mix such as rhythm,tonal, "
+    "stored, music, rhythm, tonal, lowlevel, freesound, a mix such as "
+    "rhythm,tonal, "
     "or the path of a YAML profile"
 )
 
