@@ -183,9 +183,8 @@ class EssentiaSettings:
 
 YES_NO = "yes or no"
 PROFILE_CHOICES = (
-    "stored, music, rhythm, tonal, lowlevel, freesound, a mix such as "
-    "rhythm,tonal, "
-    "or the path of a YAML profile"
+    "music, rhythm, tonal, lowlevel, freesound, stored, a mix such as "
+    "rhythm,tonal, or the path of a YAML profile"
 )
 
 
