@@ -66,7 +66,9 @@ class Measurement:
 #: Rows measured by other analyses on the same tracks (the CLAP routes):
 #: each function gets the run's track paths and options and returns its
 #: measurements, printed after the Essentia rows.
-EXTRA_ROWS: list[Callable[[list[Path], argparse.Namespace], list[Measurement]]] = []
+EXTRA_ROWS: list[
+    Callable[[list[Path], argparse.Namespace], list[Measurement]]
+] = []
 
 
 # -- the pipelines, in one worker --------------------------------------------
@@ -143,9 +145,7 @@ def generated_tracks(folder: Path, count: int, seconds: float) -> list[Path]:
 
 
 def folder_tracks(folder: Path, count: int) -> list[Path]:
-    found = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in AUDIO
-    )
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO)
     return found[:count] if count else found
 
 
@@ -197,7 +197,11 @@ def corpus_accuracy(
     CPU seconds per corpus track of each profile."""
     rows = corpus_rows(opts.corpus)
     if not rows:
-        return {}, ["(no rendered corpus: benchmarks/corpus/build.py render)"], {}
+        return (
+            {},
+            ["(no rendered corpus: benchmarks/corpus/build.py render)"],
+            {},
+        )
     results: dict[str, Any] = {}
     with multiprocessing.get_context("spawn").Pool(opts.jobs) as pool:
         for track, result in pool.imap_unordered(
@@ -368,9 +372,11 @@ def main() -> None:
             overall, styles, corpus_cpu = corpus_accuracy(opts)
         rows = [
             Measurement(
-                p, cpu[p], overall.get(p, {}),
+                p,
+                cpu[p],
+                overall.get(p, {}),
                 f"corpus: {corpus_cpu[p]:.2f} s/track" if corpus_cpu else "",
-            )  # fmt: skip
+            )
             for p in PROFILES
         ]
         for extra in EXTRA_ROWS:

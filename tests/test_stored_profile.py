@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,15 +54,15 @@ def test_the_default_profile_is_stored():
 
 @pytest.mark.parametrize("name", FILES)
 def test_stored_fills_every_field_music_fills(both, name):
-    assert set(values(both, "stored", name)) == set(
-        values(both, "music", name)
-    )
+    assert set(values(both, "stored", name)) == set(values(both, "music", name))
 
 
 @pytest.mark.parametrize("name", FILES)
 def test_tempo_beats_key_and_tuning_are_musics(both, name):
     music, stored = values(both, "music", name), values(both, "stored", name)
-    assert stored["essentia_bpm"] == pytest.approx(music["essentia_bpm"], abs=0.01)
+    assert stored["essentia_bpm"] == pytest.approx(
+        music["essentia_bpm"], abs=0.01
+    )
     assert stored["essentia_beats_count"] == music["essentia_beats_count"]
     assert stored["essentia_key"] == music["essentia_key"]
     assert stored["essentia_key_strength"] == pytest.approx(
@@ -135,4 +134,6 @@ class TestMusicStaysCurrent(AudioFeaturesHelper):
         out = self.run_with_output("essentia", "-p")
 
         assert "would analyse 1 of 2 tracks" in out
-        assert "two" in out and "one" not in out.split("\n", 1)[1]
+        planned = out.split("\n", 1)[1]
+        assert "two" in planned
+        assert "one" not in planned

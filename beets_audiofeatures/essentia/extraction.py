@@ -42,10 +42,10 @@ from .pipelines import (
     SILENCE_LUFS,
     SILENT,
     AnalysisError,
+    Pipeline,
     essentia_reason,
 )
 from .pipelines import PIPELINES as SINGLE_PIPELINES
-from .pipelines import Pipeline
 from .profiles import Profile
 from .stored import StoredPipeline
 

@@ -75,7 +75,7 @@ def k_weighting_power(rate: float, bins: int, size: int) -> np.ndarray:
     hertz = np.arange(bins) * rate / size
     hertz = np.minimum(hertz, rate - hertz)  # the mirrored half
     omega = 2 * np.pi * hertz / design
-    power = _biquad_power(shelf_b, shelf_a, omega) * _biquad_power(
+    power: np.ndarray = _biquad_power(shelf_b, shelf_a, omega) * _biquad_power(
         pass_b, pass_a, omega
     )
     # Resampled to 48 kHz, a faster rate loses what lies above 24 kHz.
@@ -121,7 +121,9 @@ def _lufs(power: np.ndarray | float) -> np.ndarray:
     return level
 
 
-def _gated_mean(blocks: np.ndarray, relative: float) -> tuple[float, np.ndarray]:
+def _gated_mean(
+    blocks: np.ndarray, relative: float
+) -> tuple[float, np.ndarray]:
     """The power mean of the blocks above the absolute gate and the
     relative gate below it; and the blocks kept."""
     kept = blocks[_lufs(blocks) > ABSOLUTE_GATE]
@@ -138,7 +140,9 @@ def ebu_r128(signal: np.ndarray, rate: float) -> Loudness:
     energies = segment_energies(signal, rate)
     momentary = _windowed_means(energies, BLOCK_SEGMENTS)
     integrated_power, _ = _gated_mean(momentary, RELATIVE_GATE)
-    integrated = float(_lufs(integrated_power)) if integrated_power else -math.inf
+    integrated = (
+        float(_lufs(integrated_power)) if integrated_power else -math.inf
+    )
     short_term = _windowed_means(energies, SHORT_TERM_SEGMENTS)
     _, kept = _gated_mean(short_term, RANGE_RELATIVE_GATE)
     loudness_range = 0.0

@@ -97,7 +97,7 @@ def _equal_loudness_power(size: int) -> np.ndarray:
     impulse = np.zeros(8 * size, np.float32)
     impulse[0] = 1
     response = np.asarray(es.EqualLoudness()(impulse), np.float64)
-    power = np.abs(np.fft.rfft(response))[:: 8] ** 2
+    power = np.abs(np.fft.rfft(response))[::8] ** 2
     return np.asarray(power[: size // 2 + 1])
 
 
@@ -154,7 +154,7 @@ class StoredPipeline(Pipeline):
         self, path: str, groups: tuple[str, ...], dump: str | None
     ) -> dict[str, Any]:
         es = self.es
-        stereo, rate, channels, *_ = es.AudioLoader(filename=path)()
+        stereo, rate, *_ = es.AudioLoader(filename=path)()
         if len(stereo) == 0:
             raise RuntimeError("no audio samples could be decoded")
         loudness = ebu_r128(stereo, rate)
@@ -207,7 +207,9 @@ class StoredPipeline(Pipeline):
             # centroid is half the Nyquist frequency: as ``music`` counts
             # them, so does this (a fade-out weighs the same in both).
             centroids.append(
-                np.where(total * to_power < SILENT_POWER, hertz[-1] / 2, centroid)
+                np.where(
+                    total * to_power < SILENT_POWER, hertz[-1] / 2, centroid
+                )
             )
         ticks = np.asarray(
             es.TempoTapDegara(sampleRateODF=SAMPLE_RATE / hop, resample="x2")(
@@ -233,7 +235,9 @@ class StoredPipeline(Pipeline):
             ),
         }
 
-    def _onsets(self, mono: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
+    def _onsets(
+        self, mono: np.ndarray, extra: dict[str, Any]
+    ) -> dict[str, Any]:
         """``OnsetRate``'s rate from the 1024/512 Hann spectra."""
         size, hop = 1024, 512
         window = _window("hann", size)
