@@ -138,12 +138,21 @@ def ebu_r128(signal: np.ndarray, rate: float) -> Loudness:
     """Integrated loudness and loudness range of ``signal`` (samples ×
     channels, each channel weighted 1 as for stereo)."""
     energies = segment_energies(signal, rate)
+    # A file shorter than a window is measured zero-padded to one, as
+    # Essentia's frame cutter pads it (not taken for silence).
+    padded = np.zeros(SHORT_TERM_SEGMENTS)
+    padded[: len(energies)] = energies[:SHORT_TERM_SEGMENTS]
+    if len(energies) < BLOCK_SEGMENTS:
+        energies = padded[:BLOCK_SEGMENTS]
     momentary = _windowed_means(energies, BLOCK_SEGMENTS)
     integrated_power, _ = _gated_mean(momentary, RELATIVE_GATE)
     integrated = (
         float(_lufs(integrated_power)) if integrated_power else -math.inf
     )
-    short_term = _windowed_means(energies, SHORT_TERM_SEGMENTS)
+    short_term = _windowed_means(
+        energies if len(energies) >= SHORT_TERM_SEGMENTS else padded,
+        SHORT_TERM_SEGMENTS,
+    )
     _, kept = _gated_mean(short_term, RANGE_RELATIVE_GATE)
     loudness_range = 0.0
     if len(kept):

@@ -163,7 +163,8 @@ class StoredPipeline(Pipeline):
             mono = es.Resample(
                 inputSampleRate=rate, outputSampleRate=SAMPLE_RATE
             )(mono)
-        if np.sqrt(np.mean(np.square(mono, dtype=np.float64))) < SILENCE_RMS:
+        # A dot product: no float64 copy of a long file's signal.
+        if np.sqrt(float(np.dot(mono, mono)) / len(mono)) < SILENCE_RMS:
             raise AnalysisError(SILENT)
         values: dict[str, Any] = {
             LENGTH: len(stereo) / rate,
