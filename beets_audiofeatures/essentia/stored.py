@@ -158,7 +158,12 @@ class StoredPipeline(Pipeline):
         if len(stereo) == 0:
             raise RuntimeError("no audio samples could be decoded")
         loudness = ebu_r128(stereo, rate)
-        mono = (stereo[:, 0] + stereo[:, 1]) * np.float32(0.5)
+        length = len(stereo) / rate
+        mono = stereo[:, 0] + stereo[:, 1]
+        mono *= np.float32(0.5)
+        # The rest needs the mono signal only: a long file's stereo
+        # samples are let go before the frames are cut.
+        del stereo
         if rate != SAMPLE_RATE:
             mono = es.Resample(
                 inputSampleRate=rate, outputSampleRate=SAMPLE_RATE
@@ -167,7 +172,7 @@ class StoredPipeline(Pipeline):
         if np.sqrt(float(np.dot(mono, mono)) / len(mono)) < SILENCE_RMS:
             raise AnalysisError(SILENT)
         values: dict[str, Any] = {
-            LENGTH: len(stereo) / rate,
+            LENGTH: length,
             "lowlevel.loudness_ebu128.integrated": loudness.integrated,
             "lowlevel.loudness_ebu128.loudness_range": loudness.loudness_range,
             "lowlevel.dynamic_complexity": es.DynamicComplexity(
