@@ -182,7 +182,9 @@ class TestEssentiaOnACluster(ClapHelper):
         killer = threading.Thread(target=kill_after_the_first_result)
         killer.start()
         with caplog.at_level(logging.INFO):
-            self.essentia("--cluster", self.cluster.address)  # music: slower
+            self.essentia(  # music: slow enough to kill a worker mid-run
+                "--cluster", self.cluster.address, "--profile", "music"
+            )
         killer.join()
         assert killed, "no result came back to kill a worker after"
         assert "analysed 8, skipped 0, failed 0" in caplog.text

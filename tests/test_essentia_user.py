@@ -179,7 +179,7 @@ class TestProfileSwitches(AudioFeaturesHelper):
         self.essentia("--profile", "rhythm,tonal", "-f")
         values = own_fields(item)
         assert values["essentia_loudness"] == loudness  # not produced: kept
-        assert values["essentia_lowlevel_method"].startswith("music, essentia")
+        assert values["essentia_lowlevel_method"].startswith("stored, essentia")
         assert values["essentia_rhythm_method"].startswith("light, essentia")
         assert values["essentia_tonal_method"].startswith(
             "light, key KeyExtractor bgate"
@@ -191,7 +191,7 @@ class TestProfileSwitches(AudioFeaturesHelper):
         self.essentia()
         values = own_fields(item)
         assert all(
-            values[f"essentia_{g}_method"].startswith("music")
+            values[f"essentia_{g}_method"].startswith("stored")
             for g in ("rhythm", "tonal", "lowlevel")
         )
 

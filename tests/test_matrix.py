@@ -350,7 +350,7 @@ def test_the_default_profile_gets_the_tempo_and_key(
     every_file: Outcome, row: Row
 ):
     assert row.name not in every_file.reasons("essentia")
-    assert_right_values(every_file.fields[row.name], row, "music")
+    assert_right_values(every_file.fields[row.name], row, "stored")
 
 
 @pytest.mark.parametrize("row", cases("light", DESIGN))
@@ -525,7 +525,7 @@ def test_a_run_with_damaged_files_names_each_and_ends_in_one_line(
     ), summary
 
 
-def test_a_file_the_default_profile_cannot_finish_fails_alone_in_time(
+def test_a_file_musicextractor_cannot_finish_fails_alone_in_time(
     tmp_path: Path, matrix: Matrix, clap: ClapAssets
 ):
     (spinning,) = [d for d in DAMAGED if d.name in SPINS]
@@ -536,8 +536,9 @@ def test_a_file_the_default_profile_cannot_finish_fails_alone_in_time(
         tmp_path, clap,
         healthy(matrix, [row]) | {spinning.name: (matrix.path(spinning), matrix.path(spinning.row))},
     )  # fmt: skip
-    # a 14.5-s file takes Essentia about a second
-    run = library.beet("essentia", timeout=60)
+    # a 14.5-s file takes Essentia about a second; MusicExtractor spins
+    # on this one (the default stored profile finds it truncated at once)
+    run = library.beet("essentia", "--profile", "music", timeout=60)
     assert run is not None, "beet essentia did not end within 60 s"
     assert spinning.name in run.reasons(library.paths)
     assert "essentia_bpm" not in library.fields()[spinning.name]

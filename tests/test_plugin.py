@@ -27,7 +27,7 @@ class TestAnalysis(AudioFeaturesHelper):
         assert isinstance(item["essentia_bpm"], float)
         assert isinstance(item["essentia_beats_count"], int)
         assert item["essentia_key"] == "Am"
-        assert item["essentia_profile"] == "music"
+        assert item["essentia_profile"] == "stored"
         assert item["essentia_version"].startswith("2.1")
         other.load()
         assert "essentia_bpm" not in other

@@ -39,13 +39,21 @@ from .heads import (
 )
 from .pipelines import (
     LENGTH,
-    PIPELINES,
     SILENCE_LUFS,
     SILENT,
     AnalysisError,
+    Pipeline,
     essentia_reason,
 )
+from .pipelines import PIPELINES as SINGLE_PIPELINES
 from .profiles import Profile
+from .stored import StoredPipeline
+
+#: Each profile's pipeline, by the profile's ``extractor``.
+PIPELINES: dict[str, type[Pipeline]] = {
+    "stored": StoredPipeline,
+    **SINGLE_PIPELINES,
+}
 
 
 class EssentiaMissingError(SetupError, ImportError):

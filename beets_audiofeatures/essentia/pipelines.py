@@ -323,6 +323,7 @@ class LightPipeline(Pipeline):
         }
 
 
+#: The pipelines of this module; ``extraction.PIPELINES`` adds ``stored``.
 PIPELINES: dict[str, type[Pipeline]] = {
     "music": MusicPipeline,
     "freesound": FreesoundPipeline,

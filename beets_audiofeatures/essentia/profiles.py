@@ -1,5 +1,7 @@
 """Analysis profiles: which Essentia pipeline runs, with which options.
 
+``stored`` (the default) computes exactly the fields the plugin stores,
+with ``music``'s algorithms on spectra computed once (``stored.py``);
 ``music`` is Essentia's full ``MusicExtractor``; ``rhythm``, ``tonal`` and
 ``lowlevel`` (or a comma-separated mix such as ``rhythm,tonal``) are light
 pipelines of single algorithms that fill one descriptor group each;
@@ -20,7 +22,12 @@ from ..errors import SetupError
 from . import key_estimation
 from .descriptors import GROUPS
 
-NAMED = ("music", "freesound", *GROUPS)
+NAMED = ("stored", "music", "freesound", *GROUPS)
+
+#: The earlier profiles whose stored values a profile takes for its own:
+#: ``stored`` computes ``music``'s values with the same algorithms, so a
+#: library analysed with ``music`` (the default before) stays current.
+ACCEPTS: dict[str, tuple[str, ...]] = {"stored": ("music",)}
 
 #: Profile keys whose lists Essentia mishandles inside a profile
 #: (MTG/essentia#871); they go to the constructor instead.
@@ -54,7 +61,7 @@ class ProfileError(SetupError, ValueError):
 @dataclass(frozen=True)
 class Profile:
     name: str  # stored in ``essentia_profile``
-    extractor: str  # "music", "freesound" or "light"
+    extractor: str  # "stored", "music", "freesound" or "light"
     groups: tuple[str, ...] = GROUPS
     options: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, list[str]] = field(default_factory=dict)
@@ -76,11 +83,39 @@ class Profile:
                 key_estimation.method(
                     self.key_profile,
                     self.min_key_strength,
-                    music=self.extractor == "music",
+                    music=self.extractor in ("music", "stored"),
                 )
             )
         parts.append(f"essentia {version}")
         return ", ".join(parts)
+
+    @property
+    def accepts(self) -> tuple[str, ...]:
+        """Earlier profiles whose values count as this profile's own."""
+        return ACCEPTS.get(self.name, ()) if not self.options else ()
+
+    def current_methods(self, group: str, version: str) -> tuple[str, ...]:
+        """The stored methods under which ``group``'s values are current:
+        this profile's own, then those of the profiles it accepts (with
+        the same key settings)."""
+        return (
+            self.method(group, version),
+            *(
+                replace(self, name=name, extractor=name).method(group, version)
+                for name in self.accepts
+            ),
+        )
+
+    @property
+    def label(self) -> str:
+        """The name as the command line shows it: ``stored (values of
+        music count as current)``."""
+        if not self.accepts:
+            return self.name
+        return (
+            f"{self.name} (values of {' or '.join(self.accepts)} "
+            "count as current)"
+        )
 
     @property
     def svm_models(self) -> list[str]:
@@ -101,7 +136,7 @@ def resolve_profile(
     spec = spec.strip()
     if spec.endswith((".yaml", ".yml")) or "/" in spec:
         profile = _from_yaml(_locate(spec, base_dir), key_profile)
-    elif spec in ("music", "freesound"):
+    elif spec in ("stored", "music", "freesound"):
         profile = Profile(spec, spec, key_profile=key_profile)
     else:
         groups = [g.strip() for g in spec.split(",") if g.strip()]

@@ -167,7 +167,7 @@ def stale_groups(
     present = item.keys(with_album=False)
     for group in profile.groups:
         method = stored_method(item, group)
-        if method != profile.method(group, settings.version):
+        if method not in profile.current_methods(group, settings.version):
             stale.append(group)
             if method is not None:
                 reasons.append(f"{group} by another method")

@@ -130,7 +130,7 @@ def run(
     )
     runner = Runner(lib, analysis, log)
     plan = runner.plan_ids(ids)
-    profile = settings.profile.name
+    profile = settings.profile.label
 
     if opts.pretend:
         show_plan(runner, plan, len(ids), settings, albums)
@@ -180,7 +180,7 @@ def show_plan(
     albums: list[Album],
 ) -> None:
     """``-p``: what a run would analyse, refill and store, on stdout."""
-    profile = settings.profile.name
+    profile = settings.profile.label
     refills = Plan({n: w for n, w in plan.needs.items() if not w.analyses})
     for number in refills.needs:
         del plan.needs[number]

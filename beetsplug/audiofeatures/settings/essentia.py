@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # for the same values are checked equal by tests/test_config_reference).
 DEFAULTS: dict[str, Any] = {
     "auto": False,
-    "profile": "music",
+    "profile": "stored",
     "jobs": 0,
     "key_profile": "bgate",
     "min_key_strength": 0.6,
@@ -53,8 +53,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 PROFILE_CHOICES = (
-    "music, rhythm, tonal, lowlevel, freesound, a mix such as rhythm,tonal, "
-    "or the path of a YAML profile"
+    "music, rhythm, tonal, lowlevel, freesound, stored, a mix such as "
+    "rhythm,tonal, or the path of a YAML profile"
 )
 #: What ``beet essentia`` (and the import stage) uses.
 RUN = (
