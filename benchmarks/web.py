@@ -100,7 +100,8 @@ def store_index(settings: Any, lib: Any, rng: np.random.Generator) -> None:
 def configure(root: Path, model: Path, sample: int) -> tuple[Any, Any]:
     from beets import config
 
-    from beetsplug.audiofeatures import clap_settings, web_settings
+    from beetsplug.audiofeatures.settings import clap as clap_settings
+    from beetsplug.audiofeatures.settings import web as web_settings
 
     config["audiofeatures"]["clap"].set(
         clap_settings.DEFAULTS

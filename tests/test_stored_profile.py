@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from beetsplug.audiofeatures.essentia_settings import DEFAULTS
 
 from beets_audiofeatures.essentia.extraction import (
     AnalysisJob,
@@ -18,6 +17,7 @@ from beets_audiofeatures.essentia.extraction import (
 )
 from beets_audiofeatures.essentia.loudness import ebu_r128
 from beets_audiofeatures.essentia.profiles import resolve_profile
+from beetsplug.audiofeatures.settings.essentia import DEFAULTS
 from tests.conftest import Audio
 from tests.helpers import AudioFeaturesHelper
 
