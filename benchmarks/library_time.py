@@ -71,6 +71,35 @@ EXTRA_ROWS: list[
 ] = []
 
 
+def clap_rows(
+    tracks: list[Path], opts: argparse.Namespace
+) -> list[Measurement]:
+    """``--clap TOWER``: CLAP on each route at one thread per track (the
+    random-weight model of ``benchmarks/clap_throughput.py``, 3 windows a
+    track, features included), and the default Essentia profile with the
+    fastest route beside it: the whole first night of a library."""
+    if not opts.clap:
+        return []
+    from benchmarks.clap_throughput import clap_route_rows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = clap_route_rows(
+            Path(tmp), tower=opts.clap, threads=(1,), repeats=2,
+            check_vectors=False,
+        )  # fmt: skip
+    return [
+        Measurement(
+            f"clap {row['route']} {row['precision']}",
+            row["cpu_s_per_track"],
+            note=f"{row['speedup_cpu']:.2f}x torch, {result['model']}",
+        )
+        for row in result["rows"]
+    ]
+
+
+EXTRA_ROWS.append(clap_rows)
+
+
 # -- the pipelines, in one worker --------------------------------------------
 
 _pipelines: dict[str, Any] = {}
@@ -340,6 +369,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument(
+        "--clap", metavar="TOWER", choices=("htsat-tiny", "htsat-base"),
+        help="add CLAP's routes (torch, onnx fp32, onnx int8) on this tower",
+    )  # fmt: skip
     parser.add_argument("--memory-tracks", type=int, default=1000)
     opts = parser.parse_args()
 
