@@ -16,6 +16,7 @@ from beetsplug.audiofeatures.analysis.clap_tags import (
     require_label_sets,
     tag_items,
 )
+from beetsplug.audiofeatures.analysis.places import place
 from beetsplug.audiofeatures.analysis.runner import (
     Runner,
     check_failures,
@@ -41,7 +42,6 @@ from beetsplug.audiofeatures.settings.clap import (
     TAGS,
     ClapSettings,
 )
-from beetsplug.audiofeatures.settings.cluster import cluster_executor
 from beetsplug.audiofeatures.settings.web import WebSettings
 
 if TYPE_CHECKING:
@@ -109,19 +109,17 @@ def run(
             ui.print_(pretend_saved_playlists(view))
         return
     # Read only by runs that do work: a bad cluster setting never stops -p.
-    executor = cluster_executor(
-        cluster, opts.cluster, analysis.remote_work, log, clap=True,
+    where = place(
+        runner, analysis.remote_work, cluster, opts.cluster, log, clap=True,
         dump=settings.dump,
     )  # fmt: skip
-    if executor is not None:
-        runner.make_executor = executor
     if not plan:
         log.info("nothing to embed: {}", nothing)
     if settings.dump:  # what is already embedded is dumped from the store
         dump_embedded(analysis, [i for i in ids if i not in plan.needs])
     tally = Tally(skipped=plan.skipped)
     if plan:
-        if executor is None:
+        if where == "this machine":
             analysis.check_tools()  # ffmpeg here; on a cluster, the workers'
         else:
             analysis.check_store()
@@ -184,7 +182,6 @@ def import_runner(
     the cluster of ``audiofeatures.cluster.address`` when there is one."""
     settings = ClapSettings.from_config(view)
     analysis = ClapAnalysis(settings, lib, log)
-    executor = cluster_executor(
-        cluster, None, analysis.remote_work, log, clap=True
-    )
-    return Runner(lib, analysis, log, executor)
+    runner = Runner(lib, analysis, log)
+    place(runner, analysis.remote_work, cluster, None, log, clap=True)
+    return runner

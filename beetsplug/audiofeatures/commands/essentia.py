@@ -24,13 +24,13 @@ from beets_audiofeatures.runner import Tally, count
 from beetsplug.audiofeatures.analysis.albums import store_album_aggregates
 from beetsplug.audiofeatures.analysis.essentia import EssentiaAnalysis
 from beetsplug.audiofeatures.analysis.essentia_plan import Work
+from beetsplug.audiofeatures.analysis.places import place
 from beetsplug.audiofeatures.analysis.runner import Plan, Runner, check_failures
 from beetsplug.audiofeatures.library_query import (
     item_id,
     matching_albums,
     matching_ids,
 )
-from beetsplug.audiofeatures.settings.cluster import cluster_executor
 from beetsplug.audiofeatures.settings.essentia import (
     EssentiaOptions,
     EssentiaSettings,
@@ -137,12 +137,10 @@ def run(
         return
 
     # Read only by runs that do work: a bad cluster setting never stops -p.
-    executor = cluster_executor(
-        cluster, opts.cluster, analysis.remote_work, log,
+    place(
+        runner, analysis.remote_work, cluster, opts.cluster, log,
         dump=settings.dump,
     )  # fmt: skip
-    if executor is not None:
-        runner.make_executor = executor
     tally = Tally(skipped=plan.skipped)
     if analysis.refilled:
         tally.note("core fields refilled", analysis.refilled)
@@ -230,5 +228,6 @@ def import_runner(
     settings = EssentiaSettings.from_config(view)
     # A re-imported track's emptied core fields are refilled, not analysed.
     analysis = EssentiaAnalysis(settings, lib, log, write=False, settle=True)
-    executor = cluster_executor(cluster, None, analysis.remote_work, log)
-    return Runner(lib, analysis, log, executor)
+    runner = Runner(lib, analysis, log)
+    place(runner, analysis.remote_work, cluster, None, log)
+    return runner

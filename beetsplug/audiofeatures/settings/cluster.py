@@ -4,27 +4,11 @@ checked when a run that does work reads it (``-p`` reads none)."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
-
-import confuse
+from typing import Any, ClassVar
 
 from beets_audiofeatures.errors import SettingError
 from beetsplug.audiofeatures.settings.values import Settings, is_number
-
-if TYPE_CHECKING:
-    from beets_audiofeatures.cluster import DaskExecutor
-    from beets_audiofeatures.runner import RemoteWork
-
-    class ClusterLog(Protocol):
-        """The command's logger (beets' own, with {} arguments)."""
-
-        def info(self, msg: str, *args: object) -> None: ...
-        def warning(self, msg: str, *args: object) -> None: ...
-
 
 DEFAULTS: dict[str, Any] = {
     # A Dask scheduler (tcp://192.168.1.10:8786, tls://...), or local:N
@@ -102,52 +86,3 @@ class ClusterSettings(Settings):
         if not all(isinstance(v, str) and v for v in files.values()):
             raise self.bad("tls", allowed)
         return {k: self.view["tls"][k].as_filename() for k in files}
-
-
-def cluster_executor(
-    view: confuse.ConfigView,
-    option: str | None,
-    remote: Callable[[], RemoteWork[Any, Any]],
-    log: ClusterLog,
-    *,
-    clap: bool = False,
-    dump: Path | None = None,
-) -> Callable[[], DaskExecutor[Any, Any]] | None:
-    """What makes the run's executor on the cluster that ``--cluster``
-    (``option``) or the setting names, None for this machine's own.
-    ``remote`` describes the analysis for the workers (asked only when
-    there is a cluster); ``dump`` is refused (it writes files here). The
-    settings are checked now, the scheduler is reached later."""
-    settings = ClusterSettings(view, ClusterOption(option))
-    address = settings.address
-    if not address:
-        return None
-    if dump is not None:
-        raise SettingError(
-            "--dump writes files on this machine: run it without --cluster"
-        )
-    work = remote()
-    if clap:
-        work = dataclasses.replace(work, resources=settings.clap_resources)
-    try:
-        from beets_audiofeatures.cluster import (
-            DaskExecutor,
-            PathMap,
-            connect,
-        )
-    except ImportError as exc:
-        raise SettingError(
-            f"--cluster needs Dask's distributed package: {INSTALL}"
-        ) from exc
-    paths = PathMap.of(settings.path_map)
-    tls = settings.tls_files
-
-    def make() -> DaskExecutor[Any, Any]:
-        client, cluster = connect(
-            address, tls, lambda line: log.info("{}", line)
-        )
-        return DaskExecutor(
-            client, work, paths, lambda line: log.warning("{}", line), cluster
-        )
-
-    return make
