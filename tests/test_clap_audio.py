@@ -217,9 +217,13 @@ def test_a_truncated_file_says_where_the_expected_length_came_from(
 
 @pytest.fixture(scope="module")
 def music_47s(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth.make_wav(
-        tmp_path_factory.mktemp("music") / "music.wav", 100, "Am", seconds=47
-    )
+    # The same bytes every session: whether a Vorbis window comes back
+    # short depends on the noise of the hi-hat.
+    with synth.repeatable():
+        return synth.make_wav(
+            tmp_path_factory.mktemp("music") / "music.wav", 100, "Am",
+            seconds=47,
+        )  # fmt: skip
 
 
 def _vorbis(

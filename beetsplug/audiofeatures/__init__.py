@@ -71,6 +71,7 @@ class CoreLog(logging.Handler):
         for handler in [h for h in core.handlers if isinstance(h, cls)]:
             core.removeHandler(handler)
         core.addHandler(cls(log))
+        core.propagate = False  # one record a line: beets' log goes on up
 
 
 class ImportStage:

