@@ -16,7 +16,6 @@ beets command needs: ``beet ls`` pays for none of the work.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 from pathlib import Path
@@ -27,7 +26,7 @@ from beets.exceptions import UserError
 from beets.plugins import BeetsPlugin
 from mediafile import MediaFile
 
-from beetsplug.audiofeatures.commands import COMMANDS
+from beetsplug.audiofeatures.commands import COMMANDS, imported
 from beetsplug.audiofeatures.commands.boundary import fatal_errors
 from beetsplug.audiofeatures.fields import (
     ALBUM_TYPES,
@@ -103,13 +102,7 @@ class ImportStage:
             if not self.auto():
                 return
             if self._runner is None:
-                module, _, name = self.make_runner.partition(":")
-                make = getattr(
-                    importlib.import_module(
-                        f"beetsplug.audiofeatures.{module}"
-                    ),
-                    name,
-                )
+                make = imported(self.make_runner)
                 self._runner = make(
                     self.config[self.section], self.config["cluster"],
                     session.lib, self.log,
@@ -159,15 +152,15 @@ class AudioFeaturesPlugin(BeetsPlugin):
         self.template_funcs["openkey"] = key_code("open_key")
         # Essentia first, then CLAP; both are always there and read their
         # ``auto`` setting when an import runs.
-        self.stages = [
-            ImportStage(section, runner, self.config, self._log)
+        self.stages = {
+            section: ImportStage(section, runner, self.config, self._log)
             for section, runner in (
                 ("essentia", "commands.essentia:import_runner"),
                 ("clap", "commands.clap:import_runner"),
             )
-        ]
-        self.import_stages = [stage.run for stage in self.stages]
-        for stage in self.stages:
+        }
+        self.import_stages = [stage.run for stage in self.stages.values()]
+        for stage in self.stages.values():
             self.register_listener("import", stage.close)
             self.register_listener("cli_exit", stage.close)
         # After the runners: the playlists see what the import embedded.
@@ -211,7 +204,10 @@ class AudioFeaturesPlugin(BeetsPlugin):
         view = self.config["clap"]
         try:
             with fatal_errors():
-                if not self.stages[1].auto() or not view["playlists"].get():
+                if (
+                    not self.stages["clap"].auto()
+                    or not view["playlists"].get()
+                ):
                     return
                 # beets sends ``import`` after ``beet import --pretend``
                 # too, which must change nothing.

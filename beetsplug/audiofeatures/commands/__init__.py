@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from beetsplug.audiofeatures.commands import parsers
 from beetsplug.audiofeatures.commands.boundary import fatal_errors
@@ -58,11 +58,17 @@ class Command:
         return command
 
     def function(self) -> Callable[..., None]:
-        module, _, name = self.work.partition(":")
-        found: Callable[..., None] = getattr(
-            importlib.import_module(f"beetsplug.audiofeatures.{module}"), name
-        )
-        return found
+        return imported(self.work)
+
+
+def imported(work: str) -> Callable[..., Any]:
+    """The function ``module:function`` names, below this plugin's
+    package, imported now (a command's work, an import stage's runner)."""
+    module, _, name = work.partition(":")
+    found: Callable[..., Any] = getattr(
+        importlib.import_module(f"beetsplug.audiofeatures.{module}"), name
+    )
+    return found
 
 
 COMMANDS = (
