@@ -433,7 +433,7 @@ class TestSavedPlaylists(VectorLibrary):
             },
             "audiofeatures.clap.playlists.x.colour is not a playlist setting: "
             "use prompt, not, seeds, query, limit, ranked, mix, max_per_artist, "
-            "max_per_album, bpm_window, half_double, harmonic": {
+            "max_per_album, bpm_window, half_double, harmonic, translate": {
                 "x": {"prompt": "jazz", "colour": "red"}
             },
             "audiofeatures.clap.playlists.x.limit is 'ten': use a whole "

@@ -13,17 +13,26 @@ from beets_audiofeatures.clap.embedder import ClapEmbedder
 from beets_audiofeatures.clap.identity import tokenizer_identity
 from beets_audiofeatures.clap.model import ModelSpec
 from beets_audiofeatures.clap.store import EmbeddingStore
+from beets_audiofeatures.clap.translation import (
+    PromptTranslation,
+    TranslationCache,
+)
 
 
 class ModelHolder:
     """Loads the model the first time it is needed, once; ``announce``
-    hears one line (``loading CLAP model ...``) when it does."""
+    hears one line (``loading CLAP model ...``) when it does. Prompts go
+    through ``translation`` first, when there is one."""
 
     def __init__(
-        self, spec: ModelSpec, announce: Callable[[str], object] | None = None
+        self,
+        spec: ModelSpec,
+        announce: Callable[[str], object] | None = None,
+        translation: PromptTranslation | None = None,
     ) -> None:
         self.spec = spec
         self.announce = announce
+        self.translation = translation
         self._embedder: ClapEmbedder | None = None
 
     def get(self) -> ClapEmbedder:
@@ -38,17 +47,27 @@ class ModelHolder:
         """What makes the prompts' tokens, for the prompt cache's keys."""
         return tokenizer_identity(self.spec)
 
+    def english(self, store: EmbeddingStore, prompts: Sequence[str]) -> list[str]:
+        """The prompts as the text tower is to read them: translated
+        where they need it (cached in the store, beside the vectors)."""
+        if self.translation is None:
+            return list(prompts)
+        cache = TranslationCache(store.folder / "translations")
+        return self.translation.english(cache, prompts)
+
 
 def prompt_vectors(
     store: EmbeddingStore, model: ModelHolder, prompts: Sequence[str]
 ) -> np.ndarray:
-    """Text vectors, from the cache where possible."""
+    """Text vectors, from the cache where possible; a prompt that needs
+    translating is embedded as its English (``ModelHolder.english``)."""
+    prompts = model.english(store, prompts)
     vectors: dict[str, np.ndarray] = {}
     tokenizer = model.tokenizer
     for text in prompts:
         if (vector := store.get_prompt(text, tokenizer)) is not None:
             vectors[text] = vector
-    missing = [text for text in prompts if text not in vectors]
+    missing = list(dict.fromkeys(t for t in prompts if t not in vectors))
     if missing:
         for text, vector in zip(
             missing, model.get().embed_texts(missing), strict=True

@@ -106,7 +106,10 @@ def tag_items(
     store: EmbeddingStore,
     model: ModelHolder,
 ) -> None:
-    """``--tags``: zero-shot labels for every item that has a vector."""
+    """``--tags``: zero-shot labels for every item that has a vector
+    (labels in another language read as their English translation)."""
+    if model.translation is None:  # the embedding model's, for the tags too
+        model.translation = settings.text_model(log, "tagging").translation
     analysis = TagAnalysis(settings, store, model)
     runner = Runner(lib, analysis, log)
     plan = runner.plan_ids(ids)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Protocol
 import confuse
 from beets import ui
 
-from beets_audiofeatures.clap.prompts import ModelHolder
 from beets_audiofeatures.errors import RequestError
 from beetsplug.audiofeatures import input_limits
 from beetsplug.audiofeatures.output import (
@@ -43,6 +42,7 @@ class QueryOptions(Protocol):
     json: bool
     format: str | None
     m3u: str | None
+    no_translate: bool
 
 
 def run_clapquery(
@@ -71,7 +71,7 @@ def run_clapquery(
         limit=settings.limit,  # -n, checked, else the setting
         min_score=opts.min_score,
     )
-    model = ModelHolder(settings.spec, lambda line: log.info("{}", line))
+    model = settings.text_model(log)
     vectors = LibraryVectors(lib, store, index)
 
     def find_and_show() -> list[Item]:

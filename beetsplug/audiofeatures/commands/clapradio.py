@@ -51,6 +51,7 @@ class RadioOptions(PathOptions, Protocol):
     negative: list[str] | None
     mix: bool
     ranked: bool
+    no_translate: bool
 
 
 def request_of(opts: PathOptions) -> RadioRequest:
@@ -83,7 +84,7 @@ def run_clapradio(
     request = replace(
         request_of(opts), seeds=tuple(args), prompts=tuple(prompts),
         negative=tuple(negative), mix=bool(opts.mix),
-        ranked=bool(opts.ranked),
+        ranked=bool(opts.ranked), no_translate=bool(opts.no_translate),
     )  # fmt: skip
     radio_library = RadioLibrary(view, log, lib, request)
     show_and_write(

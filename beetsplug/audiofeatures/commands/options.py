@@ -27,6 +27,15 @@ def add_cluster(parser: ui.CommonOptionsParser) -> None:
     )  # fmt: skip
 
 
+def add_no_translate(parser: ui.CommonOptionsParser) -> None:
+    parser.add_option(
+        "--no-translate", dest="no_translate", action="store_true",
+        default=False,
+        help="embed the prompts as typed, even where "
+        "audiofeatures.clap.translate would translate them into English",
+    )  # fmt: skip
+
+
 def add_playlist_options(parser: ui.CommonOptionsParser, noun: str) -> None:
     """The options ``beet clapradio`` and ``beet clappath`` share: length,
     candidates, caps, DJ rules and clapquery's output."""

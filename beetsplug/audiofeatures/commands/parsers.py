@@ -9,6 +9,7 @@ from beets import ui
 from beetsplug.audiofeatures.commands.options import (
     add_cluster,
     add_force_and_pretend,
+    add_no_translate,
     add_playlist_options,
 )
 
@@ -162,6 +163,7 @@ def clapquery() -> ui.Subcommand:
         metavar="PROMPT",
         help="a prompt the results should not sound like (repeatable)",
     )
+    add_no_translate(parser)
     parser.add_option(
         "--like",
         metavar="QUERY",
@@ -222,6 +224,7 @@ def clapradio() -> ui.Subcommand:
         metavar="PROMPT",
         help="steer the radio away from a prompt (repeatable)",
     )
+    add_no_translate(parser)
     parser.add_option(
         "--mix",
         action="store_true",

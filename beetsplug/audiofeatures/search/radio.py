@@ -22,7 +22,7 @@ from beets_audiofeatures.clap.playlists import (
     radio,
     waypoints,
 )
-from beets_audiofeatures.clap.prompts import ModelHolder, prompt_vectors
+from beets_audiofeatures.clap.prompts import prompt_vectors
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.vectors import unit
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
     from beets.logging import BeetsLogger
 
+    from beets_audiofeatures.clap.prompts import ModelHolder
     from beetsplug.audiofeatures.search.vectors import Found
 
 #: Candidates ranked per track asked for; more are ranked only when the
@@ -74,6 +75,7 @@ class RadioRequest:
     harmonic: bool = False
     ranked: bool = False
     mix: bool = False
+    no_translate: bool = False  # prompts embedded as typed
 
     @property
     def labels(self) -> list[str]:
@@ -107,9 +109,7 @@ class RadioLibrary:
         return self.settings.radio_length
 
     def model(self) -> ModelHolder:
-        return ModelHolder(
-            self.settings.spec, lambda line: self.log.info("{}", line)
-        )
+        return self.settings.text_model(self.log, "steering by")
 
     def candidate_rows(self) -> np.ndarray | None:
         """The rows of current vectors the playlist may take; None (with

@@ -43,6 +43,7 @@ FIELDS: dict[str, str] = {
     "bpm_window": "a percentage above 0",
     "half_double": "yes or no",
     "harmonic": "yes or no",
+    "translate": "yes or no",
 }
 
 
@@ -127,6 +128,8 @@ def radio_request(entry: dict[str, Any]) -> RadioRequest:
         harmonic=entry.get("harmonic", False),
         ranked=entry.get("ranked", False),
         mix=entry.get("mix", False),
+        # translate: no embeds this playlist's prompts as typed.
+        no_translate=not entry.get("translate", True),
     )
 
 
