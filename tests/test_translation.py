@@ -1,0 +1,195 @@
+"""Prompts in the listener's own language: translated into English by a
+real (tiny, random) Marian model before CLAP's text tower, once, shown,
+cached by the prompt and both models' identities; English prompts and
+``--no-translate`` never touch the translation model."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from beets_audiofeatures.clap import translation
+from beets_audiofeatures.clap.translation import (
+    PromptTranslation,
+    TranslationCache,
+    needs_translation,
+)
+from tests.helpers import ClapHelper
+from tests.translation_fixtures import make_translation_model
+
+RUSSIAN = "атмосферный дум-метал"
+SHOWN = re.compile(r'^searching for "(.+)" \(translated from "(.+)"\)$')
+
+
+@pytest.fixture(scope="session")
+def marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Marian model in the layout a hub snapshot has."""
+    return make_translation_model(tmp_path_factory.mktemp("opus-mt-ru-en"))
+
+
+@pytest.fixture(scope="session")
+def other_marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model with other weights."""
+    return make_translation_model(tmp_path_factory.mktemp("other"), seed=1)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "translated"),
+    [
+        (RUSSIAN, True),
+        ("атмосферный doom metal", True),  # mixed scripts
+        ("静かなピアノ", True),
+        ("Ελληνική μουσική", True),
+        ("atmospheric doom metal", False),
+        ("songs like Björk and Motörhead", False),  # Latin letters
+        ("1990s, 120 bpm!", False),
+    ],
+)
+def test_prompts_in_another_script_are_translated(prompt, translated):
+    assert needs_translation(prompt) is translated
+
+
+def test_a_prompt_language_makes_latin_prompts_translated_too():
+    assert needs_translation("ruhiges Klavier", "de")
+    assert not needs_translation("ruhiges Klavier", "en")
+    assert not needs_translation("120-140, 90%", "de")  # no words
+
+
+def test_a_translation_is_cached_by_the_model_identity(marian, tmp_path):
+    cache = TranslationCache(tmp_path)
+    first = PromptTranslation(str(marian))
+    [english] = first.english(cache, [RUSSIAN])
+    assert english and english != RUSSIAN
+    again = PromptTranslation(str(marian))
+    assert again.english(cache, [RUSSIAN, "calm piano"]) == [
+        english,
+        "calm piano",
+    ]
+    assert first.loaded and not again.loaded
+
+
+class TranslatingLibrary(ClapHelper):
+    @pytest.fixture(autouse=True)
+    def _embedded(self, _clap: None, marian: Path, tmp_path: Path) -> None:
+        self.add_track(self.audio.a120_flac, title="a-flac")
+        self.add_track(self.audio.c90_mp3, title="c-mp3")
+        self.clap()
+        self.marian = tmp_path / "opus-mt-ru-en"
+        shutil.copytree(marian, self.marian)
+        self.settings_view = self.config["audiofeatures"]["clap"]
+        self.settings_view["translate"] = str(self.marian)
+        self.logged()
+
+    def shown(self, lines: list[str]) -> dict[str, str]:
+        """The prompts shown translated, and their English."""
+        return {
+            m[2]: m[1] for line in lines if (m := SHOWN.match(line))
+        }  # fmt: skip
+
+    def forbid_translator(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def no_model(*args: object) -> None:
+            raise AssertionError("the translation model was loaded")
+
+        monkeypatch.setattr(translation.Translator, "__init__", no_model)
+
+
+class TestClapQuery(TranslatingLibrary):
+    def test_a_russian_prompt_is_translated_shown_and_searched(self):
+        found = json.loads(self.query(RUSSIAN, "--json"))
+        lines = self.logged()
+        assert f"loading translation model {self.marian}" in lines
+        english = self.shown(lines)[RUSSIAN]
+        as_english = json.loads(self.query(english, "--json", "--no-translate"))
+        assert [(r["id"], r["score"]) for r in found] == [
+            (r["id"], r["score"]) for r in as_english
+        ]
+        assert list(found[0]["scores"]) == [RUSSIAN]  # labelled as typed
+
+    def test_a_repeated_prompt_loads_neither_model(self, monkeypatch):
+        self.query(RUSSIAN)
+        english = self.shown(self.logged())[RUSSIAN]
+        self.forbid_translator(monkeypatch)
+        self.query(RUSSIAN)
+        lines = self.logged()
+        assert self.shown(lines) == {RUSSIAN: english}  # still shown
+        assert not [line for line in lines if line.startswith("loading")]
+
+    def test_an_english_prompt_never_loads_the_translator(self, monkeypatch):
+        self.forbid_translator(monkeypatch)
+        self.query("atmospheric doom metal", "--not", "calm piano")
+        assert not [line for line in self.logged() if "translat" in line]
+
+    def test_no_translate_embeds_the_prompt_as_typed(self, monkeypatch):
+        self.forbid_translator(monkeypatch)
+        self.query(RUSSIAN, "--no-translate")
+        assert not [line for line in self.logged() if "translat" in line]
+
+    def test_every_prompt_and_not_is_translated_in_one_load(self):
+        self.query("--text", RUSSIAN, "--text", "грустная скрипка", "--not",
+                   "тяжёлые гитары")  # fmt: skip
+        lines = self.logged()
+        assert set(self.shown(lines)) == {
+            RUSSIAN, "грустная скрипка", "тяжёлые гитары",
+        }  # fmt: skip
+        assert len([line for line in lines if "translation model" in line]) == 1
+
+    def test_a_changed_translation_model_is_noticed(self, other_marian):
+        self.query(RUSSIAN)
+        self.logged()
+        shutil.copy(
+            other_marian / "model.safetensors",
+            self.marian / "model.safetensors",
+        )
+        self.query(RUSSIAN)
+        assert f"loading translation model {self.marian}" in self.logged()
+
+    def test_the_translator_off_leaves_prompts_as_typed(self, monkeypatch):
+        self.forbid_translator(monkeypatch)
+        self.settings_view["translate"] = False
+        self.query(RUSSIAN)
+        assert not [line for line in self.logged() if "translat" in line]
+
+    def test_a_long_prompt_in_mixed_scripts_is_translated(self):
+        prompt = ("атмосферный doom metal, 静かな " * 40)[:1000]
+        self.query(prompt)
+        assert prompt in self.shown(self.logged())
+
+
+class TestBadTranslation(TranslatingLibrary):
+    def test_a_missing_model_is_one_line_naming_prompt_and_setting(self):
+        shutil.rmtree(self.marian)
+        line = self.fails("clapquery", RUSSIAN)
+        assert line.startswith(
+            f'audiofeatures.clap: cannot translate "{RUSSIAN}" (translate: '
+            f"{self.marian}): the model cannot be loaded ("
+        )
+        assert line.endswith(
+            "fix or turn off audiofeatures.clap.translate, or search with "
+            "the prompt as typed (--no-translate)"
+        )
+        self.query(RUSSIAN, "--no-translate")  # as the line says
+
+    def test_damaged_weights_are_one_line(self):
+        (self.marian / "model.safetensors").write_bytes(b"\0" * 100)
+        line = self.fails("clapquery", RUSSIAN)
+        assert "the model cannot be loaded" in line
+
+    def test_an_english_prompt_works_without_the_model(self):
+        shutil.rmtree(self.marian)
+        self.query("atmospheric doom metal")
+
+    def test_a_malformed_setting_is_one_line(self):
+        self.settings_view["translate"] = 5
+        assert self.fails("clapquery", "calm").startswith(
+            "audiofeatures.clap.translate is 5: use a translation model"
+        )
+        self.settings_view["translate"] = False
+        self.settings_view["prompt_language"] = "Russian!"
+        assert self.fails("clapquery", "calm") == (
+            "audiofeatures.clap.prompt_language is 'Russian!': use auto (by "
+            "the script) or a language code such as de"
+        )
