@@ -193,3 +193,55 @@ class TestBadTranslation(TranslatingLibrary):
             "audiofeatures.clap.prompt_language is 'Russian!': use auto (by "
             "the script) or a language code such as de"
         )
+
+
+class TestEveryPromptPath(TranslatingLibrary):
+    def test_clapradio_text_is_translated_and_shown(self):
+        radio = ("clapradio", "--json", "--ranked", "--max-per-artist", "0")
+        self.io.getoutput()  # drop the output so far
+        self.run_command(*radio, "--text", RUSSIAN)
+        found = json.loads(self.io.getoutput())
+        steered = [
+            m[1]
+            for line in self.logged()
+            if (m := re.match(r'^steering by "(.+)" \(translated from', line))
+        ]
+        assert len(steered) == 1
+        self.run_command(*radio, "--text", steered[0], "--no-translate")
+        assert [r["id"] for r in found] == [
+            r["id"] for r in json.loads(self.io.getoutput())
+        ]
+
+    def test_saved_playlists_translate_unless_they_say_no(self, tmp_path):
+        self.settings_view["playlist_dir"] = str(tmp_path / "lists")
+        self.settings_view["playlists"] = {
+            "doom": {"prompt": RUSSIAN, "ranked": True},
+            "literal": {"prompt": "грустная скрипка", "translate": False},
+        }
+        self.clap("--playlists")
+        lines = self.logged()
+        assert [line for line in lines if line.startswith("steering by")] == [
+            line for line in lines if RUSSIAN in line
+        ]
+        assert len([line for line in lines if RUSSIAN in line]) == 1
+        assert not [line for line in lines if "грустная" in line]
+        assert sorted(p.name for p in (tmp_path / "lists").iterdir()) == [
+            "doom.m3u8", "literal.m3u8",
+        ]  # fmt: skip
+
+    def test_zero_shot_labels_are_translated(self):
+        self.settings_view["tags"] = {
+            "mood": {"sad": "грустная музыка", "calm": "calm music"},
+        }
+        self.unload_plugins()  # the tag fields' types come from the config
+        self.load_plugins("audiofeatures")
+        self.clap("--tags")
+        lines = self.logged()
+        assert [line for line in lines if line.startswith("tagging ")] == [
+            line for line in lines if "грустная музыка" in line
+        ]
+        assert not [line for line in lines if "calm music" in line]
+        for item in self.lib.items():
+            assert item["clap_mood"] in {"sad", "calm"}
+            sad, calm = item["clap_mood_sad"], item["clap_mood_calm"]
+            assert float(sad) + float(calm) == pytest.approx(1, abs=2e-3)
