@@ -19,22 +19,21 @@ from beets_audiofeatures.clap.translation import (
     needs_translation,
 )
 from tests.helpers import ClapHelper
-from tests.translation_fixtures import make_translation_model
+from tests.translation_fixtures import RUSSIAN, session_model
 
-RUSSIAN = "атмосферный дум-метал"
 SHOWN = re.compile(r'^searching for "(.+)" \(translated from "(.+)"\)$')
 
 
 @pytest.fixture(scope="session")
 def marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Marian model in the layout a hub snapshot has."""
-    return make_translation_model(tmp_path_factory.mktemp("opus-mt-ru-en"))
+    return session_model(tmp_path_factory, "opus-mt-ru-en")
 
 
 @pytest.fixture(scope="session")
 def other_marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same model with other weights."""
-    return make_translation_model(tmp_path_factory.mktemp("other"), seed=1)
+    return session_model(tmp_path_factory, "opus-mt-ru-en", seed=1)
 
 
 @pytest.mark.parametrize(
@@ -63,13 +62,15 @@ def test_a_translation_is_cached_by_the_model_identity(marian, tmp_path):
     cache = TranslationCache(tmp_path)
     first = PromptTranslation(str(marian))
     [english] = first.english(cache, [RUSSIAN])
-    assert english and english != RUSSIAN
+    assert english
+    assert english != RUSSIAN
     again = PromptTranslation(str(marian))
     assert again.english(cache, [RUSSIAN, "calm piano"]) == [
         english,
         "calm piano",
     ]
-    assert first.loaded and not again.loaded
+    assert first.loaded
+    assert not again.loaded
 
 
 class TranslatingLibrary(ClapHelper):

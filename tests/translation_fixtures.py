@@ -15,6 +15,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+#: A prompt the tests translate.
+RUSSIAN = "атмосферный дум-метал"
+
 CAPTIONS = [
     "атмосферный дум-метал",
     "спокойное фортепиано ночью",
@@ -71,8 +76,19 @@ def marian_config(vocab_size: int, base: bool = False) -> Any:
         decoder_attention_heads=heads, encoder_ffn_dim=ffn,
         decoder_ffn_dim=ffn, max_position_embeddings=512,
         pad_token_id=vocab_size - 1, eos_token_id=0,
-        decoder_start_token_id=vocab_size - 1, num_beams=4, max_length=512,
-        bad_words_ids=[[vocab_size - 1]],
+        decoder_start_token_id=vocab_size - 1,
+    )  # fmt: skip
+
+
+def opus_generation(vocab_size: int) -> Any:
+    """How the opus-mt models generate (their generation_config.json):
+    a beam of four, never the padding."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        num_beams=4, max_length=512, bad_words_ids=[[vocab_size - 1]],
+        pad_token_id=vocab_size - 1, eos_token_id=0,
+        decoder_start_token_id=vocab_size - 1,
     )  # fmt: skip
 
 
@@ -92,7 +108,9 @@ def make_translation_model(
         for n in range(len(vocab), vocab_size - 1):
             vocab[f"▁filler{n}"] = n
         vocab["<pad>"] = len(vocab)
-        (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+        (folder / "vocab.json").write_text(
+            json.dumps(vocab, ensure_ascii=False)
+        )
     tokenizer = MarianTokenizer(
         source_spm=str(folder / "source.spm"),
         target_spm=str(folder / "target.spm"),
@@ -102,5 +120,19 @@ def make_translation_model(
     tokenizer.save_pretrained(str(folder))
     torch.manual_seed(seed)
     model = MarianMTModel(marian_config(len(tokenizer.encoder), base))
+    model.generation_config = opus_generation(len(tokenizer.encoder))
     model.save_pretrained(str(folder))
     return folder
+
+
+_BUILT: dict[tuple[str, int], Path] = {}
+
+
+def session_model(
+    factory: pytest.TempPathFactory, name: str, seed: int = 0
+) -> Path:
+    """A tiny model built once per test session (each test module's
+    session fixture asks for it here)."""
+    if (name, seed) not in _BUILT:
+        _BUILT[name, seed] = make_translation_model(factory.mktemp(name), seed)
+    return _BUILT[name, seed]

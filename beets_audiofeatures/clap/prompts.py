@@ -47,7 +47,9 @@ class ModelHolder:
         """What makes the prompts' tokens, for the prompt cache's keys."""
         return tokenizer_identity(self.spec)
 
-    def english(self, store: EmbeddingStore, prompts: Sequence[str]) -> list[str]:
+    def english(
+        self, store: EmbeddingStore, prompts: Sequence[str]
+    ) -> list[str]:
         """The prompts as the text tower is to read them: translated
         where they need it (cached in the store, beside the vectors)."""
         if self.translation is None:

@@ -45,6 +45,8 @@ MODEL_FILES = (
 #: The most tokens a translation may have beyond its prompt's length
 #: (random or broken weights never stop on their own).
 MOST_EXTRA_TOKENS = 16
+#: The translations a long-running page keeps to show.
+MOST_REMEMBERED = 1000
 #: Marian's longest input, in tokens.
 MOST_INPUT_TOKENS = 512
 
@@ -217,7 +219,9 @@ class PromptTranslation:
             "search with the prompt as typed (--no-translate)"
         )
 
-    def english(self, cache: TranslationCache, prompts: Sequence[str]) -> list[str]:
+    def english(
+        self, cache: TranslationCache, prompts: Sequence[str]
+    ) -> list[str]:
         """Each prompt as CLAP is to read it: English prompts as typed,
         the others translated (from the cache where possible)."""
         found: dict[str, str] = {}
@@ -241,6 +245,8 @@ class PromptTranslation:
                     raise self.failure(text, "its translation is empty")
                 cache.put(text, identity, english)
                 found[text] = english
+        if len(self.translated) > MOST_REMEMBERED:  # a page runs for months
+            self.translated.clear()
         for text, english in found.items():
             if text not in self.translated and self.shown is not None:
                 self.shown(text, english)

@@ -116,9 +116,7 @@ class LibrarySearch:
         self.lib = lib
         self.settings = settings
         self.log = log
-        self.model = ModelHolder(
-            settings.spec, lambda line: log.info("{}", line)
-        )
+        self.model: ModelHolder = settings.text_model(log)
         self._model_lock = threading.Lock()
         self._keys: dict[int, str] = {}
         self._keys_stamp: tuple[int, ...] | None = None
@@ -204,6 +202,14 @@ class LibrarySearch:
 
         found = vectors.best_items(ranked, limit)
         return [Track.of(item, score) for item, score, _ in found]
+
+    def english(self, prompt: str) -> str | None:
+        """The English a prompt was searched as, when it was translated
+        (None: as typed), to show beside its results."""
+        translation = self.model.translation
+        if translation is None:
+            return None
+        return translation.translated.get(prompt.strip())
 
     def radio(self, item_id: int, query: str, limit: int) -> list[Track]:
         """``beet clapradio id:ITEM_ID`` with its defaults (a flowing walk,

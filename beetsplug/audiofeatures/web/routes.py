@@ -77,12 +77,15 @@ def searched() -> tuple[str, str, int | None, int]:
     return prompt, query, like, limit
 
 
-def page_html(tracks: list[Track], heading: str, error: str) -> str:
+def page_html(
+    tracks: list[Track], heading: str, error: str, english: str | None = None
+) -> str:
     """The page, with the boxes holding what was typed (to correct it,
-    after an error)."""
+    after an error) and the English a translated prompt was searched as."""
     return render_template(
         "page.html", tracks=tracks, prompt=request.args.get("q", ""),
         query=request.args.get("query", ""), heading=heading, error=error,
+        english=english,
         csrf=state().csrf, colours=SUGGESTED_COLOURS,
         ids=",".join(str(t.id) for t in tracks),
     )  # fmt: skip
@@ -107,12 +110,18 @@ def page() -> str:
             seed = search.item(like)
             heading = f"more like {seed.artist} - {seed.title}"
         tracks = search.search(prompt, query, like, limit)
-    return page_html(tracks, heading, "")
+    return page_html(tracks, heading, "", search.english(prompt))
 
 
 @pages.get("/api/search")
 def api_search() -> Response:
-    return results(state().search.search(*searched()))
+    """The results, and ``english``: what a translated prompt was
+    searched as (null: as typed)."""
+    search, asked = state().search, searched()
+    tracks = search.search(*asked)
+    return jsonify(
+        results=[t.as_json() for t in tracks], english=search.english(asked[0])
+    )
 
 
 @pages.get("/api/tracks")

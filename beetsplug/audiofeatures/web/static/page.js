@@ -77,6 +77,8 @@ function showTracks(tracks, heading) {
     body.appendChild(row);
   }
   document.getElementById("heading").textContent = heading;
+  const translated = document.getElementById("translated");
+  if (translated) translated.hidden = true; // it told of the search's prompt
   resultsTable.hidden = tracks.length === 0;
   const nothing = document.getElementById("nothing");
   if (nothing) nothing.hidden = true;
