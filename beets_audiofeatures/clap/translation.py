@@ -120,11 +120,12 @@ class Translator:
         )  # fmt: skip
         longest = int(batch["input_ids"].shape[1])
         with torch.inference_mode():
+            # Greedy, not the opus-mt beam of four: a prompt is a few
+            # words, and each beam costs as much as the whole search.
             tokens = self.model.generate(
-                **batch,
-                max_new_tokens=min(MOST_INPUT_TOKENS, longest * 2)
-                + MOST_EXTRA_TOKENS,
-            )
+                **batch, num_beams=1,
+                max_length=min(MOST_INPUT_TOKENS, longest * 2 + MOST_EXTRA_TOKENS),
+            )  # fmt: skip
         return [
             " ".join(text.split())
             for text in self.tokenizer.batch_decode(

@@ -1,0 +1,111 @@
+"""What a prompt in another language costs: the translation model's load,
+the first translation, a cached one, and the check an English prompt
+pays instead.
+
+Builds a Marian model of the opus-mt models' size (d_model 512, 6 + 6
+layers, 8 heads, feed-forward 2048, a vocabulary of ``--vocab`` pieces,
+random weights; tests/translation_fixtures.py) in ``save_pretrained``
+layout and times the plugin's own path (``PromptTranslation``), in one
+process:
+
+* load: the model and its tokenizer read from the folder (as a hub
+  snapshot is);
+* first translation of a prompt (greedy, as the plugin runs it). Random
+  weights never stop on their own, so this runs to the plugin's cap
+  (twice the prompt's tokens + 16): the worst case. A real model stops
+  after about as many tokens as the prompt has; ``per token`` says what
+  each costs;
+* the same prompt again, through a new ``PromptTranslation`` (a new
+  command): the translation cache, no model;
+* an English prompt: the script check only.
+
+    python benchmarks/translation.py [--runs 5] [--vocab 60000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from beets_audiofeatures.clap.translation import (
+    PromptTranslation,
+    TranslationCache,
+    needs_translation,
+)
+from tests.translation_fixtures import make_translation_model
+
+PROMPTS = [
+    "атмосферный дум-метал",
+    "спокойное фортепиано ночью",
+    "грустная скрипка под дождём",
+    "тяжёлые гитары и быстрые барабаны",
+    "джаз с контрабасом и щётками",
+]
+
+
+def median_ms(times: list[float]) -> str:
+    return f"{statistics.median(times) * 1000:.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--vocab", type=int, default=60_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        folder = make_translation_model(
+            root / "opus-mt-base", base=True, vocab_size=args.vocab
+        )
+        weights = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
+        print(
+            f"model: {weights / 2**20:.0f} MiB of weights, vocab {args.vocab}"
+        )
+        loads, firsts, cached, tokens, lengths = [], [], [], [], []
+        for run in range(args.runs):
+            prompt = PROMPTS[run % len(PROMPTS)]
+            cache = TranslationCache(root / f"cache{run}")
+            translation = PromptTranslation(str(folder))
+            start = time.perf_counter()
+            translator = translation.translator(prompt)
+            loads.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            translation.english(cache, [prompt])
+            firsts.append(time.perf_counter() - start)
+            batch = translator.tokenizer([prompt])["input_ids"][0]
+            tokens.append(min(512, len(batch) * 2 + 16) - 1)
+            lengths.append(len(batch))
+            again = PromptTranslation(str(folder))
+            start = time.perf_counter()
+            again.english(cache, [prompt])
+            cached.append(time.perf_counter() - start)
+            assert not again.loaded
+        start = time.perf_counter()
+        for _ in range(1000):
+            needs_translation("atmospheric doom metal with female vocals")
+        english = (time.perf_counter() - start) / 1000
+        per_token = statistics.median(
+            f / t for f, t in zip(firsts, tokens, strict=True)
+        )
+        print(f"load (model + tokenizer):      {median_ms(loads)}")
+        print(
+            f"first translation (worst case): {median_ms(firsts)} "
+            f"({statistics.median(tokens):.0f} tokens generated, "
+            f"{per_token * 1000:.1f} ms per token)"
+        )
+        real = statistics.median(lengths)
+        print(
+            f"  at a real translation's length (~{real:.0f} tokens, the "
+            f"prompt's): ~{per_token * real * 1000:.0f} ms"
+        )
+        print(f"cached translation:            {median_ms(cached)}")
+        print(f"English prompt (script check): {english * 1e6:.1f} µs")
+
+
+if __name__ == "__main__":
+    main()
