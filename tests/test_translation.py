@@ -179,6 +179,18 @@ class TestBadTranslation(TranslatingLibrary):
         line = self.fails("clapquery", RUSSIAN)
         assert "the model cannot be loaded" in line
 
+    def test_an_empty_translation_is_one_line(self):
+        from transformers import MarianMTModel
+
+        model = MarianMTModel.from_pretrained(str(self.marian))
+        model.final_logits_bias[0, model.config.eos_token_id] = 1e4
+        model.save_pretrained(str(self.marian))  # it says nothing at all
+        line = self.fails("clapquery", RUSSIAN)
+        assert line.startswith(
+            f'audiofeatures.clap: cannot translate "{RUSSIAN}" (translate: '
+            f"{self.marian}): its translation is empty; fix or turn off"
+        )
+
     def test_an_english_prompt_works_without_the_model(self):
         shutil.rmtree(self.marian)
         self.query("atmospheric doom metal")
