@@ -8,6 +8,10 @@ time, as a user runs them, with ``HF_HUB_OFFLINE=1``):
 * a new prompt each run: the model is loaded to embed the text;
 * the same prompt again: its vector comes from the prompt cache, and the
   command must not import torch;
+* a cached Russian prompt, with ``translate`` naming a tiny Marian model
+  (tests/translation_fixtures.py): its English from the translation
+  cache, its vector from the prompt cache; it must cost what the cached
+  English prompt does, and not import torch either;
 * ``beet ls``: start-up of beets with the plugin, the floor for both.
 
 Each is the median of ``--runs`` processes. A separate, untimed run of
@@ -32,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from beets_audiofeatures.clap.embedder import ClapEmbedder
 from tests.clap_fixtures import make_model, make_tokenizer
+from tests.translation_fixtures import RUSSIAN, make_translation_model
 
 BEET = Path(sys.executable).with_name("beet")
 CACHED_PROMPT = "dusty jazz piano at night"
@@ -51,7 +56,7 @@ def make_tracks(folder: Path, count: int, seconds: float) -> None:
         )  # fmt: skip
 
 
-def write_config(root: Path, model: Path) -> Path:
+def write_config(root: Path, model: Path, translator: Path) -> Path:
     config = root / "config"
     config.mkdir()
     (config / "config.yaml").write_text(
@@ -63,6 +68,7 @@ def write_config(root: Path, model: Path) -> Path:
         "  clap:\n"
         f"    model: {model}\n"
         f"    cache_dir: {root / 'clap-cache'}\n"
+        f"    translate: {translator}\n"
         "    jobs: 1\n"
     )
     return config
@@ -97,11 +103,13 @@ def prepare(root: Path, tracks: int) -> dict[str, str]:
     ClapEmbedder._import()  # quiets transformers' progress bars
     model = make_model(root / "model", make_tokenizer(root / "tokenizer"))
     make_tracks(root / "incoming", tracks, seconds=30)
-    config = write_config(root, model)
+    translator = make_translation_model(root / "opus-mt-ru-en")
+    config = write_config(root, model, translator)
     env = {**os.environ, "BEETSDIR": str(config), "HF_HUB_OFFLINE": "1"}
     beet(env, "import", "-A", "-q", str(root / "incoming"))
     beet(env, "clap")
     beet(env, "clapquery", CACHED_PROMPT)  # fills the prompt cache
+    beet(env, "clapquery", RUSSIAN)  # and the translation cache
     return env
 
 
@@ -114,6 +122,9 @@ def measure(env: dict[str, str], runs: int) -> dict[str, list[float]]:
         "cached": [
             timed_beet(env, "clapquery", CACHED_PROMPT) for _ in range(runs)
         ],
+        "translated": [
+            timed_beet(env, "clapquery", RUSSIAN) for _ in range(runs)
+        ],
         "ls": [timed_beet(env, "ls") for _ in range(runs)],
     }
 
@@ -124,6 +135,7 @@ def print_table(
     labels = {
         "new": "clapquery, new prompt (model loads)",
         "cached": "clapquery, cached prompt",
+        "translated": "clapquery, cached Russian prompt",
         "ls": "beet ls (start-up floor)",
     }
     print(
@@ -137,11 +149,14 @@ def print_table(
             f"{label:<38}{statistics.median(runs):>10.2f}{min(runs):>8.2f}"
             f"{max(runs):>8.2f}{torch:>8}"
         )
-    new, cached, floor = (statistics.median(times[k]) for k in labels)
+    new, cached, translated, floor = (
+        statistics.median(times[k]) for k in labels
+    )
     print(
         f"\nnew / cached: {new / cached:.1f}x; cached prompt costs "
         f"{cached - floor:+.2f} s over beet ls; loading the model costs "
-        f"{new - cached:.2f} s"
+        f"{new - cached:.2f} s; a cached translated prompt costs "
+        f"{translated - cached:+.2f} s over a cached English one"
     )
 
 
@@ -161,12 +176,17 @@ def main() -> None:
         torch_loaded = {
             "new": imports_torch(env, "clapquery", "one more new prompt"),
             "cached": imports_torch(env, "clapquery", CACHED_PROMPT),
+            "translated": imports_torch(env, "clapquery", RUSSIAN),
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
     print_table(times, torch_loaded)
-    verdict = "does not import" if not torch_loaded["cached"] else "IMPORTS"
+    verdict = (
+        "does not import"
+        if not (torch_loaded["cached"] or torch_loaded["translated"])
+        else "IMPORTS"
+    )
     print(f"a cached prompt {verdict} torch")
     print(
         f"\nmachine: {os.cpu_count()} cores, load {load_before:.2f} before, "
