@@ -73,6 +73,28 @@ def test_a_translation_is_cached_by_the_model_identity(marian, tmp_path):
     assert not again.loaded
 
 
+def test_a_hub_model_loads_from_the_hub_cache_known_by_revision(
+    marian, tmp_path, monkeypatch
+):
+    from huggingface_hub import constants
+
+    repo = tmp_path / "hub" / "models--test-org--opus-mt-ru-en"
+    for revision in ("a" * 40, "b" * 40):
+        shutil.copytree(marian, repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    cache = TranslationCache(tmp_path / "translations")
+    first = PromptTranslation("test-org/opus-mt-ru-en")
+    [english] = first.english(cache, [RUSSIAN])
+    assert first.loaded
+    assert english != RUSSIAN
+    (repo / "refs" / "main").write_text("b" * 40)  # the model was updated
+    again = PromptTranslation("test-org/opus-mt-ru-en")
+    again.english(cache, [RUSSIAN])
+    assert again.loaded  # translated anew, not taken from the cache
+
+
 class TranslatingLibrary(ClapHelper):
     @pytest.fixture(autouse=True)
     def _embedded(self, _clap: None, marian: Path, tmp_path: Path) -> None:

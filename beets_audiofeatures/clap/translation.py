@@ -194,10 +194,13 @@ class PromptTranslation:
         return self._translator is not None
 
     def identity(self) -> str:
+        """``translation_identity``, kept once it is known for good (a
+        hub model's revision may first appear with its download)."""
         if self._identity is None:
             identity = translation_identity(self.model)
-            if self._translator is None and not Path(self.model).exists():
-                return identity  # a hub revision may appear with the load
+            folder = Path(self.model).expanduser()
+            if self._translator is None and not folder.is_dir():
+                return identity
             self._identity = identity
         return self._identity
 
