@@ -17,11 +17,15 @@ from typing import NamedTuple
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
-#: The names key signatures use: the enharmonic with fewer accidentals,
-#: and F# (six sharps against six flats) for F# major and minor, as most
-#: DJ software and printed music write them.
-_STANDARD_MAJOR = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_STANDARD_MINOR = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+#: The names key signatures use: the enharmonic with fewer accidentals
+#: (Db major: five flats, not seven sharps), and F# for F# major (six
+#: sharps or six flats), as most DJ software writes it.
+_STANDARD_MAJOR = (
+    "C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
+)  # fmt: skip
+_STANDARD_MINOR = (
+    "C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B",
+)  # fmt: skip
 #: The values of the ``key_spelling`` setting; the first is the default.
 SPELLINGS = ("standard", "sharps", "flats")
 #: What a key (``beet modify``) or a key query may be, for error lines.

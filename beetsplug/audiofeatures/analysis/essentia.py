@@ -136,8 +136,7 @@ class EssentiaAnalysis:
 
     def describe(self, need: Work) -> str:
         respell = (
-            f"respell {', '.join(need.respell)} as "
-            f"{self.settings.key_spelling}"
+            f"respell {', '.join(need.respell)} as {self.settings.key_spelling}"
             if need.respell
             else ""
         )

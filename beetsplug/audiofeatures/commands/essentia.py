@@ -232,9 +232,7 @@ def show_plan(
         ui.print_(f"would store album values of {count(len(albums), 'album')}")
 
 
-def store_albums(
-    albums: list[Album], spelling: str, log: BeetsLogger
-) -> None:
+def store_albums(albums: list[Album], spelling: str, log: BeetsLogger) -> None:
     """``-a``: the albums' values from their tracks', with one line."""
     stored = store_album_aggregates(albums, spelling)
     names = ", ".join(f"{a.albumartist} - {a.album}" for a in stored[:5])
