@@ -109,6 +109,15 @@ class TestSpellingOfNewKeys(SpellingHelper):
         assert stored(item, "initial_key") == "A#m"
         assert MediaFile(item.path).initial_key == "Bbm"
 
+    def test_the_same_key_again_is_no_change_to_the_core_field(self):
+        item = self.add_track(self.b_flat_minor, title="bb")
+        self.essentia()
+        self.caplog.clear()
+        with self.caplog.at_level(logging.INFO):
+            self.essentia("-f")
+        assert "core fields filled" not in self.caplog.text
+        assert stored(item, "initial_key") == "A#m"
+
     def test_a_users_own_key_is_never_touched(self):
         item = self.add_track(self.b_flat_minor, title="bb", initial_key="Dm")
         self.essentia("-w")

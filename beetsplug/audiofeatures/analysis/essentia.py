@@ -35,7 +35,7 @@ from beets_audiofeatures.essentia.heads import (
     file_tags,
 )
 from beets_audiofeatures.essentia.pipelines import AnalysisError
-from beets_audiofeatures.keys import parse_key, spell_key
+from beets_audiofeatures.keys import normalize_key, parse_key, spell_key
 from beets_audiofeatures.process_pool import WorkerPool
 from beets_audiofeatures.runner import Job, RemoteWork, Tally
 from beets_audiofeatures.scratch import remove_scratch, scratch_folder
@@ -327,6 +327,8 @@ class EssentiaAnalysis:
                 continue
             if core == "bpm":
                 value = round(value)
+            elif core == "initial_key":  # as beets holds it: sharps
+                value = normalize_key(str(value)) or value
             current = item.get(core, with_album=False)
             if (self.settings.force or not current) and current != value:
                 item[core] = value
