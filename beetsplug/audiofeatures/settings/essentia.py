@@ -14,7 +14,6 @@ import confuse
 from beets import config as beets_config
 
 from beets_audiofeatures.errors import SetupError
-from beets_audiofeatures.keys import SPELLINGS
 from beetsplug.audiofeatures import input_limits
 from beetsplug.audiofeatures.settings.values import YES_NO, Settings
 
@@ -137,6 +136,8 @@ class EssentiaSettings(Settings):
     @cached_property
     def key_spelling(self) -> str:
         """How stored and typed keys are spelt (``keys.SPELLINGS``)."""
+        from beets_audiofeatures.keys import SPELLINGS
+
         return self.choice("key_spelling", SPELLINGS)
 
     @cached_property
