@@ -198,6 +198,22 @@ class TestChangedSpelling(SpellingHelper):
             == "A#m\n"
         )
 
+    def test_only_the_albums_of_the_matched_tracks_are_respelt(self):
+        item = self.add_track(self.b_flat_minor, title="bb")
+        album = self.lib.add_album([item])
+        other = self.lib.add_album(
+            [self.add_track(self.audio.c90_mp3, title="other")]
+        )
+        for each in (album, other):
+            each["essentia_album_key"] = "Bbm"
+            each.store(inherit=False)
+        self.spelling("sharps")
+        self.essentia("title:bb")
+        album.load()
+        other.load()
+        assert album["essentia_album_key"] == "A#m"
+        assert other["essentia_album_key"] == "Bbm"
+
 
 class TestBadSpelling(SpellingHelper):
     def test_an_invalid_spelling_is_one_line_naming_the_choices(self):

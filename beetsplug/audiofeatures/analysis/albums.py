@@ -77,23 +77,29 @@ def album_keys_to_respell(
     """The album keys (``essentia_album_key``) of the albums of the
     tracks ``ids`` spelt otherwise than ``spelling`` asks, re-spelt, by
     album id: a run without ``-a`` stores no album values, yet the
-    setting changes their spelling too."""
+    setting changes their spelling too. Once they are spelt so, one
+    look at the album keys."""
     names = list(KEY_NAMES.values())
     marks = ", ".join("?" * len(names))
-    wanted = set(ids)
     found: dict[int, dict[str, str]] = defaultdict(dict)
     with lib.transaction() as tx:
-        rows = tx.query(
-            "SELECT items.id, keys.entity_id, keys.key, keys.value "
-            "FROM items JOIN album_attributes AS keys "
-            f"ON keys.entity_id = items.album_id AND keys.key IN ({marks})",
+        for album, name, value in tx.query(
+            "SELECT entity_id, key, value FROM album_attributes "
+            f"WHERE key IN ({marks})",
             names,
-        )
-    for track, album, name, value in rows:
-        spelled = spell_key(str(value), spelling)
-        if track in wanted and spelled not in (None, value):
-            found[album][name] = str(spelled)
-    return dict(found)
+        ):
+            spelled = spell_key(str(value), spelling)
+            if spelled not in (None, value):
+                found[album][name] = str(spelled)
+        if not found:
+            return {}
+        wanted = set(ids)
+        matched = {
+            album
+            for track, album in tx.query("SELECT id, album_id FROM items")
+            if album in found and track in wanted
+        }
+    return {album: found[album] for album in matched}
 
 
 def respell_album_keys(
