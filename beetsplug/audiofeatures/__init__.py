@@ -32,6 +32,7 @@ from beetsplug.audiofeatures.fields import (
     ALBUM_TYPES,
     ITEM_TYPES,
     MOOD_TAG,
+    KeyType,
     key_code,
     type_for,
 )
@@ -150,6 +151,7 @@ class AudioFeaturesPlugin(BeetsPlugin):
             self.add_media_field("essentia_moods", MOOD_TAG)
         self.template_funcs["camelot"] = key_code("camelot")
         self.template_funcs["openkey"] = key_code("open_key")
+        KeyType.spelling = self._typed_key_spelling
         # Essentia first, then CLAP; both are always there and read their
         # ``auto`` setting when an import runs.
         self.stages = {
@@ -172,6 +174,13 @@ class AudioFeaturesPlugin(BeetsPlugin):
         return [
             command.subcommand(self.config, self._log) for command in COMMANDS
         ]
+
+    def _typed_key_spelling(self) -> str:
+        """``key_spelling`` for a key a user types (``beet modify
+        essentia_key=8A``), read then: a bad value is its one line."""
+        with fatal_errors():
+            view = self.config["essentia"]
+            return essentia_settings.EssentiaSettings(view).key_spelling
 
     def _repair_albums(self, lib: Library) -> None:
         """Move 0.1.0's album values to their own names

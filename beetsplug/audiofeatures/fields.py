@@ -8,11 +8,12 @@ identity, so shared objects never raise ``PluginConflictError``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import mediafile
 from beets.dbcore import types
 from beets.dbcore.query import FieldQuery
+from beets.exceptions import UserError
 
 from beets_audiofeatures.essentia.descriptors import (
     AGGREGATED,
@@ -20,41 +21,91 @@ from beets_audiofeatures.essentia.descriptors import (
     Kind,
     svm_fields,
 )
-from beets_audiofeatures.keys import normalize_key, parse_key
+from beets_audiofeatures.keys import (
+    SPELLINGS,
+    key_pattern,
+    not_a_key,
+    parse_key,
+    spell_key,
+)
+
+if TYPE_CHECKING:
+    from beets.dbcore.db import Model
+    from beets.dbcore.types import SQLiteType
 
 
 class KeyQuery(FieldQuery[str]):
-    """Exact key match, whatever the spelling: ``Abm`` finds ``G#m``,
-    ``8A`` and ``1m`` find ``Am``; ``A`` finds only A major."""
+    """Keys, whatever the spelling of the pattern or the stored value:
+    ``Abm`` finds ``G#m``, ``8A`` and ``1m`` find ``Am``, ``A`` finds only
+    A major; ``8A~`` finds 8A and its Camelot neighbours, ``9A..10A`` a
+    range round the wheel. A pattern that names no key is the user's one
+    line, not an empty result."""
 
-    def col_clause(self) -> tuple[str, Sequence[Any]]:
-        return f"{self.field} = ?", [
-            normalize_key(self.pattern) or self.pattern
-        ]
+    def __init__(self, field_name: str, pattern: str, fast: bool = True):
+        super().__init__(field_name, pattern, fast)
+        keys = key_pattern(pattern)
+        if keys is None:
+            raise UserError(not_a_key(self.field_name, pattern))
+        self.keys = keys
+
+    def col_clause(self) -> tuple[str, Sequence[SQLiteType]]:
+        spellings = sorted(
+            {text for key in self.keys for text in key.spellings()}
+        )
+        marks = ", ".join("?" * len(spellings))
+        return f"{self.field} IN ({marks})", spellings
+
+    def match(self, obj: Model) -> bool:
+        value = obj.get(self.field_name)
+        return value is not None and parse_key(str(value)) in self.keys
 
     @classmethod
     def value_match(cls, pattern: str, value: Any) -> bool:
-        if value is None:
+        keys = key_pattern(pattern)
+        if value is None or keys is None:
             return False
-        wanted = normalize_key(pattern)
-        return wanted is not None and wanted == normalize_key(str(value))
+        return parse_key(str(value)) in keys
+
+
+def standard_spelling() -> str:
+    return SPELLINGS[0]
 
 
 class KeyType(types.MusicalKey):
+    """A key as stored: read back as written (beets' own ``initial_key``
+    type turns every value into sharps), and typed by a user (``beet
+    modify essentia_key=8A``) in the configured ``key_spelling``."""
+
     query = KeyQuery  # type: ignore[assignment]
+    #: The spelling a typed key gets: the plugin points it at the
+    #: ``key_spelling`` setting, read (and checked) only when a key is
+    #: typed.
+    spelling: ClassVar[Callable[[], str]] = staticmethod(standard_spelling)
+
+    def __init__(self, field: str) -> None:
+        self.field = field  # for the line that refuses a non-key
 
     def parse(self, key: str) -> str | None:
-        return normalize_key(key) or key
+        spelled = spell_key(key, type(self).spelling())
+        if spelled is None:
+            raise UserError(not_a_key(self.field, key))
+        return spelled
+
+    def normalize(self, key: Any) -> str | None:
+        return None if key is None else str(key)
+
+    def from_sql(self, sql_value: SQLiteType) -> str | None:
+        if isinstance(sql_value, memoryview):
+            sql_value = bytes(sql_value).decode("utf-8", "ignore")
+        return self.normalize(sql_value)
 
 
-KEY = KeyType()
 INTEGER = types.NullInteger()
 _FLOATS = {digits: types.NullFloat(digits) for digits in range(4)}
 
 
 _BY_KIND: dict[Kind, types.Type[Any, Any]] = {
     Kind.INTEGER: INTEGER,
-    Kind.KEY: KEY,
     Kind.STRING: types.STRING,
     Kind.DATE: types.DATE,
 }
@@ -64,8 +115,17 @@ def type_for(kind: Kind, digits: int = 3) -> types.Type[Any, Any]:
     return _FLOATS[digits] if kind is Kind.FLOAT else _BY_KIND[kind]
 
 
+#: One key type per key field, to name the field when a value is no key.
+KEYS = {
+    name: KeyType(name)
+    for d in DESCRIPTORS
+    if d.kind is Kind.KEY
+    for name in (d.field, *((d.album_field,) if d.album else ()))
+}
+
 ITEM_TYPES: dict[str, types.Type[Any, Any]] = {
-    d.field: type_for(d.kind, d.digits) for d in DESCRIPTORS
+    d.field: KEYS.get(d.field) or type_for(d.kind, d.digits)
+    for d in DESCRIPTORS
 } | {name: type_for(kind) for name, kind in svm_fields().items()}
 STRING = types.STRING
 #: Class probabilities (classifier heads, zero-shot tags).
@@ -88,7 +148,8 @@ ITEM_TYPES |= {
 }
 
 ALBUM_TYPES: dict[str, types.Type[Any, Any]] = {
-    d.album_field: ITEM_TYPES[d.field] for d in AGGREGATED
+    d.album_field: KEYS.get(d.album_field, ITEM_TYPES[d.field])
+    for d in AGGREGATED
 }
 
 

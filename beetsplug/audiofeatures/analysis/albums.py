@@ -12,10 +12,15 @@ overwrote every track's values; :func:`repair_album_fields` moves them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
-from beets_audiofeatures.essentia.descriptors import AGGREGATED, aggregate_album
+from beets_audiofeatures.essentia.descriptors import (
+    AGGREGATED,
+    Kind,
+    aggregate_album,
+)
+from beets_audiofeatures.keys import SPELLINGS, spell_key
 from beets_audiofeatures.runner import count
 
 if TYPE_CHECKING:
@@ -24,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Album attributes of 0.1.0, by their new names.
 OLD_NAMES = {d.field: d.album_field for d in AGGREGATED}
+#: The key fields: a track's (``essentia_key``) by its album's name.
+KEY_NAMES = {d.field: d.album_field for d in AGGREGATED if d.kind is Kind.KEY}
 
 
 def own(item: Item, field: str) -> Any:
@@ -31,13 +38,26 @@ def own(item: Item, field: str) -> Any:
     return item.get(field, with_album=False)
 
 
-def store_album_aggregates(albums: Iterable[Album]) -> list[Album]:
-    """Each album's aggregates under its own names; the tracks' values
-    are left exactly as they are. The albums that got values."""
+def _spelled(value: Any, spelling: str) -> Any:
+    return (spell_key(str(value), spelling) or value) if value else value
+
+
+def store_album_aggregates(
+    albums: Iterable[Album], spelling: str = SPELLINGS[0]
+) -> list[Album]:
+    """Each album's aggregates under its own names, its key spelt as
+    ``spelling`` asks (whatever the spelling each track's was stored in);
+    the tracks' values are left exactly as they are. The albums that got
+    values."""
     stored = []
     for album in albums:
         tracks = [
-            {d.field: own(item, d.field) for d in AGGREGATED}
+            {
+                d.field: own(item, d.field)
+                if d.field not in KEY_NAMES
+                else _spelled(own(item, d.field), spelling)
+                for d in AGGREGATED
+            }
             for item in album.items()
         ]
         values = aggregate_album(tracks)
@@ -49,6 +69,48 @@ def store_album_aggregates(albums: Iterable[Album]) -> list[Album]:
         if values:
             stored.append(album)
     return stored
+
+
+def album_keys_to_respell(
+    lib: Library, ids: Collection[int], spelling: str
+) -> dict[int, dict[str, str]]:
+    """The album keys (``essentia_album_key``) of the albums of the
+    tracks ``ids`` spelt otherwise than ``spelling`` asks, re-spelt, by
+    album id: a run without ``-a`` stores no album values, yet the
+    setting changes their spelling too. Once they are spelt so, one
+    look at the album keys."""
+    names = list(KEY_NAMES.values())
+    marks = ", ".join("?" * len(names))
+    found: dict[int, dict[str, str]] = defaultdict(dict)
+    with lib.transaction() as tx:
+        for album, name, value in tx.query(
+            "SELECT entity_id, key, value FROM album_attributes "
+            f"WHERE key IN ({marks})",
+            names,
+        ):
+            spelled = spell_key(str(value), spelling)
+            if spelled not in (None, value):
+                found[album][name] = str(spelled)
+        if not found:
+            return {}
+        wanted = set(ids)
+        matched = {
+            album
+            for track, album in tx.query("SELECT id, album_id FROM items")
+            if album in found and track in wanted
+        }
+    return {album: found[album] for album in matched}
+
+
+def respell_album_keys(
+    lib: Library, changes: dict[int, dict[str, str]]
+) -> None:
+    """Store ``album_keys_to_respell``'s keys, never on the tracks."""
+    for number, values in changes.items():
+        album = lib.get_album(number)
+        if album is not None:
+            album.update(values)
+            album.store(inherit=False)
 
 
 def repair_album_fields(lib: Library, log: BeetsLogger) -> None:

@@ -35,12 +35,14 @@ from beets_audiofeatures.essentia.heads import (
     file_tags,
 )
 from beets_audiofeatures.essentia.pipelines import AnalysisError
+from beets_audiofeatures.keys import normalize_key, parse_key, spell_key
 from beets_audiofeatures.process_pool import WorkerPool
 from beets_audiofeatures.runner import Job, RemoteWork, Tally
 from beets_audiofeatures.scratch import remove_scratch, scratch_folder
 from beetsplug.audiofeatures.analysis.albums import own
 from beetsplug.audiofeatures.analysis.essentia_plan import (
     FILE_FIELD,
+    KEY_FIELDS,
     UNMEASURED_FIELD,
     Work,
     audio_state,
@@ -93,6 +95,7 @@ class EssentiaAnalysis:
         #: that stores; never ``-p``)
         self.settle = settle
         self.refilled = 0
+        self.respelled = 0
         self._scratch: str | None = None
         self._files: dict[int, FileIdentity] = {}
         self.method = f"with profile {settings.profile.name}"
@@ -102,17 +105,20 @@ class EssentiaAnalysis:
         work = work_for(item, self.settings, self.lib, audio)
         if not self.settle:
             return work
-        if work.refill or (audio.record and not work.analyses):
+        if work.refill or work.respell or (audio.record and not work.analyses):
             self.settle_track(item, work, audio.record)
-        return replace(work, refill=())
+        return replace(work, refill=(), respell=())
 
     def settle_track(
         self, item: Item, work: Work, record: FileIdentity | None
     ) -> None:
         """What a current track needs without a decode: its empty core
-        fields filled from its values, its file recorded."""
+        fields filled from its values, its keys re-spelt, its file
+        recorded."""
         if record is not None:
             item[FILE_FIELD] = str(record)
+        for name in work.respell:
+            item[name] = spell_key(own(item, name), self.settings.key_spelling)
         stored = {
             desc.field: own(item, desc.field)
             for desc in MEASURED
@@ -122,19 +128,27 @@ class EssentiaAnalysis:
         with self.lib.transaction():
             item.store()
             if self.write and filled:
-                item.try_write()
+                item.try_write(tags=self._key_tag(item))
                 self._record_rewrite(item)
                 item.store()
         self.refilled += bool(filled)
+        self.respelled += bool(work.respell)
 
     def describe(self, need: Work) -> str:
+        respell = (
+            f"respell {', '.join(need.respell)} as {self.settings.key_spelling}"
+            if need.respell
+            else ""
+        )
         if not need.analyses:
-            return f"refill {', '.join(need.refill)}"
+            refill = f"refill {', '.join(need.refill)}" if need.refill else ""
+            return "; ".join(filter(None, (refill, respell)))
         fields = [d.field for d in descriptors_for(need.groups)]
         return (
             need.describe()
             + (f": {', '.join(fields)}" if fields else "")
             + (f" ({need.why})" if need.why else "")
+            + (f"; {respell}" if respell else "")
         )
 
     def task(self, item: Item, need: Work) -> AnalysisJob:
@@ -203,7 +217,7 @@ class EssentiaAnalysis:
         """Put a result on its live track: a concurrent edit (``beet
         modify``) is neither undone in the database nor in the file."""
         settings = self.settings
-        values = result.values
+        values = self._spelled(result.values)
         item.update(values)
         if "tonal" in result.groups and "essentia_key" not in values:
             tally.note("keys too weak to store")
@@ -256,12 +270,39 @@ class EssentiaAnalysis:
         with self.lib.transaction():
             item.store()
             if self.write and (filled or tags_changed):
-                item.try_write()
+                item.try_write(tags=self._key_tag(item))
                 self._record_rewrite(item)
                 item.store()  # the file's new mtime
         if result.dump_error:
             tally.note("dump failed")
             self.log.error("{}: {}", shown, result.dump_error)
+
+    def _spelled(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The values with their keys spelt as ``key_spelling`` asks (the
+        core spells them with sharps)."""
+        spelling = self.settings.key_spelling
+        spelled = dict(values)
+        for desc in KEY_FIELDS:
+            if isinstance(value := values.get(desc.field), str):
+                spelled[desc.field] = spell_key(value, spelling) or value
+        return spelled
+
+    def _key_tag(self, item: Item) -> dict[str, Any] | None:
+        """The file's ``initial_key`` tag spelt as ``essentia_key`` is,
+        when it names the same key: beets spells ``initial_key`` with
+        sharps in its database, whatever the tag it was read from."""
+        if not self.settings.fill_core_fields:
+            return None  # the user's own tag, as beets writes it
+        for desc in KEY_FIELDS:
+            ours = own(item, desc.field)
+            core = desc.core_field
+            if (
+                core
+                and ours
+                and parse_key(str(ours)) == parse_key(str(item.get(core) or ""))
+            ):
+                return {core: ours}
+        return None
 
     def _record_rewrite(self, item: Item) -> None:
         """Our own tag write leaves the audio as it was: the recorded
@@ -286,6 +327,8 @@ class EssentiaAnalysis:
                 continue
             if core == "bpm":
                 value = round(value)
+            elif core == "initial_key":  # as beets holds it: sharps
+                value = normalize_key(str(value)) or value
             current = item.get(core, with_album=False)
             if (self.settings.force or not current) and current != value:
                 item[core] = value

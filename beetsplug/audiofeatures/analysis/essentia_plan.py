@@ -1,7 +1,7 @@
 """What a track needs of Essentia, without decoding it: the descriptor
 groups the profile computes by another method or from other audio, the
 fields no longer there, the classifiers of another set, a missing dump,
-and the core fields to refill from stored values."""
+the core fields to refill from stored values and the keys to re-spell."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from beets_audiofeatures.essentia.descriptors import (
     method_field,
 )
 from beets_audiofeatures.essentia.profiles import Profile
+from beets_audiofeatures.keys import spell_key
 from beetsplug.audiofeatures.analysis.albums import own
 from beetsplug.audiofeatures.library_query import (
     audio_fingerprint,
@@ -45,6 +46,8 @@ UNMEASURED_FIELD = "essentia_unmeasured"
 #: The descriptors that fill a core field (``bpm``, ``initial_key``), and
 #: that field.
 FILLING = tuple((d, d.core_field) for d in MEASURED if d.core_field)
+#: The key fields of a track, spelt as ``key_spelling`` asks.
+KEY_FIELDS = tuple(d for d in MEASURED if d.kind is Kind.KEY)
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,11 @@ class Work:
     why: str = ""  # why current values are computed again, for -p
     #: empty core fields to fill from the stored values, without decoding
     refill: tuple[str, ...] = ()
+    #: stored keys spelt otherwise than ``key_spelling`` asks
+    respell: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.groups or self.classify or self.refill)
+        return bool(self.groups or self.classify or self.refill or self.respell)
 
     @property
     def analyses(self) -> bool:
@@ -206,6 +211,25 @@ def refill_fields(
     )
 
 
+def respell_fields(
+    item: Item, settings: EssentiaSettings, groups: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The track's keys spelt otherwise than ``key_spelling`` asks (the
+    setting changed since they were stored), unless they are computed
+    again now: a spelling is no new measurement, so they are re-spelt
+    without decoding."""
+    spelling = settings.key_spelling
+    present = item.keys(with_album=False)
+    return tuple(
+        desc.field
+        for desc in KEY_FIELDS
+        if desc.field in present
+        and desc.group not in groups
+        and spell_key(str(own(item, desc.field)), spelling)
+        not in (None, own(item, desc.field))
+    )
+
+
 def work_for(
     item: Item, settings: EssentiaSettings, lib: Library, audio: AudioState
 ) -> Work:
@@ -218,5 +242,10 @@ def work_for(
     if dump and not os.path.exists(dump_path(item, lib, dump)):
         # --dump promises a file per track: a current track without one
         # is analysed again for it.
-        return Work(settings.profile.groups, classify, dump=not groups)
-    return Work(groups, classify, why=why, refill=refill)
+        every = settings.profile.groups
+        return Work(
+            every, classify, dump=not groups,
+            respell=respell_fields(item, settings, every),
+        )  # fmt: skip
+    respell = respell_fields(item, settings, groups)
+    return Work(groups, classify, why=why, refill=refill, respell=respell)

@@ -21,7 +21,11 @@ from beets_audiofeatures.essentia.heads import (
     read_head,
 )
 from beets_audiofeatures.runner import Tally, count
-from beetsplug.audiofeatures.analysis.albums import store_album_aggregates
+from beetsplug.audiofeatures.analysis.albums import (
+    album_keys_to_respell,
+    respell_album_keys,
+    store_album_aggregates,
+)
 from beetsplug.audiofeatures.analysis.essentia import EssentiaAnalysis
 from beetsplug.audiofeatures.analysis.essentia_plan import Work
 from beetsplug.audiofeatures.analysis.places import place
@@ -131,9 +135,19 @@ def run(
     runner = Runner(lib, analysis, log)
     plan = runner.plan_ids(ids)
     profile = settings.profile.label
+    # -a stores every album value, in the setting's spelling, anyway.
+    album_keys = (
+        {} if opts.album
+        else album_keys_to_respell(lib, ids, settings.key_spelling)
+    )  # fmt: skip
 
     if opts.pretend:
         show_plan(runner, plan, len(ids), settings, albums)
+        if album_keys:
+            ui.print_(
+                f"would respell the keys of {count(len(album_keys), 'album')}"
+                f" as {settings.key_spelling}"
+            )
         return
 
     # Read only by runs that do work: a bad cluster setting never stops -p.
@@ -144,6 +158,11 @@ def run(
     tally = Tally(skipped=plan.skipped)
     if analysis.refilled:
         tally.note("core fields refilled", analysis.refilled)
+    if analysis.respelled:
+        tally.note("keys respelt", analysis.respelled)
+    if album_keys:
+        respell_album_keys(lib, album_keys)
+        tally.note("album keys respelt", len(album_keys))
     if not plan:
         log.info(
             "nothing to analyse: {} already current for profile {}",
@@ -159,7 +178,7 @@ def run(
         )
         runner.run_all(plan, tally)
     if albums:
-        store_albums(albums, log)
+        store_albums(albums, settings.key_spelling, log)
     if plan or tally.notes:
         log.info("{}", tally.summary("analysed"))
     check_failures(tally, len(plan), "analysed")
@@ -177,11 +196,14 @@ def show_plan(
     settings: EssentiaSettings,
     albums: list[Album],
 ) -> None:
-    """``-p``: what a run would analyse, refill and store, on stdout."""
+    """``-p``: what a run would analyse, refill, respell and store, on
+    stdout."""
     profile = settings.profile.label
-    refills = Plan({n: w for n, w in plan.needs.items() if not w.analyses})
-    for number in refills.needs:
+    settle = {n: w for n, w in plan.needs.items() if not w.analyses}
+    for number in settle:
         del plan.needs[number]
+    refills = Plan({n: w for n, w in settle.items() if w.refill})
+    respells = Plan({n: w for n, w in settle.items() if not w.refill})
     if not plan:
         ui.print_(
             f"nothing to analyse: {count(matched, 'matching track')}, "
@@ -200,13 +222,19 @@ def show_plan(
             "stored values, without analysing:"
         )
         runner.pretend(refills, "refill")
+    if respells:
+        ui.print_(
+            f"would respell the keys of {count(len(respells), 'track')} as "
+            f"{settings.key_spelling}, without analysing:"
+        )
+        runner.pretend(respells, "respell")
     if albums:  # stored on every -a run, analysed or not
         ui.print_(f"would store album values of {count(len(albums), 'album')}")
 
 
-def store_albums(albums: list[Album], log: BeetsLogger) -> None:
+def store_albums(albums: list[Album], spelling: str, log: BeetsLogger) -> None:
     """``-a``: the albums' values from their tracks', with one line."""
-    stored = store_album_aggregates(albums)
+    stored = store_album_aggregates(albums, spelling)
     names = ", ".join(f"{a.albumartist} - {a.album}" for a in stored[:5])
     more = f" and {len(stored) - 5} more" if len(stored) > 5 else ""
     log.info(

@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 0,
     "key_profile": "bgate",
     "min_key_strength": 0.6,
+    # How keys are spelt: standard (Bb, Ebm, F#), sharps or flats.
+    "key_spelling": "standard",
     # Fill beets' own bpm and initial_key where they are empty, so plain
     # queries, smart playlists and players see the values.
     "fill_core_fields": True,
@@ -60,6 +62,7 @@ PROFILE_CHOICES = (
 RUN = (
     "profile", "jobs", "force", "fill_core_fields", "write", "max_seconds",
     "write_tags", "mood_threshold", "dump", "version", "classifiers",
+    "key_spelling",
 )  # fmt: skip
 
 
@@ -129,6 +132,13 @@ class EssentiaSettings(Settings):
         return resolve_profile(
             spec, key_profile, Path(beets_config.config_dir()), strength
         )
+
+    @cached_property
+    def key_spelling(self) -> str:
+        """How stored and typed keys are spelt (``keys.SPELLINGS``)."""
+        from beets_audiofeatures.keys import SPELLINGS
+
+        return self.choice("key_spelling", SPELLINGS)
 
     @cached_property
     def jobs(self) -> int:
