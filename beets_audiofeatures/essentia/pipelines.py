@@ -17,7 +17,14 @@ import yaml
 
 from ..errors import TrackError
 from .descriptors import MEASURED, Kind
-from .key_estimation import hpcp_key, key_extractor, most_confident
+from .key_estimation import (
+    common_tuning,
+    hpcp_key,
+    key_extractor,
+    most_confident,
+    nearest_tuning,
+    semitones_off,
+)
 from .profiles import Profile
 
 LENGTH = "metadata.audio_properties.length"
@@ -149,10 +156,15 @@ class MusicPipeline(ExtractorPipeline):
             if "tonal.hpcp" in frames.descriptorNames()
             else None
         )
+        raw = float(pool["tonal.tuning_frequency"])
+        tuning = nearest_tuning(raw)
         best = most_confident(
-            key_extractor(self.es, mono, self.profile.key_profile),
-            None if hpcp is None else hpcp_key(self.es, hpcp),
+            key_extractor(self.es, mono, self.profile.key_profile, tuning),
+            None
+            if hpcp is None
+            else hpcp_key(self.es, hpcp, semitones_off(raw)),
         )
+        pool.set("tonal.tuning_frequency", tuning)
         pool.set("tonal.key.key", best.key)
         pool.set("tonal.key.scale", best.scale)
         pool.set("tonal.key.strength", best.strength)
@@ -246,9 +258,9 @@ class LightPipeline(Pipeline):
 
     def _tonal(self, mono: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
         es = self.es
-        estimate = key_extractor(es, mono, self.profile.key_profile)
+        tuning = common_tuning(es.TuningFrequencyExtractor()(mono))
+        estimate = key_extractor(es, mono, self.profile.key_profile, tuning)
         key, scale, strength = estimate.key, estimate.scale, estimate.strength
-        tuning = es.TuningFrequencyExtractor()(mono)
         # The key under its profile's name too, as MusicExtractor has it.
         named = f"tonal.key_{self.profile.key_profile}"
         extra[f"{named}.key"] = key
@@ -258,7 +270,7 @@ class LightPipeline(Pipeline):
             "tonal.key.key": key,
             "tonal.key.scale": scale,
             "tonal.key.strength": strength,
-            "tonal.tuning_frequency": float(np.mean(tuning)),
+            "tonal.tuning_frequency": tuning,
         }
 
     def _frames(self, signal: np.ndarray) -> Iterator[np.ndarray]:

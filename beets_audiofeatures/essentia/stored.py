@@ -33,7 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from .key_estimation import hpcp_key, key_extractor, most_confident
+from .key_estimation import (
+    hpcp_key,
+    key_extractor,
+    most_confident,
+    nearest_tuning,
+)
 from .loudness import ebu_r128
 from .pipelines import (
     LENGTH,
@@ -286,7 +291,9 @@ class StoredPipeline(Pipeline):
             for spectrum in spectra.astype(np.float32):
                 tuning_frequency = float(tuning(*tuning_peaks(spectrum))[0])
                 kept.append(key_peaks(spectrum))
-        # The HPCP is tuned to the whole file's tuning, known only now.
+        # The HPCP is tuned to the whole file's tuning, known only now,
+        # and folded to the quarter tone around 440 Hz.
+        tuning_frequency = nearest_tuning(tuning_frequency)
         hpcp = es.HPCP(
             size=36, referenceFrequency=tuning_frequency, bandPreset=False,
             minFrequency=20, maxFrequency=3500, weightType="cosine",
@@ -294,7 +301,9 @@ class StoredPipeline(Pipeline):
         )  # fmt: skip
         chroma = np.array([hpcp(*peaks) for peaks in kept])
         best = most_confident(
-            key_extractor(es, mono, self.profile.key_profile),
+            key_extractor(
+                es, mono, self.profile.key_profile, tuning_frequency
+            ),
             hpcp_key(es, chroma),
         )
         extra["tonal.hpcp.mean"] = chroma.mean(axis=0)
