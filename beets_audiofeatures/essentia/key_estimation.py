@@ -82,7 +82,7 @@ def semitones_off(raw: float) -> int:
     ``raw`` names its notes too low (see ``nearest_tuning``)."""
     if not raw > 0:
         return 0
-    return round(12 * np.log2(raw / nearest_tuning(raw)))
+    return round(float(12 * np.log2(raw / nearest_tuning(raw))))
 
 
 def key_extractor(

@@ -17,6 +17,7 @@ import yaml
 
 from ..errors import TrackError
 from .descriptors import MEASURED, Kind
+from .felt_tempo import felt_ticks, pitch_classes, tempo_of
 from .key_estimation import (
     common_tuning,
     hpcp_key,
@@ -82,6 +83,8 @@ def nested(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 SAMPLE_RATE = 44100.0
+#: The hop of the tonal frames (4096 samples long), as MusicExtractor's.
+TONAL_HOP = 2048
 
 
 class Pipeline(ABC):
@@ -165,9 +168,34 @@ class MusicPipeline(ExtractorPipeline):
             else hpcp_key(self.es, hpcp, semitones_off(raw)),
         )
         pool.set("tonal.tuning_frequency", tuning)
+        self._felt_tempo(pool, hpcp)
         pool.set("tonal.key.key", best.key)
         pool.set("tonal.key.scale", best.scale)
         pool.set("tonal.key.strength", best.strength)
+
+    def _felt_tempo(self, pool: Any, hpcp: Any) -> None:
+        """The tempo and beats at the felt beat (``felt_tempo``), from the
+        extractor's beats, onset rate and tonal frames (hop 2048)."""
+        if (
+            hpcp is None
+            or "rhythm.beats_position" not in pool.descriptorNames()
+        ):
+            return
+        ticks = np.asarray(pool["rhythm.beats_position"])
+        onsets = float(pool["rhythm.onset_rate"]) * float(
+            pool["metadata.audio_properties.length"]
+        )
+        kept = felt_ticks(
+            float(pool["rhythm.bpm"]), ticks, round(onsets),
+            pitch_classes(hpcp), TONAL_HOP / SAMPLE_RATE,
+        )  # fmt: skip
+        if len(kept) == len(ticks):
+            return
+        pool.set("rhythm.bpm", tempo_of(np.diff(kept)))
+        pool.set("rhythm.beats_count", len(kept))
+        pool.remove("rhythm.beats_position")
+        for tick in kept:
+            pool.add("rhythm.beats_position", float(tick))
 
     def _check_options(self) -> None:
         """Run once on a short test tone: MusicExtractor reads its profile
