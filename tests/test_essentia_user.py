@@ -367,12 +367,16 @@ class TestKeyMethod(AudioFeaturesHelper):
     key weaker than ``min_key_strength`` is not stored, and counted."""
 
     @staticmethod
-    def bare_key(path: Path, tuning: float) -> tuple[str, float]:
+    def bare_key(path: Path, tuning: float | None = None) -> tuple[str, float]:
         """KeyExtractor as the docs say the plugin runs it: on the
-        track's tuning."""
+        track's tuning (by default the light profile's estimate)."""
         import essentia.standard as es
 
+        from beets_audiofeatures.essentia.key_estimation import common_tuning
+
         mono = es.MonoLoader(filename=str(path), sampleRate=44100)()
+        if tuning is None:
+            tuning = common_tuning(es.TuningFrequencyExtractor()(mono))
         key, scale, strength = es.KeyExtractor(
             profileType="bgate", frameSize=8192, hopSize=4096,
             tuningFrequency=tuning,
