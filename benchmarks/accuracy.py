@@ -36,8 +36,11 @@ import csv
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
+import tempfile
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -47,6 +50,8 @@ from typing import Any, TypeVar
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from beets_audiofeatures.essentia import key_estimation  # noqa: E402
+from beets_audiofeatures.essentia.profiles import resolve_profile  # noqa: E402
+from beets_audiofeatures.essentia.stored import StoredPipeline  # noqa: E402
 
 CORPUS = HERE / "corpus"
 KEY_PROFILES = (
@@ -181,12 +186,22 @@ def analyse(path: str) -> dict[str, Any]:
     tonal = _timed(
         out, "plugin:tonal",
         lambda: key_estimation.key_extractor(
-            es, audio, key_estimation.DEFAULT_PROFILE
+            es, audio, key_estimation.DEFAULT_PROFILE,
+            key_estimation.common_tuning(
+                es.TuningFrequencyExtractor()(audio)
+            ),
         ),
     )  # fmt: skip
+    raw_tuning = float(pool["tonal.tuning_frequency"])
     music_key = key_estimation.most_confident(
-        tonal, key_estimation.hpcp_key(es, frames["tonal.hpcp"])
-    )
+        key_estimation.key_extractor(
+            es, audio, key_estimation.DEFAULT_PROFILE,
+            key_estimation.nearest_tuning(raw_tuning),
+        ),
+        key_estimation.hpcp_key(
+            es, frames["tonal.hpcp"], key_estimation.semitones_off(raw_tuning)
+        ),
+    )  # fmt: skip
     for name, found in (("plugin:tonal", tonal), ("plugin:music", music_key)):
         out["key"][name] = f"{found.key} {found.scale}"
         out["strength"][name] = found.strength
@@ -236,7 +251,60 @@ def analyse(path: str) -> dict[str, Any]:
         _timed(out, "percival", lambda: es.PercivalBpmEstimator()(audio))
     )
     out["tempo"]["librosa"] = _librosa_tempo(out, path)
+    stored = _timed(out, "plugin:stored", partial(_stored, path))
+    out["key"]["plugin:stored"] = stored["key"]
+    out["strength"]["plugin:stored"] = stored["strength"]
+    out["tempo"]["plugin:stored"] = stored["bpm"]
+    out["detuned"] = _detuned(es, path)
     return out
+
+
+def _stored(path: str) -> dict[str, Any]:
+    """What the default ``stored`` profile stores (its decode included)."""
+    import essentia.standard as es
+
+    with tempfile.TemporaryDirectory() as tmp:
+        values = StoredPipeline(
+            resolve_profile("stored"), es, Path(tmp)
+        ).extract(path, ("rhythm", "tonal"), None)
+    return {
+        "key": f"{values['tonal.key.key']} {values['tonal.key.scale']}",
+        "strength": float(values["tonal.key.strength"]),
+        "bpm": float(values["rhythm.bpm"]),
+    }
+
+
+def detuning(track: str) -> tuple[int, str]:
+    """Each track's detuned copy: 10 to 50 cents up or down, as another
+    playback speed (pitch and tempo together) or pitch alone; fixed by
+    the track's name, so every run detunes alike."""
+    seed = zlib.crc32(track.encode())
+    cents = (10 + seed % 41) * (1 if seed >> 8 & 1 else -1)
+    return cents, "speed" if seed >> 9 & 1 else "pitch"
+
+
+def _detuned(es: Any, path: str) -> dict[str, Any]:
+    """The stored key, and bare KeyExtractor's, on the detuned copy."""
+    cents, kind = detuning(Path(path).stem)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = str(Path(tmp) / "detuned.wav")
+        effect = (
+            ["speed", f"{cents}c"] if kind == "speed" else ["pitch", str(cents)]
+        )
+        subprocess.run(["sox", path, copy, *effect], check=True)
+        stored = _stored(copy)
+        audio = es.MonoLoader(filename=copy, sampleRate=44100)()
+    key, scale, _ = es.KeyExtractor(
+        profileType=key_estimation.DEFAULT_PROFILE, **key_estimation.FRAME
+    )(audio)
+    return {
+        "cents": cents,
+        "kind": kind,
+        "key": {
+            "plugin:stored": stored["key"],
+            "keyex-440:bgate": f"{key} {scale}",
+        },
+    }
 
 
 def _librosa_tempo(out: dict[str, Any], path: str) -> float:
@@ -378,6 +446,61 @@ def by_style(
     return lines
 
 
+def detuned_lines(
+    rows: list[dict[str, str]], results: dict[str, Any]
+) -> list[str]:
+    """MIREX in tune and detuned, on the tracks with key truth."""
+    with_key = [
+        r for r in rows if r["key"] and "detuned" in results[r["track"]]
+    ]
+    lines = [f"\nDetuned copies ({len(with_key)} tracks, 10-50 cents)"]
+    in_tune = {
+        "plugin:stored": "plugin:stored",
+        "keyex-440:bgate": "keyex:bgate",
+    }
+    for method, tuned_method in in_tune.items():
+        for kind in ("speed", "pitch", None):
+            mine = [
+                r for r in with_key
+                if kind in (None, results[r["track"]]["detuned"]["kind"])
+            ]  # fmt: skip
+            if not mine:
+                continue
+            tune = [
+                mirex(r["key"], estimate(results[r["track"]], tuned_method))
+                for r in mine
+            ]
+            off = [
+                mirex(r["key"], results[r["track"]]["detuned"]["key"][method])
+                for r in mine
+            ]
+            lines.append(
+                f"  {method:16} {kind or 'all':6} ({len(mine)}): in tune "
+                f"{100 * sum(tune) / len(mine):5.1f}, detuned "
+                f"{100 * sum(off) / len(mine):5.1f}"
+            )
+    return lines
+
+
+def relative_lines(
+    rows: list[dict[str, str]], results: dict[str, Any], methods: list[str]
+) -> list[str]:
+    lines = []
+    for style in sorted({r["style"] for r in rows}):
+        mine = [r for r in rows if r["style"] == style and r["key"]]
+        if not mine:
+            continue
+        parts = []
+        for method in methods:
+            relative = sum(
+                mirex(r["key"], estimate(results[r["track"]], method)) == 0.3
+                for r in mine
+            )
+            parts.append(f"{method} {100 * relative / len(mine):.1f} %")
+        lines.append(f"  {style} ({len(mine)}): " + ", ".join(parts))
+    return lines
+
+
 def report(rows: list[dict[str, str]], results: dict[str, Any]) -> None:
     keys = key_table(rows, results)
     print(f"\nKey ({keys[0][3]} tracks with key truth)")
@@ -389,7 +512,7 @@ def report(rows: list[dict[str, str]], results: dict[str, Any]) -> None:
     print(f"{'method':24} {'Acc1':>6} {'Acc2':>6} {'CPU s':>6}")
     for method, acc1, acc2, _n, seconds in tempos:
         print(f"{method:24} {acc1:6.1f} {acc2:6.1f} {seconds:6.2f}")
-    shipped = ["plugin:music", "plugin:tonal"]
+    shipped = ["plugin:stored", "plugin:music", "plugin:tonal"]
     best = next(m for m, *_ in keys if m not in ("vote", *shipped))
     print("\nBy style (MIREX): before, the best other method, and shipped")
     print("\n".join(by_style(rows, results, [OLD_KEY, best, *shipped])))
@@ -404,6 +527,15 @@ def report(rows: list[dict[str, str]], results: dict[str, Any]) -> None:
             print(
                 f"  {threshold:4.2f}: MIREX {score:5.1f} on {kept} tracks{mark}"
             )
+    print("\n".join(detuned_lines(rows, results)))
+    print(
+        "\nRelative-key confusions (share of tracks read as the relative key)"
+    )
+    print(
+        "\n".join(
+            relative_lines(rows, results, [best, *shipped])
+        )
+    )
     decode = cpu(results, rows, "decode")
     print(f"\ndecode (MonoLoader, shared by the bare methods): {decode:.2f} s")
 

@@ -367,14 +367,20 @@ class TestKeyMethod(AudioFeaturesHelper):
     key weaker than ``min_key_strength`` is not stored, and counted."""
 
     @staticmethod
-    def bare_key(path: Path) -> tuple[str, float]:
-        """KeyExtractor as the docs say the plugin runs it."""
+    def bare_key(path: Path, tuning: float | None = None) -> tuple[str, float]:
+        """KeyExtractor as the docs say the plugin runs it: on the
+        track's tuning (by default the light profile's estimate)."""
         import essentia.standard as es
 
+        from beets_audiofeatures.essentia.key_estimation import common_tuning
+
         mono = es.MonoLoader(filename=str(path), sampleRate=44100)()
+        if tuning is None:
+            tuning = common_tuning(es.TuningFrequencyExtractor()(mono))
         key, scale, strength = es.KeyExtractor(
-            profileType="bgate", frameSize=8192, hopSize=4096
-        )(mono)
+            profileType="bgate", frameSize=8192, hopSize=4096,
+            tuningFrequency=tuning,
+        )(mono)  # fmt: skip
         return f"{key}{'m' if scale == 'minor' else ''}", strength
 
     @staticmethod
@@ -394,7 +400,7 @@ class TestKeyMethod(AudioFeaturesHelper):
         self.essentia("--profile", profile)
         values = own_fields(item)
         path = Path(os.fsdecode(item.path))
-        key, strength = self.bare_key(path)
+        key, strength = self.bare_key(path, values["essentia_tuning"])
         if profile == "music":
             other, other_strength = self.hpcp_key(path)
             if other_strength / 0.759 > strength / 0.888:

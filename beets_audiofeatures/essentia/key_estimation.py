@@ -28,6 +28,8 @@ DEFAULT_PROFILE = "bgate"
 #: weakest KeyExtractor keys were right a quarter of the time.
 DEFAULT_MIN_STRENGTH = 0.6
 FRAME = {"frameSize": 8192, "hopSize": 4096}
+#: Concert pitch: the tuning a track too short or quiet to estimate gets.
+REFERENCE = 440.0
 #: The profile of the estimate from MusicExtractor's HPCP.
 HPCP_PROFILE = "edma"
 #: Median strengths of the two estimates on the corpus (the scale their
@@ -47,24 +49,67 @@ class KeyEstimate:
         return self.strength / TYPICAL[self.source]
 
 
+def nearest_tuning(frequency: float) -> float:
+    """The A4 within a quarter tone of 440 Hz that puts the notes on the
+    same grid as ``frequency``.
+
+    Essentia's tuning estimators answer up to about 60 cents from 440 Hz:
+    a recording 45 cents flat reads as 59 cents sharp, which names every
+    note a semitone too low (G minor as F# minor). Folded into
+    [-50, +50) cents the grid is the same and the note names are right.
+    """
+    if not frequency > 0:
+        return REFERENCE
+    cents = 1200 * np.log2(frequency / REFERENCE)
+    return float(REFERENCE * 2 ** ((((cents + 50) % 100) - 50) / 1200))
+
+
+def common_tuning(frequencies: Any) -> float:
+    """One track's tuning from per-frame estimates: their mean on the
+    circle of a semitone (estimates of +49 and -49 cents are two cents
+    apart, not 98), folded as ``nearest_tuning``."""
+    values = np.asarray(frequencies, np.float64)
+    values = values[values > 0]
+    if not len(values):
+        return REFERENCE
+    turns = 2 * np.pi * np.log2(values / REFERENCE) * 12
+    mean = np.angle(np.mean(np.exp(1j * turns)))
+    return nearest_tuning(REFERENCE * 2 ** (mean / (2 * np.pi) / 12))
+
+
+def semitones_off(raw: float) -> int:
+    """How many semitones a chroma computed on an unfolded tuning
+    ``raw`` names its notes too low (see ``nearest_tuning``)."""
+    if not raw > 0:
+        return 0
+    return round(float(12 * np.log2(raw / nearest_tuning(raw))))
+
+
 def key_extractor(
-    es: ModuleType, mono: np.ndarray, profile: str
+    es: ModuleType, mono: np.ndarray, profile: str, tuning: float
 ) -> KeyEstimate:
-    """KeyExtractor on mono audio at 44.1 kHz."""
-    key, scale, strength = es.KeyExtractor(profileType=profile, **FRAME)(mono)
+    """KeyExtractor on mono audio at 44.1 kHz, its chroma on the grid of
+    the track's tuning (a folded A4, see ``nearest_tuning``)."""
+    key, scale, strength = es.KeyExtractor(
+        profileType=profile, tuningFrequency=tuning, **FRAME
+    )(mono)
     return KeyEstimate(str(key), str(scale), float(strength), "keyextractor")
 
 
-def hpcp_key(es: ModuleType, hpcp_frames: Any) -> KeyEstimate | None:
-    """Key on the mean of MusicExtractor's 36-bin HPCP frames; None when
-    the extractor kept no frames."""
+def hpcp_key(
+    es: ModuleType, hpcp_frames: Any, shift: int = 0
+) -> KeyEstimate | None:
+    """Key on the mean of 36-bin HPCP frames, raised ``shift`` semitones
+    (a chroma on an unfolded tuning, ``semitones_off``); None when the
+    extractor kept no frames."""
     frames = np.asarray(hpcp_frames, np.float32)
     if frames.ndim != 2 or not len(frames) or frames.shape[1] != 36:
         return None
+    mean = np.roll(frames.mean(axis=0), 3 * shift)
     key, scale, strength, _ = es.Key(
         profileType=HPCP_PROFILE, pcpSize=36, numHarmonics=4, slope=0.6,
         usePolyphony=True, useThreeChords=True,
-    )(frames.mean(axis=0))  # fmt: skip
+    )(mean)  # fmt: skip
     return KeyEstimate(str(key), str(scale), float(strength), "hpcp")
 
 
@@ -82,4 +127,4 @@ def method(profile: str, min_strength: float, music: bool) -> str:
         if music
         else frames
     )
-    return f"key {both} from strength {min_strength:g}"
+    return f"key {both} on the folded tuning from strength {min_strength:g}"

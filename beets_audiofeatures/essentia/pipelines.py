@@ -17,7 +17,15 @@ import yaml
 
 from ..errors import TrackError
 from .descriptors import MEASURED, Kind
-from .key_estimation import hpcp_key, key_extractor, most_confident
+from .felt_tempo import felt_ticks, pitch_classes, tempo_of
+from .key_estimation import (
+    common_tuning,
+    hpcp_key,
+    key_extractor,
+    most_confident,
+    nearest_tuning,
+    semitones_off,
+)
 from .profiles import Profile
 
 LENGTH = "metadata.audio_properties.length"
@@ -75,6 +83,8 @@ def nested(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 SAMPLE_RATE = 44100.0
+#: The hop of the tonal frames (4096 samples long), as MusicExtractor's.
+TONAL_HOP = 2048
 
 
 class Pipeline(ABC):
@@ -149,13 +159,43 @@ class MusicPipeline(ExtractorPipeline):
             if "tonal.hpcp" in frames.descriptorNames()
             else None
         )
+        raw = float(pool["tonal.tuning_frequency"])
+        tuning = nearest_tuning(raw)
         best = most_confident(
-            key_extractor(self.es, mono, self.profile.key_profile),
-            None if hpcp is None else hpcp_key(self.es, hpcp),
+            key_extractor(self.es, mono, self.profile.key_profile, tuning),
+            None
+            if hpcp is None
+            else hpcp_key(self.es, hpcp, semitones_off(raw)),
         )
+        pool.set("tonal.tuning_frequency", tuning)
+        self._felt_tempo(pool, hpcp)
         pool.set("tonal.key.key", best.key)
         pool.set("tonal.key.scale", best.scale)
         pool.set("tonal.key.strength", best.strength)
+
+    def _felt_tempo(self, pool: Any, hpcp: Any) -> None:
+        """The tempo and beats at the felt beat (``felt_tempo``), from the
+        extractor's beats, onset rate and tonal frames (hop 2048)."""
+        if (
+            hpcp is None
+            or "rhythm.beats_position" not in pool.descriptorNames()
+        ):
+            return
+        ticks = np.asarray(pool["rhythm.beats_position"])
+        onsets = float(pool["rhythm.onset_rate"]) * float(
+            pool["metadata.audio_properties.length"]
+        )
+        kept = felt_ticks(
+            float(pool["rhythm.bpm"]), ticks, round(onsets),
+            pitch_classes(hpcp), TONAL_HOP / SAMPLE_RATE,
+        )  # fmt: skip
+        if len(kept) == len(ticks):
+            return
+        pool.set("rhythm.bpm", tempo_of(np.diff(kept)))
+        pool.set("rhythm.beats_count", len(kept))
+        pool.remove("rhythm.beats_position")
+        for tick in kept:
+            pool.add("rhythm.beats_position", float(tick))
 
     def _check_options(self) -> None:
         """Run once on a short test tone: MusicExtractor reads its profile
@@ -246,9 +286,9 @@ class LightPipeline(Pipeline):
 
     def _tonal(self, mono: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
         es = self.es
-        estimate = key_extractor(es, mono, self.profile.key_profile)
+        tuning = common_tuning(es.TuningFrequencyExtractor()(mono))
+        estimate = key_extractor(es, mono, self.profile.key_profile, tuning)
         key, scale, strength = estimate.key, estimate.scale, estimate.strength
-        tuning = es.TuningFrequencyExtractor()(mono)
         # The key under its profile's name too, as MusicExtractor has it.
         named = f"tonal.key_{self.profile.key_profile}"
         extra[f"{named}.key"] = key
@@ -258,7 +298,7 @@ class LightPipeline(Pipeline):
             "tonal.key.key": key,
             "tonal.key.scale": scale,
             "tonal.key.strength": strength,
-            "tonal.tuning_frequency": float(np.mean(tuning)),
+            "tonal.tuning_frequency": tuning,
         }
 
     def _frames(self, signal: np.ndarray) -> Iterator[np.ndarray]:

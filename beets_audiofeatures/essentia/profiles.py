@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from ..errors import SetupError
-from . import key_estimation
+from . import felt_tempo, key_estimation
 from .descriptors import GROUPS
 
 NAMED = ("stored", "music", "freesound", *GROUPS)
@@ -76,6 +76,8 @@ class Profile:
         2.1b6``). The light profiles share one method per group whatever
         they are mixed with."""
         parts = [self.extractor if self.extractor == "light" else self.name]
+        if group == "rhythm" and self.extractor in ("music", "stored"):
+            parts.append(f"tempo {felt_tempo.method()}")
         if group == "tonal" and self.extractor == "freesound":
             parts.append("key of the extractor")
         elif group == "tonal":

@@ -33,13 +33,20 @@ from typing import Any
 
 import numpy as np
 
-from .key_estimation import hpcp_key, key_extractor, most_confident
+from .felt_tempo import felt_ticks, pitch_classes, tempo_of
+from .key_estimation import (
+    hpcp_key,
+    key_extractor,
+    most_confident,
+    nearest_tuning,
+)
 from .loudness import ebu_r128
 from .pipelines import (
     LENGTH,
     SAMPLE_RATE,
     SILENCE_RMS,
     SILENT,
+    TONAL_HOP,
     AnalysisError,
     Pipeline,
     nested,
@@ -182,7 +189,9 @@ class StoredPipeline(Pipeline):
         extra: dict[str, Any] = {}
         values |= self._beats(mono, extra)
         values |= self._onsets(mono, extra)
-        values |= self._tonal(mono, extra)
+        tonal, chroma = self._tonal(mono, extra)
+        values |= tonal
+        values |= self._felt_tempo(values["rhythm.bpm"], chroma, extra)
         if dump:
             with open(dump, "w", encoding="utf-8") as out:
                 json.dump(nested(values | extra), out, indent=2)
@@ -222,19 +231,8 @@ class StoredPipeline(Pipeline):
                 np.concatenate(detection).astype(np.float32)
             )
         )
-        intervals = np.diff(ticks)
-        histogram = (
-            es.BpmHistogramDescriptors()(intervals.astype(np.float32))
-            if len(intervals)
-            else None
-        )
         extra["rhythm.beats_position"] = ticks
-        return {
-            "rhythm.bpm": tempo_of(intervals),
-            "rhythm.beats_count": len(ticks),
-            "rhythm.bpm_histogram_first_peak_weight": (
-                histogram[1] if histogram is not None else 0.0
-            ),
+        return self._tempo(ticks) | {
             "rhythm.danceability": es.Danceability()(mono)[0],
             "lowlevel.spectral_centroid.mean": float(
                 np.mean(np.concatenate(centroids))
@@ -264,11 +262,43 @@ class StoredPipeline(Pipeline):
         extra["rhythm.onset_times"] = times
         return {"rhythm.onset_rate": len(times) / (len(mono) / SAMPLE_RATE)}
 
-    def _tonal(self, mono: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
+    def _felt_tempo(
+        self, bpm: float, chroma: np.ndarray, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The tempo and beats at the felt beat (``felt_tempo``)."""
+        ticks = np.asarray(extra["rhythm.beats_position"])
+        kept = felt_ticks(
+            bpm, ticks, len(extra["rhythm.onset_times"]),
+            pitch_classes(chroma), TONAL_HOP / SAMPLE_RATE,
+        )  # fmt: skip
+        if len(kept) == len(ticks):
+            return {}
+        extra["rhythm.beats_position"] = kept
+        return self._tempo(kept)
+
+    def _tempo(self, ticks: np.ndarray) -> dict[str, Any]:
+        """The tempo, beat count and beat-histogram peak of ``ticks``."""
+        intervals = np.diff(ticks)
+        histogram = (
+            self.es.BpmHistogramDescriptors()(intervals.astype(np.float32))
+            if len(intervals)
+            else None
+        )
+        return {
+            "rhythm.bpm": tempo_of(intervals),
+            "rhythm.beats_count": len(ticks),
+            "rhythm.bpm_histogram_first_peak_weight": (
+                histogram[1] if histogram is not None else 0.0
+            ),
+        }
+
+    def _tonal(
+        self, mono: np.ndarray, extra: dict[str, Any]
+    ) -> tuple[dict[str, Any], np.ndarray]:
         """Tuning and HPCP as ``MusicExtractor`` computes them (4096/2048
-        Blackman-Harris frames), and the stored key."""
+        Blackman-Harris frames), and the stored key; the HPCP frames."""
         es = self.es
-        size, hop = 4096, 2048
+        size, hop = 4096, TONAL_HOP
         window = _window("blackmanharris62", size)
         tuning_peaks = es.SpectralPeaks(
             maxPeaks=10000, magnitudeThreshold=1e-5, minFrequency=40,
@@ -286,7 +316,9 @@ class StoredPipeline(Pipeline):
             for spectrum in spectra.astype(np.float32):
                 tuning_frequency = float(tuning(*tuning_peaks(spectrum))[0])
                 kept.append(key_peaks(spectrum))
-        # The HPCP is tuned to the whole file's tuning, known only now.
+        # The HPCP is tuned to the whole file's tuning, known only now,
+        # and folded to the quarter tone around 440 Hz.
+        tuning_frequency = nearest_tuning(tuning_frequency)
         hpcp = es.HPCP(
             size=36, referenceFrequency=tuning_frequency, bandPreset=False,
             minFrequency=20, maxFrequency=3500, weightType="cosine",
@@ -294,7 +326,7 @@ class StoredPipeline(Pipeline):
         )  # fmt: skip
         chroma = np.array([hpcp(*peaks) for peaks in kept])
         best = most_confident(
-            key_extractor(es, mono, self.profile.key_profile),
+            key_extractor(es, mono, self.profile.key_profile, tuning_frequency),
             hpcp_key(es, chroma),
         )
         extra["tonal.hpcp.mean"] = chroma.mean(axis=0)
@@ -303,17 +335,4 @@ class StoredPipeline(Pipeline):
             "tonal.key.scale": best.scale,
             "tonal.key.strength": best.strength,
             "tonal.tuning_frequency": tuning_frequency,
-        }
-
-
-def tempo_of(intervals: np.ndarray) -> float:
-    """``RhythmExtractor2013``'s tempo from the beat intervals: the mean
-    of the per-beat tempos within 5 BPM of the most common one (counted
-    in 2-BPM bins)."""
-    if not len(intervals):
-        return 0.0
-    estimates = 60.0 / intervals
-    counts = np.bincount(np.maximum(estimates / 2 + 0.5, 0).astype(int))
-    closest = float(np.argmax(counts) * 2)
-    near = estimates[np.abs(closest - estimates) < 5.0]
-    return float(np.mean(near)) if len(near) else closest
+        }, chroma
