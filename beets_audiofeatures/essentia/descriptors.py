@@ -96,7 +96,8 @@ class Descriptor:
 
 DESCRIPTORS: tuple[Descriptor, ...] = (
     Descriptor(
-        "essentia_bpm", Kind.FLOAT, "Tempo.",
+        "essentia_bpm", Kind.FLOAT,
+        "Tempo; at the felt beat with the stored and music profiles.",
         "rhythm.bpm", "rhythm", "BPM", 2, Aggregate.MEDIAN, "bpm",
     ),
     Descriptor(
@@ -123,8 +124,10 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     ),
     Descriptor(
         "essentia_key", Kind.KEY,
-        "Key, spelled like beets' ``initial_key`` (``Am``, ``F#``). "
-        "Queries understand flats, Camelot (``8A``) and Open Key (``1m``).",
+        "Key, spelt as ``key_spelling`` asks (``Am``, ``Bbm``, ``F#``), "
+        "read on the track's own tuning. Queries understand every "
+        "spelling, Camelot (``8A``), Open Key (``1m``), neighbours "
+        "(``8A~``) and ranges (``9A..10A``).",
         "tonal.key", "tonal", album=Aggregate.DOMINANT,
         core_field="initial_key",
     ),
@@ -134,7 +137,8 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
         "tonal.key.strength", "tonal", "0–1", 3, Aggregate.MEAN,
     ),
     Descriptor(
-        "essentia_tuning", Kind.FLOAT, "Estimated tuning of A4.",
+        "essentia_tuning", Kind.FLOAT,
+        "Estimated tuning of A4, within a quarter tone of 440 Hz.",
         "tonal.tuning_frequency", "tonal", "Hz", 1, Aggregate.MEDIAN,
     ),
     Descriptor(
