@@ -64,6 +64,9 @@ def test_tempo_beats_key_and_tuning_are_musics(both, name):
         music["essentia_bpm"], abs=0.01
     )
     assert stored["essentia_beats_count"] == music["essentia_beats_count"]
+    assert stored["essentia_bpm_confidence"] == pytest.approx(
+        music["essentia_bpm_confidence"], abs=0.01
+    )
     assert stored["essentia_key"] == music["essentia_key"]
     assert stored["essentia_key_strength"] == pytest.approx(
         music["essentia_key_strength"], abs=0.01
@@ -92,6 +95,39 @@ def test_onsets_danceability_dynamics_and_brightness_are_musics(both, name):
         assert stored[field] == pytest.approx(music[field], rel=tolerance), (
             field
         )
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_the_light_profiles_give_each_field_the_same_meaning(
+    both, audio, tmp_path, name
+):
+    """The light profiles' fields on the scale of ``stored``'s (their key
+    strength and spectral centroid come from other algorithms: see the
+    fields table)."""
+    path = {"a120.flac": audio.a120_flac, "c90.mp3": audio.c90_mp3}[name]
+    analyzer = Analyzer(resolve_profile("rhythm,tonal,lowlevel"), str(tmp_path))
+    light = analyzer(AnalysisJob(path=bytes(path))).values
+    stored = values(both, "stored", name)
+    assert light["essentia_key"] == stored["essentia_key"]
+    assert (
+        abs(light["essentia_beats_count"] - stored["essentia_beats_count"]) <= 1
+    )
+    for field, tolerance in (
+        ("essentia_bpm", 0.5),
+        ("essentia_bpm_confidence", 0.05),
+        ("essentia_tuning", 0.5),
+        ("essentia_loudness", 0.1),
+        ("essentia_loudness_range", 0.1),
+    ):
+        assert light[field] == pytest.approx(stored[field], abs=tolerance), (
+            field
+        )
+    for field, share in (
+        ("essentia_onset_rate", 0.02),
+        ("essentia_danceability", 0.01),
+        ("essentia_dynamic_complexity", 0.1),
+    ):
+        assert light[field] == pytest.approx(stored[field], rel=share), field
 
 
 def test_loudness_of_noise_is_essentias_and_rises_by_its_gain():

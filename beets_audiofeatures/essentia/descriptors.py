@@ -103,7 +103,8 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     Descriptor(
         "essentia_bpm_confidence", Kind.FLOAT,
         "Weight of the strongest peak of the beat-interval histogram: "
-        "near 1 for a steady tempo, low when the tempo wanders.",
+        "near 1 for a steady tempo, low when the tempo wanders; the same "
+        "scale in every profile.",
         "rhythm.bpm_histogram_first_peak_weight", "rhythm", "0–1", 3,
         Aggregate.MEAN,
     ),
@@ -133,7 +134,8 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     ),
     Descriptor(
         "essentia_key_strength", Kind.FLOAT,
-        "How well the audio fits the key profile, 0 to 1.",
+        "How well the audio fits the key profile, 0 to 1 (``stored`` and "
+        "``music`` agree; the light ``tonal`` reads about 0.1 higher).",
         "tonal.key.strength", "tonal", "0–1", 3, Aggregate.MEAN,
     ),
     Descriptor(

@@ -175,11 +175,10 @@ class MusicPipeline(ExtractorPipeline):
 
     def _felt_tempo(self, pool: Any, hpcp: Any) -> None:
         """The tempo and beats at the felt beat (``felt_tempo``), from the
-        extractor's beats, onset rate and tonal frames (hop 2048)."""
-        if (
-            hpcp is None
-            or "rhythm.beats_position" not in pool.descriptorNames()
-        ):
+        extractor's beats, onset rate and tonal frames (hop 2048); the
+        tempo's confidence from those beats as every profile computes it
+        (the extractor's own histogram weight is on another scale)."""
+        if "rhythm.beats_position" not in pool.descriptorNames():
             return
         ticks = np.asarray(pool["rhythm.beats_position"])
         onsets = float(pool["rhythm.onset_rate"]) * float(
@@ -187,11 +186,19 @@ class MusicPipeline(ExtractorPipeline):
         )
         kept = felt_ticks(
             float(pool["rhythm.bpm"]), ticks, round(onsets),
-            pitch_classes(hpcp), TONAL_HOP / SAMPLE_RATE,
+            pitch_classes(np.zeros((0, 36)) if hpcp is None else hpcp),
+            TONAL_HOP / SAMPLE_RATE,
         )  # fmt: skip
+        intervals = np.diff(kept).astype(np.float32)
+        pool.set(
+            "rhythm.bpm_histogram_first_peak_weight",
+            self.es.BpmHistogramDescriptors()(intervals)[1]
+            if len(intervals)
+            else 0.0,
+        )
         if len(kept) == len(ticks):
             return
-        pool.set("rhythm.bpm", tempo_of(np.diff(kept)))
+        pool.set("rhythm.bpm", tempo_of(intervals))
         pool.set("rhythm.beats_count", len(kept))
         pool.remove("rhythm.beats_position")
         for tick in kept:
