@@ -135,7 +135,8 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     Descriptor(
         "essentia_key_strength", Kind.FLOAT,
         "How well the audio fits the key profile, 0 to 1 (``stored`` and "
-        "``music`` agree; the light ``tonal`` reads about 0.1 higher).",
+        "``music`` agree; the light ``tonal`` profile's is KeyExtractor's "
+        "alone, on its own scale).",
         "tonal.key.strength", "tonal", "0–1", 3, Aggregate.MEAN,
     ),
     Descriptor(
