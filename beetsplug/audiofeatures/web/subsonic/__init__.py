@@ -1,0 +1,11 @@
+"""The OpenSubsonic API of ``beet clapweb``: every Subsonic app as a
+front end to the library and its sonic similarity.
+
+``responses`` builds the ``subsonic-response`` envelope (XML, JSON,
+JSONP) and holds the error codes, ``auth`` checks the credentials of
+``audiofeatures.web.users``, ``ids`` makes the stable ids (never a
+path), ``catalogue`` describes and lists songs, albums and artists,
+``media`` sends audio and cover art, ``similarity`` answers the radios
+and paths of the CLAP vectors, and ``endpoints`` is the Blueprint that
+routes ``/rest/<method>`` to them.
+"""
