@@ -58,11 +58,16 @@ def get_user(call: Call) -> dict[str, Any]:
     name = call.text("username", call.user.name)
     if name != call.user.name:  # nobody is an administrator here
         raise SubsonicError(50, "a user may read only their own account")
-    roles = ("stream", "download", "playlist", "coverArt", "scrobbling")
+    granted = ("stream", "download", "playlist", "coverArt", "scrobbling")
+    refused = (
+        "admin", "settings", "upload", "comment", "podcast", "jukebox",
+        "share", "videoConversion",
+    )  # fmt: skip
     return {
         "user": {
-            "username": name, "scrobblingEnabled": True, "adminRole": False,
-            **{f"{role}Role": True for role in roles}, "folder": [1],
+            "username": name, "scrobblingEnabled": True,
+            **{f"{role}Role": True for role in granted},
+            **{f"{role}Role": False for role in refused}, "folder": [1],
         }
     }  # fmt: skip
 

@@ -78,11 +78,14 @@ class Call:
         if value is None or value == "":
             return default
         digits = value.removeprefix("-")
-        if not (digits.isascii() and digits.isdigit()) or len(digits) > 30:
+        if not (digits.isascii() and digits.isdigit()):
             raise SubsonicError(
                 GENERIC, f"{name} must be a whole number, not {value[:40]!r}"
             )
-        number = int(value)
+        # However long: past the most, it is the most.
+        number = int(value) if len(digits) < 30 else MOST_OFFSET * (
+            -1 if value.startswith("-") else 1
+        )
         if number < least:
             raise SubsonicError(GENERIC, f"{name} must be {least} or more")
         return min(number, most)
