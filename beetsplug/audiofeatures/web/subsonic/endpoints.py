@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from beets.exceptions import UserError
 from flask import Blueprint, Flask, Response, request
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from beets_audiofeatures.errors import AudioFeaturesError, RequestError
 from beetsplug.audiofeatures.web.subsonic import browsing, playback
@@ -84,6 +85,8 @@ def call_method(name: str) -> Response:
         result = method(Call(name, params, user))
     except SubsonicError as exc:
         return answer(error_body(exc), form, callback)
+    except HTTPException:  # a range past the end (416): HTTP's own answer
+        raise
     except Exception as exc:  # noqa: BLE001  every failure is an answer
         return answer(error_body(as_subsonic(exc, name)), form, callback)
     if isinstance(result, Response):
