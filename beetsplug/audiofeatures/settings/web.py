@@ -176,5 +176,7 @@ def credentials(view: confuse.ConfigView, name: str, entry: Any) -> Credentials:
             shown=f"{name}: too short an api_key",
         )
     if password is None and key is None:
-        raise bad_setting(view, USERS, shown=f"{name}: neither password nor api_key")
+        raise bad_setting(
+            view, USERS, shown=f"{name}: neither password nor api_key"
+        )
     return password, key

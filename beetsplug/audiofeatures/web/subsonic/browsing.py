@@ -89,7 +89,9 @@ def artist_index(call: Call) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for name, albums in call.state.catalogue.album_artists():
         groups.setdefault(index_letter(name), []).append(artist(name, albums))
-    return [{"name": letter, "artist": groups[letter]} for letter in sorted(groups)]
+    return [
+        {"name": letter, "artist": groups[letter]} for letter in sorted(groups)
+    ]
 
 
 @method("getArtists")
@@ -145,7 +147,9 @@ def get_music_directory(call: Call) -> dict[str, Any]:
              "album": a["name"], "artist": a["artist"], "coverArt": a["coverArt"]}
             for a in found.pop("album")
         ]  # fmt: skip
-        return {"directory": {"id": sent, "name": found["name"], "child": children}}
+        return {
+            "directory": {"id": sent, "name": found["name"], "child": children}
+        }
     found = get_album(call)["album"]
     return {
         "directory": {
@@ -178,7 +182,8 @@ def get_songs_by_genre(call: Call) -> dict[str, Any]:
 
 @method("getRandomSongs")
 def get_random_songs(call: Call) -> dict[str, Any]:
-    clauses, params = ["1"], []
+    clauses: list[str] = ["1"]
+    params: list[Any] = []
     if genre := call.text("genre"):
         clause, genre_params = genre_clause("genres", genre)
         clauses.append(clause)
@@ -222,15 +227,23 @@ LAST_PLAYED = (
 def get_album_list(call: Call) -> dict[str, Any]:
     kind = call.required("type")
     if kind not in ALBUM_ORDERS:
-        raise SubsonicError(GENERIC, f"unknown type {kind[:40]!r}: use one of " + ", ".join(ALBUM_ORDERS))
+        raise SubsonicError(
+            GENERIC,
+            f"unknown type {kind[:40]!r}: use one of "
+            + ", ".join(ALBUM_ORDERS),
+        )
     where, params = album_filter(call, kind)
     order = ALBUM_ORDERS[kind]
     if kind in ("frequent", "recent"):
-        where += f" AND {PLAYS if kind == 'frequent' else LAST_PLAYED} IS NOT NULL"
+        where += (
+            f" AND {PLAYS if kind == 'frequent' else LAST_PLAYED} IS NOT NULL"
+        )
         order = order.replace("plays", PLAYS).replace("last", LAST_PLAYED)
         if kind == "frequent":
             where += f" AND {PLAYS} > 0"
-    if kind == "byYear" and call.number("fromYear", 0, most=99_999) > call.number("toYear", 99_999, most=99_999):
+    if kind == "byYear" and call.number(
+        "fromYear", 0, most=99_999
+    ) > call.number("toYear", 99_999, most=99_999):
         order = "a.year DESC, a.id"
     albums = call.state.catalogue.albums(
         where, params, order, call.number("size", 10),
@@ -246,8 +259,16 @@ def album_filter(call: Call, kind: str) -> tuple[str, list[Any]]:
         clause, params = genre_clause("a.genres", call.required("genre"))
         return clause, list(params)
     if kind == "byYear":
-        first = call.number("fromYear", 0, most=99_999) if call.text("fromYear") else None
-        last = call.number("toYear", 0, most=99_999) if call.text("toYear") else None
+        first = (
+            call.number("fromYear", 0, most=99_999)
+            if call.text("fromYear")
+            else None
+        )
+        last = (
+            call.number("toYear", 0, most=99_999)
+            if call.text("toYear")
+            else None
+        )
         if first is None or last is None:
             raise SubsonicError(10, "byYear needs fromYear and toYear")
         low, high = sorted((first, last))

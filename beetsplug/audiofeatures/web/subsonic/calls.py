@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Response, current_app
 from werkzeug.datastructures import MultiDict
@@ -50,7 +50,9 @@ def api_state() -> ApiState:
 class Call:
     """A call's parameters, read as the spec types them."""
 
-    def __init__(self, name: str, params: MultiDict[str, str], user: User) -> None:
+    def __init__(
+        self, name: str, params: MultiDict[str, str], user: User
+    ) -> None:
         self.name = name
         self.params = params
         self.user = user
@@ -83,8 +85,10 @@ class Call:
                 GENERIC, f"{name} must be a whole number, not {value[:40]!r}"
             )
         # However long: past the most, it is the most.
-        number = int(value) if len(digits) < 30 else MOST_OFFSET * (
-            -1 if value.startswith("-") else 1
+        number = (
+            int(value)
+            if len(digits) < 30
+            else MOST_OFFSET * (-1 if value.startswith("-") else 1)
         )
         if number < least:
             raise SubsonicError(GENERIC, f"{name} must be {least} or more")
@@ -99,12 +103,13 @@ class Call:
 
 Answer = dict[str, Any] | Response
 Method = Callable[[Call], Answer]
+AnyMethod = TypeVar("AnyMethod", bound=Method)
 #: Each method's answer, by its name.
 METHODS: dict[str, Method] = {}
 
 
-def method(*names: str) -> Callable[[Method], Method]:
-    def register(function: Method) -> Method:
+def method(*names: str) -> Callable[[AnyMethod], AnyMethod]:
+    def register(function: AnyMethod) -> AnyMethod:
         for name in names:
             METHODS[name] = function
         return function

@@ -68,7 +68,9 @@ def song(item: Item) -> dict[str, Any]:
         "year": int(item.year) if item.year else None,
         "genre": genres[0] if genres else None,
         "genres": [{"name": g} for g in genres],
-        "coverArt": ids.album_id(album_number) if album_number else ids.song_id(int(item.id or 0)),
+        "coverArt": ids.album_id(album_number)
+        if album_number
+        else ids.song_id(int(item.id or 0)),
         "size": size,
         "contentType": MIME_TYPES.get(suffix, "application/octet-stream"),
         "suffix": suffix.lstrip(".") or None,
@@ -206,7 +208,9 @@ class Catalogue:
         """Each genre with its numbers of songs and albums."""
         songs: dict[str, int] = {}
         albums: dict[str, set[int]] = {}
-        for stored, album_number in self.rows("SELECT genres, album_id FROM items"):
+        for stored, album_number in self.rows(
+            "SELECT genres, album_id FROM items"
+        ):
             for genre in genre_names(stored):
                 songs[genre] = songs.get(genre, 0) + 1
                 if album_number:

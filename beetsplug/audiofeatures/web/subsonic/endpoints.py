@@ -50,9 +50,7 @@ def add_api(
 ) -> None:
     """Serve the API from ``app``, for the users of the settings (read,
     and checked, here: ``beet clapweb`` stops on a bad value)."""
-    users = Users(
-        [User(name, *secrets) for name, secrets in web.users.items()]
-    )
+    users = Users([User(name, *secrets) for name, secrets in web.users.items()])
     app.extensions["subsonic"] = ApiState(
         search, Catalogue(search.lib), users, web, log
     )
@@ -76,7 +74,9 @@ def call_method(name: str) -> Response:
     name = name.removesuffix(".view")
     method = METHODS.get(name)
     if method is None:
-        failure = SubsonicError(GENERIC, f"no method {name[:60]!r} on this server")
+        failure = SubsonicError(
+            GENERIC, f"no method {name[:60]!r} on this server"
+        )
         response = answer(error_body(failure), form, callback)
         response.status_code = 404
         return response
@@ -87,7 +87,7 @@ def call_method(name: str) -> Response:
         return answer(error_body(exc), form, callback)
     except HTTPException:  # a range past the end (416): HTTP's own answer
         raise
-    except Exception as exc:  # noqa: BLE001  every failure is an answer
+    except Exception as exc:
         return answer(error_body(as_subsonic(exc, name)), form, callback)
     if isinstance(result, Response):
         return result

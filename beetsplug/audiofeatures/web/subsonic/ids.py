@@ -14,7 +14,12 @@ SONG = "tr"
 ALBUM = "al"
 ARTIST = "ar"
 PLAYLIST = "pl"
-KIND_NAMES = {SONG: "song", ALBUM: "album", ARTIST: "artist", PLAYLIST: "playlist"}
+KIND_NAMES = {
+    SONG: "song",
+    ALBUM: "album",
+    ARTIST: "artist",
+    PLAYLIST: "playlist",
+}
 
 
 def song_id(number: int) -> str:
@@ -33,10 +38,12 @@ def named_id(kind: str, name: str) -> str:
 def number_of(sent: str, *kinds: str) -> tuple[str, int]:
     """The kind and the number of an id of one of ``kinds``."""
     kind, _, number = sent.partition("-")
-    if kind in kinds and number.isascii() and number.isdigit():
-        if len(number) <= 19 and 1 <= int(number) <= MOST_INTEGER:
-            return kind, int(number)
-    raise not_found(f"{' or '.join(KIND_NAMES[k] for k in kinds)} {sent!r}")
+    digits = number.isascii() and number.isdigit() and len(number) <= 19
+    if kind in kinds and digits and 1 <= int(number) <= MOST_INTEGER:
+        return kind, int(number)
+    raise not_found(
+        f"{' or '.join(KIND_NAMES[k] for k in kinds)} {sent[:60]!r}"
+    )
 
 
 def song_number(sent: str) -> int:

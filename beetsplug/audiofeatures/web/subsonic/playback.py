@@ -11,11 +11,11 @@ from typing import Any
 from flask import Response
 
 from beets_audiofeatures.errors import RequestError
+from beetsplug.audiofeatures.search.radio import RadioLibrary, choose_radio
 from beetsplug.audiofeatures.search.saved_playlists import (
     radio_request,
     saved_playlists,
 )
-from beetsplug.audiofeatures.search.radio import RadioLibrary, choose_radio
 from beetsplug.audiofeatures.web.subsonic import ids, media, similarity
 from beetsplug.audiofeatures.web.subsonic.calls import (
     MOST_OFFSET,
@@ -80,8 +80,14 @@ def clap_search(call: Call) -> dict[str, Any]:
     prompt, query = call.text("prompt"), call.text("query")
     if not prompt and not query:
         raise missing("prompt")
-    tracks = call.state.search.search(prompt, query, None, call.number("count", 20, least=1))
-    return {"clapSearch": {"song": call.state.catalogue.songs([t.id for t in tracks])}}
+    tracks = call.state.search.search(
+        prompt, query, None, call.number("count", 20, least=1)
+    )
+    return {
+        "clapSearch": {
+            "song": call.state.catalogue.songs([t.id for t in tracks])
+        }
+    }
 
 
 @method("stream")
@@ -116,7 +122,11 @@ def get_cover_art(call: Call) -> Response:
     image = media.cover_bytes(album.artpath if album else None, items)
     if size := call.number("size", 0, most=media.MOST_COVER_SIZE):
         image = media.scaled(image, size)
-    return Response(image, mimetype=media.image_type(image), headers={"Cache-Control": "max-age=86400"})
+    return Response(
+        image,
+        mimetype=media.image_type(image),
+        headers={"Cache-Control": "max-age=86400"},
+    )
 
 
 @method("scrobble")
@@ -133,13 +143,17 @@ def scrobble(call: Call) -> dict[str, Any]:
         played = time.time()
         if n < len(times) and times[n].isdigit():
             played = min(int(times[n][:16]) / 1000, played)
-        item["play_count"] = int(item.get("play_count", 0, with_album=False) or 0) + 1
+        item["play_count"] = (
+            int(item.get("play_count", 0, with_album=False) or 0) + 1
+        )
         item["last_played"] = played
         item.store()
     return {}
 
 
-def playlist_entry(name: str, songs: int | None, duration: int | None) -> dict[str, Any]:
+def playlist_entry(
+    name: str, songs: int | None, duration: int | None
+) -> dict[str, Any]:
     return {
         "id": ids.named_id(ids.PLAYLIST, name), "name": name,
         "owner": "beets", "public": True, "songCount": songs or 0,
@@ -171,10 +185,20 @@ def get_playlist(call: Call) -> dict[str, Any]:
     for name, entry in configured(call).items():
         if ids.named_id(ids.PLAYLIST, name) == sent:
             search = call.state.search
-            radio = RadioLibrary(search.settings.view, search.log, search.lib, radio_request(entry))
+            radio = RadioLibrary(
+                search.settings.view,
+                search.log,
+                search.lib,
+                radio_request(entry),
+            )
             songs = [song(item) for item, _, _ in choose_radio(radio)]
             length = sum(s["duration"] for s in songs)
-            return {"playlist": {**playlist_entry(name, len(songs), length), "entry": songs}}
+            return {
+                "playlist": {
+                    **playlist_entry(name, len(songs), length),
+                    "entry": songs,
+                }
+            }
     raise not_found(f"playlist {sent!r}")
 
 
@@ -195,7 +219,10 @@ def similar_seeds(call: Call) -> tuple[str, ...]:
 @method("getSimilarSongs", "getSimilarSongs2")
 def get_similar_songs(call: Call) -> dict[str, Any]:
     items = similarity.radio_items(
-        call.state.search, similar_seeds(call), call.number("count", 50, least=1), False
+        call.state.search,
+        similar_seeds(call),
+        call.number("count", 50, least=1),
+        False,
     )
     key = "similarSongs2" if call.name == "getSimilarSongs2" else "similarSongs"
     return {key: {"song": [song(item) for item in items]}}
@@ -205,7 +232,9 @@ def get_similar_songs(call: Call) -> dict[str, Any]:
 def get_sonic_similar_tracks(call: Call) -> dict[str, Any]:
     item = call.state.catalogue.item(call.required("id"))
     count = call.number("count", 10, least=1)
-    return {"sonicMatch": similarity.sonic_similar(call.state.search, item, count)}
+    return {
+        "sonicMatch": similarity.sonic_similar(call.state.search, item, count)
+    }
 
 
 @method("findSonicPath")
@@ -214,4 +243,8 @@ def find_sonic_path(call: Call) -> dict[str, Any]:
     start = catalogue.item(call.required("startSongId"))
     end = catalogue.item(call.required("endSongId"))
     count = max(2, call.number("count", 25, least=1))
-    return {"sonicMatch": similarity.sonic_path(call.state.search, start, end, count)}
+    return {
+        "sonicMatch": similarity.sonic_path(
+            call.state.search, start, end, count
+        )
+    }

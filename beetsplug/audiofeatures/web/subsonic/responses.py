@@ -50,7 +50,9 @@ class SubsonicError(Exception):
 
 
 def missing(name: str) -> SubsonicError:
-    return SubsonicError(MISSING_PARAMETER, f"required parameter {name} is missing")
+    return SubsonicError(
+        MISSING_PARAMETER, f"required parameter {name} is missing"
+    )
 
 
 def not_found(what: str) -> SubsonicError:

@@ -43,7 +43,9 @@ def similarity(cosine: float) -> float:
     return round(min(1.0, max(0.0, (1.0 + cosine) / 2.0)), 4)
 
 
-def cosines(radio: RadioLibrary, query_id: int, items: list[Item]) -> list[float]:
+def cosines(
+    radio: RadioLibrary, query_id: int, items: list[Item]
+) -> list[float]:
     """Each item's cosine to the query song, from their vectors."""
     numbers = [query_id, *(int(item.id or 0) for item in items)]
     row_of = radio.row_of(radio.vectors.rows(numbers))
@@ -60,14 +62,20 @@ def sonic_matches(
 ) -> list[dict[str, Any]]:
     return [
         {"entry": song(item), "similarity": similarity(cosine)}
-        for item, cosine in zip(items, cosines(radio, query_id, items), strict=True)
+        for item, cosine in zip(
+            items, cosines(radio, query_id, items), strict=True
+        )
     ]
 
 
-def sonic_similar(search: LibrarySearch, item: Item, count: int) -> list[dict[str, Any]]:
+def sonic_similar(
+    search: LibrarySearch, item: Item, count: int
+) -> list[dict[str, Any]]:
     """``getSonicSimilarTracks``: the nearest tracks, most similar first."""
     number = int(item.id or 0)
-    request = RadioRequest(seeds=(f"id:{number}",), radio_length=count, ranked=True)
+    request = RadioRequest(
+        seeds=(f"id:{number}",), radio_length=count, ranked=True
+    )
     radio = RadioLibrary(search.settings.view, search.log, search.lib, request)
     items = [found for found, _, _ in choose_radio(radio)]
     matches = sonic_matches(radio, number, items)
