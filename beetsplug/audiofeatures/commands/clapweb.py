@@ -63,7 +63,8 @@ def run_clapweb(
             )
         log.warning(
             "serving on {} port {}: other machines can reach it; every "
-            "request needs audiofeatures.web.token",
+            "request needs audiofeatures.web.token (the Subsonic API: a "
+            "user of audiofeatures.web.users)",
             host, port,
         )  # fmt: skip
     web.require("users")  # a bad value stops here, in one line
