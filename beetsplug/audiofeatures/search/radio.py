@@ -92,6 +92,7 @@ class RadioLibrary:
         log: BeetsLogger,
         lib: Library,
         request: RadioRequest,
+        keys: Callable[[], dict[int, str]] | None = None,
     ) -> None:
         self.log = log
         self.lib = lib
@@ -100,7 +101,9 @@ class RadioLibrary:
         self.rules: Rules = playlist_rules(self.settings, request)
         self.within = within_ids(request.within, lib)
         store, index = embedded_index(self.settings, lib)
-        self.vectors = LibraryVectors(lib, store, index)
+        # ``keys``: the source keys a server keeps (read once per change
+        # of the database, not once per radio)
+        self.vectors = LibraryVectors(lib, store, index, keys)
 
     @property
     def length(self) -> int:

@@ -35,7 +35,13 @@ def radio_items(
 ) -> list[Item]:
     """The radio around the tracks ``seeds`` (one beets query) matches."""
     request = RadioRequest(seeds=seeds, radio_length=count, ranked=ranked)
-    radio = RadioLibrary(search.settings.view, search.log, search.lib, request)
+    radio = RadioLibrary(
+        search.settings.view,
+        search.log,
+        search.lib,
+        request,
+        search.source_keys,
+    )
     return [item for item, _, _ in choose_radio(radio)]
 
 
@@ -76,7 +82,13 @@ def sonic_similar(
     request = RadioRequest(
         seeds=(f"id:{number}",), radio_length=count, ranked=True
     )
-    radio = RadioLibrary(search.settings.view, search.log, search.lib, request)
+    radio = RadioLibrary(
+        search.settings.view,
+        search.log,
+        search.lib,
+        request,
+        search.source_keys,
+    )
     items = [found for found, _, _ in choose_radio(radio)]
     matches = sonic_matches(radio, number, items)
     matches.sort(key=lambda match: -match["similarity"])
@@ -90,7 +102,13 @@ def sonic_path(
     scored against the start."""
     first, last = int(start.id or 0), int(end.id or 0)
     request = RadioRequest(radio_length=count)
-    radio = RadioLibrary(search.settings.view, search.log, search.lib, request)
+    radio = RadioLibrary(
+        search.settings.view,
+        search.log,
+        search.lib,
+        request,
+        search.source_keys,
+    )
     if first == last:
         radio.vectors.seed_rows([f"id:{first}"])  # a song without a vector
         return [{"entry": song(start), "similarity": 1.0}]
