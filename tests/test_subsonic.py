@@ -826,3 +826,40 @@ def test_zz_ctrl_c_stops_the_server_cleanly_and_nothing_secret_was_logged(
     assert "/rest/" in output
     for secret in (PASSWORD, API_KEY, "enc:"):
         assert secret not in output
+
+
+# -- the users setting ---------------------------------------------------------
+
+
+def web_settings(tmp_path: Path, users: Any) -> Any:
+    import confuse
+
+    from beetsplug.audiofeatures.settings.web import WebSettings
+
+    config = confuse.Configuration("subsonic-tests", read=False)
+    config.set({"audiofeatures": {"web": {"users": users}}})
+    return WebSettings(config["audiofeatures"]["web"])
+
+
+def test_users_map_names_to_passwords_or_keys(tmp_path: Path) -> None:
+    users = {"ana": "pw", "ben": {"api_key": API_KEY}}
+    assert web_settings(tmp_path, users).users == {
+        "ana": ("pw", None), "ben": (None, API_KEY),
+    }  # fmt: skip
+
+
+def test_users_may_be_a_file(tmp_path: Path) -> None:
+    listed = tmp_path / "users.yaml"
+    listed.write_text("ana: pw\n")
+    assert web_settings(tmp_path, str(listed)).users == {"ana": ("pw", None)}
+
+
+def test_a_short_api_key_is_one_line_that_does_not_repeat_it(
+    tmp_path: Path,
+) -> None:
+    from beets_audiofeatures.errors import SettingError
+
+    with pytest.raises(SettingError) as bad:
+        _ = web_settings(tmp_path, {"ana": {"api_key": "short-key"}}).users
+    assert "short-key" not in str(bad.value)
+    assert "api_key" in str(bad.value)

@@ -48,7 +48,7 @@ def search3(call: Call) -> dict[str, Any]:
         )
 
     count, offset = page("artist")
-    needle = pattern.strip("%").replace("\\", "").casefold()
+    needle = ("" if text in EVERYTHING else text).casefold()
     artists = [
         artist(name, albums)
         for name, albums in catalogue.album_artists()
