@@ -150,7 +150,9 @@ def server(
         f"{{clap: {{model: {clap.model_dir}, cache_dir: {root / 'cache'}, "
         # The tiny model's vectors are all close (cosines near 0.99): a
         # second version of a recording is one closer than this.
-        f"windows: 1, duplicate_threshold: 0.9999, max_per_album: 0}}, web: {{users: {users}, token: {TOKEN}}}}}"
+        f"windows: 1, duplicate_threshold: 0.9999, max_per_album: 0, "
+        "playlists: {jazzy: {prompt: dusty jazz piano, query: 'genres:Jazz', "
+        f"limit: 5}}}}}}, web: {{users: {users}, token: {TOKEN}}}}}"
     )
     env, db = synth.import_library(root, incoming, f"audiofeatures: {config}\n")
     env["HF_HUB_OFFLINE"] = "1"
@@ -815,8 +817,18 @@ def test_now_playing_is_no_play(server: Server) -> None:
 # -- playlists -----------------------------------------------------------------
 
 
-def test_no_saved_playlists_is_an_empty_list(server: Server) -> None:
-    assert server.json("getPlaylists")["playlists"] == {"playlist": []}
+def test_the_saved_playlists_are_listed_and_made_when_asked_for(
+    open_client: Any,
+) -> None:
+    (listed,) = open_client.get_playlists()
+    assert listed.name == "jazzy"
+    playlist = open_client.get_playlist(listed.id)
+    assert {song.title for song in playlist.entry} <= {"Morning", "Noon"}
+    assert playlist.entry
+    assert playlist.song_count == len(playlist.entry)
+
+
+def test_an_unknown_playlist_is_error_70(server: Server) -> None:
     assert error_of(server, "getPlaylist", id="pl-0", **CREDENTIALS)[0] == 70
 
 

@@ -22,7 +22,11 @@ from beetsplug.audiofeatures.web.subsonic.calls import (
     Call,
     method,
 )
-from beetsplug.audiofeatures.web.subsonic.catalogue import artist, song
+from beetsplug.audiofeatures.web.subsonic.catalogue import (
+    artist,
+    iso_time,
+    song,
+)
 from beetsplug.audiofeatures.web.subsonic.responses import missing, not_found
 
 #: ``search3``'s query as clients send "everything".
@@ -154,10 +158,15 @@ def scrobble(call: Call) -> dict[str, Any]:
 def playlist_entry(
     name: str, songs: int | None, duration: int | None
 ) -> dict[str, Any]:
+    # A saved playlist is a radio made when asked for: made (and so
+    # changed) now, and read-only.
+    now = iso_time(time.time())
     return {
         "id": ids.named_id(ids.PLAYLIST, name), "name": name,
-        "owner": "beets", "public": True, "songCount": songs or 0,
-        "duration": duration or 0, "comment": "audiofeatures.clap.playlists",
+        "owner": "beets", "public": True, "readonly": True,
+        "songCount": songs or 0, "duration": duration or 0,
+        "created": now, "changed": now,
+        "comment": "audiofeatures.clap.playlists",
     }  # fmt: skip
 
 
