@@ -74,6 +74,9 @@ class RadioRequest:
     harmonic: bool = False
     ranked: bool = False
     mix: bool = False
+    #: Candidates ranked first (None: ``POOL_PER_TRACK`` per track and
+    #: ``POOL_EXTRA``); more when the rules leave too few.
+    pool: int | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -233,7 +236,7 @@ def walk_radio(
     while the rules leave too few tracks and more candidates are left."""
     vectors, length = radio_library.vectors, radio_library.length
     row_of = radio_library.row_of(rows)
-    size = length * POOL_PER_TRACK + POOL_EXTRA
+    size = radio_library.request.pool or length * POOL_PER_TRACK + POOL_EXTRA
     while True:
         rankings = [
             rank(

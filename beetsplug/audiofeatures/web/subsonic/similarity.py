@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from beetsplug.audiofeatures.web.library_search import LibrarySearch
 
 
+SONIC_POOL_PER_TRACK = 3
+SONIC_POOL_EXTRA = 20
+
+
 def radio_items(
     search: LibrarySearch, seeds: tuple[str, ...], count: int, ranked: bool
 ) -> list[Item]:
@@ -79,9 +83,12 @@ def sonic_similar(
 ) -> list[dict[str, Any]]:
     """``getSonicSimilarTracks``: the nearest tracks, most similar first."""
     number = int(item.id or 0)
+    # The nearest few, ranked: a small pool first (the radio ranks more
+    # when the rules leave too few).
     request = RadioRequest(
-        seeds=(f"id:{number}",), radio_length=count, ranked=True
-    )
+        seeds=(f"id:{number}",), radio_length=count, ranked=True,
+        pool=count * SONIC_POOL_PER_TRACK + SONIC_POOL_EXTRA,
+    )  # fmt: skip
     radio = RadioLibrary(
         search.settings.view,
         search.log,
