@@ -174,11 +174,17 @@ def source_key(item: Item | Mapping[str, Any]) -> str | None:
     (``clap_file``: a re-ripped WAV, AIFF or constant-bitrate MP3 of the
     same length has the same audio columns). None before the track has
     a uid. A vector whose key is not the track's current one is stale."""
-    uid = item.get(UID) if isinstance(item, Item) else item[UID]
+    # The track's own fields: an album never has them, and asking its
+    # album (beets' default) costs a query per track.
+    if isinstance(item, Item):
+        uid = item.get(UID, with_album=False)
+        recorded = item.get(CLAP_FILE, with_album=False)
+    else:
+        uid, recorded = item[UID], item.get(CLAP_FILE)
     if not uid:
         return None
     text = f"{uid} {audio_fingerprint(item)}"
-    identity, keyed = recorded_file(item.get(CLAP_FILE))
+    identity, keyed = recorded_file(recorded)
     if identity is not None and keyed and identity.digest:
         text += f" {identity.digest}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import confuse
 
@@ -22,6 +22,11 @@ from beetsplug.audiofeatures.web import require_web_extra
 if TYPE_CHECKING:
     from beets.library import Library
     from beets.logging import BeetsLogger
+
+
+#: waitress's worker threads: requests answered at once (a radio or a
+#: path takes one for its few milliseconds; sending a file takes none).
+SERVER_THREADS = 16
 
 
 class WebOptions(Protocol):
@@ -58,9 +63,11 @@ def run_clapweb(
             )
         log.warning(
             "serving on {} port {}: other machines can reach it; every "
-            "request needs audiofeatures.web.token",
+            "request needs audiofeatures.web.token (the Subsonic API: a "
+            "user of audiofeatures.web.users)",
             host, port,
         )  # fmt: skip
+    web.require("users")  # a bad value stops here, in one line
     settings = ClapSettings(clap_view, opts).require(*QUERY)
     from beetsplug.audiofeatures.web.app import create_app
     from beetsplug.audiofeatures.web.library_search import LibrarySearch
@@ -70,23 +77,48 @@ def run_clapweb(
     threading.Thread(
         target=app.extensions["clapweb.warm_map"], daemon=True
     ).start()
-    shown = f"[{host}]" if ":" in host else host
-    log.info("the library's page: http://{}:{}/ (Ctrl-C stops)", shown, port)
-    # SIGTERM and SIGHUP stop the server as Ctrl-C does, so the
-    # transcoded copies go with it.
     try:
-        with StopSignals():
-            app.run(host=host, port=port, threaded=True)
+        server = production_server(app, host, port)
     except OSError as exc:
+        audio.close()
         raise CommandError(
             f"cannot serve on {host} port {port}: {exc.strerror or exc} "
             "(another port: --port N)"
         ) from None
+    shown = f"[{host}]" if ":" in host else host
+    log.info("the library's page: http://{}:{}/ (Ctrl-C stops)", shown, port)
+    log.info(
+        "the Subsonic API: http://{}:{}/rest/ ({})", shown, port,
+        count(len(web.users), "user"),
+    )  # fmt: skip
+    # SIGTERM and SIGHUP stop the server as Ctrl-C does, so the
+    # transcoded copies go with it.
+    try:
+        with StopSignals():
+            server.run()
     except Stopped as stop:
         log.info("stopped by {}", stop)
         raise SystemExit(stop.exit_code) from None
     finally:
+        server.close()
         audio.close()
+
+
+def production_server(app: Any, host: str, port: int) -> Any:
+    """waitress, serving the page and the API: a few worker threads, the
+    connections themselves (idle ones, files being sent) held by its one
+    asynchronous loop, not by a thread each."""
+    try:
+        from waitress import create_server
+    except ImportError:
+        raise CommandError(
+            "beet clapweb needs waitress: pip install "
+            "'beets-audiofeatures[web]'"
+        ) from None
+    return create_server(
+        app, host=host, port=port, threads=SERVER_THREADS,
+        ident="beets-audiofeatures", channel_timeout=60,
+    )  # fmt: skip
 
 
 def run_clapmap(

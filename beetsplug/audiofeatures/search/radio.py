@@ -76,6 +76,9 @@ class RadioRequest:
     ranked: bool = False
     mix: bool = False
     no_translate: bool = False  # prompts embedded as typed
+    #: Candidates ranked first (None: ``POOL_PER_TRACK`` per track and
+    #: ``POOL_EXTRA``); more when the rules leave too few.
+    pool: int | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -94,6 +97,7 @@ class RadioLibrary:
         log: BeetsLogger,
         lib: Library,
         request: RadioRequest,
+        keys: Callable[[], dict[int, str]] | None = None,
     ) -> None:
         self.log = log
         self.lib = lib
@@ -102,7 +106,9 @@ class RadioLibrary:
         self.rules: Rules = playlist_rules(self.settings, request)
         self.within = within_ids(request.within, lib)
         store, index = embedded_index(self.settings, lib)
-        self.vectors = LibraryVectors(lib, store, index)
+        # ``keys``: the source keys a server keeps (read once per change
+        # of the database, not once per radio)
+        self.vectors = LibraryVectors(lib, store, index, keys)
 
     @property
     def length(self) -> int:
@@ -230,7 +236,7 @@ def walk_radio(
     while the rules leave too few tracks and more candidates are left."""
     vectors, length = radio_library.vectors, radio_library.length
     row_of = radio_library.row_of(rows)
-    size = length * POOL_PER_TRACK + POOL_EXTRA
+    size = radio_library.request.pool or length * POOL_PER_TRACK + POOL_EXTRA
     while True:
         rankings = [
             rank(

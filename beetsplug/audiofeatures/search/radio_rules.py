@@ -70,24 +70,30 @@ def key_text(essentia_key: Any, initial_key: Any) -> str:
     return str(essentia_key or initial_key or "")
 
 
+def own(item: Item, name: str) -> Any:
+    """A field of the track itself: a rule never reads its album's (and
+    asking the album, beets' default, costs a query per track)."""
+    return item.get(name, with_album=False)
+
+
 def tempo(item: Item) -> float | None:
     """The track's tempo (``tempo_of``)."""
-    return tempo_of(item.get("essentia_bpm"), item.get("bpm"))
+    return tempo_of(own(item, "essentia_bpm"), own(item, "bpm"))
 
 
 def musical_key(item: Item) -> Key | None:
     """The track's key (``key_text``), parsed."""
     return parse_key(
-        key_text(item.get("essentia_key"), item.get("initial_key"))
+        key_text(own(item, "essentia_key"), own(item, "initial_key"))
     )
 
 
 def track_evidence(item: Item) -> Evidence:
     key = musical_key(item)
     return Evidence(
-        length=float(item.get("length") or 0),
-        recording=str(item.get("mb_trackid") or ""),
-        acoustid=str(item.get("acoustid_id") or ""),
+        length=float(own(item, "length") or 0),
+        recording=str(own(item, "mb_trackid") or ""),
+        acoustid=str(own(item, "acoustid_id") or ""),
         tempo=tempo(item) or 0.0,
         key="" if key is None else str(key),
     )
@@ -95,12 +101,12 @@ def track_evidence(item: Item) -> Evidence:
 
 def track_facts(item: Item) -> TrackFacts:
     album = ""
-    if item.get("album_id"):
-        album = f"album {item.get('album_id')}"
-    elif item.get("album"):  # a track beets keeps as a singleton
-        album = f"{item.get('albumartist')} - {item.get('album')}".lower()
+    if own(item, "album_id"):
+        album = f"album {own(item, 'album_id')}"
+    elif own(item, "album"):  # a track beets keeps as a singleton
+        album = f"{own(item, 'albumartist')} - {own(item, 'album')}".lower()
     return TrackFacts(
-        artist=str(item.get("artist") or "").strip().lower(),
+        artist=str(own(item, "artist") or "").strip().lower(),
         album=album,
         bpm=tempo(item),
         key=musical_key(item),

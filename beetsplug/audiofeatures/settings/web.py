@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import confuse
+import yaml
 
 from beets_audiofeatures.errors import SettingError
 from beetsplug.audiofeatures.input_limits import MOST_COUNT
@@ -19,6 +20,7 @@ from beetsplug.audiofeatures.settings.values import (
     bad_setting,
     is_number,
     playlist_folder,
+    raw_value,
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -40,6 +42,13 @@ SERVE = ("host", "port", "token")
 
 LOOPBACK_NAMES = ("localhost",)
 SHORTEST_TOKEN = 16
+USERS = (
+    "a mapping of user names to passwords (or to {password: ..., "
+    "api_key: ...}), or the path of a YAML file holding one"
+)
+
+#: A user's password and API key (either may be None, not both).
+Credentials = tuple[str | None, str | None]
 
 
 def is_loopback(host: str) -> bool:
@@ -109,3 +118,65 @@ class WebSettings(Settings):
                 whole=True,
             )
         )
+
+    @cached_property
+    def users(self) -> dict[str, Credentials]:
+        """The API's users (``audiofeatures.web.users``, not in the
+        defaults: a server without it answers no one): name to password
+        and API key. A line about a bad value never repeats a secret."""
+        view = self.view["users"]
+        if not view.exists():
+            return {}
+        value = raw_value(view)
+        if isinstance(value, str) and value.strip():
+            value = users_file(view)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise bad_setting(view, USERS, shown="not such a mapping")
+        return {
+            checked_name(view, name): credentials(view, name, entry)
+            for name, entry in value.items()
+        }
+
+
+def users_file(view: confuse.ConfigView) -> Any:
+    path = Path(view.as_filename()).expanduser()
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SettingError(
+            f"{view.name}: cannot read the users file {path}: "
+            f"{getattr(exc, 'strerror', None) or type(exc).__name__}"
+        ) from None
+
+
+def checked_name(view: confuse.ConfigView, name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise bad_setting(view, USERS, shown="a user without a name")
+    return name
+
+
+def credentials(view: confuse.ConfigView, name: str, entry: Any) -> Credentials:
+    """A user's password and API key, each a string when given; an API
+    key as long as a token."""
+    if isinstance(entry, str | int) and not isinstance(entry, bool):
+        entry = {"password": str(entry)}
+    if not isinstance(entry, dict) or not set(entry) <= {"password", "api_key"}:
+        raise bad_setting(view, USERS, shown=f"{name}: not a password")
+    password, key = entry.get("password"), entry.get("api_key")
+    if password is not None and not (isinstance(password, str) and password):
+        raise bad_setting(view, USERS, shown=f"{name}: not a password")
+    if key is not None and not (
+        isinstance(key, str) and len(key) >= SHORTEST_TOKEN
+    ):
+        raise bad_setting(
+            view,
+            f"an api_key of at least {SHORTEST_TOKEN} characters",
+            shown=f"{name}: too short an api_key",
+        )
+    if password is None and key is None:
+        raise bad_setting(
+            view, USERS, shown=f"{name}: neither password nor api_key"
+        )
+    return password, key

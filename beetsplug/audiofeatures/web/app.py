@@ -29,6 +29,7 @@ from beetsplug.audiofeatures.web.library_search import (
 )
 from beetsplug.audiofeatures.web.map_cache import MapCache
 from beetsplug.audiofeatures.web.routes import PageState, page_html, pages
+from beetsplug.audiofeatures.web.subsonic.endpoints import API_PREFIX, add_api
 
 if TYPE_CHECKING:
     from beets.logging import BeetsLogger
@@ -60,11 +61,14 @@ def create_app(
         # beets keeps paths relative to the music folder, resolved by a
         # context variable: each request thread starts without it.
         context.set_music_dir(search.lib.directory)
+        if request.path.startswith(API_PREFIX):
+            return None  # the API's own users (subsonic.auth) say who asks
         return require_token(token)
 
     app.after_request(guard_headers)
     app.register_error_handler(Exception, lambda exc: answer_error(exc, log))
     app.register_blueprint(pages)
+    add_api(app, search, web, log)
     return app, audio
 
 
