@@ -531,11 +531,7 @@ def report(rows: list[dict[str, str]], results: dict[str, Any]) -> None:
     print(
         "\nRelative-key confusions (share of tracks read as the relative key)"
     )
-    print(
-        "\n".join(
-            relative_lines(rows, results, [best, *shipped])
-        )
-    )
+    print("\n".join(relative_lines(rows, results, [best, *shipped])))
     decode = cpu(results, rows, "decode")
     print(f"\ndecode (MonoLoader, shared by the bare methods): {decode:.2f} s")
 
