@@ -34,18 +34,20 @@ SONIC_POOL_PER_TRACK = 3
 SONIC_POOL_EXTRA = 20
 
 
+def radio_library(search: LibrarySearch, request: RadioRequest) -> RadioLibrary:
+    """The radio service over the server's library and cached source keys."""
+    return RadioLibrary(
+        search.settings.view, search.log, search.lib, request,
+        search.source_keys,
+    )  # fmt: skip
+
+
 def radio_items(
     search: LibrarySearch, seeds: tuple[str, ...], count: int, ranked: bool
 ) -> list[Item]:
     """The radio around the tracks ``seeds`` (one beets query) matches."""
     request = RadioRequest(seeds=seeds, radio_length=count, ranked=ranked)
-    radio = RadioLibrary(
-        search.settings.view,
-        search.log,
-        search.lib,
-        request,
-        search.source_keys,
-    )
+    radio = radio_library(search, request)
     return [item for item, _, _ in choose_radio(radio)]
 
 
@@ -89,13 +91,7 @@ def sonic_similar(
         seeds=(f"id:{number}",), radio_length=count, ranked=True,
         pool=count * SONIC_POOL_PER_TRACK + SONIC_POOL_EXTRA,
     )  # fmt: skip
-    radio = RadioLibrary(
-        search.settings.view,
-        search.log,
-        search.lib,
-        request,
-        search.source_keys,
-    )
+    radio = radio_library(search, request)
     items = [found for found, _, _ in choose_radio(radio)]
     matches = sonic_matches(radio, number, items)
     matches.sort(key=lambda match: -match["similarity"])
@@ -109,13 +105,7 @@ def sonic_path(
     scored against the start."""
     first, last = int(start.id or 0), int(end.id or 0)
     request = RadioRequest(radio_length=count)
-    radio = RadioLibrary(
-        search.settings.view,
-        search.log,
-        search.lib,
-        request,
-        search.source_keys,
-    )
+    radio = radio_library(search, request)
     if first == last:
         radio.vectors.seed_rows([f"id:{first}"])  # a song without a vector
         return [{"entry": song(start), "similarity": 1.0}]
