@@ -841,10 +841,10 @@ def test_zz_ctrl_c_stops_the_server_cleanly_and_nothing_secret_was_logged(
     # Last in the module: it stops the module's server.
     server.process.send_signal(signal.SIGINT)
     output = server.process.communicate(timeout=30)[0].decode()
-    assert server.process.returncode == 130
-    assert "Traceback" not in output
+    assert server.process.returncode == 130, output
+    assert "Traceback" not in output, output
     assert "development server" not in output
-    assert "/rest/" in output
+    assert "/rest/" in output, output
     for secret in (PASSWORD, API_KEY, "enc:"):
         assert secret not in output
 

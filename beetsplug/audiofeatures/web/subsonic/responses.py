@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Response
 
+from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.version import __version__
 
 API_VERSION = "1.16.1"
@@ -40,11 +41,12 @@ NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 JSONP_CALLBACK = re.compile(r"[A-Za-z_$][\w$.]{0,99}")
 
 
-class SubsonicError(Exception):
-    """A request the API answers with a ``failed`` envelope."""
+class SubsonicError(RequestError):
+    """A request the API answers with a ``failed`` envelope (with HTTP's
+    200, as the spec asks)."""
 
     def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, status=200)
         self.code = code
         self.message = message
 
