@@ -100,8 +100,18 @@ def run_clapweb(
         log.info("stopped by {}", stop)
         raise SystemExit(stop.exit_code) from None
     finally:
-        server.close()
+        close_server(server)
         audio.close()
+
+
+def close_server(server: Any) -> None:
+    """Stop waitress as its own Ctrl-C does: the worker threads first
+    (one still sending an answer would write to a closed trigger), then
+    every connection and the listening socket."""
+    from waitress import wasyncore
+
+    server.task_dispatcher.shutdown(timeout=5)
+    wasyncore.close_all(getattr(server, "_map", None), ignore_all=True)
 
 
 def production_server(app: Any, host: str, port: int) -> Any:

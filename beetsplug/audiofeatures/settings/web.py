@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     # The map's UMAP is fitted on at most this many vectors; the others
     # are placed by the fitted model.
     "map_sample": 30_000,
+    # The Subsonic API's users (name: password, or a YAML file of them);
+    # none: the API answers no one.
+    "users": None,
 }
 
 #: What ``beet clapweb`` reads before it serves.
@@ -121,8 +124,8 @@ class WebSettings(Settings):
 
     @cached_property
     def users(self) -> dict[str, Credentials]:
-        """The API's users (``audiofeatures.web.users``, not in the
-        defaults: a server without it answers no one): name to password
+        """The API's users (``audiofeatures.web.users``; none by default:
+        a server without them answers no one): name to password
         and API key. A line about a bad value never repeats a secret."""
         view = self.view["users"]
         if not view.exists():
