@@ -103,7 +103,8 @@ def test_the_light_profiles_give_each_field_the_same_meaning(
 ):
     """The light profiles' fields on the scale of ``stored``'s (their key
     strength and spectral centroid come from other algorithms: see the
-    fields table)."""
+    fields table; their tuning is ``TuningFrequencyExtractor``'s, a few
+    cents apart on these synthetic tracks)."""
     path = {"a120.flac": audio.a120_flac, "c90.mp3": audio.c90_mp3}[name]
     analyzer = Analyzer(resolve_profile("rhythm,tonal,lowlevel"), str(tmp_path))
     light = analyzer(AnalysisJob(path=bytes(path))).values
@@ -115,7 +116,6 @@ def test_the_light_profiles_give_each_field_the_same_meaning(
     for field, tolerance in (
         ("essentia_bpm", 0.5),
         ("essentia_bpm_confidence", 0.05),
-        ("essentia_tuning", 0.5),
         ("essentia_loudness", 0.1),
         ("essentia_loudness_range", 0.1),
     ):
