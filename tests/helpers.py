@@ -28,8 +28,11 @@ class AudioFeaturesHelper(IOMixin, PluginTestHelper):
     db_on_disk: ClassVar[bool] = True
 
     @pytest.fixture(autouse=True)
-    def _audio(self, setup: None, audio: Audio) -> None:
+    def _audio(
+        self, setup: None, audio: Audio, caplog: pytest.LogCaptureFixture
+    ) -> None:
         self.audio = audio
+        self.caplog = caplog
         self.config["audiofeatures"]["essentia"]["jobs"] = 1
 
     def add_track(self, source: Path, **fields: object) -> Item:
@@ -52,6 +55,32 @@ class AudioFeaturesHelper(IOMixin, PluginTestHelper):
         item = self.lib.get_item(number)
         assert item is not None, f"no item {number} in the library"
         return item
+
+    def fails(self, *args: str, printed: tuple[str, ...] = ("",)) -> str:
+        """Run a command as the ``beet`` program does; check that it
+        prints nothing (or one of ``printed``) and exits with status 1,
+        and return its one error line."""
+        self.io.getoutput()
+        self.caplog.clear()
+        sys.argv = ["beet", *args]
+        with (
+            patch.object(self.lib, "_close", Mock()),
+            patch("beets.ui._open_library", return_value=self.lib),
+            pytest.raises(SystemExit) as stop,
+        ):
+            beets.ui.main(list(args))
+        assert stop.value.code == 1
+        assert self.io.getoutput() in printed
+        errors = [
+            record.getMessage()
+            for record in self.caplog.records
+            if record.levelno >= logging.ERROR
+        ]
+        assert len(errors) == 1, errors
+        assert "Traceback" not in self.caplog.text
+        line = errors[0]
+        assert "\n" not in line
+        return line.removeprefix("error: ")
 
     def essentia(self, *args: str) -> None:
         self.run_command("essentia", *args)
@@ -82,32 +111,6 @@ class ClapHelper(AudioFeaturesHelper):
         self.io.getoutput()  # drop what earlier commands printed
         self.run_command("clapquery", *args)
         return self.io.getoutput()
-
-    def fails(self, *args: str) -> str:
-        """Run a command as the ``beet`` program does; check that it
-        prints nothing and exits with status 1, and return its one error
-        line."""
-        self.io.getoutput()
-        self.caplog.clear()
-        sys.argv = ["beet", *args]
-        with (
-            patch.object(self.lib, "_close", Mock()),
-            patch("beets.ui._open_library", return_value=self.lib),
-            pytest.raises(SystemExit) as stop,
-        ):
-            beets.ui.main(list(args))
-        assert stop.value.code == 1
-        assert self.io.getoutput() == ""
-        errors = [
-            record.getMessage()
-            for record in self.caplog.records
-            if record.levelno >= logging.ERROR
-        ]
-        assert len(errors) == 1, errors
-        assert "Traceback" not in self.caplog.text
-        line = errors[0]
-        assert "\n" not in line
-        return line.removeprefix("error: ")
 
     def logged(self) -> list[str]:
         """The plugin's log lines since the last call."""

@@ -5,11 +5,6 @@ a typed key that names no key."""
 
 from __future__ import annotations
 
-import logging
-import sys
-from unittest.mock import Mock, patch
-
-import beets.ui
 import pytest
 
 from tests.helpers import AudioFeaturesHelper
@@ -32,6 +27,10 @@ def accepted(field: str, text: str) -> str:
     )
 
 
+#: What ``beet modify`` prints before a refused value stops it.
+MODIFY_COUNTS = ("", "Modifying 1 items.\n", "Modifying 1 albums.\n")
+
+
 class TestKeyQueries(AudioFeaturesHelper):
     @pytest.fixture(autouse=True)
     def _library(self, _audio: None, caplog: pytest.LogCaptureFixture) -> None:
@@ -45,25 +44,9 @@ class TestKeyQueries(AudioFeaturesHelper):
         return set(self.run_with_output("ls", "-f", "$title", *query).split())
 
     def error(self, *args: str) -> str:
-        """Run a command as ``beet`` does: status 1, nothing on stdout
-        but ``beet modify``'s count, one error line (returned)."""
-        self.io.getoutput()
-        self.caplog.clear()
-        sys.argv = ["beet", *args]
-        with (
-            patch.object(self.lib, "_close", Mock()),
-            patch("beets.ui._open_library", return_value=self.lib),
-            pytest.raises(SystemExit) as stop,
-            self.caplog.at_level(logging.INFO),
-        ):
-            beets.ui.main(list(args))
-        assert stop.value.code == 1
-        out = self.io.getoutput()
-        assert out in ("", "Modifying 1 items.\n", "Modifying 1 albums.\n")
-        errors = [r for r in self.caplog.records if r.levelno >= logging.ERROR]
-        assert len(errors) == 1, [r.getMessage() for r in errors]
-        assert "Traceback" not in self.caplog.text
-        return errors[0].getMessage().removeprefix("error: ")
+        """The one error line a command ends with; nothing on stdout but
+        ``beet modify``'s count."""
+        return self.fails(*args, printed=MODIFY_COUNTS)
 
     def test_a_key_in_any_spelling_finds_it_in_any_stored_spelling(self):
         assert self.titles("essentia_key:A#m") == {"3A"}

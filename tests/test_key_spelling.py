@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
-from unittest.mock import Mock, patch
 
-import beets.ui
 import pytest
 from beets.library import Item
 from mediafile import MediaFile
@@ -19,6 +16,7 @@ from mediafile import MediaFile
 from beetsplug.audiofeatures.settings.essentia import DEFAULTS
 from tests.conftest import Audio
 from tests.helpers import AudioFeaturesHelper
+from tests.test_key_queries import MODIFY_COUNTS
 
 BAD_SPELLING = (
     "audiofeatures.essentia.key_spelling is 'german': use one of standard, "
@@ -45,20 +43,6 @@ def stored(item: Item, field: str = "essentia_key") -> Any:
     return item.get(field, with_album=False)
 
 
-def error_line(helper: AudioFeaturesHelper, *args: str) -> str:
-    """Run a command as the ``beet`` program does; it must end with
-    status 1 and one error line, which is returned."""
-    sys.argv = ["beet", *args]
-    with (
-        patch.object(helper.lib, "_close", Mock()),
-        patch("beets.ui._open_library", return_value=helper.lib),
-        pytest.raises(SystemExit) as stop,
-    ):
-        beets.ui.main(list(args))
-    assert stop.value.code == 1
-    return helper.io.getoutput()
-
-
 class SpellingHelper(AudioFeaturesHelper):
     @pytest.fixture(autouse=True)
     def _keys(
@@ -72,13 +56,7 @@ class SpellingHelper(AudioFeaturesHelper):
 
     def error(self, *args: str) -> str:
         """The one error line a command ends with."""
-        self.caplog.clear()
-        with self.caplog.at_level(logging.INFO):
-            error_line(self, *args)
-        errors = [r for r in self.caplog.records if r.levelno >= logging.ERROR]
-        assert len(errors) == 1, [r.getMessage() for r in errors]
-        assert "Traceback" not in self.caplog.text
-        return errors[0].getMessage().removeprefix("error: ")
+        return self.fails(*args, printed=MODIFY_COUNTS)
 
 
 class TestSpellingOfNewKeys(SpellingHelper):
