@@ -143,11 +143,20 @@ class EmbeddingStore:
                 f"bad vector for item {item_id}: shape {vector.shape}"
             )
         path = self.vector_path(item_id, key)
-        atomic_save(path, vector)
-        for old in self._files_of(int(item_id)).values():
-            if old != path:
-                old.unlink(missing_ok=True)
-        self._journal([f"+{int(item_id)} {key}".rstrip()])
+        # Locked: two runs storing the item at once under two keys would
+        # each remove the other's file, and leave none.
+        with self.writing():
+            atomic_save(path, vector)
+            for old in self._files_of(int(item_id)).values():
+                if old != path:
+                    old.unlink(missing_ok=True)
+            self._journal([f"+{int(item_id)} {key}".rstrip()])
+
+    def writing(self) -> FileLock:
+        """The store's writers' lock (across processes; a holder may take
+        it again): what a caller must decide with no other run changing
+        the store in between."""
+        return self._lock
 
     def get(self, item_id: int, key: str = "") -> np.ndarray | None:
         """The item's vector computed from ``key``; None if there is none."""

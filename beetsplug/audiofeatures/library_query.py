@@ -151,6 +151,19 @@ def new_uid() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def claimed_uid(lib: Library, item: Item) -> str:
+    """The track's ``clap_uid`` as the library holds it now (another run
+    may have given it one since ``item`` was read), else the one it
+    has, else a new one."""
+    with lib.transaction() as tx:
+        rows = tx.query(
+            "SELECT value FROM item_attributes WHERE entity_id = ? AND key = ?",
+            (item_id(item), UID),
+        )
+    held = rows[0][0] if rows else None
+    return str(held or item.get(UID, with_album=False) or new_uid())
+
+
 def recorded_file(value: object) -> tuple[FileIdentity | None, bool]:
     """The file a ``clap_file`` value records, and whether the vector's
     key holds its audio digest."""

@@ -8,17 +8,25 @@ import logging
 import os
 import sqlite3
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from beets.exceptions import UserError
+from beets.library import Library
 
+from beets_audiofeatures.clap import store as store_module
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from beets_audiofeatures.essentia.profiles import ProfileError, resolve_profile
 from beetsplug.audiofeatures.analysis import essentia as essentia_analysis
-from beetsplug.audiofeatures.library_query import library_name
+from beetsplug.audiofeatures.library_query import (
+    UID,
+    claimed_uid,
+    library_name,
+    source_key,
+)
 from tests import synth
 from tests.helpers import ClapHelper
 from tests.reliability.crashing import CrashingAnalyzer
@@ -186,6 +194,50 @@ def test_two_runs_at_once_on_overlapping_queries(shared_library, command):
         (store,) = stores(cache / library_name(db))
         assert len(store.index()) == 8
         assert not list(cache.rglob("*.tmp"))
+
+
+class TestTwoRunsOnOneTrack(ClapHelper):
+    def test_two_runs_storing_a_track_at_once_leave_one_current_vector(
+        self, monkeypatch
+    ):
+        """Another run stores the track's vector while this one does (its
+        file written, the old ones not yet removed): the track ends with
+        one vector, current for the uid the library holds. (Two new uids,
+        two keys: each run removed the other's file, and none was left.)"""
+        item = self.add_track(self.audio.a120_flac, title="both")
+        save = store_module.atomic_save
+        other: list[threading.Thread] = []
+
+        def save_and_let_the_other_run_in(path, array):
+            save(path, array)
+            if not other:
+                run = threading.Thread(
+                    target=self._other_run, args=(item.id, len(array))
+                )
+                other.append(run)
+                run.start()
+                run.join(timeout=2)  # it waits for the store while locked
+
+        monkeypatch.setattr(
+            store_module, "atomic_save", save_and_let_the_other_run_in
+        )
+        self.clap()
+        other[0].join()
+        item.load()
+        store = self.store()
+        assert store.disk_keys() == {item.id: source_key(item)}
+        assert list(store.index().ids) == [item.id]
+
+    def _other_run(self, track: int, size: int) -> None:
+        """What another ``beet clap`` does to store the track's vector."""
+        lib = Library(os.fsdecode(self.lib.path))
+        store = self.store()
+        with store.writing():
+            theirs = lib.get_item(track)
+            theirs[UID] = claimed_uid(lib, theirs)
+            store.put(track, np.ones(size, np.float32), source_key(theirs))
+            theirs.store()
+        lib._close()
 
 
 class TestHostileInput:

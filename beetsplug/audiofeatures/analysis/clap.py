@@ -30,10 +30,10 @@ from beets_audiofeatures.version import plugin_version
 from beetsplug.audiofeatures.library_query import (
     CLAP_FILE,
     UID,
+    claimed_uid,
     dump_path,
     file_record,
     item_id,
-    new_uid,
     recorded_file,
     source_key,
 )
@@ -198,8 +198,25 @@ class ClapAnalysis:
     def keep(
         self, item: Item, need: str, vector: np.ndarray, tally: Tally
     ) -> None:
-        if not item.get(UID):
-            item[UID] = new_uid()
+        self._open_store()
+        # Locked from the uid to the stored item: another run embedding
+        # the track at once files its vector under the same uid.
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.store.writing())
+            except OSError as exc:
+                raise self._unwritable(exc) from exc
+            self._store(item, vector)
+
+    def _unwritable(self, exc: OSError) -> CommandError:
+        """A full disk, a read-only cache: the run stops."""
+        return CommandError(
+            f"cannot write to the CLAP cache {self.store.folder}: "
+            f"{exc.strerror or exc}; the tracks embedded so far are kept"
+        )
+
+    def _store(self, item: Item, vector: np.ndarray) -> None:
+        item[UID] = claimed_uid(self.lib, item)
         if file := self._files.pop(item_id(item), None):
             before, keyed = recorded_file(item.get(CLAP_FILE))
             # The same audio as an earlier, unkeyed vector keeps the key
@@ -210,14 +227,10 @@ class ClapAnalysis:
             del item[CLAP_FILE]
         key = source_key(item)
         assert key is not None
-        self._open_store()
         try:
             self.store.put(item_id(item), vector, key)
-        except OSError as exc:  # a full disk, a read-only cache: stop
-            raise CommandError(
-                f"cannot write to the CLAP cache {self.store.folder}: "
-                f"{exc.strerror or exc}; the tracks embedded so far are kept"
-            ) from exc
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
         self.dump(item, vector)
         item["clap_model"] = self.store.tag
         item["clap_embedded"] = time.time()
