@@ -21,6 +21,8 @@ is. Measured on the development corpus (``benchmarks/accuracy.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -134,6 +136,22 @@ def tempo_of(intervals: np.ndarray) -> float:
     closest = float(np.argmax(counts) * 2)
     near = estimates[np.abs(closest - estimates) < 5.0]
     return float(np.mean(near)) if len(near) else closest
+
+
+def beat_tempo(es: ModuleType, ticks: np.ndarray) -> dict[str, Any]:
+    """The tempo, beat count and beat-histogram peak weight of ``ticks``
+    (seconds), as every profile stores them: the weight from the beats
+    kept, so all profiles give it on one scale."""
+    intervals = np.diff(np.asarray(ticks, np.float64))
+    return {
+        "rhythm.bpm": tempo_of(intervals),
+        "rhythm.beats_count": len(ticks),
+        "rhythm.bpm_histogram_first_peak_weight": (
+            float(es.BpmHistogramDescriptors()(intervals.astype(np.float32))[1])
+            if len(intervals)
+            else 0.0
+        ),
+    }
 
 
 def method() -> str:

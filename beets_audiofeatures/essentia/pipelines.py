@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import TrackError
 from .descriptors import MEASURED, Kind
-from .felt_tempo import felt_ticks, pitch_classes, tempo_of
+from .felt_tempo import beat_tempo, felt_ticks, pitch_classes
 from .key_estimation import (
     common_tuning,
     hpcp_key,
@@ -189,17 +189,13 @@ class MusicPipeline(ExtractorPipeline):
             pitch_classes(np.zeros((0, 36)) if hpcp is None else hpcp),
             TONAL_HOP / SAMPLE_RATE,
         )  # fmt: skip
-        intervals = np.diff(kept).astype(np.float32)
-        pool.set(
-            "rhythm.bpm_histogram_first_peak_weight",
-            self.es.BpmHistogramDescriptors()(intervals)[1]
-            if len(intervals)
-            else 0.0,
-        )
+        tempo = beat_tempo(self.es, kept)
+        weight = "rhythm.bpm_histogram_first_peak_weight"
+        pool.set(weight, tempo.pop(weight))
         if len(kept) == len(ticks):
             return
-        pool.set("rhythm.bpm", tempo_of(intervals))
-        pool.set("rhythm.beats_count", len(kept))
+        for name, value in tempo.items():
+            pool.set(name, value)
         pool.remove("rhythm.beats_position")
         for tick in kept:
             pool.add("rhythm.beats_position", float(tick))

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .felt_tempo import felt_ticks, pitch_classes, tempo_of
+from .felt_tempo import beat_tempo, felt_ticks, pitch_classes
 from .key_estimation import (
     hpcp_key,
     key_extractor,
@@ -232,7 +232,7 @@ class StoredPipeline(Pipeline):
             )
         )
         extra["rhythm.beats_position"] = ticks
-        return self._tempo(ticks) | {
+        return beat_tempo(self.es, ticks) | {
             "rhythm.danceability": es.Danceability()(mono)[0],
             "lowlevel.spectral_centroid.mean": float(
                 np.mean(np.concatenate(centroids))
@@ -274,23 +274,7 @@ class StoredPipeline(Pipeline):
         if len(kept) == len(ticks):
             return {}
         extra["rhythm.beats_position"] = kept
-        return self._tempo(kept)
-
-    def _tempo(self, ticks: np.ndarray) -> dict[str, Any]:
-        """The tempo, beat count and beat-histogram peak of ``ticks``."""
-        intervals = np.diff(ticks)
-        histogram = (
-            self.es.BpmHistogramDescriptors()(intervals.astype(np.float32))
-            if len(intervals)
-            else None
-        )
-        return {
-            "rhythm.bpm": tempo_of(intervals),
-            "rhythm.beats_count": len(ticks),
-            "rhythm.bpm_histogram_first_peak_weight": (
-                histogram[1] if histogram is not None else 0.0
-            ),
-        }
+        return beat_tempo(self.es, kept)
 
     def _tonal(
         self, mono: np.ndarray, extra: dict[str, Any]
