@@ -15,6 +15,8 @@ process:
   (twice the prompt's tokens + 16): the worst case. A real model stops
   after about as many tokens as the prompt has; ``per token`` says what
   each costs;
+* a user's first prompt: a new process imports, loads and translates
+  through the plugin's call, stopped at a real translation's length;
 * the same prompt again, through a new ``PromptTranslation`` (a new
   command): the translation cache, no model;
 * an English prompt: the script check only.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +58,37 @@ REAL_TOKENS = 8
 
 def median_ms(times: list[float]) -> str:
     return f"{statistics.median(times) * 1000:.1f} ms"
+
+
+FRESH = """
+import functools, sys, time
+sys.path.insert(0, sys.argv[3])
+from beets_audiofeatures.clap.translation import PromptTranslation
+start = time.perf_counter()
+translator = PromptTranslation(sys.argv[1]).translator(sys.argv[2])
+loaded = time.perf_counter()
+model = translator.model
+# The plugin's own call, stopped at a real translation's length.
+model.generate = functools.partial(
+    model.generate, min_new_tokens=int(sys.argv[4]),
+    max_new_tokens=int(sys.argv[4]),
+)
+translator.translate([sys.argv[2]])
+print(loaded - start, time.perf_counter() - loaded)
+"""
+
+
+def fresh_first_prompt(folder: Path, prompt: str) -> tuple[float, float]:
+    """A user's first translated prompt: a new process loads the model
+    and translates, stopped at a real translation's length (random
+    weights never stop on their own); seconds of load and translation."""
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH, str(folder), prompt, root,
+         str(REAL_TOKENS)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return float(out[0]), float(out[1])
 
 
 def main() -> None:
@@ -115,6 +149,12 @@ def main() -> None:
         print(
             f"  at a real translation's length (~{REAL_TOKENS} tokens): "
             f"~{per_token * REAL_TOKENS * 1000:.0f} ms"
+        )
+        fresh = [fresh_first_prompt(folder, p) for p in PROMPTS[: args.runs]]
+        print(
+            f"  measured, in a new process capped at {REAL_TOKENS} tokens: "
+            f"load {median_ms([f[0] for f in fresh])}, "
+            f"translation {median_ms([f[1] for f in fresh])}"
         )
         print(f"cached translation:            {median_ms(cached)}")
         print(f"English prompt (script check): {english * 1e6:.1f} µs")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from beets_audiofeatures.clap.translation import (
     TranslationCache,
     needs_translation,
 )
+from tests import synth
 from tests.helpers import ClapHelper
 from tests.translation_fixtures import RUSSIAN, session_model
 
@@ -93,6 +95,18 @@ def test_a_hub_model_loads_from_the_hub_cache_known_by_revision(
     again = PromptTranslation("test-org/opus-mt-ru-en")
     again.english(cache, [RUSSIAN])
     assert again.loaded  # translated anew, not taken from the cache
+
+
+def test_a_translation_leaves_torch_its_threads(marian):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        translation.Translator(str(marian)).translate([RUSSIAN])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 class TranslatingLibrary(ClapHelper):
@@ -280,3 +294,23 @@ class TestEveryPromptPath(TranslatingLibrary):
             assert item["clap_mood"] in {"sad", "calm"}
             sad, calm = item["clap_mood_sad"], item["clap_mood_calm"]
             assert float(sad) + float(calm) == pytest.approx(1, abs=2e-3)
+
+
+def test_the_command_line_shows_no_library_noise(tmp_path, audio, clap, marian):
+    """A new process's first translation prints the English line and
+    nothing of transformers (its "Loading weights" bar on every load)."""
+    env, _db = synth.library_of_copies(
+        tmp_path, audio.a120_wav, 2,
+        f"{{clap: {{model: '{clap.model_dir}', cache_dir: "
+        f"'{tmp_path / 'cache'}', jobs: 1, windows: 1, "
+        f"translate: '{marian}'}}}}",
+    )  # fmt: skip
+    subprocess.run([synth.BEET, "clap"], env=env, check=True)
+    run = subprocess.run(
+        [synth.BEET, "clapquery", RUSSIAN, "-n", "1"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = run.stderr.splitlines()
+    assert all(line.startswith("audiofeatures: ") for line in lines), lines
+    shown = [line for line in lines if SHOWN.match(line[15:])]
+    assert len(shown) == 1, lines

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..vectors import unit_rows
 from .digests import WeightDigests, default_digest_cache
+from .hub import quiet_transformers
 from .model import SAMPLE_RATE, ModelError, ModelSpec
 from .onnx_route import (
     OnnxAudioTower,
@@ -88,10 +89,7 @@ class ClapEmbedder:
                 f"CLAP needs torch and transformers ({exc.name} is missing): "
                 "pip install 'beets-audiofeatures[clap]'"
             ) from exc
-        import transformers.utils.logging as hf_logging
-
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        quiet_transformers()
 
     def _check_tokenizer(self) -> None:
         size = len(self.tokenizer)

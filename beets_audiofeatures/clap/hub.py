@@ -39,9 +39,19 @@ def hub_unreachable() -> str | None:
     return None
 
 
+def quiet_transformers() -> None:
+    """No progress bars or warnings of transformers on the command line
+    (its "Loading weights" bar on every load is noise to a user)."""
+    import transformers.utils.logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
 def from_pretrained(cls: Any, name: str) -> Any:
-    """Load from a folder or the hub cache; reach the hub only when the
-    cache lacks the files."""
+    """Load from a folder or the hub cache, quietly; reach the hub only
+    when the cache lacks the files."""
+    quiet_transformers()
     try:
         return cls.from_pretrained(name, local_files_only=True)
     except OSError:
