@@ -180,6 +180,23 @@ def test_a_decoder_that_never_finishes_is_given_up(
     assert time.monotonic() - started < 10
 
 
+def test_one_ffmpeg_decodes_every_window_of_a_track(
+    long_track: Path, tmp_path: Path
+):
+    """Starting ffmpeg costs about what decoding a window does: one
+    process for a track's windows, each as its own ffmpeg would give it."""
+    calls = tmp_path / "calls"
+    counting = tmp_path / "ffmpeg"
+    real = shutil.which("ffmpeg")
+    counting.write_text(f'#!/bin/sh\necho x >> "{calls}"\nexec {real} "$@"\n')
+    counting.chmod(0o755)
+    policy = WindowPolicy(count=3)
+    clips = decode_clips(str(long_track), 45.0, policy, str(counting))
+    assert calls.read_text() == "x\n"
+    alone = [decode_window(str(long_track), s) for s in policy.starts(45.0)]
+    assert np.array_equal(clips, np.stack(alone))
+
+
 def test_the_decode_time_limit_grows_with_the_audio_asked_for():
     assert decode_timeout(10) < decode_timeout(600) < decode_timeout(7200)
     assert decode_timeout(7200) >= 7200 / 10  # ten times real time at least

@@ -12,12 +12,13 @@ executor.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -103,29 +104,77 @@ def probe_duration(path: str) -> float:
 def decode_window(
     path: str, start: float, ffmpeg: str = "ffmpeg"
 ) -> np.ndarray:
-    """Up to 10 s of mono 48 kHz float audio from ``start``, as LAION
-    trained: clipped and quantised to 16 bits. No shell is involved, and
-    the ``file:`` prefix keeps names with colons or dashes literal."""
-    command = [
-        ffmpeg, "-nostdin", "-v", "error", "-ss", f"{start:.3f}",
-        "-t", str(CLIP_SECONDS), "-i", "file:" + path,
-        "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE),
-        "-f", "s16le", "-",
-    ]  # fmt: skip
-    # Seeking can mean reading up to ``start``: the limit grows with it.
-    timeout = decode_timeout(start + CLIP_SECONDS)
-    try:
-        run = subprocess.run(command, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise DecodeError(
-            f"ffmpeg gave no audio within {timeout:.0f} s for the 10 s "
-            f"from {start:.1f} s"
-        ) from exc
+    """Up to 10 s of the track from ``start`` (``decode_windows``)."""
+    return decode_windows(path, [start], ffmpeg)[0]
+
+
+def decode_windows(
+    path: str, starts: Sequence[float], ffmpeg: str = "ffmpeg"
+) -> list[np.ndarray]:
+    """Up to 10 s of mono 48 kHz float audio from each start, as LAION
+    trained: clipped and quantised to 16 bits. One ffmpeg for them all
+    (starting ffmpeg costs about as much as decoding a window): each
+    window is an input of its own, seeked as one ffmpeg per window
+    would, and an output to its own pipe, read while ffmpeg writes. No
+    shell is involved, and the ``file:`` prefix keeps names with colons
+    or dashes literal."""
+    command = [ffmpeg, "-nostdin", "-v", "error"]
+    for start in starts:
+        command += [
+            "-ss", f"{start:.3f}", "-t", str(CLIP_SECONDS),
+            "-i", "file:" + path,
+        ]  # fmt: skip
+    pipes = [os.pipe() for _ in starts]
+    for n, (_, write) in enumerate(pipes):
+        command += [
+            "-map", f"{n}:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE),
+            "-f", "s16le", f"pipe:{write}",
+        ]  # fmt: skip
+    # Seeking can mean reading up to a start: the limit grows with it.
+    timeout = decode_timeout(max(starts) + CLIP_SECONDS * len(starts))
+    with ThreadPoolExecutor(len(pipes)) as readers:
+        try:
+            run = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, pass_fds=[w for _, w in pipes],
+            )  # fmt: skip
+        except BaseException:
+            for read, _ in pipes:
+                os.close(read)
+            raise
+        finally:
+            for _, write in pipes:
+                os.close(write)
+        outputs = [readers.submit(_read_all, read) for read, _ in pipes]
+        with run:  # whatever happens, ffmpeg ends with this call
+            try:
+                _, stderr = run.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                run.kill()
+                raise DecodeError(
+                    f"ffmpeg gave no audio within {timeout:.0f} s for the "
+                    f"{len(starts) * CLIP_SECONDS} s from {min(starts):.1f} s"
+                ) from exc
+            except BaseException:  # a stop (Ctrl-C) while it decodes
+                run.kill()
+                raise
+        decoded = [output.result() for output in outputs]
     if run.returncode != 0:
-        reason = _reason(run.stderr, path)
-        raise DecodeError(f"ffmpeg could not decode it: {reason}")
-    samples = np.frombuffer(run.stdout[: len(run.stdout) // 2 * 2], "<i2")
-    return samples[:CLIP_SAMPLES].astype(np.float32) / 32767.0
+        raise DecodeError(
+            f"ffmpeg could not decode it: {_reason(stderr, path)}"
+        )
+    return [
+        np.frombuffer(data[: len(data) // 2 * 2], "<i2")[:CLIP_SAMPLES].astype(
+            np.float32
+        )
+        / 32767.0
+        for data in decoded
+    ]
+
+
+def _read_all(fd: int) -> bytes:
+    with os.fdopen(fd, "rb") as pipe:
+        return pipe.read()
 
 
 #: Where the audio ends is counted at this rate, 8-bit mono: cheap to
@@ -274,8 +323,10 @@ def decode_clips(
         expected_by = HEADER_PROMISES
     clips = []
     whole = False  # the audio is known to reach (about) its length
-    for start in policy.starts(duration):
-        samples = decode_window(path, start, ffmpeg)
+    starts = policy.starts(duration)
+    for start, samples in zip(
+        starts, decode_windows(path, starts, ffmpeg), strict=True
+    ):
         wanted = SAMPLE_RATE * min(CLIP_SECONDS, duration - start)
         window_end = start + len(samples) / SAMPLE_RATE
         # A window short of the end by little is padded. Further from
