@@ -30,6 +30,8 @@ from beetsplug.audiofeatures import input_limits
 if TYPE_CHECKING:
     from beets.library import Album, Library
 
+    from beets_audiofeatures.clap.index import SourceKeys
+
 CHUNK = 500
 
 
@@ -205,10 +207,13 @@ def source_key(item: Item | Mapping[str, Any]) -> str | None:
 
 def source_keys(
     lib: Library, ids: Collection[int] | None = None
-) -> dict[int, str]:
+) -> SourceKeys:
     """``source_key`` of every item (or of ``ids``) that has one, by id,
     in one SQL pass: the values go through beets' own types, as on an
     ``Item``."""
+    # numpy's, loaded by the commands that read vectors, not by beet ls
+    from beets_audiofeatures.clap.index import SourceKeys
+
     types = [Item._type(name) for name in AUDIO_FIELDS]
     columns = ", ".join(f"items.{name}" for name in AUDIO_FIELDS)
     wanted = None if ids is None else set(ids)
@@ -232,7 +237,7 @@ def source_keys(
             }
             if key := source_key({UID: row[1], CLAP_FILE: row[2], **values}):
                 keys[row[0]] = key
-    return keys
+    return SourceKeys(keys)
 
 
 def library_name(database: str | bytes | os.PathLike[str]) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from beets_audiofeatures.clap.index import Index
+from beets_audiofeatures.clap.index import Index, SourceKeys
 from beets_audiofeatures.clap.prompts import ModelHolder, prompt_vectors
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
@@ -118,11 +118,11 @@ class LibrarySearch:
         self.log = log
         self.model: ModelHolder = settings.text_model(log)
         self._model_lock = threading.Lock()
-        self._keys: dict[int, str] = {}
+        self._keys = SourceKeys({})
         self._keys_stamp: tuple[int, ...] | None = None
         self._keys_lock = threading.Lock()
 
-    def source_keys(self) -> dict[int, str]:
+    def source_keys(self) -> SourceKeys:
         """Every item's source key, read again only when the database
         file changed (reading them is most of a filtered search's time
         on a big library)."""
