@@ -832,6 +832,22 @@ def test_an_unknown_playlist_is_error_70(server: Server) -> None:
     assert error_of(server, "getPlaylist", id="pl-0", **CREDENTIALS)[0] == 70
 
 
+def test_a_song_embedded_while_the_server_runs_is_found_for_similarity(
+    server: Server, open_client: Any
+) -> None:
+    """The server keeps the index between calls: ``beet clap`` writing
+    to the store meanwhile is seen by the next call."""
+    ids = server.ids()
+    open_client.get_sonic_similar_tracks(ids["Morning"])  # the index kept
+    subprocess.run(
+        [synth.BEET, "clap", f"title:{UNEMBEDDED}"], env=server.env,
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    matches = open_client.get_sonic_similar_tracks(ids[UNEMBEDDED])
+    assert matches
+    assert UNEMBEDDED not in {m.entry.title for m in matches}
+
+
 # -- the server ------------------------------------------------------------------
 
 

@@ -205,9 +205,7 @@ def source_key(item: Item | Mapping[str, Any]) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def source_keys(
-    lib: Library, ids: Collection[int] | None = None
-) -> SourceKeys:
+def source_keys(lib: Library, ids: Collection[int] | None = None) -> SourceKeys:
     """``source_key`` of every item (or of ``ids``) that has one, by id,
     in one SQL pass: the values go through beets' own types, as on an
     ``Item``."""

@@ -46,8 +46,9 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
     from beets.logging import BeetsLogger
 
-    from beets_audiofeatures.clap.index import SourceKeys
+    from beets_audiofeatures.clap.index import Index, SourceKeys
     from beets_audiofeatures.clap.prompts import ModelHolder
+    from beets_audiofeatures.clap.store import EmbeddingStore
     from beetsplug.audiofeatures.search.vectors import Found
 
 #: Candidates ranked per track asked for; more are ranked only when the
@@ -100,6 +101,7 @@ class RadioLibrary:
         lib: Library,
         request: RadioRequest,
         keys: Callable[[], SourceKeys] | None = None,
+        stored: Callable[[], tuple[EmbeddingStore, Index]] | None = None,
     ) -> None:
         self.log = log
         self.lib = lib
@@ -107,9 +109,10 @@ class RadioLibrary:
         self.settings = ClapSettings(view, request).require(*PLAYLISTS)
         self.rules: Rules = playlist_rules(self.settings, request)
         self.within = within_ids(request.within, lib)
-        store, index = embedded_index(self.settings, lib)
-        # ``keys``: the source keys a server keeps (read once per change
-        # of the database, not once per radio)
+        # ``stored``, ``keys``: the index and the source keys a server
+        # keeps (read once per change of the store or of the database,
+        # not once per radio)
+        store, index = embedded_index(self.settings, lib, stored)
         self.vectors = LibraryVectors(lib, store, index, keys)
 
     @property

@@ -60,10 +60,13 @@ def stored_index(
 
 
 def embedded_index(
-    settings: ClapSettings, lib: Library
+    settings: ClapSettings,
+    lib: Library,
+    stored: Callable[[], tuple[EmbeddingStore, Index]] | None = None,
 ) -> tuple[EmbeddingStore, Index]:
-    """``stored_index``, with at least one vector in it."""
-    store, index = stored_index(settings, lib)
+    """``stored_index`` (or ``stored()``, where a server keeps it), with
+    at least one vector in it."""
+    store, index = stored() if stored else stored_index(settings, lib)
     if not len(index):
         raise RequestError(
             f"no tracks are embedded with {settings.model}: run beet clap "
