@@ -197,6 +197,7 @@ class SourceKeys(Mapping[int, str]):
 
     def __init__(self, keys: Mapping[int, str]) -> None:
         self._keys = dict(keys)
+        self._last: tuple[Index, np.ndarray] | None = None
 
     def __getitem__(self, item_id: int) -> str:
         return self._keys[item_id]
@@ -219,6 +220,18 @@ class SourceKeys(Mapping[int, str]):
         order = np.argsort(self.ids, kind="stable")
         keys = np.array([key.encode() for key in self._keys.values()])
         return self.ids[order], keys[order]
+
+    def rows_of(self, index: Index) -> np.ndarray:
+        """Every row of ``index`` whose key is current, ascending (read
+        only): kept for the last index asked about, which a server asks
+        about again until the store changes (it then reads a new one)."""
+        last = self._last
+        if last is not None and last[0] is index:
+            return last[1]
+        rows = index.positions(self.ids, self)
+        rows.flags.writeable = False
+        self._last = (index, rows)
+        return rows
 
     def current(self, ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Whether each stored key (``keys[i]``, of item ``ids[i]``) is

@@ -20,7 +20,8 @@ def similarities(
     the whole index's product when the rows are much of it (one pass at
     memory speed), else theirs alone."""
     if len(rows) > GATHER_SHARE * index.size:
-        return np.asarray(index.matrix @ targets.T)[rows]
+        every: np.ndarray = np.asarray(index.matrix @ targets.T)[rows]
+        return every
     # numpy's own loop for a few rows, as ``rank`` does
     found: np.ndarray = np.einsum(
         "ij,kj->ik", np.asarray(index.matrix[rows], np.float32), targets

@@ -101,8 +101,9 @@ def current_rows(
         keys = source_keys(lib, ids)
     if not isinstance(keys, SourceKeys):
         keys = SourceKeys(keys)
-    wanted = keys.ids if ids is None else np.asarray(ids, np.int64)
-    return index.positions(wanted, keys)
+    if ids is None:
+        return keys.rows_of(index)
+    return index.positions(np.asarray(ids, np.int64), keys)
 
 
 def seed_vector(index: Index, rows: np.ndarray) -> np.ndarray:
