@@ -30,6 +30,8 @@ SUFFIXES = (".m3u", ".m3u8")
 #: The most playlist files listed, and entries read from one.
 MOST_FILES = 1_000
 MOST_ENTRIES = 10_000
+#: The most of a file read (10,000 long paths fit many times over).
+MOST_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class FolderPlaylist:
             return None
 
     def text(self) -> str:
-        data = self.path.read_bytes()
+        with open(self.path, "rb") as playlist:
+            data = playlist.read(MOST_BYTES)
         if self.path.suffix.lower() == ".m3u8":
             return data.decode("utf-8", "surrogateescape")
         try:
