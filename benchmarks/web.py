@@ -274,7 +274,9 @@ def subsonic_figures(
           f"{errors} errors, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
           f"({p99 / p50:.1f}x)  [target: no error, p99 ≤ 5x p50]",
           flush=True)  # fmt: skip
-    server.close()
+    from beetsplug.audiofeatures.commands.clapweb import close_server
+
+    close_server(server)  # as beet clapweb stops: its threads first
 
 
 def main() -> None:
