@@ -274,7 +274,9 @@ def subsonic_figures(
           f"{errors} errors, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
           f"({p99 / p50:.1f}x)  [target: no error, p99 ≤ 5x p50]",
           flush=True)  # fmt: skip
-    server.close()
+    from beetsplug.audiofeatures.commands.clapweb import close_server
+
+    close_server(server)  # as beet clapweb stops: its threads first
 
 
 def main() -> None:
@@ -297,7 +299,7 @@ def main() -> None:
         from beetsplug.audiofeatures.search.map import library_map
         from beetsplug.audiofeatures.settings.clap import QUERY, ClapSettings
         from beetsplug.audiofeatures.settings.web import WebSettings
-        from beetsplug.audiofeatures.web.app import create_app
+        from beetsplug.audiofeatures.web.app import create_app, one_blas_thread
         from beetsplug.audiofeatures.web.library_search import LibrarySearch
         from tests import clap_fixtures
 
@@ -312,6 +314,7 @@ def main() -> None:
         store_index(settings, lib, rng)
         log = beets_logging.getLogger("beets.audiofeatures")
         web = WebSettings(web_view)
+        one_blas_thread()  # as beet clapweb does
         app, audio = create_app(LibrarySearch(lib, settings, log), web, log)
         if args.subsonic or args.only_subsonic:
             subsonic_figures(app, lib, root, args.rows, args.seconds)

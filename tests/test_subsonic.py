@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -83,6 +84,7 @@ class Server:
     db: Path
     process: subprocess.Popen[bytes]
     env: dict[str, str]
+    playlists: Path
 
     def url(self, method: str, **params: Any) -> str:
         query = {"v": "1.16.1", "c": "tests", **params}
@@ -152,8 +154,10 @@ def server(
         # second version of a recording is one closer than this.
         f"windows: 1, duplicate_threshold: 0.9999, max_per_album: 0, "
         "playlists: {jazzy: {prompt: dusty jazz piano, query: 'genres:Jazz', "
-        f"limit: 5}}}}}}, web: {{users: {users}, token: {TOKEN}}}}}"
+        f"limit: 5}}}}}}, web: {{users: {users}, token: {TOKEN}, "
+        f"playlist_dir: {root / 'playlists'}}}}}"
     )
+    (root / "playlists").mkdir()
     env, db = synth.import_library(root, incoming, f"audiofeatures: {config}\n")
     env["HF_HUB_OFFLINE"] = "1"
     art = cover(root / "cover.jpg")
@@ -173,7 +177,9 @@ def server(
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    running = Server(f"http://127.0.0.1:{port}", port, db, process, env)
+    running = Server(
+        f"http://127.0.0.1:{port}", port, db, process, env, root / "playlists"
+    )
     try:
         status, _ = first_answer(process, running.url("ping"))
         assert status == 200
@@ -830,6 +836,71 @@ def test_the_saved_playlists_are_listed_and_made_when_asked_for(
 
 def test_an_unknown_playlist_is_error_70(server: Server) -> None:
     assert error_of(server, "getPlaylist", id="pl-0", **CREDENTIALS)[0] == 70
+
+
+@pytest.fixture
+def playlist_files(server: Server) -> Iterator[None]:
+    """In the playlist folder: ``Café.m3u8`` (UTF-8: Morning, a file
+    that is no track, Night by a relative path), ``old.m3u`` (Latin-1:
+    Noon) and ``jazzy.m3u8`` (what ``beet clap --playlists`` writes for
+    the configured jazzy)."""
+    listed = subprocess.run(
+        [synth.BEET, "ls", "-f", "$title\t$path"], env=server.env,
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    path = dict(line.split("\t") for line in listed.splitlines())
+    night = os.path.relpath(path["Night"], server.playlists)
+    files = {
+        "Café.m3u8": (
+            f"#EXTM3U\n#EXTINF:8,Alpha Band - Morning ☀\n{path['Morning']}\n"
+            f"/nowhere/gone.flac\n{night}\n"
+        ).encode(),
+        "old.m3u": f"#EXTINF:8,Alpha Band - Noon à midi\n{path['Noon']}\n"
+        .encode("latin-1"),
+        "jazzy.m3u8": f"{path['Noon']}\n".encode(),
+    }  # fmt: skip
+    for name, content in files.items():
+        (server.playlists / name).write_bytes(content)
+    yield
+    for name in files:
+        (server.playlists / name).unlink()
+
+
+@pytest.mark.usefixtures("playlist_files")
+def test_the_playlist_folder_s_m3u_and_m3u8_files_are_playlists(
+    open_client: Any,
+) -> None:
+    listed = {p.name: p for p in open_client.get_playlists()}
+    assert sorted(listed) == ["Café", "jazzy", "old"]
+    cafe = open_client.get_playlist(listed["Café"].id)
+    assert [song.title for song in cafe.entry] == ["Morning", "Night"]
+    assert cafe.song_count == 2
+    old = open_client.get_playlist(listed["old"].id)
+    assert [song.title for song in old.entry] == ["Noon"]
+
+
+@pytest.mark.usefixtures("playlist_files")
+def test_a_file_of_a_configured_playlist_is_listed_as_its_radio(
+    open_client: Any,
+) -> None:
+    jazzy = [p for p in open_client.get_playlists() if p.name == "jazzy"]
+    assert [p.comment for p in jazzy] == ["audiofeatures.clap.playlists"]
+
+
+def test_a_song_embedded_while_the_server_runs_is_found_for_similarity(
+    server: Server, open_client: Any
+) -> None:
+    """The server keeps the index between calls: ``beet clap`` writing
+    to the store meanwhile is seen by the next call."""
+    ids = server.ids()
+    open_client.get_sonic_similar_tracks(ids["Morning"])  # the index kept
+    subprocess.run(
+        [synth.BEET, "clap", f"title:{UNEMBEDDED}"], env=server.env,
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    matches = open_client.get_sonic_similar_tracks(ids[UNEMBEDDED])
+    assert matches
+    assert UNEMBEDDED not in {m.entry.title for m in matches}
 
 
 # -- the server ------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from beets import context
-from beets.dbcore.query import MatchQuery, OrQuery, ParsingError
+from beets.dbcore.query import InQuery, ParsingError
 from beets.library import Item
 from beets.library.queries import parse_query_parts
 
@@ -29,6 +29,8 @@ from beetsplug.audiofeatures import input_limits
 
 if TYPE_CHECKING:
     from beets.library import Album, Library
+
+    from beets_audiofeatures.clap.index import SourceKeys
 
 CHUNK = 500
 
@@ -110,7 +112,8 @@ def items_by_id(lib: Library, ids: Sequence[int]) -> dict[int, Item]:
     found: dict[int, Item] = {}
     for start in range(0, len(ids), CHUNK):
         part = ids[start : start + CHUNK]
-        query = OrQuery([MatchQuery("id", int(number)) for number in part])
+        # One ``id IN (...)``: half the time of as many ``id = ?`` ORed.
+        query = InQuery("id", [int(number) for number in part])
         for item in lib.items(query):
             found[item_id(item)] = item
     return found
@@ -203,12 +206,13 @@ def source_key(item: Item | Mapping[str, Any]) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def source_keys(
-    lib: Library, ids: Collection[int] | None = None
-) -> dict[int, str]:
+def source_keys(lib: Library, ids: Collection[int] | None = None) -> SourceKeys:
     """``source_key`` of every item (or of ``ids``) that has one, by id,
     in one SQL pass: the values go through beets' own types, as on an
     ``Item``."""
+    # numpy's, loaded by the commands that read vectors, not by beet ls
+    from beets_audiofeatures.clap.index import SourceKeys
+
     types = [Item._type(name) for name in AUDIO_FIELDS]
     columns = ", ".join(f"items.{name}" for name in AUDIO_FIELDS)
     wanted = None if ids is None else set(ids)
@@ -232,7 +236,7 @@ def source_keys(
             }
             if key := source_key({UID: row[1], CLAP_FILE: row[2], **values}):
                 keys[row[0]] = key
-    return keys
+    return SourceKeys(keys)
 
 
 def library_name(database: str | bytes | os.PathLike[str]) -> str:

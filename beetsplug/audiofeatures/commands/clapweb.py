@@ -69,9 +69,10 @@ def run_clapweb(
         )  # fmt: skip
     web.require("users")  # a bad value stops here, in one line
     settings = ClapSettings(clap_view, opts).require(*QUERY)
-    from beetsplug.audiofeatures.web.app import create_app
+    from beetsplug.audiofeatures.web.app import create_app, one_blas_thread
     from beetsplug.audiofeatures.web.library_search import LibrarySearch
 
+    one_blas_thread()
     app, audio = create_app(LibrarySearch(lib, settings, log), web, log)
     # The map's points are read while the first visitor types.
     threading.Thread(

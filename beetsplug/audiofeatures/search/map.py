@@ -5,7 +5,7 @@ the tracks it shows are no longer exactly the current ones."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,7 +46,7 @@ def library_map(
     sample: int,
     log: BeetsLogger,
     compute: bool = True,
-    keys: dict[int, str] | None = None,
+    keys: Mapping[int, str] | None = None,
 ) -> Projection | None:
     """The map of every current vector: the saved one while it still
     holds exactly the current tracks, else (with ``compute``) a new one,

@@ -27,6 +27,7 @@ from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.vectors import unit
 from beetsplug.audiofeatures.library_query import items_by_id
+from beetsplug.audiofeatures.search.path_scores import WaypointScores
 from beetsplug.audiofeatures.search.radio_rules import (
     Pool,
     playlist_rules,
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
     from beets.logging import BeetsLogger
 
+    from beets_audiofeatures.clap.index import Index, SourceKeys
     from beets_audiofeatures.clap.prompts import ModelHolder
+    from beets_audiofeatures.clap.store import EmbeddingStore
     from beetsplug.audiofeatures.search.vectors import Found
 
 #: Candidates ranked per track asked for; more are ranked only when the
@@ -97,7 +100,8 @@ class RadioLibrary:
         log: BeetsLogger,
         lib: Library,
         request: RadioRequest,
-        keys: Callable[[], dict[int, str]] | None = None,
+        keys: Callable[[], SourceKeys] | None = None,
+        stored: Callable[[], tuple[EmbeddingStore, Index]] | None = None,
     ) -> None:
         self.log = log
         self.lib = lib
@@ -105,9 +109,10 @@ class RadioLibrary:
         self.settings = ClapSettings(view, request).require(*PLAYLISTS)
         self.rules: Rules = playlist_rules(self.settings, request)
         self.within = within_ids(request.within, lib)
-        store, index = embedded_index(self.settings, lib)
-        # ``keys``: the source keys a server keeps (read once per change
-        # of the database, not once per radio)
+        # ``stored``, ``keys``: the index and the source keys a server
+        # keeps (read once per change of the store or of the database,
+        # not once per radio)
+        store, index = embedded_index(self.settings, lib, stored)
         self.vectors = LibraryVectors(lib, store, index, keys)
 
     @property
@@ -134,6 +139,16 @@ class RadioLibrary:
         """These rows by the item id they hold."""
         ids = self.vectors.index.ids[rows].tolist()
         return dict(zip(ids, rows.tolist(), strict=True))
+
+    def ranked_rows(self, ranking: Ranking, rows: np.ndarray) -> dict[int, int]:
+        """The rows (of ``rows``, ascending) that ``ranking`` ranked, by
+        the item id they hold: looked up for its few ids, not mapped for
+        every row of the library."""
+        found = self.vectors.index.positions(ranking.ids)
+        if not len(rows) or not len(found):
+            return {}
+        at = np.minimum(np.searchsorted(rows, found), len(rows) - 1)
+        return self.row_of(found[rows[at] == found])
 
     def items_of(self, rows: np.ndarray) -> dict[int, Item]:
         """The items of these rows that are still in the library, by
@@ -235,7 +250,6 @@ def walk_radio(
     """Rank a pool of candidates for each aim and walk it; a larger pool
     while the rules leave too few tracks and more candidates are left."""
     vectors, length = radio_library.vectors, radio_library.length
-    row_of = radio_library.row_of(rows)
     size = radio_library.request.pool or length * POOL_PER_TRACK + POOL_EXTRA
     while True:
         rankings = [
@@ -245,7 +259,10 @@ def walk_radio(
             )
             for aim in aims.aims
         ]  # fmt: skip
-        pool = Pool.of(vectors, merged(rankings), row_of)
+        ranking = merged(rankings)
+        pool = Pool.of(
+            vectors, ranking, radio_library.ranked_rows(ranking, rows)
+        )
         picked = walk(pool)
         if len(picked) == length or size >= len(rows):
             return picked, pool
@@ -323,20 +340,24 @@ def walk_path(
         raise RequestError(
             "FROM or TO left the library while the path was made", 409
         )
-    ranking = waypoint_ranking(radio_library, rows, endpoints, points, length)
-    row_of = radio_library.row_of(rows)
+    near = WaypointScores.of(
+        index, np.setdiff1d(rows, endpoints, assume_unique=True),
+        end_vectors, points[1:-1],
+    )  # fmt: skip
     end_facts = [track_facts(first_item), track_facts(last_item)]
     size = POOL_PER_TRACK + POOL_EXTRA // length
     while True:
+        ranking = near.nearest(size)
         pool = Pool.of(
-            radio_library.vectors, nearest_each(ranking, size), row_of
-        )
+            radio_library.vectors, ranking,
+            radio_library.ranked_rows(ranking, rows),
+        )  # fmt: skip
         steps = path(
             np.concatenate([end_vectors, pool.vectors]),
             [*end_facts, *pool.facts], radio_library.rules, points,
             first=0, last=1,
         )  # fmt: skip
-        if len(steps) == length or size >= len(ranking.ids):
+        if len(steps) == length or size >= len(near.rows):
             break
         size *= 8
     items = [first_item, last_item, *(item for item, _, _ in pool.found)]
@@ -346,35 +367,3 @@ def walk_path(
         score = float(vectors[position] @ points[step])
         found.append((items[position], score, [score]))
     return found
-
-
-def waypoint_ranking(
-    radio_library: RadioLibrary,
-    rows: np.ndarray,
-    endpoints: np.ndarray,
-    points: np.ndarray,
-    length: int,
-) -> Ranking:
-    """Every candidate scored against every waypoint between the ends,
-    in one pass."""
-    if length > 2:
-        return rank(
-            radio_library.vectors.index, points[1:-1], rows=rows,
-            exclude=endpoints,
-        )  # fmt: skip
-    return Ranking(
-        np.empty(0, np.int64),
-        np.empty(0, np.float32),
-        np.empty((0, 1), np.float32),
-    )
-
-
-def nearest_each(ranking: Ranking, size: int) -> Ranking:
-    """The part of a ranking against several waypoints that holds the
-    ``size`` best candidates for each, in ranking order."""
-    scores = ranking.per_prompt
-    if size >= len(scores):
-        return ranking
-    best = np.argpartition(-scores, size - 1, axis=0)[:size]
-    keep = np.unique(best)
-    return Ranking(ranking.ids[keep], ranking.scores[keep], scores[keep])

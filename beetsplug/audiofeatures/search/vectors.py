@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from beets_audiofeatures.clap.index import Index
+from beets_audiofeatures.clap.index import Index, SourceKeys
 from beets_audiofeatures.clap.prompts import ModelHolder, prompt_vectors
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
@@ -60,10 +60,13 @@ def stored_index(
 
 
 def embedded_index(
-    settings: ClapSettings, lib: Library
+    settings: ClapSettings,
+    lib: Library,
+    stored: Callable[[], tuple[EmbeddingStore, Index]] | None = None,
 ) -> tuple[EmbeddingStore, Index]:
-    """``stored_index``, with at least one vector in it."""
-    store, index = stored_index(settings, lib)
+    """``stored_index`` (or ``stored()``, where a server keeps it), with
+    at least one vector in it."""
+    store, index = stored() if stored else stored_index(settings, lib)
     if not len(index):
         raise RequestError(
             f"no tracks are embedded with {settings.model}: run beet clap "
@@ -89,16 +92,18 @@ def current_rows(
     lib: Library,
     index: Index,
     ids: Sequence[int] | None = None,
-    keys: dict[int, str] | None = None,
+    keys: Mapping[int, str] | None = None,
 ) -> np.ndarray:
     """The index rows of these items' (default: every item's) vectors
     computed from their current files, ascending; ``keys``: every item's
     (or these items') ``source_keys``, when the caller has them."""
     if keys is None:
         keys = source_keys(lib, ids)
-    elif ids is not None:
-        keys = {n: keys[n] for n in ids if n in keys}
-    return index.positions(np.fromiter(keys, np.int64, len(keys)), keys)
+    if not isinstance(keys, SourceKeys):
+        keys = SourceKeys(keys)
+    if ids is None:
+        return keys.rows_of(index)
+    return index.positions(np.asarray(ids, np.int64), keys)
 
 
 def seed_vector(index: Index, rows: np.ndarray) -> np.ndarray:
@@ -117,7 +122,7 @@ class LibraryVectors:
         lib: Library,
         store: EmbeddingStore,
         index: Index,
-        keys: Callable[[], dict[int, str]] | None = None,
+        keys: Callable[[], SourceKeys] | None = None,
     ) -> None:
         self.lib = lib
         self.store = store
@@ -125,7 +130,7 @@ class LibraryVectors:
         self._read_keys = keys or (lambda: source_keys(lib))
 
     @cached_property
-    def keys(self) -> dict[int, str]:
+    def keys(self) -> SourceKeys:
         """Every item's source key (one pass over the items table)."""
         return self._read_keys()
 

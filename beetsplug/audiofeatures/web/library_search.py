@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from beets_audiofeatures.clap.index import Index
+from beets_audiofeatures.clap.index import Index, SourceKeys
 from beets_audiofeatures.clap.prompts import ModelHolder, prompt_vectors
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.clap.store import EmbeddingStore
@@ -100,6 +101,21 @@ def database_stamp(
     return tuple(stamp)
 
 
+def index_stamp(folder: Path) -> tuple[int, ...] | None:
+    """Which ``index.json`` a store's folder holds (a new one is a new
+    file) and how long its journal is; None without an index."""
+    try:
+        description = os.stat(folder / "index.json")
+    except OSError:
+        return None
+    stamp = [description.st_ino, description.st_mtime_ns, description.st_size]
+    try:
+        journal = os.stat(folder / "journal")
+    except OSError:
+        return tuple(stamp)
+    return (*stamp, journal.st_mtime_ns, journal.st_size)
+
+
 def query_terms(text: str) -> list[str]:
     """A beets query typed in one box, split as a shell splits it."""
     return shell_words(text, f"invalid query {text!r}")
@@ -118,11 +134,14 @@ class LibrarySearch:
         self.log = log
         self.model: ModelHolder = settings.text_model(log)
         self._model_lock = threading.Lock()
-        self._keys: dict[int, str] = {}
+        self._keys = SourceKeys({})
         self._keys_stamp: tuple[int, ...] | None = None
         self._keys_lock = threading.Lock()
+        self._index: tuple[EmbeddingStore, Index] | None = None
+        self._index_stamp: tuple[int, ...] | None = None
+        self._index_lock = threading.Lock()
 
-    def source_keys(self) -> dict[int, str]:
+    def source_keys(self) -> SourceKeys:
         """Every item's source key, read again only when the database
         file changed (reading them is most of a filtered search's time
         on a big library)."""
@@ -139,8 +158,20 @@ class LibrarySearch:
 
     def index(self) -> tuple[EmbeddingStore, Index]:
         """The store and its up-to-date index (tracks embedded while the
-        server runs are found)."""
-        return stored_index(self.settings, self.lib)
+        server runs are found), read again only when the store's
+        ``index.json`` or journal changed: every writer replaces the one
+        or appends to the other."""
+        store = self.store
+        stamp = index_stamp(store.folder)
+        with self._index_lock:
+            if (
+                self._index is None
+                or stamp is None
+                or stamp != self._index_stamp
+            ):
+                self._index = stored_index(self.settings, self.lib)
+                self._index_stamp = stamp
+            return self._index
 
     def vectors(self) -> LibraryVectors:
         """The current vectors, with the source keys this server keeps."""

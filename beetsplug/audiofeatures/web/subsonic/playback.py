@@ -27,6 +27,11 @@ from beetsplug.audiofeatures.web.subsonic.catalogue import (
     iso_time,
     song,
 )
+from beetsplug.audiofeatures.web.subsonic.folder_playlists import (
+    FolderPlaylist,
+    folder_playlists,
+    track_numbers,
+)
 from beetsplug.audiofeatures.web.subsonic.responses import missing, not_found
 
 #: ``search3``'s query as clients send "everything".
@@ -170,6 +175,26 @@ def playlist_entry(
     }  # fmt: skip
 
 
+def file_entry(
+    playlist: FolderPlaylist, songs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A playlist file's entry (with ``songs``: its count and length;
+    the list counts none, not to read every file)."""
+    changed = iso_time(playlist.changed)
+    listed = songs or []
+    return {
+        "id": playlist.id, "name": playlist.name, "owner": "beets",
+        "public": True, "readonly": True, "songCount": len(listed),
+        "duration": sum(s["duration"] for s in listed),
+        "created": changed, "changed": changed,
+        "comment": "audiofeatures.web.playlist_dir",
+    }  # fmt: skip
+
+
+def playlist_files(call: Call) -> list[FolderPlaylist]:
+    return folder_playlists(call.state.web.playlist_dir, set(configured(call)))
+
+
 def configured(call: Call) -> dict[str, dict[str, Any]]:
     try:
         return saved_playlists(call.state.search.settings.view)
@@ -184,6 +209,7 @@ def get_playlists(call: Call) -> dict[str, Any]:
         playlist_entry(name, entry.get("limit") or length, None)
         for name, entry in configured(call).items()
     ]
+    entries += [file_entry(playlist) for playlist in playlist_files(call)]
     return {"playlists": {"playlist": entries}}
 
 
@@ -208,6 +234,15 @@ def get_playlist(call: Call) -> dict[str, Any]:
                     "entry": songs,
                 }
             }
+    for playlist in playlist_files(call):
+        if playlist.id == sent:
+            try:
+                paths = list(playlist.paths())
+            except OSError:  # removed since it was listed
+                break
+            catalogue = call.state.catalogue
+            songs = catalogue.songs(track_numbers(catalogue.lib, paths))
+            return {"playlist": {**file_entry(playlist, songs), "entry": songs}}
     raise not_found(f"playlist {sent!r}")
 
 

@@ -35,10 +35,11 @@ SONIC_POOL_EXTRA = 20
 
 
 def radio_library(search: LibrarySearch, request: RadioRequest) -> RadioLibrary:
-    """The radio service over the server's library and cached source keys."""
+    """The radio service over the server's library, with the index and
+    source keys it keeps."""
     return RadioLibrary(
         search.settings.view, search.log, search.lib, request,
-        search.source_keys,
+        search.source_keys, search.index,
     )  # fmt: skip
 
 
