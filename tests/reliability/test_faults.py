@@ -17,6 +17,7 @@ import yaml
 from beets.exceptions import UserError
 from beets.library import Library
 
+from beets_audiofeatures import atomic_files
 from beets_audiofeatures.clap import store as store_module
 from beets_audiofeatures.clap.store import EmbeddingStore, stores
 from beets_audiofeatures.essentia.profiles import ProfileError, resolve_profile
@@ -205,7 +206,7 @@ class TestTwoRunsOnOneTrack(ClapHelper):
         one vector, current for the uid the library holds. (Two new uids,
         two keys: each run removed the other's file, and none was left.)"""
         item = self.add_track(self.audio.a120_flac, title="both")
-        save = store_module.atomic_save
+        save = atomic_files.atomic_save
         other: list[threading.Thread] = []
 
         def save_and_let_the_other_run_in(path, array):
@@ -234,8 +235,11 @@ class TestTwoRunsOnOneTrack(ClapHelper):
         store = self.store()
         with store.writing():
             theirs = lib.get_item(track)
+            assert theirs is not None
             theirs[UID] = claimed_uid(lib, theirs)
-            store.put(track, np.ones(size, np.float32), source_key(theirs))
+            key = source_key(theirs)
+            assert key is not None
+            store.put(track, np.ones(size, np.float32), key)
             theirs.store()
         lib._close()
 
