@@ -206,7 +206,7 @@ class TestBadTranslation(TranslatingLibrary):
         )
         assert line.endswith(
             "fix or turn off audiofeatures.clap.translate, or search with "
-            "the prompt as typed (--no-translate)"
+            "the prompt as typed (--no-translate, or as_typed=1 on the page)"
         )
         self.query(RUSSIAN, "--no-translate")  # as the line says
 

@@ -50,3 +50,21 @@ class TestTranslatedSearch(WebHelper):
         assert 'id="translated"' not in page.get_data(as_text=True)
         answer = client.get("/api/search", query_string={"q": "calm piano"})
         assert answer.json["english"] is None
+
+    def test_a_prompt_asked_for_as_typed_is_searched_untranslated(self):
+        client = self.client()
+        page = client.get("/", query_string={"q": RUSSIAN})
+        link = re.search(
+            r'<a id="as-typed" href="([^"]+)"', page.get_data(as_text=True)
+        )
+        assert link is not None
+        as_typed = client.get(html.unescape(link[1])).get_data(as_text=True)
+        assert 'id="translated"' not in as_typed
+        asked = {"q": RUSSIAN, "as_typed": "1"}
+        answer = client.get("/api/search", query_string=asked).json
+        assert answer["english"] is None
+        self.config["audiofeatures"]["clap"]["translate"] = False
+        untranslated = self.client().get(
+            "/api/search", query_string={"q": RUSSIAN}
+        )
+        assert answer["results"] == untranslated.json["results"]

@@ -59,11 +59,15 @@ class ModelHolder:
 
 
 def prompt_vectors(
-    store: EmbeddingStore, model: ModelHolder, prompts: Sequence[str]
+    store: EmbeddingStore,
+    model: ModelHolder,
+    prompts: Sequence[str],
+    as_typed: bool = False,
 ) -> np.ndarray:
     """Text vectors, from the cache where possible; a prompt that needs
-    translating is embedded as its English (``ModelHolder.english``)."""
-    prompts = model.english(store, prompts)
+    translating is embedded as its English (``ModelHolder.english``),
+    unless asked for ``as_typed``."""
+    prompts = list(prompts) if as_typed else model.english(store, prompts)
     vectors: dict[str, np.ndarray] = {}
     tokenizer = model.tokenizer
     for text in prompts:

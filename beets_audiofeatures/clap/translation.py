@@ -230,7 +230,7 @@ class PromptTranslation:
         return TranslationError(
             f'cannot translate "{shown}" (translate: {self.model}): '
             f"{reason}; fix or turn off audiofeatures.clap.translate, or "
-            "search with the prompt as typed (--no-translate)"
+            "search with the prompt as typed (--no-translate, or as_typed=1 on the page)"
         )
 
     def english(

@@ -192,11 +192,16 @@ class LibrarySearch:
         return [Track.of(found[n]) for n in ids if n in found]
 
     def search(
-        self, prompt: str, query: str, like: int | None, limit: int
+        self,
+        prompt: str,
+        query: str,
+        like: int | None,
+        limit: int,
+        as_typed: bool = False,
     ) -> list[Track]:
-        """The best ``limit`` current tracks for the prompt and the seed
-        track, among those the query matches; with neither, the query's
-        first tracks, unranked."""
+        """The best ``limit`` current tracks for the prompt (translated,
+        unless ``as_typed``) and the seed track, among those the query
+        matches; with neither, the query's first tracks, unranked."""
         limit = max(1, min(limit, MOST_RESULTS))
         terms = query_terms(query)
         prompt = input_limits.prompt(prompt.strip(), "the prompt")
@@ -215,7 +220,9 @@ class LibrarySearch:
         if prompt:
             with self._model_lock:  # one text model, one request at a time
                 targets.append(
-                    prompt_vectors(vectors.store, self.model, [prompt])
+                    prompt_vectors(
+                        vectors.store, self.model, [prompt], as_typed
+                    )
                 )
         exclude = None
         if like is not None:
@@ -234,11 +241,11 @@ class LibrarySearch:
         found = vectors.best_items(ranked, limit)
         return [Track.of(item, score) for item, score, _ in found]
 
-    def english(self, prompt: str) -> str | None:
+    def english(self, prompt: str, as_typed: bool = False) -> str | None:
         """The English a prompt was searched as, when it was translated
         (None: as typed), to show beside its results."""
         translation = self.model.translation
-        if translation is None:
+        if translation is None or as_typed:
             return None
         return translation.translated.get(prompt.strip())
 

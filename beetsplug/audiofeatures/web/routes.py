@@ -68,13 +68,16 @@ def number(value: str | None, name: str) -> int | None:
     return int(value)
 
 
-def searched() -> tuple[str, str, int | None, int]:
-    """The prompt, the query, the seed track and the count asked for."""
+def searched() -> tuple[str, str, int | None, int, bool]:
+    """The prompt, the query, the seed track, the count asked for and
+    whether the prompt is searched as typed (``as_typed=1``: never
+    translated)."""
     prompt = request.args.get("q", "")
     query = request.args.get("query", "")
     like = number(request.args.get("like"), "like")
     limit = number(request.args.get("n"), "n") or state().search.settings.limit
-    return prompt, query, like, limit
+    as_typed = request.args.get("as_typed", "") not in ("", "0")
+    return prompt, query, like, limit, as_typed
 
 
 def page_html(
@@ -98,7 +101,7 @@ def results(tracks: list[Track]) -> Response:
 @pages.get("/")
 def page() -> str:
     search = state().search
-    prompt, query, like, limit = searched()
+    prompt, query, like, limit, as_typed = searched()
     radio = number(request.args.get("radio"), "radio")
     heading = ""
     if radio is not None:
@@ -109,8 +112,8 @@ def page() -> str:
         if like is not None:
             seed = search.item(like)
             heading = f"more like {seed.artist} - {seed.title}"
-        tracks = search.search(prompt, query, like, limit)
-    return page_html(tracks, heading, "", search.english(prompt))
+        tracks = search.search(prompt, query, like, limit, as_typed)
+    return page_html(tracks, heading, "", search.english(prompt, as_typed))
 
 
 @pages.get("/api/search")
@@ -120,7 +123,8 @@ def api_search() -> Response:
     search, asked = state().search, searched()
     tracks = search.search(*asked)
     return jsonify(
-        results=[t.as_json() for t in tracks], english=search.english(asked[0])
+        results=[t.as_json() for t in tracks],
+        english=search.english(asked[0], asked[4]),
     )
 
 
