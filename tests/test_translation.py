@@ -295,6 +295,20 @@ class TestEveryPromptPath(TranslatingLibrary):
             sad, calm = item["clap_mood_sad"], item["clap_mood_calm"]
             assert float(sad) + float(calm) == pytest.approx(1, abs=2e-3)
 
+    def test_zero_shot_labels_stay_as_typed_with_no_translate(
+        self, monkeypatch
+    ):
+        self.settings_view["tags"] = {
+            "mood": {"sad": "грустная музыка", "calm": "calm music"},
+        }
+        self.unload_plugins()
+        self.load_plugins("audiofeatures")
+        self.forbid_translator(monkeypatch)
+        self.clap("--tags", "--no-translate")
+        assert not [line for line in self.logged() if "translated" in line]
+        for item in self.lib.items():
+            assert item["clap_mood"] in {"sad", "calm"}
+
 
 def test_the_command_line_shows_no_library_noise(tmp_path, audio, clap, marian):
     """A new process's first translation prints the English line and

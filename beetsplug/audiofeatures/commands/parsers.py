@@ -110,6 +110,7 @@ def clap() -> ui.Subcommand:
         help="also set the zero-shot tags configured under "
         "audiofeatures.clap.tags, from the cached vectors",
     )
+    add_no_translate(parser)
     parser.add_option(
         "--prune",
         action="store_true",
