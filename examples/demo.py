@@ -73,7 +73,7 @@ def main() -> None:
         "create_backup_before_migrations: no\n"
         "import: {copy: yes, write: no, autotag: no}\n"
         "audiofeatures:\n"
-        "  essentia: {profile: music, fill_core_fields: yes}\n"
+        "  essentia: {fill_core_fields: yes}\n"
         + (f"  clap: {{model: '{clap_model}'}}\n" if clap_model else "")
     )
     env = {**os.environ, "BEETSDIR": str(config)}
@@ -113,7 +113,7 @@ def enable_lines(clap_model: str | None) -> str:
     section = (
         f"clap: {{model: '{clap_model}'}}"
         if clap_model
-        else "essentia: {profile: music, fill_core_fields: yes}"
+        else "essentia: {fill_core_fields: yes}"
     )
     return f"plugins: audiofeatures\naudiofeatures:\n  {section}"
 

@@ -56,7 +56,8 @@ def test_the_demo_analyses_its_tracks_and_says_how_to_enable_the_plugin(
     assert enable_lines(output) == {
         "plugins": "audiofeatures",
         "audiofeatures": {
-            "essentia": {"profile": "music", "fill_core_fields": True}
+            # the default profile (stored): what a library should run
+            "essentia": {"fill_core_fields": True}
         },
     }
     assert (tmp_path / "demo" / "library.db").is_file()
