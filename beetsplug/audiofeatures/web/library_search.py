@@ -84,36 +84,38 @@ class Track:
         return {**self.__dict__, "audio": f"/audio/{self.id}"}
 
 
+def files_stamp(
+    main: str | bytes | os.PathLike[str],
+    beside: str | bytes | os.PathLike[str],
+) -> tuple[int, ...] | None:
+    """Which file ``main`` is (a replaced one is another), when and how
+    big, and when and how big the file ``beside`` it is (if any): what a
+    writer changes. None without ``main``."""
+    try:
+        info = os.stat(main)
+    except OSError:
+        return None
+    stamp = [info.st_ino, info.st_mtime_ns, info.st_size]
+    try:
+        other = os.stat(beside)
+    except OSError:
+        return tuple(stamp)
+    return (*stamp, other.st_mtime_ns, other.st_size)
+
+
 def database_stamp(
     path: str | bytes | os.PathLike[str],
 ) -> tuple[int, ...] | None:
-    """When and how big the database file and its write-ahead log are;
+    """The database file's and its write-ahead log's ``files_stamp``;
     None for a database without a file."""
-    stamp: list[int] = []
-    for suffix in (b"", b"-wal"):
-        try:
-            info = os.stat(os.fsencode(os.fspath(path)) + suffix)
-        except OSError:
-            if not suffix:
-                return None
-            continue
-        stamp += [info.st_mtime_ns, info.st_size]
-    return tuple(stamp)
+    database = os.fsencode(os.fspath(path))
+    return files_stamp(database, database + b"-wal")
 
 
 def index_stamp(folder: Path) -> tuple[int, ...] | None:
-    """Which ``index.json`` a store's folder holds (a new one is a new
-    file) and how long its journal is; None without an index."""
-    try:
-        description = os.stat(folder / "index.json")
-    except OSError:
-        return None
-    stamp = [description.st_ino, description.st_mtime_ns, description.st_size]
-    try:
-        journal = os.stat(folder / "journal")
-    except OSError:
-        return tuple(stamp)
-    return (*stamp, journal.st_mtime_ns, journal.st_size)
+    """A store's ``index.json`` (a new index is a new file) and its
+    journal (``files_stamp``); None without an index."""
+    return files_stamp(folder / "index.json", folder / "journal")
 
 
 def query_terms(text: str) -> list[str]:
