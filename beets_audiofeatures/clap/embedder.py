@@ -16,6 +16,7 @@ import numpy as np
 from ..vectors import unit_rows
 from .digests import WeightDigests, default_digest_cache
 from .hub import quiet_transformers
+from .mel import clip_features
 from .model import SAMPLE_RATE, ModelError, ModelSpec
 from .onnx_route import (
     OnnxAudioTower,
@@ -128,23 +129,18 @@ class ClapEmbedder:
         """Unit vectors, one per row of ``clips`` (N x 480000 @ 48 kHz)."""
         if self.spec.route == "onnx" and self.onnx is None:
             self.audio_embedding()
+        features = clip_features(self.features, clips, SAMPLE_RATE)
         if self.onnx is not None:
-            features = self.features(
-                list(clips), sampling_rate=SAMPLE_RATE, return_tensors="np"
-            )["input_features"]
             return unit_rows(self.onnx(features))
         import torch
 
-        features = self.features(
-            list(clips), sampling_rate=SAMPLE_RATE, return_tensors="pt"
-        )["input_features"]
         # Every clip is exactly 10 s: the fusion branch is not needed, and
         # the extractor's random "longer" flag (a training trick) is
         # overridden so the result is deterministic.
         longer = torch.zeros((len(clips), 1), dtype=torch.bool)
         with torch.inference_mode():
             out = self.model.get_audio_features(
-                input_features=features.to(self.device),
+                input_features=torch.from_numpy(features).to(self.device),
                 is_longer=longer.to(self.device),
             )
         return _unit_rows(out)
