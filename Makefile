@@ -80,4 +80,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/essentia_throughput.py
 
 clean:
-	rm -rf $(VENV) $(TF_VENV) .tox docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TF_VENV) $(PLAYER_VENV) .tox docs/_build .pytest_cache .mypy_cache .ruff_cache
