@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import mediafile
 from beets.dbcore import types
-from beets.dbcore.query import FieldQuery
+from beets.dbcore.query import FieldQuery, NumericQuery
 from beets.exceptions import UserError
 
 from beets_audiofeatures.essentia.descriptors import (
@@ -65,6 +65,66 @@ class KeyQuery(FieldQuery[str]):
         if value is None or keys is None:
             return False
         return parse_key(str(value)) in keys
+
+
+class TempoQuery(NumericQuery):
+    """Tempos as a DJ counts them: ``essentia_bpm:85~`` finds the tempos
+    within ``TOLERANCE`` of 85 and of its half and double (42.5, 170),
+    ``120..130~`` also 60..65 and 240..260. Without ``~``, beets' own
+    numeric query."""
+
+    #: Acc1's tolerance in the accuracy benchmark: two readings of one
+    #: pulse.
+    TOLERANCE = 0.04
+    OCTAVES = (0.5, 1.0, 2.0)
+
+    def __init__(self, field_name: str, pattern: str, fast: bool = True):
+        octaves = pattern.endswith("~")
+        super().__init__(field_name, pattern.removesuffix("~"), fast)
+        self.pattern = pattern
+        self.bands: list[tuple[float | None, float | None]] = []
+        if octaves:
+            low, high = self.rangemin, self.rangemax
+            if self.point is not None:
+                low = self.point * (1 - self.TOLERANCE)
+                high = self.point * (1 + self.TOLERANCE)
+            self.bands = [
+                (None if low is None else low * factor,
+                 None if high is None else high * factor)
+                for factor in self.OCTAVES
+            ]  # fmt: skip
+
+    def match(self, obj: Model) -> bool:
+        if not self.bands:
+            return super().match(obj)
+        value = obj.get(self.field_name)
+        if value is None or value == "":
+            return False
+        tempo = float(value)
+        return any(
+            (low is None or tempo >= low) and (high is None or tempo <= high)
+            for low, high in self.bands
+        )
+
+    def col_clause(self) -> tuple[str, Sequence[SQLiteType]]:
+        if not self.bands:
+            return super().col_clause()
+        clauses, values = [], []
+        for low, high in self.bands:
+            bounds = []
+            if low is not None:
+                bounds.append(f"{self.field} >= ?")
+                values.append(low)
+            if high is not None:
+                bounds.append(f"{self.field} <= ?")
+                values.append(high)
+            clauses.append(" AND ".join(bounds) or "1")
+        either = " OR ".join(f"({clause})" for clause in clauses)
+        return f"({either})", values
+
+
+class TempoType(types.NullFloat):
+    query = TempoQuery
 
 
 def standard_spelling() -> str:
@@ -123,8 +183,19 @@ KEYS = {
     for name in (d.field, *((d.album_field,) if d.album else ()))
 }
 
+#: The tempo fields, track and album: ``~`` finds half and double.
+TEMPO = TempoType(2)
+TEMPOS = {
+    name: TEMPO
+    for d in DESCRIPTORS
+    if d.unit == "BPM"
+    for name in (d.field, *((d.album_field,) if d.album else ()))
+}
+
 ITEM_TYPES: dict[str, types.Type[Any, Any]] = {
-    d.field: KEYS.get(d.field) or type_for(d.kind, d.digits)
+    d.field: KEYS.get(d.field)
+    or TEMPOS.get(d.field)
+    or type_for(d.kind, d.digits)
     for d in DESCRIPTORS
 } | {name: type_for(kind) for name, kind in svm_fields().items()}
 STRING = types.STRING
@@ -148,7 +219,9 @@ ITEM_TYPES |= {
 }
 
 ALBUM_TYPES: dict[str, types.Type[Any, Any]] = {
-    d.album_field: KEYS.get(d.album_field, ITEM_TYPES[d.field])
+    d.album_field: KEYS.get(d.album_field)
+    or TEMPOS.get(d.album_field)
+    or ITEM_TYPES[d.field]
     for d in AGGREGATED
 }
 
