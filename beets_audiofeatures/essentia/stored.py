@@ -290,7 +290,7 @@ class StoredPipeline(Pipeline):
             maxPeaks=60, magnitudeThreshold=1e-5, minFrequency=20,
             maxFrequency=3500, orderBy="magnitude",
         )  # fmt: skip
-        tuning = TuningHistogram()
+        tuning = TuningHistogram(hop)
         kept = []
         for chunk in frames(mono, size, hop, centred=True):
             spectra = np.abs(np.fft.rfft(chunk * window, axis=1))

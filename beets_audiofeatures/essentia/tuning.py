@@ -43,10 +43,10 @@ RELATIVE_FLOOR = 10 ** (-40 / 20)
 #: deviations averaged around it, in cents.
 BAND = 5
 REACH = 10
-#: Fewer frames with peaks than this (a second of music) is too little
-#: to estimate from; so is a histogram whose best band holds less than
-#: this many times its share of a flat histogram (noise, unpitched drums).
-MIN_FRAMES = 20
+#: Less than this many seconds of frames with peaks is too little to
+#: estimate from; so is a histogram whose best band holds less than this
+#: many times its share of a flat histogram (noise).
+MIN_SECONDS = 1.0
 MIN_CONCENTRATION = 1.5
 
 _FIRST_BIN = int(LOWEST * FRAME / SAMPLE_RATE)
@@ -64,10 +64,12 @@ def window() -> np.ndarray:
 
 
 class TuningHistogram:
-    """Deviations from the 440 Hz grid, fed frames' magnitude spectra
-    (``FRAME`` samples at 44.1 kHz, ``window``) a batch at a time."""
+    """Deviations from the 440 Hz grid, fed the magnitude spectra of
+    frames ``hop`` samples apart (``FRAME`` samples at 44.1 kHz,
+    ``window``) a batch at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, hop: int) -> None:
+        self.hop = hop
         # Per cent of deviation: the peaks' weight, and their deviations
         # as weighted unit phasors (a circular mean needs no more).
         self.weights = np.zeros(100)
@@ -141,7 +143,8 @@ class TuningHistogram:
         """The estimated A4 (Hz), folded into the quarter tone around
         440 Hz (``nearest_tuning``); 440 Hz where there is too little to
         estimate from."""
-        if self.frames < MIN_FRAMES or self.concentration() < MIN_CONCENTRATION:
+        seconds = self.frames * self.hop / SAMPLE_RATE
+        if seconds < MIN_SECONDS or self.concentration() < MIN_CONCENTRATION:
             return REFERENCE
         best = int(np.argmax(self._banded()))
         near = (np.arange(best - REACH, best + REACH + 1)) % 100
@@ -166,7 +169,7 @@ def estimate_tuning(mono: np.ndarray) -> float:
     """The A4 of mono audio at 44.1 kHz (see ``TuningHistogram``), from
     frames a whole frame apart: every frame is read, each once, and half
     of MusicExtractor's overlapping frames read as well as all."""
-    histogram = TuningHistogram()
+    histogram = TuningHistogram(hop=FRAME)
     for spectra in _spectra(mono, hop=FRAME):
         histogram.add(spectra)
     return histogram.frequency()
