@@ -24,9 +24,12 @@ and CPU seconds per track; then, for the shipped key method, the score
 on tracks left with a key when keys below a strength are dropped.
 
     python benchmarks/accuracy.py [--jobs 2] [--limit N] [--results FILE]
+        [--plugin-only EARLIER]
 
 Results per track are kept in ``--results`` (JSON), so a rerun only
 analyses new tracks and ``--score`` re-scores without analysing.
+``--plugin-only`` reruns only the plugin's own methods (a few minutes),
+taking the bare methods' results from an earlier results file.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import multiprocessing
 import os
 import subprocess
@@ -52,6 +56,7 @@ sys.path.insert(0, str(HERE.parent))
 from beets_audiofeatures.essentia import key_estimation  # noqa: E402
 from beets_audiofeatures.essentia.profiles import resolve_profile  # noqa: E402
 from beets_audiofeatures.essentia.stored import StoredPipeline  # noqa: E402
+from beets_audiofeatures.essentia.tuning import estimate_tuning  # noqa: E402
 
 CORPUS = HERE / "corpus"
 KEY_PROFILES = (
@@ -161,9 +166,10 @@ def _timed(results: dict[str, Any], name: str, run: Callable[[], T]) -> T:
     return value
 
 
-def analyse(path: str) -> dict[str, Any]:
+def analyse(path: str, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every method on one file: ``{"key": {...}, "strength": {...},
-    "tempo": {...}, "cpu": {...}}``."""
+    "tempo": {...}, "cpu": {...}}``; with the results of an ``earlier``
+    run, only the plugin's own methods, the rest taken from those."""
     es = _essentia()
     out: dict[str, Any] = {"key": {}, "strength": {}, "tempo": {}}
     audio = _timed(
@@ -182,32 +188,9 @@ def analyse(path: str) -> dict[str, Any]:
         )
         out["strength"][f"music:{profile}"] = float(pool[prefix + ".strength"])
     out["tempo"]["music:bpm"] = float(pool["rhythm.bpm"])
-
-    tonal = _timed(
-        out, "plugin:tonal",
-        lambda: key_estimation.key_extractor(
-            es, audio, key_estimation.DEFAULT_PROFILE,
-            key_estimation.common_tuning(
-                es.TuningFrequencyExtractor()(audio)
-            ),
-        ),
-    )  # fmt: skip
-    raw_tuning = float(pool["tonal.tuning_frequency"])
-    music_key = key_estimation.most_confident(
-        key_estimation.key_extractor(
-            es, audio, key_estimation.DEFAULT_PROFILE,
-            key_estimation.nearest_tuning(raw_tuning),
-        ),
-        key_estimation.hpcp_key(
-            es, frames["tonal.hpcp"], key_estimation.semitones_off(raw_tuning)
-        ),
-    )  # fmt: skip
-    for name, found in (("plugin:tonal", tonal), ("plugin:music", music_key)):
-        out["key"][name] = f"{found.key} {found.scale}"
-        out["strength"][name] = found.strength
-    out["cpu"]["plugin:music"] = (
-        out["cpu"]["music"] + out["cpu"]["decode"] + out["cpu"]["plugin:tonal"]
-    )
+    _plugin(es, out, path, audio, pool, frames)
+    if earlier is not None:
+        return _with_earlier(earlier, out)
 
     hpcp = frames["tonal.hpcp"].mean(axis=0)
 
@@ -251,12 +234,60 @@ def analyse(path: str) -> dict[str, Any]:
         _timed(out, "percival", lambda: es.PercivalBpmEstimator()(audio))
     )
     out["tempo"]["librosa"] = _librosa_tempo(out, path)
+    return out
+
+
+def _plugin(
+    es: Any, out: dict[str, Any], path: str, audio: Any, pool: Any, frames: Any
+) -> None:
+    """The plugin's own methods (``plugin:*``), by its own code, and the
+    stored profile on the detuned copy."""
+    tuning = _timed(out, "tuning", partial(estimate_tuning, audio))
+    tonal = _timed(
+        out, "plugin:tonal",
+        lambda: key_estimation.key_extractor(
+            es, audio, key_estimation.DEFAULT_PROFILE, tuning
+        ),
+    )  # fmt: skip
+    out["cpu"]["plugin:tonal"] += out["cpu"]["tuning"]
+    raw_tuning = float(pool["tonal.tuning_frequency"])
+    music_key = key_estimation.most_confident(
+        key_estimation.key_extractor(
+            es, audio, key_estimation.DEFAULT_PROFILE, tuning
+        ),
+        key_estimation.hpcp_key(
+            es, frames["tonal.hpcp"],
+            key_estimation.semitones_off(raw_tuning, tuning),
+        ),
+    )  # fmt: skip
+    out["tuning"] = {"music": raw_tuning, "plugin": tuning}
+    for name, found in (("plugin:tonal", tonal), ("plugin:music", music_key)):
+        out["key"][name] = f"{found.key} {found.scale}"
+        out["strength"][name] = found.strength
+    out["cpu"]["plugin:music"] = (
+        out["cpu"]["music"] + out["cpu"]["decode"] + out["cpu"]["plugin:tonal"]
+    )
+
     stored = _timed(out, "plugin:stored", partial(_stored, path))
     out["key"]["plugin:stored"] = stored["key"]
     out["strength"]["plugin:stored"] = stored["strength"]
     out["tempo"]["plugin:stored"] = stored["bpm"]
+    out["tuning"]["stored"] = stored["tuning"]
     out["detuned"] = _detuned(es, path)
-    return out
+
+
+def _with_earlier(
+    earlier: dict[str, Any], fresh: dict[str, Any]
+) -> dict[str, Any]:
+    """An earlier run's results with the plugin's methods rerun: the bare
+    methods do not change with the plugin's code."""
+    merged = {name: dict(earlier.get(name, {})) for name in fresh}
+    for name, values in fresh.items():
+        if isinstance(values, dict) and name not in ("detuned", "tuning"):
+            merged[name].update(values)
+        else:
+            merged[name] = values
+    return merged
 
 
 def _stored(path: str) -> dict[str, Any]:
@@ -271,6 +302,7 @@ def _stored(path: str) -> dict[str, Any]:
         "key": f"{values['tonal.key.key']} {values['tonal.key.scale']}",
         "strength": float(values["tonal.key.strength"]),
         "bpm": float(values["rhythm.bpm"]),
+        "tuning": float(values["tonal.tuning_frequency"]),
     }
 
 
@@ -300,6 +332,7 @@ def _detuned(es: Any, path: str) -> dict[str, Any]:
     return {
         "cents": cents,
         "kind": kind,
+        "tuning": stored["tuning"],
         "key": {
             "plugin:stored": stored["key"],
             "keyex-440:bgate": f"{key} {scale}",
@@ -320,10 +353,13 @@ def _librosa_tempo(out: dict[str, Any], path: str) -> float:
     return _timed(out, "librosa", run)
 
 
-def _worker(row: dict[str, str]) -> tuple[str, dict[str, Any] | str]:
+def _worker(
+    job: tuple[dict[str, str], dict[str, Any] | None],
+) -> tuple[str, dict[str, Any] | str]:
+    row, earlier = job
     try:
         return row["track"], analyse(
-            str(CORPUS / "audio" / f"{row['track']}.flac")
+            str(CORPUS / "audio" / f"{row['track']}.flac"), earlier
         )
     except Exception as exc:  # one bad track never stops the run
         return row["track"], f"{type(exc).__name__}: {exc}"
@@ -482,6 +518,82 @@ def detuned_lines(
     return lines
 
 
+BANDS = ((10, 20), (20, 30), (30, 40), (40, 45), (45, 51))
+
+
+def band_lines(
+    rows: list[dict[str, str]], results: dict[str, Any]
+) -> list[str]:
+    """The stored key in tune and detuned, by how far the copy is off."""
+    lines = ["  plugin:stored by cents off (in tune -> detuned):"]
+    for low, high in BANDS:
+        mine = [
+            r for r in rows
+            if r["key"] and "detuned" in results[r["track"]]
+            and low <= abs(results[r["track"]]["detuned"]["cents"]) < high
+        ]  # fmt: skip
+        if not mine:
+            continue
+        tune = sum(mirex(r["key"], results[r["track"]]["key"]["plugin:stored"])
+                   for r in mine)  # fmt: skip
+        off = sum(
+            mirex(
+                r["key"], results[r["track"]]["detuned"]["key"]["plugin:stored"]
+            )
+            for r in mine
+        )
+        lines.append(
+            f"    {low}-{min(high, 50)} ({len(mine)}): "
+            f"{100 * tune / len(mine):5.1f} -> {100 * off / len(mine):5.1f}"
+        )
+    return lines
+
+
+def tuning_lines(
+    rows: list[dict[str, str]], results: dict[str, Any]
+) -> list[str]:
+    """The stored profile's tuning estimate against the known detuning
+    (cents): the in-tune tracks' own (truth 0, as far as the soundfont's
+    samples are in tune), the copies', and the copy's estimate less the
+    track's, which leaves only the estimator's error."""
+    mine = [
+        results[r["track"]] for r in rows
+        if r["key"] and "tuning" in results[r["track"]].get("detuned", {})
+    ]  # fmt: skip
+    if not mine:
+        return []
+
+    def cents(hz: float) -> float:
+        return 1200 * math.log2(hz / key_estimation.REFERENCE)
+
+    def fold(c: float) -> float:
+        return (c + 50) % 100 - 50
+
+    tune = [cents(r["tuning"]["stored"]) for r in mine]
+    copy = [
+        fold(cents(r["detuned"]["tuning"]) - r["detuned"]["cents"])
+        for r in mine
+    ]
+    relative = [fold(c - t) for c, t in zip(copy, tune, strict=True)]
+    crossed = sum(
+        abs(cents(r["detuned"]["tuning"]) - r["detuned"]["cents"]) > 50
+        for r in mine
+    )
+    lines = [f"  tuning estimate error, cents ({len(mine)} tracks):"]
+    for name, errors in (
+        ("in tune", tune), ("detuned", copy), ("detuned - in tune", relative)
+    ):  # fmt: skip
+        mean = sum(errors) / len(errors)
+        spread = math.sqrt(sum((e - mean) ** 2 for e in errors) / len(errors))
+        over = 100 * sum(abs(e) > 5 for e in errors) / len(errors)
+        lines.append(
+            f"    {name:18} mean {mean:+5.1f} sd {spread:4.1f} "
+            f"|error| > 5: {over:4.1f} %"
+        )
+    lines.append(f"    detuned copies read across the fold: {crossed}")
+    return lines
+
+
 def relative_lines(
     rows: list[dict[str, str]], results: dict[str, Any], methods: list[str]
 ) -> list[str]:
@@ -528,6 +640,8 @@ def report(rows: list[dict[str, str]], results: dict[str, Any]) -> None:
                 f"  {threshold:4.2f}: MIREX {score:5.1f} on {kept} tracks{mark}"
             )
     print("\n".join(detuned_lines(rows, results)))
+    print("\n".join(band_lines(rows, results)))
+    print("\n".join(tuning_lines(rows, results)))
     print(
         "\nRelative-key confusions (share of tracks read as the relative key)"
     )
@@ -544,7 +658,15 @@ def main() -> None:
         "--results", type=Path, default=CORPUS / "audio" / "results.json"
     )
     parser.add_argument("--score", action="store_true", help="no analysis")
+    parser.add_argument(
+        "--plugin-only", type=Path, metavar="EARLIER",
+        help="rerun only the plugin's methods (and the detuned copies), "
+        "the bare methods' results taken from an earlier --results file",
+    )  # fmt: skip
     opts = parser.parse_args()
+    earlier: dict[str, Any] = (
+        json.loads(opts.plugin_only.read_text()) if opts.plugin_only else {}
+    )
     with open(CORPUS / "manifest.csv", newline="") as handle:
         rows = [
             r for r in csv.DictReader(handle)
@@ -557,7 +679,12 @@ def main() -> None:
     results: dict[str, Any] = {}
     if opts.results.exists():
         results = json.loads(opts.results.read_text())
-    todo = [r for r in rows if r["track"] not in results]
+    todo = [
+        (r, earlier.get(r["track"]) if opts.plugin_only else None)
+        for r in rows
+        if r["track"] not in results
+        and (not opts.plugin_only or r["track"] in earlier)
+    ]
     if todo and not opts.score:
         start = time.perf_counter()
         with multiprocessing.Pool(opts.jobs) as pool:

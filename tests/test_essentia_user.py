@@ -372,11 +372,11 @@ class TestKeyMethod(AudioFeaturesHelper):
         track's tuning (by default the light profile's estimate)."""
         import essentia.standard as es
 
-        from beets_audiofeatures.essentia.key_estimation import common_tuning
+        from beets_audiofeatures.essentia.tuning import estimate_tuning
 
         mono = es.MonoLoader(filename=str(path), sampleRate=44100)()
         if tuning is None:
-            tuning = common_tuning(es.TuningFrequencyExtractor()(mono))
+            tuning = estimate_tuning(mono)
         key, scale, strength = es.KeyExtractor(
             profileType="bgate", frameSize=8192, hopSize=4096,
             tuningFrequency=tuning,

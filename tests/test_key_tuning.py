@@ -13,7 +13,6 @@ import pytest
 
 from beets_audiofeatures.essentia.key_estimation import (
     REFERENCE,
-    common_tuning,
     nearest_tuning,
     semitones_off,
 )
@@ -47,14 +46,20 @@ class TestFolding:
         assert semitones_off(REFERENCE * 2 ** (-62 / 1200)) == -1
         assert semitones_off(REFERENCE * 2 ** (30 / 1200)) == 0
 
-    def test_frames_either_side_of_the_fold_agree(self):
-        frames = REFERENCE * 2 ** (np.array([49.0, -49.0, 49.0]) / 1200)
-        assert abs(cents(common_tuning(frames))) == pytest.approx(49.7, abs=0.1)
+    def test_the_chroma_is_raised_to_the_tracks_tuning(self):
+        # an extractor's chroma on +59 cents, the track's tuning -41
+        assert semitones_off(REFERENCE * 2 ** (59 / 1200), REFERENCE) == 1
+        assert (
+            semitones_off(
+                REFERENCE * 2 ** (47 / 1200), REFERENCE * 2 ** (-49 / 1200)
+            )
+            == 1
+        )
+        assert semitones_off(REFERENCE * 2 ** (20 / 1200), REFERENCE) == 0
 
-    @pytest.mark.parametrize("nothing", [[], [0.0], [-1.0]])
-    def test_no_estimate_is_concert_pitch(self, nothing):
-        assert common_tuning(nothing) == REFERENCE
+    def test_no_estimate_is_concert_pitch(self):
         assert nearest_tuning(0.0) == REFERENCE
+        assert semitones_off(0.0, REFERENCE) == 0
 
 
 class TestOffPitchRecordings(AudioFeaturesHelper):

@@ -103,8 +103,8 @@ def test_the_light_profiles_give_each_field_the_same_meaning(
 ):
     """The light profiles' fields on the scale of ``stored``'s (their key
     strength and spectral centroid come from other algorithms: see the
-    fields table; their tuning is ``TuningFrequencyExtractor``'s, a few
-    cents apart on these synthetic tracks)."""
+    fields table; their tuning is the same estimator's on frames 4096
+    samples apart, not 2048)."""
     path = {"a120.flac": audio.a120_flac, "c90.mp3": audio.c90_mp3}[name]
     analyzer = Analyzer(resolve_profile("rhythm,tonal,lowlevel"), str(tmp_path))
     light = analyzer(AnalysisJob(path=bytes(path))).values

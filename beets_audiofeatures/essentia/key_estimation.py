@@ -64,25 +64,15 @@ def nearest_tuning(frequency: float) -> float:
     return float(REFERENCE * 2 ** ((((cents + 50) % 100) - 50) / 1200))
 
 
-def common_tuning(frequencies: Any) -> float:
-    """One track's tuning from per-frame estimates: their mean on the
-    circle of a semitone (estimates of +49 and -49 cents are two cents
-    apart, not 98), folded as ``nearest_tuning``."""
-    values = np.asarray(frequencies, np.float64)
-    values = values[values > 0]
-    if not len(values):
-        return REFERENCE
-    turns = 2 * np.pi * np.log2(values / REFERENCE) * 12
-    mean = np.angle(np.mean(np.exp(1j * turns)))
-    return nearest_tuning(REFERENCE * 2 ** (mean / (2 * np.pi) / 12))
-
-
-def semitones_off(raw: float) -> int:
-    """How many semitones a chroma computed on an unfolded tuning
-    ``raw`` names its notes too low (see ``nearest_tuning``)."""
+def semitones_off(raw: float, tuning: float | None = None) -> int:
+    """How many semitones a chroma computed on the tuning ``raw`` (an
+    extractor's own, unfolded) names its notes too low against the
+    track's ``tuning`` (by default ``raw`` folded, ``nearest_tuning``)."""
     if not raw > 0:
         return 0
-    return round(float(12 * np.log2(raw / nearest_tuning(raw))))
+    if tuning is None:
+        tuning = nearest_tuning(raw)
+    return round(float(12 * np.log2(raw / tuning)))
 
 
 def key_extractor(
@@ -127,4 +117,7 @@ def method(profile: str, min_strength: float, music: bool) -> str:
         if music
         else frames
     )
-    return f"key {both} on the folded tuning from strength {min_strength:g}"
+    return (
+        f"key {both} on the tuning of peaks 100-5000 Hz from strength "
+        f"{min_strength:g}"
+    )

@@ -19,14 +19,13 @@ from ..errors import TrackError
 from .descriptors import MEASURED, Kind
 from .felt_tempo import beat_tempo, felt_ticks, pitch_classes
 from .key_estimation import (
-    common_tuning,
     hpcp_key,
     key_extractor,
     most_confident,
-    nearest_tuning,
     semitones_off,
 )
 from .profiles import Profile
+from .tuning import estimate_tuning
 
 LENGTH = "metadata.audio_properties.length"
 
@@ -159,13 +158,16 @@ class MusicPipeline(ExtractorPipeline):
             if "tonal.hpcp" in frames.descriptorNames()
             else None
         )
+        # The extractor's HPCP frames are on its own tuning estimate
+        # (``raw``), up to 60 cents from 440 Hz: its key is raised by the
+        # semitones between that and the track's (``tuning``).
         raw = float(pool["tonal.tuning_frequency"])
-        tuning = nearest_tuning(raw)
+        tuning = estimate_tuning(mono)
         best = most_confident(
             key_extractor(self.es, mono, self.profile.key_profile, tuning),
             None
             if hpcp is None
-            else hpcp_key(self.es, hpcp, semitones_off(raw)),
+            else hpcp_key(self.es, hpcp, semitones_off(raw, tuning)),
         )
         pool.set("tonal.tuning_frequency", tuning)
         self._felt_tempo(pool, hpcp)
@@ -289,7 +291,7 @@ class LightPipeline(Pipeline):
 
     def _tonal(self, mono: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
         es = self.es
-        tuning = common_tuning(es.TuningFrequencyExtractor()(mono))
+        tuning = estimate_tuning(mono)
         estimate = key_extractor(es, mono, self.profile.key_profile, tuning)
         key, scale, strength = estimate.key, estimate.scale, estimate.strength
         # The key under its profile's name too, as MusicExtractor has it.

@@ -13,9 +13,10 @@ loop per frame):
   equal-loudness curve applied to the power spectrum);
 * the 1024/512 Hann spectra give the HFC and complex-domain onset
   functions of ``OnsetRate``, then ``Onsets``;
-* the 4096/2048 Blackman-Harris spectra give ``MusicExtractor``'s tuning
-  frequency and its 36-bin HPCP frames, whose key is compared with
-  ``KeyExtractor``'s as the ``music`` profile does (``key_estimation``);
+* the 4096/2048 Blackman-Harris spectra give the tuning (``tuning``, as
+  every profile estimates it) and ``MusicExtractor``'s 36-bin HPCP
+  frames, whose key is compared with ``KeyExtractor``'s as the
+  ``music`` profile does (``key_estimation``);
 * EBU R128 loudness comes from ``loudness`` (within 0.02 LU of
   Essentia's ``LoudnessEBUR128``), danceability and dynamic complexity
   from Essentia's own algorithms on the decoded signal.
@@ -38,7 +39,6 @@ from .key_estimation import (
     hpcp_key,
     key_extractor,
     most_confident,
-    nearest_tuning,
 )
 from .loudness import ebu_r128
 from .pipelines import (
@@ -51,6 +51,7 @@ from .pipelines import (
     Pipeline,
     nested,
 )
+from .tuning import TuningHistogram
 
 #: Frames handed to one FFT call: bounds the memory of a long file.
 SLICE = 64
@@ -279,30 +280,25 @@ class StoredPipeline(Pipeline):
     def _tonal(
         self, mono: np.ndarray, extra: dict[str, Any]
     ) -> tuple[dict[str, Any], np.ndarray]:
-        """Tuning and HPCP as ``MusicExtractor`` computes them (4096/2048
-        Blackman-Harris frames), and the stored key; the HPCP frames."""
+        """The tuning (``tuning``) and the HPCP as ``MusicExtractor``
+        computes it (4096/2048 Blackman-Harris frames), and the stored
+        key; the HPCP frames."""
         es = self.es
         size, hop = 4096, TONAL_HOP
         window = _window("blackmanharris62", size)
-        tuning_peaks = es.SpectralPeaks(
-            maxPeaks=10000, magnitudeThreshold=1e-5, minFrequency=40,
-            maxFrequency=5000, orderBy="frequency",
-        )  # fmt: skip
         key_peaks = es.SpectralPeaks(
             maxPeaks=60, magnitudeThreshold=1e-5, minFrequency=20,
             maxFrequency=3500, orderBy="magnitude",
         )  # fmt: skip
-        tuning = es.TuningFrequency()
-        tuning_frequency = 440.0
+        tuning = TuningHistogram(hop)
         kept = []
         for chunk in frames(mono, size, hop, centred=True):
             spectra = np.abs(np.fft.rfft(chunk * window, axis=1))
+            tuning.add(spectra)
             for spectrum in spectra.astype(np.float32):
-                tuning_frequency = float(tuning(*tuning_peaks(spectrum))[0])
                 kept.append(key_peaks(spectrum))
-        # The HPCP is tuned to the whole file's tuning, known only now,
-        # and folded to the quarter tone around 440 Hz.
-        tuning_frequency = nearest_tuning(tuning_frequency)
+        # The HPCP is tuned to the whole file's tuning, known only now.
+        tuning_frequency = tuning.frequency()
         hpcp = es.HPCP(
             size=36, referenceFrequency=tuning_frequency, bandPreset=False,
             minFrequency=20, maxFrequency=3500, weightType="cosine",
