@@ -30,10 +30,12 @@ from beetsplug.audiofeatures.library_query import items_by_id
 from beetsplug.audiofeatures.search.path_scores import WaypointScores
 from beetsplug.audiofeatures.search.radio_rules import (
     Pool,
+    Ranked,
     playlist_rules,
     track_evidence,
     track_facts,
     with_dj_fields,
+    with_items,
     within_ids,
 )
 from beetsplug.audiofeatures.search.vectors import (
@@ -206,6 +208,11 @@ def choose_radio(radio_library: RadioLibrary) -> list[Found]:
     """The radio's tracks, with their scores: around the tracks the
     request's seeds match, steered by its prompts, or around the prompts
     alone when there are no seeds."""
+    return with_items(radio_library.lib, radio_tracks(radio_library))
+
+
+def radio_tracks(radio_library: RadioLibrary) -> list[Ranked]:
+    """``choose_radio``'s tracks by their ids, no ``Item`` loaded."""
     request = radio_library.request
     seeds = (
         radio_library.vectors.seed_rows(request.seeds)
@@ -238,7 +245,7 @@ def choose_radio(radio_library: RadioLibrary) -> list[Found]:
     )  # fmt: skip
     if not picked:
         radio_library.log.info("no tracks meet the rules and caps")
-    return [pool.found[p] for p in picked]
+    return [pool.ranked[position] for position in picked]
 
 
 def walk_radio(
@@ -360,10 +367,19 @@ def walk_path(
         if len(steps) == length or size >= len(near.rows):
             break
         size *= 8
-    items = [first_item, last_item, *(item for item, _, _ in pool.found)]
+    # the pool's items: only those of the steps (positions after the ends)
+    picked = with_items(
+        radio_library.lib,
+        [pool.ranked[position - 2] for position, _ in steps if position > 1],
+    )
+    items = {item.id: item for item, _, _ in picked}
+    items |= {first_item.id: first_item, last_item.id: last_item}
+    numbers = [first_item.id, last_item.id, *(n for n, _, _ in pool.ranked)]
     vectors = np.concatenate([end_vectors, pool.vectors])
     found = []
     for position, step in steps:
+        if (item := items.get(numbers[position])) is None:
+            continue  # left the library while the path was made
         score = float(vectors[position] @ points[step])
-        found.append((items[position], score, [score]))
+        found.append((item, score, [score]))
     return found
