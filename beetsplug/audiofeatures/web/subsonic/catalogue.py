@@ -8,8 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 import threading
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from beets.dbcore.types import MULTI_VALUE_DELIMITER
@@ -46,6 +45,14 @@ def genre_names(stored: Any) -> list[str]:
     return [g for g in str(stored).split(MULTI_VALUE_DELIMITER) if g]
 
 
+def file_suffix(path: bytes) -> str:
+    """The file's suffix, lowercase, as ``Path(path).suffix`` (".mp3";
+    "" for none): without a ``Path`` per song (a sync lists 500)."""
+    name = os.path.basename(os.fsdecode(path).rstrip("/"))
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
 #: The fields of a track a ``Child`` reads (``item_fields``).
 SONG_FIELDS = (
     "path", "album_id", "genres", "title", "album", "artist", "track",
@@ -65,7 +72,7 @@ def song_entry(number: int, fields: Mapping[str, Any]) -> dict[str, Any]:
     """A track (its id and :data:`SONG_FIELDS`) as a ``Child``: what the
     library knows, never its path."""
     path = fields["path"]
-    suffix = Path(os.fsdecode(path)).suffix.lower()
+    suffix = file_suffix(path)
     album_number = int(fields["album_id"] or 0)
     genres = genre_names(fields["genres"])
     try:
@@ -148,14 +155,27 @@ def artist(name: str, albums: int) -> dict[str, Any]:
 
 class Catalogue:
     """The lists the browsing methods answer from, for one library; the
-    artists' names (to find one by its id) read again only when the
-    database changed."""
+    artists' names (to find one by its id) and the album artists read
+    again only when the database changed."""
 
     def __init__(self, lib: Library) -> None:
         self.lib = lib
-        self._names: dict[str, str] = {}
-        self._stamp: tuple[int, ...] | None = None
+        self._held: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._lock = threading.Lock()
+
+    def fresh(self, what: str, read: Callable[[], Any]) -> Any:
+        """``read()``, kept until the database's files change (a stat,
+        not a query, per call); read each time for a database without a
+        file. Callers never change what it returns."""
+        stamp = database_stamp(self.lib.path)
+        with self._lock:
+            held = self._held.get(what)
+            if stamp is None or held is None or held[0] != stamp:
+                value = read()
+                if stamp is not None:
+                    self._held[what] = (stamp, value)
+                return value
+            return held[1]
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.lib.transaction() as tx:
@@ -224,29 +244,34 @@ class Catalogue:
         return found[0]
 
     def album_artists(self) -> list[tuple[str, int]]:
-        """Each album artist and their number of albums, by name."""
-        rows = self.rows(
-            "SELECT albumartist, COUNT(*) FROM albums "
-            "GROUP BY albumartist ORDER BY albumartist COLLATE NOCASE"
-        )
-        return [(str(name or ""), int(albums)) for name, albums in rows]
+        """Each album artist and their number of albums, by name (a
+        client's sync asks for them with every page)."""
+
+        def read() -> list[tuple[str, int]]:
+            rows = self.rows(
+                "SELECT albumartist, COUNT(*) FROM albums "
+                "GROUP BY albumartist ORDER BY albumartist COLLATE NOCASE"
+            )
+            return [(str(name or ""), int(albums)) for name, albums in rows]
+
+        artists: list[tuple[str, int]] = self.fresh("album artists", read)
+        return artists
 
     def artist_name(self, sent: str) -> str:
         """The name of the artist (of an album or of a track) an id
         stands for."""
-        stamp = database_stamp(self.lib.path)
-        with self._lock:
-            if stamp is None or stamp != self._stamp:
-                rows = self.rows(
-                    "SELECT albumartist FROM albums UNION "
-                    "SELECT artist FROM items"
-                )
-                self._names = {
-                    ids.named_id(ids.ARTIST, str(n or "")): str(n or "")
-                    for (n,) in rows
-                }
-                self._stamp = stamp
-            name = self._names.get(sent)
+
+        def read() -> dict[str, str]:
+            rows = self.rows(
+                "SELECT albumartist FROM albums UNION SELECT artist FROM items"
+            )
+            return {
+                ids.named_id(ids.ARTIST, str(n or "")): str(n or "")
+                for (n,) in rows
+            }
+
+        names: dict[str, str] = self.fresh("artist names", read)
+        name = names.get(sent)
         if name is None:
             raise not_found(f"artist {sent!r}")
         return name
