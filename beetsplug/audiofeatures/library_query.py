@@ -124,9 +124,10 @@ def item_fields(
 ) -> dict[int, dict[str, Any]]:
     """These fields of the items with these ids (those still in the
     library), by id, as each ``Item`` gives them with ``with_album=False``
-    (through beets' types; a flexible field a track lacks is None), read
-    a few hundred per SQL query: no ``Item`` is built (building one
-    costs more than reading the few fields a caller needs)."""
+    (through beets' types; a flexible field a track lacks is None, and
+    one is found by its exact name), read a few hundred per SQL query:
+    no ``Item`` is built (building one costs more than reading the few
+    fields a caller needs)."""
     fixed = [name for name in names if name in Item._fields]
     flexible = [name for name in names if name not in Item._fields]
     joins = "".join(

@@ -1,7 +1,7 @@
 """The library as the API describes it: songs (``Child``), albums
 (``AlbumID3``) and artists (``ArtistID3``), and the lists the browsing
 methods page through, read with one SQL query each (a page of 500 of
-100,000 tracks loads 500 items, not 100,000)."""
+100,000 tracks reads the fields of 500, and builds no beets ``Item``)."""
 
 from __future__ import annotations
 
