@@ -7,6 +7,8 @@ one query that counts every album's tracks gives."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from beets.library import Item
 
@@ -143,3 +145,15 @@ class TestFastPaths(VectorLibrary):
         assert sorted(entry["name"] for entry in answer) == [
             "Al 0", "Al 0", "Al 1", "Al 1", "Al 2"
         ]  # fmt: skip
+
+    def test_the_album_artists_are_kept_until_the_database_changes(self):
+        catalogue = Catalogue(self.lib)
+        kept = catalogue.album_artists()
+        assert catalogue.album_artists() is kept  # no query for a page
+        track = self.track("new", axis(7), albumartist="Zed")
+        self.lib.add_album([track]).store()
+        # a later write (a file's time moves in coarse ticks: one second)
+        stat = os.stat(self.lib.path)
+        os.utime(self.lib.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        assert ("Zed", 1) in catalogue.album_artists()
+        assert ("Zed", 1) not in kept
