@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import confuse
 import numpy as np
@@ -26,9 +26,10 @@ from beets_audiofeatures.clap.prompts import prompt_vectors
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.vectors import unit
-from beetsplug.audiofeatures.library_query import items_by_id
+from beetsplug.audiofeatures.library_query import item_fields, items_by_id
 from beetsplug.audiofeatures.search.path_scores import WaypointScores
 from beetsplug.audiofeatures.search.radio_rules import (
+    RULE_FIELDS,
     Pool,
     Ranked,
     playlist_rules,
@@ -152,6 +153,13 @@ class RadioLibrary:
         at = np.minimum(np.searchsorted(rows, found), len(rows) - 1)
         return self.row_of(found[rows[at] == found])
 
+    def facts_of(self, rows: np.ndarray) -> dict[int, dict[str, Any]]:
+        """What the rules read (``RULE_FIELDS``) of the tracks of these
+        rows that are still in the library, by row: no ``Item`` built."""
+        row_of = self.row_of(rows)
+        found = item_fields(self.lib, list(row_of), RULE_FIELDS)
+        return {row: found[n] for n, row in row_of.items() if n in found}
+
     def items_of(self, rows: np.ndarray) -> dict[int, Item]:
         """The items of these rows that are still in the library, by
         row."""
@@ -223,17 +231,17 @@ def radio_tracks(radio_library: RadioLibrary) -> list[Ranked]:
     if rows is None:
         return []
     aims = radio_aims(radio_library, seeds)
-    seed_items = radio_library.items_of(seeds)
+    seed_tracks = radio_library.facts_of(seeds)
     index = radio_library.vectors.index
     # Versions of the seeds are not played: the seeds are already heard.
     seed_versions = [
-        (np.asarray(index.matrix[row], np.float32), track_evidence(item))
-        for row, item in sorted(seed_items.items())
+        (np.asarray(index.matrix[row], np.float32), track_evidence(track))
+        for row, track in sorted(seed_tracks.items())
     ]
-    first_seed = min(
-        seed_items.values(), key=lambda item: item.id or 0, default=None
+    first_seed = min(seed_tracks, key=lambda row: index.ids[row], default=None)
+    start_facts = (
+        None if first_seed is None else track_facts(seed_tracks[first_seed])
     )
-    start_facts = None if first_seed is None else track_facts(first_seed)
     picked, pool = walk_radio(
         radio_library, rows, aims,
         lambda pool: radio(
