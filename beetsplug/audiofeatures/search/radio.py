@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import confuse
 import numpy as np
@@ -26,14 +26,17 @@ from beets_audiofeatures.clap.prompts import prompt_vectors
 from beets_audiofeatures.clap.search import Ranking, rank
 from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.vectors import unit
-from beetsplug.audiofeatures.library_query import items_by_id
+from beetsplug.audiofeatures.library_query import item_fields, items_by_id
 from beetsplug.audiofeatures.search.path_scores import WaypointScores
 from beetsplug.audiofeatures.search.radio_rules import (
+    RULE_FIELDS,
     Pool,
+    Ranked,
     playlist_rules,
     track_evidence,
     track_facts,
     with_dj_fields,
+    with_items,
     within_ids,
 )
 from beetsplug.audiofeatures.search.vectors import (
@@ -150,6 +153,13 @@ class RadioLibrary:
         at = np.minimum(np.searchsorted(rows, found), len(rows) - 1)
         return self.row_of(found[rows[at] == found])
 
+    def facts_of(self, rows: np.ndarray) -> dict[int, dict[str, Any]]:
+        """What the rules read (``RULE_FIELDS``) of the tracks of these
+        rows that are still in the library, by row: no ``Item`` built."""
+        row_of = self.row_of(rows)
+        found = item_fields(self.lib, list(row_of), RULE_FIELDS)
+        return {row: found[n] for n, row in row_of.items() if n in found}
+
     def items_of(self, rows: np.ndarray) -> dict[int, Item]:
         """The items of these rows that are still in the library, by
         row."""
@@ -206,6 +216,11 @@ def choose_radio(radio_library: RadioLibrary) -> list[Found]:
     """The radio's tracks, with their scores: around the tracks the
     request's seeds match, steered by its prompts, or around the prompts
     alone when there are no seeds."""
+    return with_items(radio_library.lib, radio_tracks(radio_library))
+
+
+def radio_tracks(radio_library: RadioLibrary) -> list[Ranked]:
+    """``choose_radio``'s tracks by their ids, no ``Item`` loaded."""
     request = radio_library.request
     seeds = (
         radio_library.vectors.seed_rows(request.seeds)
@@ -216,17 +231,17 @@ def choose_radio(radio_library: RadioLibrary) -> list[Found]:
     if rows is None:
         return []
     aims = radio_aims(radio_library, seeds)
-    seed_items = radio_library.items_of(seeds)
+    seed_tracks = radio_library.facts_of(seeds)
     index = radio_library.vectors.index
     # Versions of the seeds are not played: the seeds are already heard.
     seed_versions = [
-        (np.asarray(index.matrix[row], np.float32), track_evidence(item))
-        for row, item in sorted(seed_items.items())
+        (np.asarray(index.matrix[row], np.float32), track_evidence(track))
+        for row, track in sorted(seed_tracks.items())
     ]
-    first_seed = min(
-        seed_items.values(), key=lambda item: item.id or 0, default=None
+    first_seed = min(seed_tracks, key=lambda row: index.ids[row], default=None)
+    start_facts = (
+        None if first_seed is None else track_facts(seed_tracks[first_seed])
     )
-    start_facts = None if first_seed is None else track_facts(first_seed)
     picked, pool = walk_radio(
         radio_library, rows, aims,
         lambda pool: radio(
@@ -238,7 +253,7 @@ def choose_radio(radio_library: RadioLibrary) -> list[Found]:
     )  # fmt: skip
     if not picked:
         radio_library.log.info("no tracks meet the rules and caps")
-    return [pool.found[p] for p in picked]
+    return [pool.ranked[position] for position in picked]
 
 
 def walk_radio(
@@ -360,10 +375,19 @@ def walk_path(
         if len(steps) == length or size >= len(near.rows):
             break
         size *= 8
-    items = [first_item, last_item, *(item for item, _, _ in pool.found)]
+    # the pool's items: only those of the steps (positions after the ends)
+    picked = with_items(
+        radio_library.lib,
+        [pool.ranked[position - 2] for position, _ in steps if position > 1],
+    )
+    items = {item.id: item for item, _, _ in picked}
+    items |= {first_item.id: first_item, last_item.id: last_item}
+    numbers = [first_item.id, last_item.id, *(n for n, _, _ in pool.ranked)]
     vectors = np.concatenate([end_vectors, pool.vectors])
     found = []
     for position, step in steps:
+        if (item := items.get(numbers[position])) is None:
+            continue  # left the library while the path was made
         score = float(vectors[position] @ points[step])
-        found.append((items[position], score, [score]))
+        found.append((item, score, [score]))
     return found

@@ -5,7 +5,7 @@ the pool of candidates a ranking leaves."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,7 +18,15 @@ from beets_audiofeatures.errors import RequestError
 from beets_audiofeatures.keys import Key, parse_key
 from beets_audiofeatures.runner import count
 from beetsplug.audiofeatures import input_limits
-from beetsplug.audiofeatures.library_query import matching_ids
+from beetsplug.audiofeatures.library_query import (
+    AUDIO_FIELDS,
+    CLAP_FILE,
+    UID,
+    item_fields,
+    items_by_id,
+    matching_ids,
+    source_key,
+)
 from beetsplug.audiofeatures.query_words import shell_words
 from beetsplug.audiofeatures.search.vectors import LibraryVectors
 from beetsplug.audiofeatures.settings.clap import ClapSettings
@@ -26,6 +34,21 @@ from beetsplug.audiofeatures.settings.clap import ClapSettings
 if TYPE_CHECKING:
     from beets.library import Item, Library
     from beets.logging import BeetsLogger
+
+    from beetsplug.audiofeatures.search.vectors import Found
+
+    #: A track as the rules read it: its ``Item``, or the fields of
+    #: :data:`RULE_FIELDS` (``item_fields``) where no ``Item`` is built.
+    Track = Item | Mapping[str, Any]
+
+#: A candidate: its item's id, its score and each prompt's own score.
+Ranked = tuple[int, float, list[float]]
+#: The fields ``track_facts`` reads, and those a source key is made of.
+RULE_FIELDS = (
+    "artist", "album_id", "album", "albumartist", "essentia_bpm", "bpm",
+    "essentia_key", "initial_key", "length", "mb_trackid", "acoustid_id",
+    UID, CLAP_FILE, *AUDIO_FIELDS,
+)  # fmt: skip
 
 
 class DjRequest(Protocol):
@@ -70,25 +93,27 @@ def key_text(essentia_key: Any, initial_key: Any) -> str:
     return str(essentia_key or initial_key or "")
 
 
-def own(item: Item, name: str) -> Any:
+def own(item: Track, name: str) -> Any:
     """A field of the track itself: a rule never reads its album's (and
     asking the album, beets' default, costs a query per track)."""
+    if isinstance(item, Mapping):  # ``item_fields``: the track's own
+        return item.get(name)
     return item.get(name, with_album=False)
 
 
-def tempo(item: Item) -> float | None:
+def tempo(item: Track) -> float | None:
     """The track's tempo (``tempo_of``)."""
     return tempo_of(own(item, "essentia_bpm"), own(item, "bpm"))
 
 
-def musical_key(item: Item) -> Key | None:
+def musical_key(item: Track) -> Key | None:
     """The track's key (``key_text``), parsed."""
     return parse_key(
         key_text(own(item, "essentia_key"), own(item, "initial_key"))
     )
 
 
-def track_evidence(item: Item) -> Evidence:
+def track_evidence(item: Track) -> Evidence:
     key = musical_key(item)
     return Evidence(
         length=float(own(item, "length") or 0),
@@ -99,7 +124,7 @@ def track_evidence(item: Item) -> Evidence:
     )
 
 
-def track_facts(item: Item) -> TrackFacts:
+def track_facts(item: Track) -> TrackFacts:
     album = ""
     if own(item, "album_id"):
         album = f"album {own(item, 'album_id')}"
@@ -203,12 +228,25 @@ def _number(value: Any) -> float:
     return number if number > 0 else 0.0
 
 
+def with_items(lib: Library, ranked: Sequence[Ranked]) -> list[Found]:
+    """These candidates, in this order, with their items (one that left
+    the library since its facts were read is left out)."""
+    items = items_by_id(lib, [number for number, _, _ in ranked])
+    return [
+        (items[number], score, scores)
+        for number, score, scores in ranked
+        if number in items
+    ]
+
+
 @dataclass
 class Pool:
-    """Candidates of a ranking that are current: their items, scores
-    (per prompt too), index rows and vectors, and what the rules read."""
+    """Candidates of a ranking that are current: their ids and scores
+    (per prompt too), index rows and vectors, and what the rules read.
+    Their items are loaded only for the tracks a walk picks
+    (``with_items``)."""
 
-    found: list[tuple[Item, float, list[float]]]
+    ranked: list[Ranked]
     rows: np.ndarray
     vectors: np.ndarray
     facts: list[TrackFacts]
@@ -218,14 +256,27 @@ class Pool:
         cls, vectors: LibraryVectors, ranking: Ranking, row_of: dict[int, int]
     ) -> Pool:
         """The current candidates of ``ranking``, which ranked the rows
-        ``row_of`` maps from their ids: each keeps its own row."""
-        found = vectors.results(ranking, len(ranking.ids))
-        rows = np.array(
-            [row_of[item.id or 0] for item, _, _ in found], np.int64
-        )
+        ``row_of`` maps from their ids: each keeps its own row. The
+        fields the rules read come in one query (``item_fields``): as
+        ``LibraryVectors.results`` and ``track_facts`` of their items
+        would find them, without building an ``Item`` for each."""
+        numbers = ranking.ids.tolist()
+        fields = item_fields(vectors.lib, numbers, RULE_FIELDS)
+        ranked: list[Ranked] = []
+        facts = []
+        for position, number in enumerate(numbers):
+            track = fields.get(number)
+            # A vector whose item is gone, whose id beets gave to a new
+            # track, or whose file has new audio, is no candidate.
+            if track is None or vectors.index.key(number) != source_key(track):
+                continue
+            scores = [float(s) for s in ranking.per_prompt[position]]
+            ranked.append((number, float(ranking.scores[position]), scores))
+            facts.append(track_facts(track))
+        rows = np.array([row_of[number] for number, _, _ in ranked], np.int64)
         return cls(
-            found,
+            ranked,
             rows,
             np.asarray(vectors.index.matrix[rows], np.float32),
-            [track_facts(item) for item, _, _ in found],
+            facts,
         )

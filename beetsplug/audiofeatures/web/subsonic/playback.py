@@ -58,11 +58,15 @@ def search3(call: Call) -> dict[str, Any]:
 
     count, offset = page("artist")
     needle = ("" if text in EVERYTHING else text).casefold()
-    artists = [
-        artist(name, albums)
+    matching = [
+        (name, albums)
         for name, albums in catalogue.album_artists()
         if needle in name.casefold()
-    ][offset : offset + count]
+    ]  # each entry (an id's digest) made for the page only
+    artists = [
+        artist(name, albums)
+        for name, albums in matching[offset : offset + count]
+    ]
     count, offset = page("album")
     albums = catalogue.albums(
         "a.album LIKE ? ESCAPE '\\' OR a.albumartist LIKE ? ESCAPE '\\'",

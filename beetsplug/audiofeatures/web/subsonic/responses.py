@@ -104,6 +104,8 @@ def answer(
 def xml_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if type(value) in (int, float):  # nothing to replace in a number
+        return str(value)
     return NOT_XML.sub("\ufffd", str(value))
 
 
@@ -128,6 +130,10 @@ def fill(element: ElementTree.Element, node: Mapping[str, Any]) -> None:
 
 def without_none(node: Any) -> Any:
     """The body as JSON holds it: what is None is left out, as in XML."""
+    if type(node) is dict:  # most nodes: no abstract-class check for them
+        return {k: without_none(v) for k, v in node.items() if v is not None}
+    if type(node) in (str, int, float, bool):
+        return node
     if isinstance(node, Mapping):
         return {k: without_none(v) for k, v in node.items() if v is not None}
     if isinstance(node, list):

@@ -20,9 +20,11 @@ from beetsplug.audiofeatures.search.radio import (
     RadioLibrary,
     RadioRequest,
     choose_radio,
+    radio_tracks,
     walk_path,
 )
-from beetsplug.audiofeatures.web.subsonic.catalogue import song
+from beetsplug.audiofeatures.web.subsonic import ids
+from beetsplug.audiofeatures.web.subsonic.catalogue import song, songs
 
 if TYPE_CHECKING:
     from beets.library import Item
@@ -57,27 +59,30 @@ def similarity(cosine: float) -> float:
 
 
 def cosines(
-    radio: RadioLibrary, query_id: int, items: list[Item]
-) -> list[float]:
-    """Each item's cosine to the query song, from their vectors."""
-    numbers = [query_id, *(int(item.id or 0) for item in items)]
-    row_of = radio.row_of(radio.vectors.rows(numbers))
+    radio: RadioLibrary, query_id: int, numbers: list[int]
+) -> dict[int, float]:
+    """Each track's cosine to the query song, from their vectors."""
+    row_of = radio.row_of(radio.vectors.rows([query_id, *numbers]))
     matrix = radio.vectors.index.matrix
     query = np.asarray(matrix[row_of[query_id]], np.float32)
-    return [
-        float(np.asarray(matrix[row_of[n]], np.float32) @ query)
-        for n in numbers[1:]
-    ]
+    return {
+        n: float(np.asarray(matrix[row_of[n]], np.float32) @ query)
+        for n in numbers
+    }
 
 
 def sonic_matches(
-    radio: RadioLibrary, query_id: int, items: list[Item]
+    radio: RadioLibrary, query_id: int, numbers: list[int]
 ) -> list[dict[str, Any]]:
+    """These tracks (those still in the library), each a ``sonicMatch``
+    scored against the query song."""
+    scored = cosines(radio, query_id, numbers)
     return [
-        {"entry": song(item), "similarity": similarity(cosine)}
-        for item, cosine in zip(
-            items, cosines(radio, query_id, items), strict=True
-        )
+        {
+            "entry": entry,
+            "similarity": similarity(scored[ids.song_number(entry["id"])]),
+        }
+        for entry in songs(radio.lib, numbers)
     ]
 
 
@@ -93,8 +98,8 @@ def sonic_similar(
         pool=count * SONIC_POOL_PER_TRACK + SONIC_POOL_EXTRA,
     )  # fmt: skip
     radio = radio_library(search, request)
-    items = [found for found, _, _ in choose_radio(radio)]
-    matches = sonic_matches(radio, number, items)
+    chosen = [found for found, _, _ in radio_tracks(radio)]
+    matches = sonic_matches(radio, number, chosen)
     matches.sort(key=lambda match: -match["similarity"])
     return matches
 
@@ -111,4 +116,6 @@ def sonic_path(
         radio.vectors.seed_rows([f"id:{first}"])  # a song without a vector
         return [{"entry": song(start), "similarity": 1.0}]
     found = walk_path(radio, [[f"id:{first}"], [f"id:{last}"]])
-    return sonic_matches(radio, first, [item for item, _, _ in found])
+    return sonic_matches(
+        radio, first, [int(item.id or 0) for item, _, _ in found]
+    )
