@@ -9,10 +9,15 @@ Two estimates of the same audio:
 * with the ``music`` profile also ``Key`` on the mean of the 36-bin HPCP
   frames ``MusicExtractor`` has already computed (no extra analysis).
 
-The music profile keeps the more confident of the two: each strength
-divided by that estimate's typical (median) strength on the corpus. The
-first is the better alone on full arrangements and solo melodies, the
-second on quartets and piano music; together they beat either.
+The stored and music profiles keep the more confident of the two: each
+strength divided by that estimate's typical (median) strength on the
+corpus. The first is the better alone on full arrangements and solo
+melodies, the second on quartets and piano music; together they beat
+either. One disagreement is settled on evidence rather than confidence:
+``KeyExtractor`` reading the dominant of the HPCP's key (G major for C
+major) on harmony, where the HPCP's key is right far more often, but
+not on a solo melody, where the mean HPCP is the one that reads the
+subdominant (``key_of``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from ..keys import parse_key
 
 DEFAULT_PROFILE = "bgate"
 #: Keys found with less strength are not stored: on the corpus the 5 %
@@ -35,6 +42,12 @@ HPCP_PROFILE = "edma"
 #: Median strengths of the two estimates on the corpus (the scale their
 #: confidences are compared on).
 TYPICAL = {"keyextractor": 0.888, "hpcp": 0.759}
+#: Harmony, not a solo melody: on average at least this many pitch
+#: classes per chroma frame reach half of the frame's strongest. On the
+#: corpus solo tunes measure 1.0-2.3 (median 1.15), chorales, quartets
+#: and band arrangements 1.05-2.7 (medians 1.7-2.0); any threshold from
+#: 1.2 to 1.9 gains 0.9 to 1.6 MIREX points, 1.5 loses no style.
+HARMONY = 1.5
 
 
 @dataclass(frozen=True)
@@ -108,12 +121,59 @@ def most_confident(*estimates: KeyEstimate | None) -> KeyEstimate:
     return max(found, key=lambda e: e.confidence)
 
 
+def key_of(
+    extractor: KeyEstimate, hpcp: KeyEstimate | None, hpcp_frames: Any
+) -> KeyEstimate:
+    """The stored key of the two estimates: the HPCP's when
+    ``KeyExtractor`` reads its dominant on harmony (``polyphony`` of the
+    HPCP frames at least ``HARMONY``), else the more confident. On the
+    corpus the first case is 11 of 39 quartet and piano pieces, 6 of 49
+    band arrangements and 5 of 86 chorales, the HPCP right in nearly
+    all; in 9 of 93 solo tunes it is the other way round."""
+    if (
+        hpcp is not None
+        and hpcp.scale == extractor.scale
+        and _fifth_above(extractor.key, hpcp.key)
+        and polyphony(hpcp_frames) >= HARMONY
+    ):
+        return hpcp
+    return most_confident(extractor, hpcp)
+
+
+def polyphony(hpcp_frames: Any) -> float:
+    """How many pitch classes sound at once, on average: per frame of a
+    12- or 36-bin chroma, those at least half as strong as the frame's
+    strongest (silent frames left out); 0 with no frames."""
+    frames = np.asarray(hpcp_frames, np.float64)
+    if frames.ndim != 2 or not len(frames) or frames.shape[1] % 12:
+        return 0.0
+    per_class = frames.shape[1] // 12
+    # Bin 0 is centred on a note: each class is its bin and the bins
+    # either side of it.
+    centred = np.roll(frames, per_class // 2, axis=1)
+    classes = centred.reshape(len(frames), 12, per_class).sum(axis=2)
+    strongest = classes.max(axis=1)
+    sounding = classes[strongest > 1e-6] / strongest[strongest > 1e-6, None]
+    if not len(sounding):
+        return 0.0
+    return float((sounding >= 0.5).sum(axis=1).mean())
+
+
+def _fifth_above(key: str, tonic: str) -> bool:
+    """Whether ``key`` is a fifth above ``tonic`` (Essentia's names)."""
+    upper, lower = parse_key(key), parse_key(tonic)
+    if upper is None or lower is None:
+        return False
+    return (upper.pitch - lower.pitch) % 12 == 7
+
+
 def method(profile: str, min_strength: float, music: bool) -> str:
     """The key method in words, for the provenance fields: a change in
     any part makes stored keys stale."""
     frames = f"KeyExtractor {profile} {FRAME['frameSize']}/{FRAME['hopSize']}"
     both = (
-        f"{frames} or the extractor's HPCP ({HPCP_PROFILE})"
+        f"{frames} or the extractor's HPCP ({HPCP_PROFILE}, its key over "
+        f"a dominant from polyphony {HARMONY:g})"
         if music
         else frames
     )

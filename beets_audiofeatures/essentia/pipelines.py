@@ -21,7 +21,7 @@ from .felt_tempo import beat_tempo, felt_ticks, pitch_classes
 from .key_estimation import (
     hpcp_key,
     key_extractor,
-    most_confident,
+    key_of,
     semitones_off,
 )
 from .profiles import Profile
@@ -163,11 +163,12 @@ class MusicPipeline(ExtractorPipeline):
         # semitones between that and the track's (``tuning``).
         raw = float(pool["tonal.tuning_frequency"])
         tuning = estimate_tuning(mono)
-        best = most_confident(
+        best = key_of(
             key_extractor(self.es, mono, self.profile.key_profile, tuning),
             None
             if hpcp is None
             else hpcp_key(self.es, hpcp, semitones_off(raw, tuning)),
+            [] if hpcp is None else hpcp,
         )
         pool.set("tonal.tuning_frequency", tuning)
         self._felt_tempo(pool, hpcp)

@@ -38,7 +38,7 @@ from .felt_tempo import beat_tempo, felt_ticks, pitch_classes
 from .key_estimation import (
     hpcp_key,
     key_extractor,
-    most_confident,
+    key_of,
 )
 from .loudness import ebu_r128
 from .pipelines import (
@@ -305,9 +305,10 @@ class StoredPipeline(Pipeline):
             nonLinear=False, windowSize=1.0,
         )  # fmt: skip
         chroma = np.array([hpcp(*peaks) for peaks in kept])
-        best = most_confident(
+        best = key_of(
             key_extractor(es, mono, self.profile.key_profile, tuning_frequency),
             hpcp_key(es, chroma),
+            chroma,
         )
         extra["tonal.hpcp.mean"] = chroma.mean(axis=0)
         return {
