@@ -28,13 +28,13 @@ same keys where the same estimate wins (``docs/performance.rst``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 import numpy as np
 
 from .felt_tempo import beat_tempo, felt_ticks, pitch_classes
+from .framing import essentia_window, frames
 from .key_estimation import (
     hpcp_key,
     key_extractor,
@@ -53,48 +53,9 @@ from .pipelines import (
 )
 from .tuning import TuningHistogram
 
-#: Frames handed to one FFT call: bounds the memory of a long file.
-SLICE = 64
 #: The mean power under which ``MusicExtractor`` takes a frame for silent
 #: (measured: it matches its spectral centroid within 0.5 % on the corpus).
 SILENT_POWER = 1e-12
-
-
-def frame_count(samples: int, hop: int, centred: bool) -> int:
-    """How many frames Essentia's ``FrameCutter`` cuts: from the first
-    sample (``startFromZero``) or centred on it."""
-    if centred:
-        return -(-samples // hop) + 1
-    return max(1, -(-samples // hop) - 1)
-
-
-def frames(
-    signal: np.ndarray, size: int, hop: int, centred: bool
-) -> Iterator[np.ndarray]:
-    """Slices of ``FrameCutter``'s frames (frames × size, float64),
-    zero-padded at the ends as it pads them; each slice is copied from
-    the signal on its own, so a long file never has a second copy."""
-    count = frame_count(len(signal), hop, centred)
-    front = size // 2 if centred else 0
-    for first in range(0, count, SLICE):
-        last = min(first + SLICE, count)
-        start = first * hop - front
-        buffer = np.zeros((last - first - 1) * hop + size)
-        low, high = max(start, 0), min(start + len(buffer), len(signal))
-        if high > low:
-            buffer[low - start : high - start] = signal[low:high]
-        yield np.lib.stride_tricks.sliding_window_view(buffer, size)[::hop]
-
-
-@cache
-def _window(kind: str, size: int) -> np.ndarray:
-    import essentia.standard as es
-
-    ones = np.ones(size, np.float32)
-    # Essentia's own window, its normalisation included; zero phase
-    # only rotates the frame, which no value here depends on.
-    window = es.Windowing(type=kind, size=size, zeroPhase=False)(ones)
-    return np.asarray(window, np.float64)
 
 
 @cache
@@ -203,7 +164,7 @@ class StoredPipeline(Pipeline):
         the spectral centroid, from the 2048/1024 Hann spectra."""
         es = self.es
         size, hop = 2048, 1024
-        window = _window("hann", size)
+        window = essentia_window("hann", size)
         weights = _equal_loudness_power(size)
         hertz = np.linspace(0, SAMPLE_RATE / 2, size // 2 + 1)
         onset = ComplexDomain()
@@ -245,7 +206,7 @@ class StoredPipeline(Pipeline):
     ) -> dict[str, Any]:
         """``OnsetRate``'s rate from the 1024/512 Hann spectra."""
         size, hop = 1024, 512
-        window = _window("hann", size)
+        window = essentia_window("hann", size)
         # Essentia's HFC (Brossier): magnitude times frequency.
         hertz = np.arange(size // 2 + 1) * (SAMPLE_RATE / 2) / (size // 2)
         onset = ComplexDomain()
@@ -285,7 +246,7 @@ class StoredPipeline(Pipeline):
         key; the HPCP frames."""
         es = self.es
         size, hop = 4096, TONAL_HOP
-        window = _window("blackmanharris62", size)
+        window = essentia_window("blackmanharris62", size)
         key_peaks = es.SpectralPeaks(
             maxPeaks=60, magnitudeThreshold=1e-5, minFrequency=20,
             maxFrequency=3500, orderBy="magnitude",

@@ -22,10 +22,10 @@ strongest cent of the histogram, not the band around it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 
 import numpy as np
 
+from .framing import SLICE, essentia_window
 from .key_estimation import REFERENCE, nearest_tuning
 
 SAMPLE_RATE = 44100.0
@@ -53,20 +53,10 @@ _FIRST_BIN = int(LOWEST * FRAME / SAMPLE_RATE)
 _LAST_BIN = int(HIGHEST * FRAME / SAMPLE_RATE) + 1
 
 
-@cache
-def window() -> np.ndarray:
-    """Essentia's ``blackmanharris62`` window, normalised as its
-    ``Windowing`` normalises (to an area of 2)."""
-    phase = 2 * np.pi * np.arange(FRAME) / FRAME
-    shape = 0.44959 - 0.49364 * np.cos(phase) + 0.05677 * np.cos(2 * phase)
-    normalised: np.ndarray = 2 * shape / shape.sum()
-    return normalised
-
-
 class TuningHistogram:
     """Deviations from the 440 Hz grid, fed the magnitude spectra of
-    frames ``hop`` samples apart (``FRAME`` samples at 44.1 kHz,
-    ``window``) a batch at a time."""
+    frames ``hop`` samples apart (``FRAME`` samples at 44.1 kHz, Essentia's
+    ``blackmanharris62`` window) a batch at a time."""
 
     def __init__(self, hop: int) -> None:
         self.hop = hop
@@ -156,13 +146,14 @@ def _spectra(mono: np.ndarray, hop: int) -> Iterator[np.ndarray]:
     """Magnitude spectra of ``mono``'s frames, a slice at a time (a long
     file's frames are never all in memory)."""
     count = max(0, (len(mono) - FRAME) // hop + 1)
-    for first in range(0, count, 64):
-        last = min(first + 64, count)
+    window = essentia_window("blackmanharris62", FRAME)
+    for first in range(0, count, SLICE):
+        last = min(first + SLICE, count)
         chunk = np.asarray(
             mono[first * hop : (last - 1) * hop + FRAME], np.float64
         )
         frames = np.lib.stride_tricks.sliding_window_view(chunk, FRAME)[::hop]
-        yield np.abs(np.fft.rfft(frames * window(), axis=1))
+        yield np.abs(np.fft.rfft(frames * window, axis=1))
 
 
 def estimate_tuning(mono: np.ndarray) -> float:
