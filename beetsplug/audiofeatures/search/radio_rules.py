@@ -25,7 +25,6 @@ from beetsplug.audiofeatures.library_query import (
     item_fields,
     items_by_id,
     matching_ids,
-    source_key,
 )
 from beetsplug.audiofeatures.query_words import shell_words
 from beetsplug.audiofeatures.search.vectors import LibraryVectors
@@ -266,10 +265,8 @@ class Pool:
         facts = []
         for position, number in enumerate(numbers):
             track = fields.get(number)
-            # A vector whose item is gone, whose id beets gave to a new
-            # track, or whose file has new audio, is no candidate.
-            if track is None or vectors.index.key(number) != source_key(track):
-                continue
+            if track is None or not vectors.is_current(number, track):
+                continue  # its item is gone, or the vector is stale
             scores = [float(s) for s in ranking.per_prompt[position]]
             ranked.append((number, float(ranking.scores[position]), scores))
             facts.append(track_facts(track))

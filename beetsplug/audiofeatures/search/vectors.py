@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -161,6 +161,12 @@ class LibraryVectors:
             )
         return self.matched_rows(seeds, query, option)
 
+    def is_current(self, number: int, track: Item | Mapping[str, Any]) -> bool:
+        """Whether the vector stored for ``number`` is ``track``'s (its
+        ``Item`` or its fields with ``source_key``'s): not if beets gave
+        the id to a new track, or its file has new audio."""
+        return self.index.key(number) == source_key(track)
+
     def results(self, ranking: Ranking, limit: int) -> list[Found]:
         """The best ``limit`` ranked tracks that are current, their items
         loaded a few hundred per query, best first."""
@@ -171,9 +177,7 @@ class LibraryVectors:
             items = items_by_id(self.lib, window)
             for offset, number in enumerate(window):
                 item = items.get(number)
-                # A vector whose item is gone, whose id beets gave to a
-                # new track, or whose file has new audio, is no result.
-                if item is None or self.index.key(number) != source_key(item):
+                if item is None or not self.is_current(number, item):
                     continue
                 row = start + offset
                 scores = [float(s) for s in ranking.per_prompt[row]]
