@@ -294,7 +294,9 @@ def connect(
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                # the workers' own Dask lines too: a worker's heartbeat
+                # racing the scheduler's close printed a traceback
+                silence_logs=logging.CRITICAL,
                 local_directory=str(scratch),
             )
         _LOCAL_SCRATCH[cluster] = weakref.finalize(
