@@ -546,7 +546,39 @@ def band_lines(
             f"    {low}-{min(high, 50)} ({len(mine)}): "
             f"{100 * tune / len(mine):5.1f} -> {100 * off / len(mine):5.1f}"
         )
-    return lines
+    return lines + _unambiguous_line(rows, results)
+
+
+#: A copy this near the quarter tone, its track's own tuning added, is
+#: as near one semitone's grid as the other's: no key is the right one.
+QUARTER_TONE_MARGIN = 2
+
+
+def _unambiguous_line(
+    rows: list[dict[str, str]], results: dict[str, Any]
+) -> list[str]:
+    """The stored key in tune and detuned on the copies whose whole
+    offset from 440 Hz (the track's own tuning plus the detuning) is
+    clear of the quarter tone by ``QUARTER_TONE_MARGIN`` cents."""
+    limit = 50 - QUARTER_TONE_MARGIN
+    mine = [
+        results[r["track"]] | {"truth": r["key"]} for r in rows
+        if r["key"] and "tuning" in results[r["track"]].get("detuned", {})
+        and abs(1200 * math.log2(results[r["track"]]["tuning"]["stored"]
+                                 / key_estimation.REFERENCE)
+                + results[r["track"]]["detuned"]["cents"]) < limit
+    ]  # fmt: skip
+    if not mine:
+        return []
+    tune = sum(mirex(r["truth"], r["key"]["plugin:stored"]) for r in mine)
+    off = sum(
+        mirex(r["truth"], r["detuned"]["key"]["plugin:stored"]) for r in mine
+    )
+    line = (
+        f"    offset under {limit} cents ({len(mine)}): "
+        f"{100 * tune / len(mine):5.1f} -> {100 * off / len(mine):5.1f}"
+    )
+    return [line]
 
 
 def tuning_lines(

@@ -1,6 +1,7 @@
 """Which of the two key estimates is stored: the HPCP's key over
-``KeyExtractor``'s reading of its dominant on harmony, not on a solo
-melody; otherwise the more confident."""
+``KeyExtractor``'s reading of its dominant on harmony (not on a solo
+melody), and over its reading of the relative key on a solo melody (not
+on harmony); otherwise the more confident."""
 
 from __future__ import annotations
 
@@ -104,6 +105,21 @@ class TestKeyOf:
         assert key_of(extractor("G", "minor"), hpcp("C"), TRIADS) == extractor(
             "G", "minor"
         )
+
+    def test_the_hpcp_key_when_the_extractor_reads_its_relative_on_a_melody(
+        self,
+    ):
+        assert key_of(extractor("G#", "minor"), hpcp("B"), MELODY) == hpcp("B")
+        assert key_of(extractor("C"), hpcp("A", "minor"), MELODY) == hpcp(
+            "A", "minor"
+        )
+
+    def test_on_a_melody_other_disagreements_go_to_the_more_confident(self):
+        # the parallel key, the subdominant, a relative a tone away
+        for key, scale in (("C", "minor"), ("F", "major"), ("B", "minor")):
+            assert key_of(
+                extractor(key, scale), hpcp("C"), MELODY
+            ) == extractor(key, scale)
 
     def test_a_confident_hpcp_wins_as_before(self):
         strong = hpcp("D", strength=0.9)

@@ -32,8 +32,9 @@ def test_the_key_method_and_threshold_are_provenance():
     music = resolve_profile("music", "edma", min_key_strength=0.4)
     assert music.method("tonal", "2.1") == (
         "music, key KeyExtractor edma 8192/4096 or the extractor's HPCP "
-        "(edma, its key over a dominant from polyphony 1.5) on the tuning "
-        "of peaks 100-5000 Hz from strength 0.4, essentia 2.1"
+        "(edma, its key over a dominant from polyphony 1.5, over a relative "
+        "below it) on the tuning of peaks 100-5000 Hz from strength 0.4, "
+        "essentia 2.1"
     )
     assert music.method("rhythm", "2.1") == (
         "music, tempo halved above 120 BPM on harmony every other beat (1.3) "
