@@ -35,7 +35,7 @@ from beets_audiofeatures.essentia.heads import (
     file_tags,
 )
 from beets_audiofeatures.essentia.pipelines import AnalysisError
-from beets_audiofeatures.keys import normalize_key, parse_key, spell_key
+from beets_audiofeatures.keys import parse_key, spell_key
 from beets_audiofeatures.process_pool import WorkerPool
 from beets_audiofeatures.runner import Job, RemoteWork, Tally
 from beets_audiofeatures.scratch import remove_scratch, scratch_folder
@@ -46,6 +46,7 @@ from beetsplug.audiofeatures.analysis.essentia_plan import (
     UNMEASURED_FIELD,
     Work,
     audio_state,
+    core_value,
     unmeasured,
     work_for,
 )
@@ -325,10 +326,9 @@ class EssentiaAnalysis:
             core = BY_FIELD[name].core_field if name in BY_FIELD else None
             if core is None:
                 continue
-            if core == "bpm":
-                value = round(value)
-            elif core == "initial_key":  # as beets holds it: sharps
-                value = normalize_key(str(value)) or value
+            value = core_value(core, value)
+            if not value:  # no beat found: a tempo of 0 fills nothing
+                continue
             current = item.get(core, with_album=False)
             if (self.settings.force or not current) and current != value:
                 item[core] = value
