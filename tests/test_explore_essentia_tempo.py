@@ -40,3 +40,24 @@ class TestNoBeatFound(AudioFeaturesHelper):
         self.essentia("-f")
         self.jingle.load()
         assert self.jingle.bpm == 77
+
+
+class TestAlbumWithJingles(AudioFeaturesHelper):
+    def test_the_album_tempo_is_its_songs_not_zero(
+        self, tmp_path: Path
+    ) -> None:
+        jingle = synth.make_wav(tmp_path / "jingle.wav", seconds=0.5)
+        tracks = [
+            self.add_track(jingle, title="intro"),
+            self.add_track(jingle, title="outro"),
+            self.add_track(self.audio.a120_flac, title="song"),
+        ]
+        album = self.lib.add_album(tracks)
+        self.config["audiofeatures"]["essentia"]["profile"] = "rhythm"
+        self.essentia("-a")
+        album.load()
+        assert album["essentia_album_bpm"] == pytest.approx(120, abs=1)
+        assert [t.title for t in self.lib.items("essentia_bpm:0")] == [
+            "intro",
+            "outro",
+        ]  # the tracks keep their own 0
