@@ -142,6 +142,9 @@ def run(
     )  # fmt: skip
 
     if opts.pretend:
+        if not ids:
+            ui.print_(f"nothing to analyse: {no_match(args, opts.album)}")
+            return
         show_plan(runner, plan, len(ids), settings, albums)
         if album_keys:
             ui.print_(
@@ -163,7 +166,9 @@ def run(
     if album_keys:
         respell_album_keys(lib, album_keys)
         tally.note("album keys respelt", len(album_keys))
-    if not plan:
+    if not ids:
+        log.info("nothing to analyse: {}", no_match(args, opts.album))
+    elif not plan:
         log.info(
             "nothing to analyse: {} already current for profile {}",
             count(len(ids), "track"),
@@ -187,6 +192,15 @@ def run(
             f"{count(dumps, 'dump')} could not be written (the values are "
             "stored); the reasons are above"
         )
+
+
+def no_match(args: list[str], album: bool) -> str:
+    """Why there is nothing to analyse when nothing matched: a query
+    that matches nothing (a typo), or an empty library."""
+    kind = "album" if album else "track"
+    if args:
+        return f"no {kind} matches the query {' '.join(args)!r}"
+    return f"the library has no {kind}s"
 
 
 def show_plan(
