@@ -79,3 +79,20 @@ class TestMeasuredNumbers(AudioFeaturesHelper):
         self.run_command("modify", "-y", "title:fast", "essentia_bpm=128.5")
         assert self.stored("fast", "essentia_bpm") == 128.5
         assert self.titles("essentia_bpm:120..130") == {"fast"}
+
+
+class TestEmptiedTempo(AudioFeaturesHelper):
+    def test_an_emptied_tempo_fills_no_core_bpm_and_stops_nothing(
+        self,
+    ) -> None:
+        self.config["audiofeatures"]["essentia"]["profile"] = "rhythm"
+        item = self.add_track(self.audio.a120_flac, title="song")
+        self.essentia()
+        self.run_command("modify", "-y", "title:song", "bpm=0", "essentia_bpm=")
+        self.io.getoutput()
+        self.essentia("-p")
+        assert "refill" not in self.io.getoutput()
+        self.essentia()
+        item.load()
+        assert item.bpm == 0
+        assert item.get("essentia_bpm", with_album=False) is None

@@ -53,8 +53,10 @@ KEY_FIELDS = tuple(d for d in MEASURED if d.kind is Kind.KEY)
 def core_value(core: str, value: Any) -> Any:
     """The value a measured ``value`` gives beets' own ``core`` field:
     the tempo rounded, the key with sharps (as beets holds it). A falsy
-    one (the 0 tempo of a track too short to find a beat) fills
-    nothing."""
+    one (the 0 tempo of a track too short to find a beat, a value
+    emptied by ``beet modify essentia_bpm=``) fills nothing."""
+    if value is None:
+        return None
     if core == "bpm":
         return round(value)
     if core == "initial_key":
