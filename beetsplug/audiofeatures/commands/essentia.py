@@ -127,6 +127,13 @@ def run(
         ids = [item_id(i) for album in albums for i in album.items()]
     else:
         ids = matching_ids(lib, args)
+    if not ids:  # a typo in the query, or an empty library
+        nothing = f"nothing to analyse: {no_match(args, opts.album)}"
+        if opts.pretend:
+            ui.print_(nothing)
+        else:
+            log.info("{}", nothing)
+        return
     # A run that stores refills core fields and records files as it
     # plans; -p only says what it would refill.
     analysis = EssentiaAnalysis(
@@ -142,15 +149,7 @@ def run(
     )  # fmt: skip
 
     if opts.pretend:
-        if not ids:
-            ui.print_(f"nothing to analyse: {no_match(args, opts.album)}")
-            return
-        show_plan(runner, plan, len(ids), settings, albums)
-        if album_keys:
-            ui.print_(
-                f"would respell the keys of {count(len(album_keys), 'album')}"
-                f" as {settings.key_spelling}"
-            )
+        show_plan(runner, plan, len(ids), settings, albums, len(album_keys))
         return
 
     # Read only by runs that do work: a bad cluster setting never stops -p.
@@ -166,9 +165,7 @@ def run(
     if album_keys:
         respell_album_keys(lib, album_keys)
         tally.note("album keys respelt", len(album_keys))
-    if not ids:
-        log.info("nothing to analyse: {}", no_match(args, opts.album))
-    elif not plan:
+    if not plan:
         log.info(
             "nothing to analyse: {} already current for profile {}",
             count(len(ids), "track"),
@@ -209,9 +206,10 @@ def show_plan(
     matched: int,
     settings: EssentiaSettings,
     albums: list[Album],
+    album_keys: int,
 ) -> None:
     """``-p``: what a run would analyse, refill, respell and store, on
-    stdout."""
+    stdout; ``album_keys``: how many albums' keys it would respell."""
     profile = settings.profile.label
     settle = {n: w for n, w in plan.needs.items() if not w.analyses}
     for number in settle:
@@ -244,6 +242,11 @@ def show_plan(
         runner.pretend(respells, "respell")
     if albums:  # stored on every -a run, analysed or not
         ui.print_(f"would store album values of {count(len(albums), 'album')}")
+    if album_keys:
+        ui.print_(
+            f"would respell the keys of {count(album_keys, 'album')}"
+            f" as {settings.key_spelling}"
+        )
 
 
 def store_albums(albums: list[Album], spelling: str, log: BeetsLogger) -> None:
