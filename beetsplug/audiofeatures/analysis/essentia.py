@@ -97,6 +97,8 @@ class EssentiaAnalysis:
         self.settle = settle
         self.refilled = 0
         self.respelled = 0
+        #: files whose tags ``-w`` could not write
+        self.unwritten = 0
         self._scratch: str | None = None
         self._files: dict[int, FileIdentity] = {}
         self.method = f"with profile {settings.profile.name}"
@@ -129,9 +131,7 @@ class EssentiaAnalysis:
         with self.lib.transaction():
             item.store()
             if self.write and filled:
-                item.try_write(tags=self._key_tag(item))
-                self._record_rewrite(item)
-                item.store()
+                self._write_tags(item)
         self.refilled += bool(filled)
         self.respelled += bool(work.respell)
 
@@ -271,9 +271,7 @@ class EssentiaAnalysis:
         with self.lib.transaction():
             item.store()
             if self.write and (filled or tags_changed):
-                item.try_write(tags=self._key_tag(item))
-                self._record_rewrite(item)
-                item.store()  # the file's new mtime
+                self._write_tags(item)
         if result.dump_error:
             tally.note("dump failed")
             self.log.error("{}: {}", shown, result.dump_error)
@@ -304,6 +302,15 @@ class EssentiaAnalysis:
             ):
                 return {core: ours}
         return None
+
+    def _write_tags(self, item: Item) -> None:
+        """``-w``: the filled tags to the file (beets logs a failure with
+        its path and reason; the run counts it, and exits 1 for it)."""
+        if not item.try_write(tags=self._key_tag(item)):
+            self.unwritten += 1
+            return
+        self._record_rewrite(item)
+        item.store()  # the file's new mtime
 
     def _record_rewrite(self, item: Item) -> None:
         """Our own tag write leaves the audio as it was: the recorded

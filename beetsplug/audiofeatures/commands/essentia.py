@@ -181,14 +181,26 @@ def run(
         runner.run_all(plan, tally)
     if albums:
         store_albums(albums, settings.key_spelling, log)
+    if analysis.unwritten:
+        tally.note("tags not written", analysis.unwritten)
     if plan or tally.notes:
         log.info("{}", tally.summary("analysed"))
     check_failures(tally, len(plan), "analysed")
-    if dumps := tally.notes["dump failed"]:
-        raise CommandError(
-            f"{count(dumps, 'dump')} could not be written (the values are "
-            "stored); the reasons are above"
-        )
+    check_writes(tally)
+
+
+def check_writes(tally: Tally) -> None:
+    """Exit 1 for what was asked and not done beside the analysis: a
+    dump, or the tags ``-w`` writes, that could not be written."""
+    for note, noun, plural in (
+        ("dump failed", "dump", "dumps"),
+        ("tags not written", "file's tags", "files' tags"),
+    ):
+        if failed := tally.notes[note]:
+            raise CommandError(
+                f"{count(failed, noun, plural)} could not be written (the "
+                "values are stored); the reasons are above"
+            )
 
 
 def no_match(args: list[str], album: bool) -> str:
