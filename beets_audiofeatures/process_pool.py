@@ -276,7 +276,12 @@ class WorkerPool(Generic[T, R]):
             worker.limit = self.time_limit(worker.job.task)
             if worker.ready:
                 start_clock(worker)
-            worker.conn.send((worker.job.id, worker.job.task))
+            # A worker that already died (its interpreter could not even
+            # start) closed its end: its sentinel tells the loop below,
+            # which reports it, where a broken pipe would end the command
+            # without a word (beets takes EPIPE for ``| head``).
+            with contextlib.suppress(OSError):
+                worker.conn.send((worker.job.id, worker.job.task))
 
         def start_clock(worker: _Worker[T]) -> None:
             # A fresh worker's own start (importing Essentia, loading
@@ -328,11 +333,7 @@ class WorkerPool(Generic[T, R]):
                 try:
                     reply = worker.conn.recv()
                 except (EOFError, OSError):
-                    worker.process.join()
-                    code = worker.process.exitcode
-                    reason = (
-                        f"the worker process crashed ({_describe_exit(code)})"
-                    )
+                    reason = self._crash_reason(worker)
                     if job.id in timed_out:
                         reason = self.retried_reason(
                             timed_out.pop(job.id), reason
@@ -352,6 +353,19 @@ class WorkerPool(Generic[T, R]):
                 if reply.output:
                     self.on_output(job, reply.output)
                 yield job.id, self._outcome(job, reply, timed_out)
+
+    def _crash_reason(self, worker: _Worker[T]) -> str:
+        """Why a worker's job failed when its process ended; one that
+        ended before its first job (an interpreter that cannot run, a
+        library that kills it on import) stops the pool."""
+        worker.process.join()
+        code = _describe_exit(worker.process.exitcode)
+        if not worker.ready:
+            self.close(wait=False)
+            raise WorkerStartError(
+                f"a worker process ended while starting ({code})"
+            )
+        return f"the worker process crashed ({code})"
 
     def _outcome(
         self, job: Job[T], reply: _Done | _Failed, timed_out: dict[int, str]

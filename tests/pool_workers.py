@@ -48,3 +48,11 @@ class Spinner:
         Path(marker).touch()
         while True:
             pass
+
+
+class DyingSetup(Squarer):
+    """A Squarer whose process dies while it starts (an Essentia build
+    that kills the interpreter on import: SIGILL on an older CPU)."""
+
+    def __init__(self) -> None:
+        os._exit(3)

@@ -329,6 +329,11 @@ def read_highlevel(pool: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+#: The tempo field; its 0 says no beat was found (a track too short for
+#: one), and is no tempo to summarise an album's with.
+TEMPO_FIELD = "essentia_bpm"
+
+
 def aggregate_album(
     tracks: Iterable[Mapping[str, Any]],
 ) -> dict[str, Any]:
@@ -339,7 +344,10 @@ def aggregate_album(
     for desc in AGGREGATED:
         assert desc.album
         present = [
-            t[desc.field] for t in tracks if t.get(desc.field) is not None
+            t[desc.field]
+            for t in tracks
+            if t.get(desc.field) is not None
+            and not (desc.field == TEMPO_FIELD and t[desc.field] == 0)
         ]
         if present:
             values[desc.album_field] = desc.album.func(present)

@@ -8,7 +8,7 @@ identity, so shared objects never raise ``PluginConflictError``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import mediafile
 from beets.dbcore import types
@@ -67,7 +67,18 @@ class KeyQuery(FieldQuery[str]):
         return parse_key(str(value)) in keys
 
 
-class TempoQuery(NumericQuery):
+class MeasuredQuery(NumericQuery):
+    """beets' numeric query, where a value emptied by ``beet modify
+    essentia_bpm=`` (stored as null) is no number in any range: beets'
+    own compares it with the range and raises ``TypeError``."""
+
+    def match(self, obj: Model) -> bool:
+        if obj.get(self.field_name) is None:
+            return False
+        return super().match(obj)
+
+
+class TempoQuery(MeasuredQuery):
     """Tempos as a DJ counts them: ``essentia_bpm:85~`` finds the tempos
     within ``TOLERANCE`` of 85 and of its half and double (42.5, 170),
     ``120..130~`` also 60..65 and 240..260. Without ``~``, beets' own
@@ -123,7 +134,50 @@ class TempoQuery(NumericQuery):
         return f"({either})", values
 
 
-class TempoType(types.NullFloat):
+def _number(
+    string: str, model_type: type[int] | type[float], field: str
+) -> Any:
+    """A typed number, or None for an emptied field; a value that is no
+    number is refused with one line (beets would store it as empty, and
+    the measurement would be lost without a word)."""
+    if not string.strip():
+        return None  # emptied on purpose
+    try:
+        return model_type(string)
+    except ValueError:
+        named = f"{field}: " if field else ""
+        number = "a whole number" if model_type is int else "a number"
+        raise UserError(f"{named}{string!r} is not {number}") from None
+
+
+class MeasuredFloat(types.NullFloat):
+    """A measured number: a query never trips on an emptied value, and
+    ``beet modify`` refuses a value that is no number."""
+
+    query = MeasuredQuery
+
+    def __init__(self, digits: int, field: str = "") -> None:
+        super().__init__(digits)
+        self.field = field  # for the line that refuses a non-number
+
+    def parse(self, string: str) -> float | None:
+        return cast("float | None", _number(string, float, self.field))
+
+
+class MeasuredInteger(types.NullInteger):
+    """A counted number, as :class:`MeasuredFloat`."""
+
+    query = MeasuredQuery
+
+    def __init__(self, field: str = "") -> None:
+        super().__init__()
+        self.field = field
+
+    def parse(self, string: str) -> int | None:
+        return cast("int | None", _number(string, int, self.field))
+
+
+class TempoType(MeasuredFloat):
     query = TempoQuery
 
 
@@ -160,8 +214,8 @@ class KeyType(types.MusicalKey):
         return self.normalize(sql_value)
 
 
-INTEGER = types.NullInteger()
-_FLOATS = {digits: types.NullFloat(digits) for digits in range(4)}
+INTEGER = MeasuredInteger()
+_FLOATS = {digits: MeasuredFloat(digits) for digits in range(4)}
 
 
 _BY_KIND: dict[Kind, types.Type[Any, Any]] = {
@@ -175,6 +229,18 @@ def type_for(kind: Kind, digits: int = 3) -> types.Type[Any, Any]:
     return _FLOATS[digits] if kind is Kind.FLOAT else _BY_KIND[kind]
 
 
+#: One number type per descriptor field, to name the field when a typed
+#: value is no number (made once: beets compares types by identity).
+MEASURED_NUMBERS: dict[str, types.Type[Any, Any]] = {
+    name: MeasuredFloat(d.digits, name)
+    if d.kind is Kind.FLOAT
+    else MeasuredInteger(name)
+    for d in DESCRIPTORS
+    if d.kind in (Kind.FLOAT, Kind.INTEGER) and d.unit != "BPM"
+    for name in (d.field, *((d.album_field,) if d.album else ()))
+}
+
+
 #: One key type per key field, to name the field when a value is no key.
 KEYS = {
     name: KeyType(name)
@@ -184,9 +250,8 @@ KEYS = {
 }
 
 #: The tempo fields, track and album: ``~`` finds half and double.
-TEMPO = TempoType(2)
 TEMPOS = {
-    name: TEMPO
+    name: TempoType(2, name)
     for d in DESCRIPTORS
     if d.unit == "BPM"
     for name in (d.field, *((d.album_field,) if d.album else ()))
@@ -195,6 +260,7 @@ TEMPOS = {
 ITEM_TYPES: dict[str, types.Type[Any, Any]] = {
     d.field: KEYS.get(d.field)
     or TEMPOS.get(d.field)
+    or MEASURED_NUMBERS.get(d.field)
     or type_for(d.kind, d.digits)
     for d in DESCRIPTORS
 } | {name: type_for(kind) for name, kind in svm_fields().items()}
@@ -221,6 +287,7 @@ ITEM_TYPES |= {
 ALBUM_TYPES: dict[str, types.Type[Any, Any]] = {
     d.album_field: KEYS.get(d.album_field)
     or TEMPOS.get(d.album_field)
+    or MEASURED_NUMBERS.get(d.album_field)
     or ITEM_TYPES[d.field]
     for d in AGGREGATED
 }

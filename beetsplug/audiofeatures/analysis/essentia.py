@@ -35,7 +35,7 @@ from beets_audiofeatures.essentia.heads import (
     file_tags,
 )
 from beets_audiofeatures.essentia.pipelines import AnalysisError
-from beets_audiofeatures.keys import normalize_key, parse_key, spell_key
+from beets_audiofeatures.keys import parse_key, spell_key
 from beets_audiofeatures.process_pool import WorkerPool
 from beets_audiofeatures.runner import Job, RemoteWork, Tally
 from beets_audiofeatures.scratch import remove_scratch, scratch_folder
@@ -46,6 +46,7 @@ from beetsplug.audiofeatures.analysis.essentia_plan import (
     UNMEASURED_FIELD,
     Work,
     audio_state,
+    core_value,
     unmeasured,
     work_for,
 )
@@ -96,6 +97,8 @@ class EssentiaAnalysis:
         self.settle = settle
         self.refilled = 0
         self.respelled = 0
+        #: files whose tags ``-w`` could not write
+        self.unwritten = 0
         self._scratch: str | None = None
         self._files: dict[int, FileIdentity] = {}
         self.method = f"with profile {settings.profile.name}"
@@ -128,9 +131,7 @@ class EssentiaAnalysis:
         with self.lib.transaction():
             item.store()
             if self.write and filled:
-                item.try_write(tags=self._key_tag(item))
-                self._record_rewrite(item)
-                item.store()
+                self._write_tags(item)
         self.refilled += bool(filled)
         self.respelled += bool(work.respell)
 
@@ -270,9 +271,7 @@ class EssentiaAnalysis:
         with self.lib.transaction():
             item.store()
             if self.write and (filled or tags_changed):
-                item.try_write(tags=self._key_tag(item))
-                self._record_rewrite(item)
-                item.store()  # the file's new mtime
+                self._write_tags(item)
         if result.dump_error:
             tally.note("dump failed")
             self.log.error("{}: {}", shown, result.dump_error)
@@ -304,6 +303,15 @@ class EssentiaAnalysis:
                 return {core: ours}
         return None
 
+    def _write_tags(self, item: Item) -> None:
+        """``-w``: the filled tags to the file (beets logs a failure with
+        its path and reason; the run counts it, and exits 1 for it)."""
+        if not item.try_write(tags=self._key_tag(item)):
+            self.unwritten += 1
+            return
+        self._record_rewrite(item)
+        item.store()  # the file's new mtime
+
     def _record_rewrite(self, item: Item) -> None:
         """Our own tag write leaves the audio as it was: the recorded
         file takes the new size and time (its digest is the same)."""
@@ -325,10 +333,9 @@ class EssentiaAnalysis:
             core = BY_FIELD[name].core_field if name in BY_FIELD else None
             if core is None:
                 continue
-            if core == "bpm":
-                value = round(value)
-            elif core == "initial_key":  # as beets holds it: sharps
-                value = normalize_key(str(value)) or value
+            value = core_value(core, value)
+            if not value:  # no beat found: a tempo of 0 fills nothing
+                continue
             current = item.get(core, with_album=False)
             if (self.settings.force or not current) and current != value:
                 item[core] = value

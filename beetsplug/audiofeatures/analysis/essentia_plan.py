@@ -24,7 +24,7 @@ from beets_audiofeatures.essentia.descriptors import (
     method_field,
 )
 from beets_audiofeatures.essentia.profiles import Profile
-from beets_audiofeatures.keys import spell_key
+from beets_audiofeatures.keys import normalize_key, spell_key
 from beetsplug.audiofeatures.analysis.albums import own
 from beetsplug.audiofeatures.library_query import (
     audio_fingerprint,
@@ -48,6 +48,20 @@ UNMEASURED_FIELD = "essentia_unmeasured"
 FILLING = tuple((d, d.core_field) for d in MEASURED if d.core_field)
 #: The key fields of a track, spelt as ``key_spelling`` asks.
 KEY_FIELDS = tuple(d for d in MEASURED if d.kind is Kind.KEY)
+
+
+def core_value(core: str, value: Any) -> Any:
+    """The value a measured ``value`` gives beets' own ``core`` field:
+    the tempo rounded, the key with sharps (as beets holds it). A falsy
+    one (the 0 tempo of a track too short to find a beat, a value
+    emptied by ``beet modify essentia_bpm=``) fills nothing."""
+    if value is None:
+        return None
+    if core == "bpm":
+        return round(value)
+    if core == "initial_key":
+        return normalize_key(str(value)) or value
+    return value
 
 
 @dataclass(frozen=True)
@@ -208,6 +222,7 @@ def refill_fields(
         and desc.group in settings.profile.groups
         and desc.field in present
         and not item.get(core, with_album=False)
+        and core_value(core, own(item, desc.field))
     )
 
 

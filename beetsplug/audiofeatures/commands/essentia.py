@@ -127,6 +127,13 @@ def run(
         ids = [item_id(i) for album in albums for i in album.items()]
     else:
         ids = matching_ids(lib, args)
+    if not ids:  # a typo in the query, or an empty library
+        nothing = f"nothing to analyse: {no_match(args, opts.album)}"
+        if opts.pretend:
+            ui.print_(nothing)
+        else:
+            log.info("{}", nothing)
+        return
     # A run that stores refills core fields and records files as it
     # plans; -p only says what it would refill.
     analysis = EssentiaAnalysis(
@@ -142,12 +149,7 @@ def run(
     )  # fmt: skip
 
     if opts.pretend:
-        show_plan(runner, plan, len(ids), settings, albums)
-        if album_keys:
-            ui.print_(
-                f"would respell the keys of {count(len(album_keys), 'album')}"
-                f" as {settings.key_spelling}"
-            )
+        show_plan(runner, plan, len(ids), settings, albums, len(album_keys))
         return
 
     # Read only by runs that do work: a bad cluster setting never stops -p.
@@ -179,14 +181,35 @@ def run(
         runner.run_all(plan, tally)
     if albums:
         store_albums(albums, settings.key_spelling, log)
+    if analysis.unwritten:
+        tally.note("tags not written", analysis.unwritten)
     if plan or tally.notes:
         log.info("{}", tally.summary("analysed"))
     check_failures(tally, len(plan), "analysed")
-    if dumps := tally.notes["dump failed"]:
-        raise CommandError(
-            f"{count(dumps, 'dump')} could not be written (the values are "
-            "stored); the reasons are above"
-        )
+    check_writes(tally)
+
+
+def check_writes(tally: Tally) -> None:
+    """Exit 1 for what was asked and not done beside the analysis: a
+    dump, or the tags ``-w`` writes, that could not be written."""
+    for note, noun, plural in (
+        ("dump failed", "dump", "dumps"),
+        ("tags not written", "file's tags", "files' tags"),
+    ):
+        if failed := tally.notes[note]:
+            raise CommandError(
+                f"{count(failed, noun, plural)} could not be written (the "
+                "values are stored); the reasons are above"
+            )
+
+
+def no_match(args: list[str], album: bool) -> str:
+    """Why there is nothing to analyse when nothing matched: a query
+    that matches nothing (a typo), or an empty library."""
+    kind = "album" if album else "track"
+    if args:
+        return f"no {kind} matches the query {' '.join(args)!r}"
+    return f"the library has no {kind}s"
 
 
 def show_plan(
@@ -195,9 +218,10 @@ def show_plan(
     matched: int,
     settings: EssentiaSettings,
     albums: list[Album],
+    album_keys: int,
 ) -> None:
     """``-p``: what a run would analyse, refill, respell and store, on
-    stdout."""
+    stdout; ``album_keys``: how many albums' keys it would respell."""
     profile = settings.profile.label
     settle = {n: w for n, w in plan.needs.items() if not w.analyses}
     for number in settle:
@@ -230,6 +254,11 @@ def show_plan(
         runner.pretend(respells, "respell")
     if albums:  # stored on every -a run, analysed or not
         ui.print_(f"would store album values of {count(len(albums), 'album')}")
+    if album_keys:
+        ui.print_(
+            f"would respell the keys of {count(album_keys, 'album')}"
+            f" as {settings.key_spelling}"
+        )
 
 
 def store_albums(albums: list[Album], spelling: str, log: BeetsLogger) -> None:
