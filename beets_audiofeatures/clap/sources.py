@@ -171,6 +171,14 @@ class HubModel(PretrainedModel):
     def identity(self, known: WeightDigests) -> dict[str, Any]:
         return {"model": self.name, "revision": hub_revision(self.name)}
 
+    def load(self) -> Loaded:
+        # A path that is not a folder would reach the hub as a malformed
+        # repo id and come back as transformers' "Repo id must be in the
+        # form ...", which says nothing about the missing folder.
+        if (problem := _not_a_hub_id(self.name)) is not None:
+            raise ModelError(problem)
+        return super().load()
+
     def tokenizer_name(self) -> None:
         return None  # the revision covers the tokenizer too
 
@@ -296,6 +304,34 @@ def model_source(spec: ModelSpec) -> ModelSource:
 
 def _weights(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+
+
+#: What a model setting can be instead, for the lines below.
+_MODEL_FORMS = (
+    "point audiofeatures.clap.model at a folder that holds config.json, "
+    "model.safetensors (or pytorch_model.bin) and the tokenizer files, at "
+    "a LAION-CLAP .pt checkpoint, or at a hub id such as "
+    "laion/larger_clap_music"
+)
+
+
+def _not_a_hub_id(name: str) -> str | None:
+    """A line saying what is wrong when ``name``, claimed by no file or
+    folder source, is a path rather than a hub id (``owner/name``)."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return (
+            f"CLAP model {name} is a file, not a model folder: {_MODEL_FORMS}"
+        )
+    looks_like_a_path = (
+        path.is_absolute()
+        or name.startswith(("~", "."))
+        or "\\" in name
+        or name.count("/") > 1
+    )
+    if looks_like_a_path:
+        return f"the CLAP model folder {name} does not exist: {_MODEL_FORMS}"
+    return None
 
 
 def _missing_files(name: str, exc: BaseException) -> ModelError:
