@@ -39,3 +39,57 @@ class TestAModelPathThatIsNotAModel(ClapHelper):
             "file, not a model folder"
         ), line
         assert "JSON" not in line
+
+
+class TestSavedPlaylistsWhoseSeedsLeft(ClapHelper):
+    """A saved playlist's seeds can leave the library (``beet rm``) long
+    after the playlist was configured."""
+
+    @pytest.fixture(autouse=True)
+    def embedded(self, _clap: None, tmp_path: Path) -> None:
+        self.library()
+        self.clap()
+        self.folder = tmp_path / "lists"
+        self.folder.mkdir()
+        (self.folder / "gone.m3u8").write_text("#EXTM3U\nold.flac\n")
+        settings = self.config["audiofeatures"]["clap"]
+        settings["playlist_dir"] = str(self.folder)
+        settings["playlists"] = {
+            "gone": {"seeds": "title:removed-long-ago"},
+            "rain": {"prompt": "rain", "limit": 2},
+            "gone-too": {"seeds": "title:also-removed"},
+        }
+
+    def test_the_other_playlists_are_still_rewritten(self):
+        line = self.fails("clap", "--playlists")
+        assert line == (
+            "2 of 3 saved playlists could not be rewritten (gone, gone-too); "
+            "the reasons are above"
+        )
+        rain = (self.folder / "rain.m3u8").read_text().splitlines()
+        assert rain[0] == "#EXTM3U"
+        assert rain[2] in {item.path.decode() for item in self.lib.items()}
+
+    def test_each_playlist_that_cannot_be_made_is_named(self):
+        self.fails("clap", "--playlists")
+        rain = (self.folder / "rain.m3u8").read_text().count("#EXTINF")
+        playlist_lines = [
+            line
+            for line in self.logged()
+            if line.startswith(("audiofeatures.clap.playlists", "wrote"))
+        ]
+        assert playlist_lines == [
+            "audiofeatures.clap.playlists.gone: title:removed-long-ago "
+            "matches no tracks",
+            f"wrote {self.folder / 'rain.m3u8'} ({rain} tracks)",
+            "audiofeatures.clap.playlists.gone-too: title:also-removed "
+            "matches no tracks",
+        ]
+
+    def test_a_playlist_that_cannot_be_made_keeps_its_file(self):
+        self.fails("clap", "--playlists")
+        assert (self.folder / "gone.m3u8").read_text() == "#EXTM3U\nold.flac\n"
+        assert sorted(p.name for p in self.folder.iterdir()) == [
+            "gone.m3u8",
+            "rain.m3u8",
+        ]  # and no temporary file
