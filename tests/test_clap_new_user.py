@@ -79,11 +79,15 @@ class TestSavedPlaylistsWhoseSeedsLeft(ClapHelper):
             if line.startswith(("audiofeatures.clap.playlists", "wrote"))
         ]
         assert playlist_lines == [
-            "audiofeatures.clap.playlists.gone: title:removed-long-ago "
-            "matches no tracks",
+            (
+                "audiofeatures.clap.playlists.gone: title:removed-long-ago "
+                "matches no tracks"
+            ),
             f"wrote {self.folder / 'rain.m3u8'} ({rain} tracks)",
-            "audiofeatures.clap.playlists.gone-too: title:also-removed "
-            "matches no tracks",
+            (
+                "audiofeatures.clap.playlists.gone-too: title:also-removed "
+                "matches no tracks"
+            ),
         ]
 
     def test_a_playlist_that_cannot_be_made_keeps_its_file(self):
