@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from beetsplug.audiofeatures.library_query import item_id
 from tests.helpers import ClapHelper
 
 
@@ -97,3 +98,31 @@ class TestSavedPlaylistsWhoseSeedsLeft(ClapHelper):
             "gone.m3u8",
             "rain.m3u8",
         ]  # and no temporary file
+
+
+class TestADumpThatCannotBeWritten(ClapHelper):
+    @pytest.fixture(autouse=True)
+    def one_track(self, _clap: None) -> None:
+        self.number = item_id(self.add_track(self.audio.a120_flac, title="a"))
+
+    def test_a_file_given_as_the_folder_is_refused_before_embedding(
+        self, tmp_path: Path
+    ):
+        a_file = tmp_path / "vectors.npy"
+        a_file.write_bytes(b"")
+        assert self.fails("clap", "--dump", str(a_file)) == (
+            f"--dump {a_file} is a file: give a folder (it is made when "
+            "missing)"
+        )
+        assert "clap_uid" not in self.item(self.number)  # nothing embedded
+
+    def test_a_copy_that_cannot_be_written_is_one_line(self, tmp_path: Path):
+        dump = tmp_path / "dump"
+        dump.mkdir()
+        target = dump / f"{Path(self.item(self.number).filepath).name}.npy"
+        target.mkdir()  # a folder where the copy goes
+        line = self.fails("clap", "--dump", str(dump))
+        assert line.startswith(f"--dump cannot write {target}: "), line
+        assert line.endswith("; the vectors embedded so far are stored")
+        self.vector(self.number)  # the vector itself is kept
+        assert [p.name for p in dump.iterdir()] == [target.name]  # no litter
