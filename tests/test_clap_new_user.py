@@ -126,3 +126,26 @@ class TestADumpThatCannotBeWritten(ClapHelper):
         assert line.endswith("; the vectors embedded so far are stored")
         self.vector(self.number)  # the vector itself is kept
         assert [p.name for p in dump.iterdir()] == [target.name]  # no litter
+
+
+class TestRelabelledTags(ClapHelper):
+    @pytest.fixture(autouse=True)
+    def tagged(self, _clap: None) -> None:
+        self.number = item_id(self.add_track(self.audio.a120_flac, title="a"))
+        self.tags = self.config["audiofeatures"]["clap"]["tags"]
+        self.tags.set({"mood": ["happy", "sad"], "voice": ["vocals", "solo"]})
+        self.clap("--tags")
+
+    def test_a_label_taken_out_of_a_set_leaves_no_probability(self):
+        self.tags.set({"mood": ["calm", "angry"], "voice": ["vocals", "solo"]})
+        self.clap("--tags")
+        fields = {k for k in self.item(self.number) if "mood" in k}
+        assert fields == {"clap_mood", "clap_mood_calm", "clap_mood_angry"}
+
+    def test_a_set_taken_out_of_the_settings_is_left_alone(self):
+        self.tags.set({"mood": ["happy", "sad"]})
+        self.clap("--tags")
+        item = self.item(self.number)
+        assert {"clap_voice", "clap_voice_vocals", "clap_voice_solo"} <= set(
+            item.keys()
+        )
