@@ -1,6 +1,7 @@
-"""What a new user meets on the CLAP side: a model setting that names a
-path which is not a model, and saved playlists of which one cannot be
-made."""
+"""What a new user meets on the CLAP side: a model or translator setting
+that names a path which is not a model, saved playlists of which one
+cannot be made, a ``--dump`` that cannot be written and relabelled
+zero-shot tags."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ class TestAModelPathThatIsNotAModel(ClapHelper):
         self.config["audiofeatures"]["clap"]["model"] = str(missing)
         line = self.fails("clap")
         assert line.startswith(
-            f"audiofeatures.clap: the CLAP model folder {missing} does not "
-            "exist: point audiofeatures.clap.model at a folder that holds "
-            "config.json"
+            "audiofeatures.clap: the CLAP model cannot be loaded: the folder "
+            f"{missing} does not exist; point audiofeatures.clap.model at a "
+            "folder that holds config.json"
         ), line
         assert "Repo id" not in line
 
@@ -36,10 +37,40 @@ class TestAModelPathThatIsNotAModel(ClapHelper):
         )
         line = self.fails("clap")
         assert line.startswith(
-            f"audiofeatures.clap: CLAP model {self.audio.a120_flac} is a "
-            "file, not a model folder"
+            "audiofeatures.clap: the CLAP model cannot be loaded: "
+            f"{self.audio.a120_flac} is a file, not a model folder; point "
         ), line
         assert "JSON" not in line
+
+    def test_a_checkpoints_missing_tokenizer_folder_is_named(
+        self, tmp_path: Path
+    ):
+        settings = self.config["audiofeatures"]["clap"]
+        settings["model"] = str(self.assets.checkpoint)
+        settings["tokenizer"] = str(tmp_path / "roberta")
+        line = self.fails("clap")
+        assert line.startswith(
+            "audiofeatures.clap: the RoBERTa tokenizer for "
+            f"{self.assets.checkpoint.name} cannot be loaded: the folder "
+            f"{tmp_path / 'roberta'} does not exist; set "
+            "audiofeatures.clap.tokenizer to a folder"
+        ), line
+
+
+class TestATranslatorPathThatIsNotAModel(ClapHelper):
+    def test_a_missing_folder_is_named_as_a_missing_folder(
+        self, tmp_path: Path
+    ):
+        self.add_track(self.audio.a120_flac, title="a")
+        self.clap()
+        missing = tmp_path / "models" / "opus-mt-ru-en"
+        self.config["audiofeatures"]["clap"]["translate"] = str(missing)
+        line = self.fails("clapquery", "тихое пианино")
+        assert (
+            f"(translate: {missing}): the model cannot be loaded (the folder "
+            f"{missing} does not exist); fix or turn off "
+            "audiofeatures.clap.translate"
+        ) in line, line
 
 
 class TestSavedPlaylistsWhoseSeedsLeft(ClapHelper):

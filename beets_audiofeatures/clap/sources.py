@@ -20,6 +20,7 @@ from .hub import (
     hub_cache,
     hub_folder,
     hub_revision,
+    not_a_hub_id,
 )
 from .laion import (
     AUDIO_TOWERS,
@@ -172,11 +173,10 @@ class HubModel(PretrainedModel):
         return {"model": self.name, "revision": hub_revision(self.name)}
 
     def load(self) -> Loaded:
-        # A path that is not a folder would reach the hub as a malformed
-        # repo id and come back as transformers' "Repo id must be in the
-        # form ...", which says nothing about the missing folder.
-        if (problem := _not_a_hub_id(self.name)) is not None:
-            raise ModelError(problem)
+        if (problem := not_a_hub_id(self.name)) is not None:
+            raise ModelError(
+                f"the CLAP model cannot be loaded: {problem}; {_MODEL_FORMS}"
+            )
         return super().load()
 
     def tokenizer_name(self) -> None:
@@ -268,6 +268,13 @@ class LaionCheckpoint(ModelSource):
                 f"{path.name} does not fit ClapModel: missing "
                 f"{missing[:3]}, unexpected {result.unexpected_keys[:3]}"
             )
+        if (problem := not_a_hub_id(spec.tokenizer)) is not None:
+            raise ModelError(
+                f"the RoBERTa tokenizer for {path.name} cannot be loaded: "
+                f"{problem}; set audiofeatures.clap.tokenizer to a folder "
+                "that holds vocab.json, merges.txt and tokenizer_config.json, "
+                "or to roberta-base"
+            )
         try:
             tokenizer = from_pretrained(AutoTokenizer, spec.tokenizer)
         except OSError as exc:
@@ -306,32 +313,13 @@ def _weights(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
 
 
-#: What a model setting can be instead, for the lines below.
+#: What a model setting can be instead of a path that is not a model.
 _MODEL_FORMS = (
     "point audiofeatures.clap.model at a folder that holds config.json, "
     "model.safetensors (or pytorch_model.bin) and the tokenizer files, at "
     "a LAION-CLAP .pt checkpoint, or at a hub id such as "
     "laion/larger_clap_music"
 )
-
-
-def _not_a_hub_id(name: str) -> str | None:
-    """A line saying what is wrong when ``name``, claimed by no file or
-    folder source, is a path rather than a hub id (``owner/name``)."""
-    path = Path(name).expanduser()
-    if path.is_file():
-        return (
-            f"CLAP model {name} is a file, not a model folder: {_MODEL_FORMS}"
-        )
-    looks_like_a_path = (
-        path.is_absolute()
-        or name.startswith(("~", "."))
-        or "\\" in name
-        or name.count("/") > 1
-    )
-    if looks_like_a_path:
-        return f"the CLAP model folder {name} does not exist: {_MODEL_FORMS}"
-    return None
 
 
 def _missing_files(name: str, exc: BaseException) -> ModelError:
