@@ -180,3 +180,12 @@ class TestRelabelledTags(ClapHelper):
         assert {"clap_voice", "clap_voice_vocals", "clap_voice_solo"} <= set(
             item.keys()
         )
+
+
+class TestDupesOfAQueryThatMatchesNothing(ClapHelper):
+    def test_it_says_nothing_matches_rather_than_run_beet_clap(self):
+        self.library()
+        self.clap()
+        self.logged()
+        self.run_command("clapdupes", "artist:nobody")
+        assert self.logged() == ["no tracks match artist:nobody"]
