@@ -189,3 +189,20 @@ class TestDupesOfAQueryThatMatchesNothing(ClapHelper):
         self.logged()
         self.run_command("clapdupes", "artist:nobody")
         assert self.logged() == ["no tracks match artist:nobody"]
+
+
+class TestASavedPlaylistsPlaceTakenByAFolder(ClapHelper):
+    def test_the_line_names_the_setting_not_an_option_never_typed(
+        self, tmp_path: Path
+    ):
+        self.library()
+        self.clap()
+        folder = tmp_path / "lists"
+        (folder / "rain.m3u8").mkdir(parents=True)
+        settings = self.config["audiofeatures"]["clap"]
+        settings["playlist_dir"] = str(folder)
+        settings["playlists"] = {"rain": {"prompt": "rain"}}
+        assert self.fails("clap", "--playlists") == (
+            f"audiofeatures.clap.playlists.rain: its file {folder / 'rain.m3u8'}"
+            " is a folder: move it out of the way"
+        )

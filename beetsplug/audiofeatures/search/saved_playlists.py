@@ -217,7 +217,10 @@ def _write(
             f"the playlist folder {folder} cannot be made: "
             f"{exc.strerror or exc}"
         ) from None
-    playlist = Playlist(str(folder / f"{name}.m3u8"))
+    playlist = Playlist(
+        str(folder / f"{name}.m3u8"),
+        label=f"audiofeatures.clap.playlists.{name}: its file",
+    )
     try:
         playlist.write(items)
     finally:
