@@ -206,3 +206,27 @@ class TestASavedPlaylistsPlaceTakenByAFolder(ClapHelper):
             f"audiofeatures.clap.playlists.rain: its file {folder / 'rain.m3u8'}"
             " is a folder: move it out of the way"
         )
+
+
+class TestSeedsWithoutVectors(ClapHelper):
+    """Seeds (``--like``, a radio's) of which only some are embedded."""
+
+    @pytest.fixture(autouse=True)
+    def half_embedded(self, _clap: None) -> None:
+        self.library()
+        self.clap("title:a-flac")
+        self.logged()
+
+    def test_like_says_which_seeds_it_left_out(self):
+        self.query("--like", "artist:synth", "-n", "1")
+        assert (
+            "3 of the 4 tracks matching --like artist:synth have no vector "
+            "yet and are left out (beet clap)"
+        ) in self.logged()
+
+    def test_a_radio_says_which_seeds_it_left_out(self):
+        self.run_command("clapradio", "artist:synth", "-n", "1")
+        assert (
+            "3 of the 4 tracks matching artist:synth have no vector yet and "
+            "are left out (beet clap)"
+        ) in self.logged()
