@@ -151,7 +151,10 @@ class TestClap(ClapHelper):
     def test_a_missing_model_is_one_clear_error(self, tmp_path):
         self.library()
         self.config["audiofeatures"]["clap"]["model"] = str(tmp_path / "none")
-        with pytest.raises(UserError, match=r"needs config\.json"):
+        with pytest.raises(
+            UserError,
+            match=r"does not exist; .* a folder that holds config\.json",
+        ):
             self.clap()
         self.config["audiofeatures"]["clap"]["model"] = "630k-audioset-best.pt"
         with pytest.raises(UserError, match=r"not found .*download it from"):

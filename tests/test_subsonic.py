@@ -683,6 +683,25 @@ def test_clap_search_ranks_songs_for_a_sentence_within_a_query(
     assert {s["title"] for s in songs} == {"Morning", "Noon"}
 
 
+def test_a_user_without_a_password_or_token_is_told_to_send_one(
+    server: Server,
+) -> None:
+    assert error_of(server, "ping", u=USER) == (
+        10,
+        "required parameter p (or t and s) is missing",
+    )
+
+
+@pytest.mark.parametrize("prompt", ["", "   "])
+def test_clap_search_without_a_prompt_or_query_is_an_error(
+    server: Server, prompt: str
+) -> None:
+    code, message = error_of(
+        server, "clapSearch", prompt=prompt, query=" ", **CREDENTIALS
+    )
+    assert (code, message) == (10, "required parameter prompt is missing")
+
+
 # -- media -------------------------------------------------------------------
 
 

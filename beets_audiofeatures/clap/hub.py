@@ -62,6 +62,26 @@ def from_pretrained(cls: Any, name: str) -> Any:
     return cls.from_pretrained(name)
 
 
+def not_a_hub_id(name: str) -> str | None:
+    """What ``name`` is when it is a path rather than a hub id
+    (``owner/name``): a file, or a folder that does not exist; None for
+    what may be a hub id. Such a path would reach the hub as a malformed
+    repo id and come back as "Repo id must be in the form ...", which
+    says nothing about the path."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return None
+    if path.is_file():
+        return f"{name} is a file, not a model folder"
+    looks_like_a_path = (
+        path.is_absolute()
+        or name.startswith(("~", "."))
+        or "\\" in name
+        or name.count("/") > 1
+    )
+    return f"the folder {name} does not exist" if looks_like_a_path else None
+
+
 def hub_cache() -> Path | None:
     try:
         from huggingface_hub import constants

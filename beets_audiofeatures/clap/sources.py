@@ -20,6 +20,7 @@ from .hub import (
     hub_cache,
     hub_folder,
     hub_revision,
+    not_a_hub_id,
 )
 from .laion import (
     AUDIO_TOWERS,
@@ -171,6 +172,13 @@ class HubModel(PretrainedModel):
     def identity(self, known: WeightDigests) -> dict[str, Any]:
         return {"model": self.name, "revision": hub_revision(self.name)}
 
+    def load(self) -> Loaded:
+        if (problem := not_a_hub_id(self.name)) is not None:
+            raise ModelError(
+                f"the CLAP model cannot be loaded: {problem}; {_MODEL_FORMS}"
+            )
+        return super().load()
+
     def tokenizer_name(self) -> None:
         return None  # the revision covers the tokenizer too
 
@@ -260,6 +268,13 @@ class LaionCheckpoint(ModelSource):
                 f"{path.name} does not fit ClapModel: missing "
                 f"{missing[:3]}, unexpected {result.unexpected_keys[:3]}"
             )
+        if (problem := not_a_hub_id(spec.tokenizer)) is not None:
+            raise ModelError(
+                f"the RoBERTa tokenizer for {path.name} cannot be loaded: "
+                f"{problem}; set audiofeatures.clap.tokenizer to a folder "
+                "that holds vocab.json, merges.txt and tokenizer_config.json, "
+                "or to roberta-base"
+            )
         try:
             tokenizer = from_pretrained(AutoTokenizer, spec.tokenizer)
         except OSError as exc:
@@ -296,6 +311,15 @@ def model_source(spec: ModelSpec) -> ModelSource:
 
 def _weights(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+
+
+#: What a model setting can be instead of a path that is not a model.
+_MODEL_FORMS = (
+    "point audiofeatures.clap.model at a folder that holds config.json, "
+    "model.safetensors (or pytorch_model.bin) and the tokenizer files, at "
+    "a LAION-CLAP .pt checkpoint, or at a hub id such as "
+    "laion/larger_clap_music"
+)
 
 
 def _missing_files(name: str, exc: BaseException) -> ModelError:

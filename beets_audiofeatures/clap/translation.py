@@ -31,7 +31,7 @@ from typing import Any
 from ..atomic_files import atomic_write
 from ..errors import SetupError
 from .digests import WeightDigests, default_digest_cache
-from .hub import from_pretrained, hub_revision
+from .hub import from_pretrained, hub_revision, not_a_hub_id
 from .model import first_line
 
 #: ``prompt_language``'s default: tell the language by the letters.
@@ -101,6 +101,8 @@ class Translator:
         self.name = model
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+        if (problem := not_a_hub_id(model)) is not None:
+            raise TranslationError(f"the model cannot be loaded ({problem})")
         try:
             self.tokenizer = from_pretrained(AutoTokenizer, model)
             self.model = from_pretrained(AutoModelForSeq2SeqLM, model)

@@ -124,18 +124,22 @@ class Playlist:
     its temporary file beside it: a folder, a missing folder or a place
     that cannot be written costs one line, and no folder is created."""
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, label: str = "--m3u") -> None:
+        # ``label`` names where the file name came from in the lines
+        # below: the option as typed, or a saved playlist's setting.
         if "\x00" in value:  # no file name holds one
-            raise RequestError(f"--m3u {value!r}: a file name has no NUL")
+            raise RequestError(f"{label} {value!r}: a file name has no NUL")
         path = Path(value).expanduser()
         if path.is_dir():
             raise RequestError(
-                f"--m3u {value} is a folder: give the playlist's file "
+                f"{label} {value} is a folder: give the playlist's file "
                 f"name, such as {path / 'clap.m3u'}"
+                if label == "--m3u"
+                else f"{label} {value} is a folder: move it out of the way"
             )
         if not path.parent.is_dir():
             raise RequestError(
-                f"--m3u {value}: the folder {path.parent} does not exist"
+                f"{label} {value}: the folder {path.parent} does not exist"
             )
         try:
             # 0666 less the umask, or the existing playlist's mode: a
@@ -143,7 +147,7 @@ class Playlist:
             handle, tmp = temporary_beside(path)
         except OSError as exc:
             raise RequestError(
-                f"--m3u {value}: cannot write in {path.parent} "
+                f"{label} {value}: cannot write in {path.parent} "
                 f"({exc.strerror or exc})"
             ) from exc
         os.close(handle)

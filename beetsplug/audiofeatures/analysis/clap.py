@@ -231,17 +231,25 @@ class ClapAnalysis:
             self.store.put(item_id(item), vector, key)
         except OSError as exc:
             raise self._unwritable(exc) from exc
-        self.dump(item, vector)
         item["clap_model"] = self.store.tag
         item["clap_embedded"] = time.time()
         item.store()
+        self.dump(item, vector)  # once recorded: a failed copy loses nothing
 
     def dump(self, item: Item, vector: np.ndarray) -> None:
         """``--dump``: the vector as a ``.npy`` file beside the others."""
         if self.settings.dump is None:
             return
-        target = dump_path(item, self.lib, self.settings.dump, ".npy")
-        atomic_save(Path(os.fsdecode(target)), vector)
+        target = Path(
+            os.fsdecode(dump_path(item, self.lib, self.settings.dump, ".npy"))
+        )
+        try:
+            atomic_save(target, vector)
+        except OSError as exc:  # a file where a folder goes, a full disk
+            raise CommandError(
+                f"--dump cannot write {target}: {exc.strerror or exc}; the "
+                "vectors embedded so far are stored"
+            ) from exc
 
     def close(self) -> None:
         """Bring the search index up to date; if that cannot be written

@@ -90,6 +90,15 @@ class TagAnalysis:
     def keep(
         self, item: Item, need: Row, values: dict[str, Any], tally: Tally
     ) -> None:
+        # A label taken out of a set leaves its probability behind, from
+        # a softmax over other labels: it goes, as the set's others are
+        # replaced (a set taken out of the settings is left alone).
+        prefixes = tuple(f"{s.field}_" for s in self.sets)
+        stored = item.keys(computed=False)
+        for field in [
+            k for k in stored if k.startswith(prefixes) and k not in values
+        ]:
+            del item[field]
         item.update(values)
         item["clap_tags_model"] = self.store.tag
         item.store()

@@ -17,6 +17,7 @@ from beets.util import displayable_path
 
 from beets_audiofeatures.clap.duplicates import duplicate_groups
 from beets_audiofeatures.runner import count
+from beetsplug.audiofeatures.analysis.runner import nothing_matched
 from beetsplug.audiofeatures.library_query import items_by_id, matching_ids
 from beetsplug.audiofeatures.search.radio_rules import evidence_by_id
 from beetsplug.audiofeatures.search.vectors import current_rows, embedded_index
@@ -49,6 +50,9 @@ def run_clapdupes(
     if not len(rows):
         if opts.json:
             ui.print_("[]")
+        if ids is not None and (nothing := nothing_matched(ids, args)):
+            log.info("{}", nothing)  # not "run beet clap": it finds none
+            return
         log.info(
             "no tracks{} have vectors: run beet clap{}",
             f" matching {shlex.join(args)}" if args else "",

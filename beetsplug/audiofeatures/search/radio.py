@@ -223,7 +223,7 @@ def radio_tracks(radio_library: RadioLibrary) -> list[Ranked]:
     """``choose_radio``'s tracks by their ids, no ``Item`` loaded."""
     request = radio_library.request
     seeds = (
-        radio_library.vectors.seed_rows(request.seeds)
+        radio_library.vectors.seed_rows(request.seeds, log=radio_library.log)
         if request.seeds
         else np.empty(0, np.int64)
     )

@@ -26,8 +26,10 @@ from beetsplug.audiofeatures.search.vectors import like_terms
 from beetsplug.audiofeatures.settings.clap import ClapSettings
 
 if TYPE_CHECKING:
-    from beets.library import Library
+    from beets.library import Item, Library
     from beets.logging import BeetsLogger
+
+    from beetsplug.audiofeatures.search.vectors import Found
 
 #: What a saved playlist may say, and the kind of value of each.
 FIELDS: dict[str, str] = {
@@ -164,27 +166,63 @@ def write_saved_playlists(
     view: confuse.ConfigView, log: BeetsLogger, lib: Library
 ) -> None:
     """Rewrite every saved playlist; a file is replaced only when its new
-    content is complete."""
+    content is complete. A playlist that cannot be made (its seeds left
+    the library, say) keeps its old file and does not stop the others:
+    each is a line as it happens, and a last line names them all. A
+    folder that cannot be written stops it at once."""
     playlists = saved_playlists(view)
     folder = playlist_folder(view)
+    failed: list[str] = []
     for name, entry in playlists.items():
-        where = f"audiofeatures.clap.playlists.{name}"
         try:
-            request = radio_request(entry)
-            found = choose_radio(RadioLibrary(view, log, lib, request))
-        except (RequestError, UserError) as exc:  # UserError: a setting's
-            status = exc.status if isinstance(exc, RequestError) else 400
-            raise RequestError(f"{where}: {exc}", status) from None
-        try:  # a symbolic link in a loop, a file: one line
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RequestError(
-                f"the playlist folder {folder} cannot be made: "
-                f"{exc.strerror or exc}"
-            ) from None
-        playlist = Playlist(str(folder / f"{name}.m3u8"))
-        try:
-            playlist.write(item for item, _, _ in found)
-        finally:
-            playlist.discard()
-        log.info("wrote {} ({} tracks)", playlist.path, len(found))
+            found = _choose(view, log, lib, name, entry)
+        except RequestError as exc:
+            if len(playlists) == 1:
+                raise  # its own line is the whole story
+            log.warning("{}", exc)
+            failed.append(name)
+            continue
+        _write(log, folder, name, [item for item, _, _ in found])
+    if failed:
+        raise RequestError(
+            f"{len(failed)} of {len(playlists)} saved playlists could not be "
+            f"rewritten ({', '.join(failed)}); the reasons are above"
+        )
+
+
+def _choose(
+    view: confuse.ConfigView,
+    log: BeetsLogger,
+    lib: Library,
+    name: str,
+    entry: dict[str, Any],
+) -> list[Found]:
+    try:
+        request = radio_request(entry)
+        return choose_radio(RadioLibrary(view, log, lib, request))
+    except (RequestError, UserError) as exc:  # UserError: a setting's
+        status = exc.status if isinstance(exc, RequestError) else 400
+        raise RequestError(
+            f"audiofeatures.clap.playlists.{name}: {exc}", status
+        ) from None
+
+
+def _write(
+    log: BeetsLogger, folder: Path, name: str, items: list[Item]
+) -> None:
+    try:  # a symbolic link in a loop, a file: one line
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RequestError(
+            f"the playlist folder {folder} cannot be made: "
+            f"{exc.strerror or exc}"
+        ) from None
+    playlist = Playlist(
+        str(folder / f"{name}.m3u8"),
+        label=f"audiofeatures.clap.playlists.{name}: its file",
+    )
+    try:
+        playlist.write(items)
+    finally:
+        playlist.discard()
+    log.info("wrote {} ({} tracks)", playlist.path, len(items))

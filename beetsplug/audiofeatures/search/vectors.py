@@ -150,16 +150,31 @@ class LibraryVectors:
             raise RequestError(no_vector_line(len(ids), query, option), 409)
         return rows
 
-    def seed_rows(self, query: Sequence[str], option: str = "") -> np.ndarray:
+    def seed_rows(
+        self,
+        query: Sequence[str],
+        option: str = "",
+        log: BeetsLogger | None = None,
+    ) -> np.ndarray:
         """The rows of current vectors of the tracks ``query`` matches
         (the seeds of ``--like`` or of a radio). ``option`` names where
-        the query was given."""
+        the query was given; ``log`` hears of seeds left out for want of
+        a vector (the others still make the seed)."""
         seeds = matching_ids(self.lib, query)
         if not seeds:
             raise RequestError(
                 f"{option}{shlex.join(query)} matches no tracks", 404
             )
-        return self.matched_rows(seeds, query, option)
+        rows = self.matched_rows(seeds, query, option)
+        if log is not None and (unembedded := len(seeds) - len(rows)):
+            log.info(
+                "{} of the {} matching {}{} {} no vector yet and {} left "
+                "out (beet clap)",
+                unembedded, count(len(seeds), "track"), option,
+                shlex.join(query), "has" if unembedded == 1 else "have",
+                "is" if unembedded == 1 else "are",
+            )  # fmt: skip
+        return rows
 
     def is_current(self, number: int, track: Item | Mapping[str, Any]) -> bool:
         """Whether the vector stored for ``number`` is ``track``'s (its
@@ -294,7 +309,7 @@ def answer_query(
         targets.append(prompt_vectors(vectors.store, model, request.prompts))
     exclude = None
     if request.like:
-        exclude = vectors.seed_rows(like_terms(request.like), "--like ")
+        exclude = vectors.seed_rows(like_terms(request.like), "--like ", log)
         targets.append(seed_vector(vectors.index, exclude))
     avoid = (
         prompt_vectors(vectors.store, model, request.negative)

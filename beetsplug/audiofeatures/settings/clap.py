@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import confuse
 from beets import config as beets_config
 
-from beets_audiofeatures.errors import SettingError, SetupError
+from beets_audiofeatures.errors import CommandError, SettingError, SetupError
 from beetsplug.audiofeatures.settings.translation import TranslationSettings
 from beetsplug.audiofeatures.settings.values import is_number, playlist_folder
 
@@ -284,8 +284,18 @@ class ClapSettings(TranslationSettings):
 
     @cached_property
     def dump(self) -> Path | None:
+        """``--dump``'s folder, checked before any track is embedded: a
+        file there would fail every track's copy."""
         folder = self.option("dump")
-        return Path(folder).expanduser().resolve() if folder else None
+        if not folder:
+            return None
+        path = Path(folder).expanduser().resolve()
+        if path.exists() and not path.is_dir():
+            raise CommandError(
+                f"--dump {folder} is a file: give a folder (it is made when "
+                "missing)"
+            )
+        return path
 
     # -- where the vectors are ------------------------------------------
 

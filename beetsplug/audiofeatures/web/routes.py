@@ -68,6 +68,18 @@ def number(value: str | None, name: str) -> int | None:
     return int(value)
 
 
+def count_asked(name: str) -> int:
+    """How many tracks the address asks for (``name``), else the
+    ``limit`` setting; 0 and negative numbers are refused, as ``-n`` is,
+    rather than read as "the default"."""
+    value = request.args.get(name, "")
+    sent = value.strip()  # read by its digits: int() of 5,000 of them fails
+    negative_or_zero = sent.startswith("-") or not sent.lstrip("+0")
+    if sent.lstrip("+-").isdigit() and negative_or_zero:
+        raise RequestError(f"{name} must be 1 or more, not {sent}")
+    return number(value, name) or state().search.settings.limit
+
+
 def searched() -> tuple[str, str, int | None, int, bool]:
     """The prompt, the query, the seed track, the count asked for and
     whether the prompt is searched as typed (``as_typed=1``: never
@@ -75,7 +87,7 @@ def searched() -> tuple[str, str, int | None, int, bool]:
     prompt = request.args.get("q", "")
     query = request.args.get("query", "")
     like = number(request.args.get("like"), "like")
-    limit = number(request.args.get("n"), "n") or state().search.settings.limit
+    limit = count_asked("n")
     as_typed = request.args.get("as_typed", "") not in ("", "0")
     return prompt, query, like, limit, as_typed
 
@@ -136,7 +148,7 @@ def api_tracks() -> Response:
 @pages.get("/api/radio/<int:item_id>")
 def api_radio(item_id: int) -> Response:
     search = state().search
-    limit = number(request.args.get("n"), "n") or search.settings.limit
+    limit = count_asked("n")
     return results(search.radio(item_id, request.args.get("query", ""), limit))
 
 

@@ -79,6 +79,8 @@ class Users:
             if not same(sent, user.password):
                 raise wrong()
             return user
+        if not params.get("t") and not params.get("s"):  # neither way
+            raise missing("p (or t and s)")
         for needed in ("t", "s"):
             if not params.get(needed):
                 raise missing(needed)

@@ -91,7 +91,7 @@ def clap_search(call: Call) -> dict[str, Any]:
     (``prompt``), among those a beets ``query`` matches (``beet
     clapquery``); a query alone lists its songs."""
     prompt, query = call.text("prompt"), call.text("query")
-    if not prompt and not query:
+    if not prompt.strip() and not query.strip():  # spaces say nothing
         raise missing("prompt")
     tracks = call.state.search.search(
         prompt, query, None, call.number("count", 20, least=1)
