@@ -88,15 +88,21 @@ class Key(NamedTuple):
         """The key's number (1–12) on the Camelot wheel."""
         return int(self.camelot[:-1])
 
+    @property
+    def relative(self) -> Key:
+        """The relative major or minor (A minor for C major): the same
+        number on the other ring of the Camelot wheel."""
+        return _from_wheel(self.wheel_number, not self.minor)
+
     def neighbours(self) -> frozenset[Key]:
         """The key and the keys that mix with it: a step round the
         Camelot wheel on its ring (a fifth up or down) and its relative
-        key (the same number on the other ring)."""
+        key."""
         number = self.wheel_number
         return frozenset(
             {
                 self,
-                _from_wheel(number, not self.minor),
+                self.relative,
                 _from_wheel(number % 12 + 1, self.minor),
                 _from_wheel((number - 2) % 12 + 1, self.minor),
             }

@@ -179,11 +179,10 @@ def _fifth_above(key: str, tonic: str) -> bool:
 
 def _relative(one: KeyEstimate, other: KeyEstimate) -> bool:
     """Whether the two are relative keys (C major and A minor)."""
-    first, second = parse_key(one.key), parse_key(other.key)
-    if first is None or second is None or one.scale == other.scale:
-        return False
-    minor_below = 9 if one.scale == "major" else 3
-    return (second.pitch - first.pitch) % 12 == minor_below
+    first = parse_key(f"{one.key} {one.scale}")
+    return first is not None and first.relative == parse_key(
+        f"{other.key} {other.scale}"
+    )
 
 
 def method(profile: str, min_strength: float, music: bool) -> str:
