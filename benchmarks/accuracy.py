@@ -549,6 +549,11 @@ def band_lines(
     return lines + _unambiguous_line(rows, results)
 
 
+def cents(hz: float) -> float:
+    """A tuning frequency as cents off 440 Hz."""
+    return 1200 * math.log2(hz / key_estimation.REFERENCE)
+
+
 #: A copy this near the quarter tone, its track's own tuning added, is
 #: as near one semitone's grid as the other's: no key is the right one.
 QUARTER_TONE_MARGIN = 2
@@ -564,8 +569,7 @@ def _unambiguous_line(
     mine = [
         results[r["track"]] | {"truth": r["key"]} for r in rows
         if r["key"] and "tuning" in results[r["track"]].get("detuned", {})
-        and abs(1200 * math.log2(results[r["track"]]["tuning"]["stored"]
-                                 / key_estimation.REFERENCE)
+        and abs(cents(results[r["track"]]["tuning"]["stored"])
                 + results[r["track"]]["detuned"]["cents"]) < limit
     ]  # fmt: skip
     if not mine:
@@ -594,9 +598,6 @@ def tuning_lines(
     ]  # fmt: skip
     if not mine:
         return []
-
-    def cents(hz: float) -> float:
-        return 1200 * math.log2(hz / key_estimation.REFERENCE)
 
     def fold(c: float) -> float:
         return (c + 50) % 100 - 50
